@@ -1,0 +1,74 @@
+package mboxlist
+
+// Entry is one mailbox as Cyrus 3.6's `ctl_mboxlist -d` describes it. It is the
+// version-neutral model: readers of every Cyrus version decode into it and
+// writers of every version encode from it (see values.go).
+//
+// Name is the internal name as `ctl_mboxlist -d` spells it ("user.fred.Sent",
+// "example.com!user.jane", "DELETED.user.fred.Old.5F000000"), byte-exact
+// (modified UTF-7, `^` for a literal dot when unixhierarchysep is on).
+type Entry struct {
+	Name             string
+	Type             MBType
+	Partition        string
+	Server           string // empty for a local entry
+	ACL              ACL    // nil: no ACL field at all; empty non-nil: `A %()`
+	UniqueID         string
+	UIDValidity      uint32
+	CreatedModseq    uint64
+	FolderModseq     uint64
+	Mtime            int64
+	LegacySpecialUse string
+	History          []HistoryItem // newest former name first
+}
+
+// HistoryItem is one former name of a mailbox (the `H` list of a 3.6 I-record).
+type HistoryItem struct {
+	Name          string // internal name
+	Mtime         int64
+	UIDValidity   uint32
+	CreatedModseq uint64
+	FolderModseq  uint64
+	Type          MBType
+	Partition     string
+}
+
+// ACLItem is one identifier and its rights. A negative entry keeps its
+// leading '-' in ID ("-fred").
+type ACLItem struct {
+	ID     string
+	Rights string
+}
+
+// ACL keeps the order Cyrus stored, which the dump formats reproduce.
+type ACL []ACLItem
+
+// MBType is a mailbox type and its flags in Cyrus 3.6 numbering
+// (cyrus-formats.md §3.4): the low four bits are the type, the rest flags.
+type MBType uint32
+
+const (
+	TypeEmail       MBType = 0x0
+	TypeNetnews     MBType = 0x1
+	TypeSubmission  MBType = 0x2
+	TypePushSub     MBType = 0x3
+	TypeJMAPNotify  MBType = 0x4
+	TypeSieve       MBType = 0x5
+	TypeCollection  MBType = 0x8
+	TypeCalendar    MBType = 0x9
+	TypeAddressbook MBType = 0xA
+	TypeMask        MBType = 0xF
+
+	FlagRemote       MBType = 1 << 4
+	FlagReserve      MBType = 1 << 5
+	FlagMoving       MBType = 1 << 6
+	FlagDeleted      MBType = 1 << 7
+	FlagIntermediate MBType = 1 << 8
+	FlagLegacyDirs   MBType = 1 << 9
+)
+
+// Kind returns the type without flags.
+func (t MBType) Kind() MBType { return t & TypeMask }
+
+// Has reports whether every flag in f is set.
+func (t MBType) Has(f MBType) bool { return t&f == f }
