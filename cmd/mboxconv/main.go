@@ -1,0 +1,30 @@
+// Command mboxconv inspects, dumps, converts, verifies, imports and exports
+// Cyrus mailboxes.db files and the murderkit registry. One file per command;
+// each command's logic is in a runX function that tests call directly.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/murderkit/murderkit/internal/exitcode"
+)
+
+var rootCmd = &cobra.Command{
+	Use:           "mboxconv",
+	Short:         "Read, convert and verify Cyrus mailboxes.db files and the murderkit registry",
+	SilenceUsage:  true,
+	SilenceErrors: true,
+}
+
+func main() {
+	rootCmd.SetHelpTemplate(rootCmd.HelpTemplate() + "\n" + exitcode.Help + "\n")
+	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.With(exitcode.Usage, err) })
+	err := rootCmd.Execute()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mboxconv:", err)
+	}
+	os.Exit(exitcode.Of(err))
+}

@@ -1,0 +1,32 @@
+// Command murder-bridge stands in for a Cyrus murder's mupdate master: it
+// serves MUPDATE from the registry, follows an old master during the parallel
+// run, answers operators' questions (lookup, visible) and drives shadow
+// comparison and slot cutover. One file per command; each command's logic is
+// in a runX function that tests call directly.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/murderkit/murderkit/internal/exitcode"
+)
+
+var rootCmd = &cobra.Command{
+	Use:           "murder-bridge",
+	Short:         "Stand in for the Cyrus mupdate master, on a registry with no single point of failure",
+	SilenceUsage:  true,
+	SilenceErrors: true,
+}
+
+func main() {
+	rootCmd.SetHelpTemplate(rootCmd.HelpTemplate() + "\n" + exitcode.Help + "\n")
+	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.With(exitcode.Usage, err) })
+	err := rootCmd.Execute()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "murder-bridge:", err)
+	}
+	os.Exit(exitcode.Of(err))
+}

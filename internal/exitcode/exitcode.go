@@ -1,0 +1,60 @@
+// Package exitcode holds every exit status the murderkit programs use, in one
+// place, as design.md's "Contracts in detail" fixes them: 0 success / equal /
+// clean, 1 a difference was found (verify, shadow), 2 and up errors.
+package exitcode
+
+import "errors"
+
+const (
+	OK         = 0 // success, equal, clean
+	Difference = 1 // verify/shadow found a difference
+	Usage      = 2 // bad flags or arguments
+	Input      = 3 // a source could not be read or is damaged (corruption with an offset)
+	Output     = 4 // a destination could not be written
+	Registry   = 5 // the registry is unreachable or refused the operation
+	Network    = 6 // a network peer (MUPDATE, IMAP, HTTP) failed
+	Lossy      = 7 // the conversion would lose information and --lossy was not given
+	Internal   = 9 // a bug: please report it
+)
+
+// Help is the EXIT STATUS section every command's --help ends with.
+const Help = `EXIT STATUS
+  0  success (for verify and shadow: the two sides are equal)
+  1  a difference was found (verify, shadow)
+  2  usage error: bad flags or arguments
+  3  input error: a source is unreadable or damaged (the message names the offset)
+  4  output error: a destination could not be written
+  5  registry error: unreachable, locked by another process, or refused
+  6  network error: a MUPDATE, IMAP or HTTP peer failed
+  7  the conversion would lose information; rerun with --lossy to accept it
+  9  internal error`
+
+// Error carries an exit status with an error.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// With wraps err so that the program exits with code.
+func With(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: code, Err: err}
+}
+
+// Of returns the exit status for err: 0 for nil, the code of an *Error, or
+// Internal for anything else that reached the top unclassified.
+func Of(err error) int {
+	if err == nil {
+		return OK
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Internal
+}
