@@ -1,0 +1,21 @@
+// Package murdertest starts a real Cyrus IMAP 3.6.1 murder on loopback for Go
+// tests: a mupdate master, backends and frontends, each a real `cyrmaster`
+// process with its own imapd.conf, cyrus.conf, configdirectory, spool and
+// sasldb in a temporary directory, on free 127.0.0.1 ports.
+//
+// Source of truth: the installed Debian binaries (/usr/sbin/cyrmaster,
+// /usr/lib/cyrus/bin/{mupdate,imapd,ctl_mboxlist,...}) and the project's own
+// lab (shared/lab: templates/*.conf, lab-start.sh), whose configuration this
+// package reproduces per test. Tests that use it fail (never skip) when the
+// Cyrus tools are missing.
+//
+// Logs: Cyrus reports errors only through syslog(3), i.e. to /dev/log. Each
+// instance runs in a private mount namespace (unshare -m) whose /dev is a
+// small tmpfs with the usual device nodes and a /dev/log that is a bind mount
+// of a datagram socket this package reads; so every instance's syslog lands in
+// its own Log() and in <dir>/syslog.log, nothing on the host is touched, and
+// parallel murders never mix their logs.
+//
+// Everything started here is stopped by t.Cleanup: SIGTERM to the cyrmaster,
+// then SIGKILL to its whole process group.
+package murdertest

@@ -1,0 +1,529 @@
+package murdertest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/murderkit/murderkit/internal/cyrustest"
+)
+
+// CyrMaster is Debian's name for Cyrus' master process.
+var CyrMaster = "/usr/sbin/cyrmaster"
+
+// DefaultUsers are the SASL users every instance knows (as the lab's).
+// "murder" is the mupdate and proxy identity; "admin" is a Cyrus admin.
+var DefaultUsers = map[string]string{
+	"admin":  "adminpw",
+	"murder": "murderpw",
+	"alice":  "alicepw",
+	"bob":    "bobpw",
+}
+
+// Role is what an instance is in the murder.
+type Role string
+
+const (
+	RoleMaster   Role = "master"   // cyrmaster running `mupdate -m`
+	RoleBackend  Role = "backend"  // imapd mailstore (proxyservers set, pushes to mupdate)
+	RoleFrontend Role = "frontend" // imapd proxy plus a mupdate slave
+)
+
+// StartTimeout bounds every readiness wait.
+var StartTimeout = 60 * time.Second
+
+// Options configure one instance. The zero value reproduces the lab.
+type Options struct {
+	// Name labels the instance's directory and syslog prefix; default: the role.
+	Name string
+	// Users are added to DefaultUsers (and override their passwords).
+	Users map[string]string
+	// ClientMech is force_sasl_client_mech of a backend or frontend: "" means
+	// PLAIN (as the lab), "none" leaves it unset so Cyrus picks the strongest
+	// mechanism the server offers (SCRAM-SHA-512 against Cyrus' default list).
+	ClientMech string
+	// MasterMechs is sasl_mech_list of a master: "" means "PLAIN LOGIN",
+	// "none" leaves Cyrus' default (SCRAM-*, DIGEST-MD5, CRAM-MD5, NTLM).
+	MasterMechs string
+	// Serverlist is a frontend's serverlist (backend servernames, where
+	// CREATE through the frontend may place new mailboxes).
+	Serverlist []string
+	// Standalone starts a backend without mupdate_server, as a server not
+	// yet in a murder (Join adds it later).
+	Standalone bool
+	// RetryDelay is a frontend's mupdate_retry_delay in seconds (default 5,
+	// as the lab; the slave sends NOOP that often and reconnects that fast).
+	RetryDelay int
+	// Extra lines are appended to imapd.conf verbatim.
+	Extra []string
+}
+
+// Instance is one running Cyrus server (one cyrmaster and its children).
+type Instance struct {
+	Role       Role
+	Name       string
+	Dir        string // top directory (temporary)
+	Conf       string // imapd.conf
+	CyrusConf  string // cyrus.conf
+	ConfigDir  string // configdirectory (holds mailboxes.db)
+	Servername string
+	// IMAPAddr is the IMAP listener of a backend or frontend.
+	IMAPAddr string
+	// MupdateAddr is the MUPDATE listener: a master's, or a frontend slave's
+	// (read-only).
+	MupdateAddr string
+	// MupdateServer is the master a backend or frontend talks to ("" for a
+	// standalone backend or a master).
+	MupdateServer string
+	// Users holds every SASL user and password of this instance.
+	Users map[string]string
+
+	opts Options
+	log  *sink
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartMaster starts a real mupdate master on a free port.
+func StartMaster(t testing.TB, opts Options) *Instance {
+	t.Helper()
+	in := newInstance(t, RoleMaster, "", opts)
+	in.start(t)
+	return in
+}
+
+// StartBackend starts a real backend imapd whose mupdate_server is
+// mupdateAddr (host:port; ignored with opts.Standalone).
+func StartBackend(t testing.TB, mupdateAddr string, opts Options) *Instance {
+	t.Helper()
+	if opts.Standalone {
+		mupdateAddr = ""
+	}
+	in := newInstance(t, RoleBackend, mupdateAddr, opts)
+	in.start(t)
+	return in
+}
+
+// StartFrontend starts a real frontend: imapd plus a mupdate slave that
+// replicates mupdateAddr. It returns once the slave has finished its first
+// UPDATE sync (its listener only greets after that).
+func StartFrontend(t testing.TB, mupdateAddr string, opts Options) *Instance {
+	t.Helper()
+	in := newInstance(t, RoleFrontend, mupdateAddr, opts)
+	in.start(t)
+	return in
+}
+
+// FreePort returns a 127.0.0.1 TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func newInstance(t testing.TB, role Role, mupdateAddr string, opts Options) *Instance {
+	t.Helper()
+	for _, tool := range []string{"mupdate", "imapd", "ctl_mboxlist", "ctl_cyrusdb"} {
+		cyrustest.Tool(t, tool)
+	}
+	for _, p := range []string{CyrMaster, "/usr/sbin/saslpasswd2", "/usr/bin/unshare", "/usr/bin/setpriv"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("murdertest needs %s (%v): install cyrus-imapd, sasl2-bin, util-linux", p, err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Fatalf("murdertest needs root: cyrmaster drops to the cyrus user itself and the syslog namespace needs mount rights")
+	}
+	name := opts.Name
+	if name == "" {
+		name = string(role)
+	}
+	dir, err := os.MkdirTemp("", "murdertest-"+name+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in := &Instance{
+		Role: role, Name: name, Dir: dir,
+		Conf:          filepath.Join(dir, "imapd.conf"),
+		CyrusConf:     filepath.Join(dir, "cyrus.conf"),
+		ConfigDir:     filepath.Join(dir, "conf"),
+		MupdateServer: mupdateAddr,
+		Users:         map[string]string{},
+		opts:          opts,
+	}
+	t.Cleanup(func() {
+		in.Stop()
+		if in.log != nil {
+			in.log.close()
+		}
+		if t.Failed() || os.Getenv("MURDERTEST_KEEP") != "" {
+			t.Logf("murdertest: %s %s kept in %s (syslog.log there)", role, name, dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	for k, v := range DefaultUsers {
+		in.Users[k] = v
+	}
+	for k, v := range opts.Users {
+		in.Users[k] = v
+	}
+	switch role {
+	case RoleMaster:
+		in.Servername = name + ".murdertest"
+		in.MupdateAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	case RoleBackend:
+		in.IMAPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		// The servername doubles as the address frontends connect to.
+		in.Servername = in.IMAPAddr
+	case RoleFrontend:
+		in.Servername = name + ".murdertest"
+		in.IMAPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		in.MupdateAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	}
+	for _, d := range []string{"spool", "conf/socket", "conf/proc", "conf/lock", "conf/log", "conf/db",
+		"conf/user", "conf/quota", "conf/sieve", "conf/msg", "conf/ptclient", "conf/sync"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.writeConf(t)
+	in.makeSASLDB(t)
+	if err := cyrustest.Chown(dir); err != nil {
+		t.Fatal(err)
+	}
+	s, err := newSink(filepath.Join(dir, "log.sock"), filepath.Join(dir, "syslog.log"))
+	if err != nil {
+		t.Fatalf("murdertest: syslog socket: %v", err)
+	}
+	in.log = s
+	return in
+}
+
+func (in *Instance) writeConf(t testing.TB) {
+	t.Helper()
+	o := in.opts
+	lines := []string{
+		"servername: " + in.Servername,
+		"configdirectory: " + in.ConfigDir,
+		"partition-default: " + filepath.Join(in.Dir, "spool"),
+		"defaultpartition: default",
+		"mupdate_config: standard",
+		"sasl_pwcheck_method: auxprop",
+		"sasl_auxprop_plugin: sasldb",
+		"sasl_sasldb_path: " + filepath.Join(in.Dir, "sasldb2"),
+		"allowplaintext: yes",
+		"unixhierarchysep: no",
+		"altnamespace: no",
+		"syslog_prefix: murdertest-" + in.Name,
+	}
+	client := func() {
+		lines = append(lines,
+			"mupdate_authname: murder",
+			"mupdate_password: "+in.Users["murder"])
+		switch o.ClientMech {
+		case "":
+			lines = append(lines, "force_sasl_client_mech: PLAIN")
+		case "none":
+		default:
+			lines = append(lines, "force_sasl_client_mech: "+o.ClientMech)
+		}
+	}
+	var services string
+	bin := cyrustest.BinDir
+	switch in.Role {
+	case RoleMaster:
+		lines = append(lines, "admins: admin murder")
+		switch o.MasterMechs {
+		case "":
+			lines = append(lines, "sasl_mech_list: PLAIN LOGIN")
+		case "none":
+		default:
+			lines = append(lines, "sasl_mech_list: "+o.MasterMechs)
+		}
+		services = fmt.Sprintf("  mupdate cmd=\"%s/mupdate -C %s -m\" listen=\"%s\" prefork=1\n", bin, in.Conf, in.MupdateAddr)
+	case RoleBackend:
+		lines = append(lines, "admins: admin", "proxyservers: murder", "sasl_mech_list: PLAIN LOGIN")
+		if in.MupdateServer != "" {
+			lines = append(lines, "mupdate_server: "+in.MupdateServer)
+		}
+		client()
+		services = fmt.Sprintf("  imap cmd=\"%s/imapd -C %s\" listen=\"%s\" prefork=0\n", bin, in.Conf, in.IMAPAddr)
+	case RoleFrontend:
+		rd := o.RetryDelay
+		if rd == 0 {
+			rd = 5
+		}
+		lines = append(lines, "admins: admin", "sasl_mech_list: PLAIN LOGIN",
+			"mupdate_server: "+in.MupdateServer,
+			"mupdate_retry_delay: "+strconv.Itoa(rd),
+			"proxy_authname: murder",
+			"proxy_password: "+in.Users["murder"])
+		if len(o.Serverlist) > 0 {
+			lines = append(lines, "serverlist: "+strings.Join(o.Serverlist, " "))
+		}
+		client()
+		services = fmt.Sprintf("  mupdate cmd=\"%s/mupdate -C %s\" listen=\"%s\" prefork=1\n", bin, in.Conf, in.MupdateAddr) +
+			fmt.Sprintf("  imap cmd=\"%s/imapd -C %s\" listen=\"%s\" prefork=0\n", bin, in.Conf, in.IMAPAddr)
+	}
+	lines = append(lines, o.Extra...)
+	cyrusConf := fmt.Sprintf("START {\n  recover cmd=\"%[1]s/ctl_cyrusdb -C %[2]s -r\"\n}\nSERVICES {\n%[3]s}\nEVENTS {\n  checkpoint cmd=\"%[1]s/ctl_cyrusdb -C %[2]s -c\" period=30\n}\n",
+		bin, in.Conf, services)
+	if err := os.WriteFile(in.Conf, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(in.CyrusConf, []byte(cyrusConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// makeSASLDB creates every user in the realm Cyrus looks them up in: the
+// instance's servername (Cyrus calls sasl_server_new with user_realm NULL).
+func (in *Instance) makeSASLDB(t testing.TB) {
+	t.Helper()
+	db := filepath.Join(in.Dir, "sasldb2")
+	users := make([]string, 0, len(in.Users))
+	for u := range in.Users {
+		users = append(users, u)
+	}
+	sort.Strings(users)
+	for _, u := range users {
+		cmd := exec.Command("/usr/sbin/saslpasswd2", "-p", "-c", "-f", db, "-u", in.Servername, u)
+		cmd.Stdin = strings.NewReader(in.Users[u])
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("saslpasswd2 %s: %v: %s", u, err, out)
+		}
+	}
+	os.Chmod(db, 0o640)
+}
+
+// nsScript runs "$@" in a private mount namespace whose /dev/log is the
+// instance's syslog socket ($1). The rest of /dev is a few device nodes.
+const nsScript = `set -e
+sock="$1"; shift
+mount -t tmpfs -o mode=755,size=64k murdertest-dev /dev
+mknod -m 666 /dev/null c 1 3
+mknod -m 666 /dev/zero c 1 5
+mknod -m 666 /dev/full c 1 7
+mknod -m 666 /dev/random c 1 8
+mknod -m 666 /dev/urandom c 1 9
+mknod -m 666 /dev/tty c 5 0
+mkdir -m 1777 /dev/shm
+ln -s /proc/self/fd /dev/fd
+ln -s /proc/self/fd/0 /dev/stdin
+ln -s /proc/self/fd/1 /dev/stdout
+ln -s /proc/self/fd/2 /dev/stderr
+: > /dev/log
+mount --bind "$sock" /dev/log
+exec "$@"
+`
+
+// nsCommand returns a command running argv inside the instance's syslog
+// namespace.
+func (in *Instance) nsCommand(argv ...string) *exec.Cmd {
+	args := append([]string{"-m", "--propagation", "private", "sh", "-c", nsScript, "sh", in.log.path}, argv...)
+	return exec.Command("/usr/bin/unshare", args...)
+}
+
+func (in *Instance) start(t testing.TB) {
+	t.Helper()
+	stderr, err := os.OpenFile(filepath.Join(in.Dir, "cyrmaster-stderr.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Foreground cyrmaster (no -d), so it stays our child; it drops to the
+	// cyrus user itself. -p keeps it away from /var/run/master.pid.
+	cmd := in.nsCommand(CyrMaster, "-p", filepath.Join(in.Dir, "master.pid"), "-C", in.Conf, "-M", in.CyrusConf)
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		stderr.Close()
+		t.Fatalf("start cyrmaster for %s: %v", in.Name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); stderr.Close(); close(done) }()
+	in.mu.Lock()
+	in.cmd, in.done = cmd, done
+	in.mu.Unlock()
+
+	var addrs []string
+	switch in.Role {
+	case RoleMaster:
+		addrs = []string{in.MupdateAddr}
+	case RoleBackend:
+		addrs = []string{in.IMAPAddr}
+	case RoleFrontend:
+		// The slave greets only after its first full sync with the master.
+		addrs = []string{in.MupdateAddr, in.IMAPAddr}
+	}
+	for _, a := range addrs {
+		if err := waitBanner(a, StartTimeout, done); err != nil {
+			in.Stop()
+			t.Fatalf("murdertest: %s %s: %v\ncyrmaster stderr:\n%s\nsyslog:\n%s", in.Role, in.Name, err,
+				readFile(filepath.Join(in.Dir, "cyrmaster-stderr.log")), in.Log())
+		}
+	}
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}
+
+// waitBanner waits until addr accepts a connection and sends a line starting
+// "* OK" (IMAP greeting, or the last line of a MUPDATE banner).
+func waitBanner(addr string, timeout time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("cyrmaster exited before %s greeted", addr)
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			r := bufio.NewReader(c)
+			for {
+				line, err := r.ReadString('\n')
+				if strings.HasPrefix(line, "* OK") {
+					c.Close()
+					return nil
+				}
+				if err != nil {
+					last = fmt.Errorf("%s: %v", addr, err)
+					break
+				}
+			}
+			c.Close()
+		} else {
+			last = err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("no greeting on %s within %v (last: %v)", addr, timeout, last)
+}
+
+// Stop stops the instance: SIGTERM to cyrmaster, then SIGKILL to its process
+// group after 10 s; it also kills any child left in the group. Safe to call
+// twice.
+func (in *Instance) Stop() {
+	in.mu.Lock()
+	cmd, done := in.cmd, in.done
+	in.cmd = nil
+	in.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	pid := cmd.Process.Pid
+	syscall.Kill(pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-pid, syscall.SIGKILL)
+		<-done
+	}
+	// children that outlived their master (same process group, ours)
+	syscall.Kill(-pid, syscall.SIGKILL)
+}
+
+// Kill stops the instance with SIGKILL to the whole process group (a crash).
+func (in *Instance) Kill() {
+	in.mu.Lock()
+	cmd, done := in.cmd, in.done
+	in.cmd = nil
+	in.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
+}
+
+// Restart stops and starts the instance with its (possibly edited) imapd.conf.
+func (in *Instance) Restart(t testing.TB) {
+	t.Helper()
+	in.Stop()
+	in.start(t)
+}
+
+// Join points a (standalone) backend or a frontend at a mupdate server and
+// restarts it. For a backend it does not push: call CtlMboxlist("-m").
+func (in *Instance) Join(t testing.TB, mupdateAddr string) {
+	t.Helper()
+	in.Stop()
+	in.MupdateServer = mupdateAddr
+	in.opts.Standalone = false
+	in.writeConf(t)
+	if err := cyrustest.Chown(in.Conf); err != nil {
+		t.Fatal(err)
+	}
+	in.start(t)
+}
+
+// Log returns everything the instance's processes sent to syslog so far.
+func (in *Instance) Log() string { return in.log.String() }
+
+// WaitLog waits until the instance's syslog contains sub; false on timeout.
+func (in *Instance) WaitLog(sub string, timeout time.Duration) bool { return in.log.wait(sub, timeout) }
+
+// Result is what one tool run printed.
+type Result = cyrustest.Result
+
+// Run runs a Cyrus tool (a name under /usr/lib/cyrus/bin) with -C imapd.conf
+// and args, as the cyrus user, inside the instance's syslog namespace (so its
+// syslog lands in Log()). A non-zero exit is returned, not fatal.
+func (in *Instance) Run(t testing.TB, stdin []byte, tool string, args ...string) Result {
+	t.Helper()
+	path := cyrustest.Tool(t, tool)
+	argv := append([]string{"/usr/bin/setpriv", "--reuid=cyrus", "--regid=mail", "--init-groups", "--", path, "-C", in.Conf}, args...)
+	cmd := in.nsCommand(argv...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	res := Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("run %s: %v", tool, err)
+		}
+		res.ExitCode = ee.ExitCode()
+	}
+	return res
+}
+
+// CtlMboxlist runs ctl_mboxlist with args ("-m", "-d", ...) and fails the
+// test on a non-zero exit. It returns standard output.
+func (in *Instance) CtlMboxlist(t testing.TB, args ...string) []byte {
+	t.Helper()
+	r := in.Run(t, nil, "ctl_mboxlist", args...)
+	if r.ExitCode != 0 {
+		t.Fatalf("%s: ctl_mboxlist %s: exit %d\nstdout: %s\nstderr: %s\nsyslog:\n%s", in.Name,
+			strings.Join(args, " "), r.ExitCode, r.Stdout, r.Stderr, in.Log())
+	}
+	return r.Stdout
+}
