@@ -83,7 +83,7 @@ type MurderOptions struct {
 	MupdateAddr string
 	// Seed runs on the backend while it is standalone, before it joins
 	// and pushes with `ctl_mboxlist -m` (nil: no seeding, no push).
-	Seed                     []Step
+	Seed                      []Step
 	Master, Backend, Frontend Options
 	// NoFrontend skips the frontend.
 	NoFrontend bool
