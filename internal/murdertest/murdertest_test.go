@@ -73,3 +73,44 @@ func TestRealMurder(t *testing.T) {
 		t.Errorf("frontend log holds the master's lines")
 	}
 }
+
+// The Tee, checked with two real masters: a real backend pushing and
+// changing mailboxes through it leaves both masters with the same entries,
+// and the two answer every command alike. (The interop tests rely on this
+// to compare our server with Cyrus's master.)
+func TestTeeTwoRealMasters(t *testing.T) {
+	m1 := StartMaster(t, Options{Name: "master1"})
+	m2 := StartMaster(t, Options{Name: "master2"})
+	tee := StartTee(t, m1.MupdateAddr, m2.MupdateAddr)
+	be := StartBackend(t, "", Options{Standalone: true})
+	be.RunSteps(t, LabSeed)
+	be.Join(t, tee.Addr)
+	be.CtlMboxlist(t, "-m")
+	be.RunSteps(t, []Step{
+		{User: "alice", Op: "CREATE", Args: []string{"INBOX.Projects"}},
+		{User: "alice", Op: "SETACL", Args: []string{"INBOX.Projects", "bob", "lrs"}},
+		{User: "alice", Op: "RENAME", Args: []string{"INBOX.Projects", "INBOX.Archive"}},
+		{User: "alice", Op: "DELETE", Args: []string{"INBOX.Archive"}},
+	})
+	tee.Close()
+	if d := tee.Differences(); len(d) > 0 {
+		t.Errorf("two real masters answered differently:\n%s", strings.Join(d, "\n"))
+	}
+	if n := len(tee.Conns()); n < 5 {
+		t.Errorf("tee relayed %d connections, want at least 5 (push + 4 changes)", n)
+	}
+	d1, d2 := m1.Dump(t), m2.Dump(t)
+	if len(d1) != 7 { // 6 seeded + DELETED.user.alice.Archive.<hex>
+		t.Errorf("master1 has %d entries, want 7: %v", len(d1), d1)
+	}
+	for n, e1 := range d1 {
+		e2, ok := d2[n]
+		e1.Mtime, e2.Mtime = "", ""
+		if !ok || fmt.Sprint(e1) != fmt.Sprint(e2) {
+			t.Errorf("%s: master1 %+v, master2 %+v (present %v)", n, e1, e2, ok)
+		}
+	}
+	if len(d1) != len(d2) {
+		t.Errorf("master1 has %d entries, master2 %d", len(d1), len(d2))
+	}
+}
