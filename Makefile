@@ -1,0 +1,81 @@
+# murderkit — see README.md. Long runs take their size from the variables
+# below, e.g. `make fuzz FUZZTIME_LONG=30m`, `make trials TRIALS=1000`.
+
+GO            ?= go
+BIN           ?= bin
+TEST_TIMEOUT  ?= 25m
+FUZZTIME      ?= 10s
+FUZZTIME_LONG ?= 5m
+SOAK_COUNT    ?= 100000
+TRIALS        ?= 1000
+BENCH_N       ?= 1000000
+
+# Debian packages the tests run for real (never mocked): Cyrus 3.6 for the
+# compatibility tests, etcd for the external-cluster registry tests,
+# chromium for the shadow HTML report test.
+DEB_PACKAGES  = cyrus-imapd cyrus-murder cyrus-admin cyrus-clients sasl2-bin etcd-server chromium
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build deps demo test vet fmt-check go-test fuzz-brief fuzz soak trials bench fixtures clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## deps: install the Debian packages the tests and the demo need (once)
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi; \
+	command -v $(GO) >/dev/null || { echo "deps: Go 1.26 is required (https://go.dev/dl/)" >&2; exit 1; }; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || { echo "deps: $$p is still missing" >&2; exit 1; }; \
+	done
+
+## demo: the main job on the shipped sample mailboxes.db
+demo: deps build
+	$(BIN)/mboxconv inspect testdata/sample.twoskip.db
+	$(BIN)/mboxconv dump testdata/sample.twoskip.db
+
+## test: everything CI runs (< 30 min on 2 cores); ends with go test's summary
+test: deps fmt-check vet fuzz-brief go-test
+
+fmt-check:
+	@out=$$(gofmt -l .); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:" >&2; echo "$$out" >&2; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+fuzz-brief:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) scripts/fuzz-all.sh $(FUZZTIME)
+
+go-test:
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+## long runs, sized by variables
+fuzz: deps
+	GO=$(GO) scripts/fuzz-all.sh $(FUZZTIME_LONG)
+
+soak: deps
+	MURDERKIT_SOAK_COUNT=$(SOAK_COUNT) $(GO) test -timeout 4h -run 'Soak' -v ./...
+
+trials: deps
+	MURDERKIT_TRIALS=$(TRIALS) $(GO) test -timeout 4h -run 'Trials' -v ./...
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+	N=$(BENCH_N) bench/dump.sh
+
+## fixtures: regenerate testdata/ with the real Cyrus tools
+fixtures: deps
+	testdata/make-fixtures.sh
+
+clean:
+	rm -rf $(BIN)

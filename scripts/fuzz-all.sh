@@ -1,0 +1,38 @@
+#!/bin/bash
+# Runs every Go fuzz target of the module for FUZZTIME each (default 10s).
+# Targets are found with `go test -list 'Fuzz.*'`, so a new FuzzXxx is picked
+# up without editing anything. Used by `make test` (brief) and `make fuzz` (long).
+#
+#   scripts/fuzz-all.sh [FUZZTIME]        e.g. scripts/fuzz-all.sh 5m
+set -euo pipefail
+fuzztime=${1:-${FUZZTIME:-10s}}
+go=${GO:-go}
+cd "$(dirname "$0")/.."
+
+# `go test -list` prints the matching names of a package, then "ok  <pkg> ...".
+list=$($go test -run '^$' -list '^Fuzz' ./... 2>&1) || { echo "$list" >&2; exit 1; }
+pending=()
+targets=()
+while IFS= read -r line; do
+	case "$line" in
+	Fuzz*) pending+=("$line") ;;
+	ok*)
+		pkg=$(awk '{print $2}' <<<"$line")
+		for f in "${pending[@]+"${pending[@]}"}"; do targets+=("$pkg $f"); done
+		pending=()
+		;;
+	*) pending=() ;;
+	esac
+done <<<"$list"
+
+echo "fuzz: ${#targets[@]} targets, $fuzztime each" >&2
+failed=0
+for t in "${targets[@]+"${targets[@]}"}"; do
+	read -r pkg name <<<"$t"
+	echo "fuzz: $name ($pkg)" >&2
+	if ! $go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >&2; then
+		echo "fuzz: $name FAILED; the crasher is under $pkg's testdata/fuzz/$name/ — commit it with the fix" >&2
+		failed=1
+	fi
+done
+exit $failed
