@@ -1,0 +1,201 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/murderkit/murderkit/mboxlist"
+)
+
+// DeletedPrefix is Cyrus's default `deletedprefix`: delayed-delete names are
+// DELETED.<name>.<hex time> and never listed.
+const DeletedPrefix = "DELETED"
+
+// Listable reports whether e can ever appear in a non-admin's IMAP LIST
+// (design.md "Contracts in detail"): an email mailbox (3.6 type `e`), not a
+// tombstone (`d`), not reserved (`z`), not under DELETED.*. Intermediate
+// (`i`) and remote/moving entries are listable.
+func Listable(e *Entry) bool {
+	if e.Type.Kind() != mboxlist.TypeEmail || e.Type&(mboxlist.FlagDeleted|mboxlist.FlagReserve) != 0 {
+		return false
+	}
+	_, local := splitDomain(e.Name)
+	return local != DeletedPrefix && !strings.HasPrefix(local, DeletedPrefix+".")
+}
+
+// splitDomain splits an internal name at its first '!'.
+func splitDomain(name string) (domain, local string) {
+	if i := strings.IndexByte(name, '!'); i >= 0 {
+		return name[:i], name[i+1:]
+	}
+	return "", name
+}
+
+// The reverse-ACL index, as logical keys (backends put their own prefix in
+// front). For every Listable entry:
+//
+//	"l" dbname                                  the entry is listable
+//	"a" domain 0x00 "+" id 0x00 dbname           id has `l` (positive)
+//	"a" domain 0x00 "-" id 0x00 dbname           -id has `l` (negative: removes it)
+//
+// domain is "" for the default domain. Identifiers are Cyrus's (user,
+// "anyone", "anonymous", "group:NAME"); they never hold 0x00.
+const (
+	idxListable = "l"
+	idxACL      = "a"
+)
+
+// IndexKeys returns the logical reverse-ACL index keys of e (none when e is
+// not Listable), sorted and without duplicates.
+func IndexKeys(e *Entry) []string {
+	if !Listable(e) {
+		return nil
+	}
+	db := DBName(e.Name)
+	domain, _ := splitDomain(e.Name)
+	keys := []string{idxListable + db}
+	for _, it := range e.ACL {
+		if !strings.ContainsRune(it.Rights, 'l') {
+			continue
+		}
+		id, sign := it.ID, "+"
+		if strings.HasPrefix(id, "-") {
+			id, sign = id[1:], "-"
+		}
+		if id == "" || strings.IndexByte(id, 0) >= 0 {
+			continue
+		}
+		keys = append(keys, aclPrefix(domain, sign, id)+db)
+	}
+	sort.Strings(keys)
+	out := keys[:0]
+	for i, k := range keys {
+		if i == 0 || k != keys[i-1] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func aclPrefix(domain, sign, id string) string {
+	return idxACL + domain + "\x00" + sign + id + "\x00"
+}
+
+// DiffKeys returns the keys in old but not in new (to delete) and in new but
+// not in old (to add); both inputs sorted.
+func DiffKeys(old, new []string) (del, add []string) {
+	i, j := 0, 0
+	for i < len(old) || j < len(new) {
+		switch {
+		case j == len(new) || (i < len(old) && old[i] < new[j]):
+			del = append(del, old[i])
+			i++
+		case i == len(old) || new[j] < old[i]:
+			add = append(add, new[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return del, add
+}
+
+// IndexScanner scans logical index keys starting with prefix, in byte order,
+// calling fn with the rest of each key (after prefix). Backends implement it
+// over one consistent read where they can.
+type IndexScanner func(ctx context.Context, prefix string, fn func(rest string) error) error
+
+// VisibleRules computes Store.Visible over a backend's index (design.md
+// "Contracts in detail"): userid is `local[@domain]` and sees only that
+// domain; its own hierarchy (user.LOCAL and below, '.' in LOCAL escaped as
+// '^') by prefix; plus every listable mailbox where the user, "anyone",
+// "anonymous" (for the anonymous user only) or one of the groups has `l`,
+// unless one of those identifiers has `l` as a negative right. The answer is
+// in Cyrus LIST order: the user's own hierarchy, then other users'
+// mailboxes, then shared ones, each in dbname order.
+func VisibleRules(ctx context.Context, scan IndexScanner, userid string, groups []string) ([]string, error) {
+	if userid == "" || strings.ContainsAny(userid, "\x00!") {
+		return nil, fmt.Errorf("bad userid %q: %w", userid, ErrInvalid)
+	}
+	local, domain := userid, ""
+	if i := strings.LastIndexByte(userid, '@'); i >= 0 {
+		local, domain = userid[:i], userid[i+1:]
+	}
+	if local == "" {
+		return nil, fmt.Errorf("bad userid %q: %w", userid, ErrInvalid)
+	}
+	ids := []string{userid, "anyone"}
+	if userid == "anonymous" {
+		ids = append(ids, "anonymous")
+	}
+	for _, g := range groups {
+		if g == "" || strings.IndexByte(g, 0) >= 0 {
+			return nil, fmt.Errorf("bad group %q: %w", g, ErrInvalid)
+		}
+		ids = append(ids, "group:"+strings.TrimPrefix(g, "group:"))
+	}
+
+	var dompfx string
+	if domain != "" {
+		dompfx = domain + "\x1D"
+	}
+	var own []string
+	if userid != "anonymous" {
+		ownDB := dompfx + "user\x1F" + local // the dbname keeps a literal dot
+		err := scan(ctx, idxListable+ownDB, func(rest string) error {
+			if rest == "" || rest[0] == 0x1F {
+				own = append(own, ownDB+rest)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	granted := map[string]bool{}
+	for _, id := range ids {
+		err := scan(ctx, aclPrefix(domain, "+", id), func(db string) error {
+			granted[db] = true
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(granted) > 0 {
+		for _, id := range ids {
+			err := scan(ctx, aclPrefix(domain, "-", id), func(db string) error {
+				delete(granted, db)
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([]string, 0, len(own)+len(granted))
+	for _, db := range own {
+		out = append(out, NameFromDB(db))
+		delete(granted, db)
+	}
+	var users, shared []string
+	for db := range granted {
+		if strings.HasPrefix(db[len(dompfx):], "user\x1F") {
+			users = append(users, db)
+		} else {
+			shared = append(shared, db)
+		}
+	}
+	sort.Strings(users)
+	sort.Strings(shared)
+	for _, db := range users {
+		out = append(out, NameFromDB(db))
+	}
+	for _, db := range shared {
+		out = append(out, NameFromDB(db))
+	}
+	return out, nil
+}
