@@ -14,14 +14,14 @@ import (
 // Writer writes a twoskip file in checkpoint form. It implements
 // cyrusdb.Writer and cyrusdb.Aborter.
 type Writer struct {
-	path  string
-	tmp   *os.File
-	out   *fileio.Out
-	cmp   func(a, b []byte) int
-	rng   *rand.Rand
-	gen   uint64
-	num   uint64
-	last  []byte
+	path string
+	tmp  *os.File
+	out  *fileio.Out
+	cmp  func(a, b []byte) int
+	rng  *rand.Rand
+	gen  uint64
+	num  uint64
+	last []byte
 	// lastAt[k] is the newest record (or the DUMMY) whose logical level k
 	// still waits for its successor.
 	lastAt [maxLevel]*pending
@@ -234,4 +234,3 @@ func Write(path string, opts *cyrusdb.WriteOptions, r cyrusdb.Reader) error {
 	}
 	return w.Close()
 }
-
