@@ -1,0 +1,60 @@
+package shadow
+
+import (
+	"strings"
+)
+
+// DumpEntry is the part of a mailbox entry visibility depends on.
+type DumpEntry struct {
+	Name   string            // internal name
+	MBType string            // 3.6 T-string: "e", "ei", "ed", "ez", "c", ...
+	ACL    map[string]string // identifier ("-" prefix: negative) -> rights
+}
+
+// VisibleTo returns the entries user may see with LIST, as Cyrus decides
+// it: email mailboxes only (T-string starting with 'e'), never tombstones
+// ('d') or reserved entries ('z'); the user's own hierarchy always (Cyrus's
+// implicit owner rights include 'l'); any other mailbox when the rights of
+// the user, "anyone" and the given groups ("group:staff") include 'l' after
+// negative entries ("-id") are taken away. It is the answer the registry's
+// reverse-ACL index gives, computed by scanning, for sites that check a
+// `ctl_mboxlist -d` dump before a registry exists.
+func VisibleTo(entries []DumpEntry, user string, groups []string) []VisibleMailbox {
+	local, domain := splitUser(user)
+	ids := []string{user, "anyone"}
+	for _, g := range groups {
+		if !strings.HasPrefix(g, "group:") {
+			g = "group:" + g
+		}
+		ids = append(ids, g)
+	}
+	var out []VisibleMailbox
+	for _, e := range entries {
+		if e.MBType == "" || e.MBType[0] != 'e' || strings.ContainsAny(e.MBType[1:], "dz") {
+			continue
+		}
+		d, rest := splitDomain(e.Name)
+		if d != domain {
+			continue
+		}
+		inter := strings.ContainsRune(e.MBType[1:], 'i')
+		own := rest == "user."+local || strings.HasPrefix(rest, "user."+local+".")
+		if own || hasLookup(e.ACL, ids) {
+			out = append(out, VisibleMailbox{Name: e.Name, Intermediate: inter})
+		}
+	}
+	return out
+}
+
+func hasLookup(acl map[string]string, ids []string) bool {
+	pos, neg := false, false
+	for _, id := range ids {
+		if strings.ContainsRune(acl[id], 'l') {
+			pos = true
+		}
+		if strings.ContainsRune(acl["-"+id], 'l') {
+			neg = true
+		}
+	}
+	return pos && !neg
+}
