@@ -1,0 +1,321 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/mupdate"
+	"github.com/murderkit/murderkit/registry"
+)
+
+// Adapter is a mupdate.Backend on a registry.Store.
+type Adapter struct {
+	Store registry.Store
+	// Now stamps Mtime on writes; default time.Now.
+	Now func() time.Time
+	// MaxRetries bounds compare-and-set retries of one write under
+	// contention on the same name (default 64).
+	MaxRetries int
+}
+
+var _ mupdate.Backend = (*Adapter)(nil)
+
+// New returns an Adapter on st.
+func New(st registry.Store) *Adapter { return &Adapter{Store: st} }
+
+// FormatLocation renders a registry location as MUPDATE carries it:
+// "server!partition", "server!" for an empty partition (what Cyrus's master
+// sends back for a backend's "host!"), the partition alone when there is no
+// server.
+func FormatLocation(l registry.Location) string {
+	if l.Server == "" {
+		return l.Partition
+	}
+	return l.Server + "!" + l.Partition
+}
+
+// ParseLocation splits a MUPDATE location at its first '!' as Cyrus's
+// master does; a location without '!' is a server.
+func ParseLocation(s string) registry.Location { return registry.ParseLocation(s) }
+
+// FormatACL renders an ACL as Cyrus's internal string: "id\trights\t" per
+// item, in order.
+func FormatACL(acl mboxlist.ACL) string {
+	var b strings.Builder
+	for _, it := range acl {
+		b.WriteString(it.ID)
+		b.WriteByte('\t')
+		b.WriteString(it.Rights)
+		b.WriteByte('\t')
+	}
+	return b.String()
+}
+
+// ParseACL parses Cyrus's internal ACL string ("id\trights\t..."; the last
+// TAB may be missing). An identifier without a rights field gets empty
+// rights. The result is never nil.
+func ParseACL(s string) mboxlist.ACL {
+	acl := mboxlist.ACL{}
+	f := strings.Split(s, "\t")
+	if len(f) > 0 && f[len(f)-1] == "" {
+		f = f[:len(f)-1]
+	}
+	for i := 0; i < len(f); i += 2 {
+		it := mboxlist.ACLItem{ID: f[i]}
+		if i+1 < len(f) {
+			it.Rights = f[i+1]
+		}
+		acl = append(acl, it)
+	}
+	return acl
+}
+
+// visible reports whether a registry entry exists for MUPDATE (entries of
+// an imported backend database marked deleted do not).
+func visible(e *registry.Entry) bool { return !e.Type.Has(mboxlist.FlagDeleted) }
+
+// ToMailbox converts a registry entry to the record MUPDATE carries.
+func ToMailbox(e *registry.Entry) mupdate.Mailbox {
+	m := mupdate.Mailbox{Name: e.Name, State: mupdate.Active, Location: FormatLocation(e.Primary())}
+	if e.Type.Has(mboxlist.FlagReserve) {
+		m.State = mupdate.Reserved
+	} else {
+		m.ACL = FormatACL(e.ACL)
+	}
+	return m
+}
+
+// Lookup implements mupdate.Backend.
+func (a *Adapter) Lookup(ctx context.Context, name string) (mupdate.Mailbox, bool, error) {
+	e, err := a.Store.Get(ctx, name)
+	if errors.Is(err, registry.ErrNotFound) {
+		return mupdate.Mailbox{}, false, nil
+	}
+	if err != nil {
+		return mupdate.Mailbox{}, false, err
+	}
+	if !visible(&e) {
+		return mupdate.Mailbox{}, false, nil
+	}
+	return ToMailbox(&e), true, nil
+}
+
+func (a *Adapter) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// merge writes the MUPDATE record m into entry e (a copy of the current
+// entry, or a fresh one).
+func (a *Adapter) merge(e *registry.Entry, m *mupdate.Mailbox) {
+	e.Name = m.Name
+	if e.Type.Has(mboxlist.FlagDeleted) {
+		// an imported tombstone replaced by a live mailbox
+		e.Type &^= mboxlist.FlagDeleted
+	}
+	e.Type |= mboxlist.FlagRemote
+	loc := ParseLocation(m.Location)
+	locs := []registry.Location{loc}
+	for i, l := range e.Locations {
+		if i == 0 || l == loc {
+			continue // the old primary is replaced (moved); no duplicates
+		}
+		locs = append(locs, l)
+	}
+	e.Locations = locs
+	e.Server, e.Partition = loc.Server, loc.Partition
+	if m.State == mupdate.Reserved {
+		e.Type |= mboxlist.FlagReserve
+		e.ACL = mboxlist.ACL{}
+	} else {
+		e.Type &^= mboxlist.FlagReserve
+		e.ACL = ParseACL(m.ACL)
+	}
+	e.Mtime = a.now().Unix()
+}
+
+// Write implements mupdate.Backend: it reads the current entry, applies
+// Cyrus's rules (mupdate.Apply) and writes the result with the registry's
+// atomic create-if-absent, compare-and-set or delete-with-tombstone,
+// retrying when another writer got in between.
+func (a *Adapter) Write(ctx context.Context, req mupdate.Request) error {
+	retries := a.MaxRetries
+	if retries <= 0 {
+		retries = 64
+	}
+	for range retries {
+		err := a.writeOnce(ctx, req)
+		if err == nil || !retryable(err) {
+			return mapErr(err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("bridge: %s %q: too much contention, gave up after %d attempts", req.Op, req.Name, retries)
+}
+
+type retryErr struct{ err error }
+
+func (r retryErr) Error() string { return r.err.Error() }
+func (r retryErr) Unwrap() error { return r.err }
+
+func retryable(err error) bool {
+	var r retryErr
+	return errors.As(err, &r)
+}
+
+func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request) error {
+	cur, err := a.Store.Get(ctx, req.Name)
+	present := err == nil
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return err
+	}
+	var curMb *mupdate.Mailbox
+	if present && visible(&cur) {
+		m := ToMailbox(&cur)
+		curMb = &m
+	}
+	next, err := mupdate.Apply(curMb, req)
+	if err != nil {
+		return err
+	}
+	switch {
+	case next == nil: // DELETE
+		_, err := a.Store.Delete(ctx, req.Name, cur.Revision)
+		if errors.Is(err, registry.ErrConflict) || errors.Is(err, registry.ErrNotFound) {
+			return retryErr{err}
+		}
+		return err
+	case !present:
+		e := registry.Entry{}
+		a.merge(&e, next)
+		_, err := a.Store.Create(ctx, e)
+		if errors.Is(err, registry.ErrExists) {
+			return retryErr{err}
+		}
+		return err
+	default:
+		e := cur
+		e.ACL = nil
+		e.Locations = append([]registry.Location(nil), cur.Locations...)
+		if len(e.Locations) == 0 {
+			e.Normalize()
+		}
+		a.merge(&e, next)
+		_, err := a.Store.Update(ctx, e)
+		if errors.Is(err, registry.ErrConflict) || errors.Is(err, registry.ErrNotFound) {
+			return retryErr{err}
+		}
+		return err
+	}
+}
+
+// mapErr turns registry refusals of bad input into MUPDATE NO answers;
+// mupdate.Error values pass through; anything else (unavailable) stays an
+// error the server reports as a server failure.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var me *mupdate.Error
+	if errors.As(err, &me) {
+		return err
+	}
+	if errors.Is(err, registry.ErrInvalid) {
+		return &mupdate.Error{Text: "invalid mailbox name or location", Err: mupdate.ErrInvalid}
+	}
+	return err
+}
+
+// Revision implements mupdate.Backend.
+func (a *Adapter) Revision(ctx context.Context) (int64, error) { return a.Store.Revision(ctx) }
+
+// Snapshot implements mupdate.Backend with the registry's consistent
+// listing (List from one snapshot, in Cyrus order), streamed as Range reads
+// it, so memory stays flat however large the registry is.
+//
+// The registry tells a listing's exact revision only once it has ended,
+// but the server needs a revision to watch from before it dumps. Revision
+// therefore returns the registry's revision taken before the listing
+// starts: never newer than the listing, so a Watch from it misses nothing;
+// it may repeat a change the listing already shows. MUPDATE clients apply
+// every update idempotently (Cyrus's own master repeats updates: a
+// RESERVE+ACTIVATE arrives as two identical MAILBOX lines), and repeated
+// changes arrive in order, so a client still ends at the current state.
+func (a *Adapter) Snapshot(ctx context.Context) (mupdate.Snapshot, error) {
+	rev, err := a.Store.Revision(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &snapshot{a: a, rev: rev}, nil
+}
+
+type snapshot struct {
+	a   *Adapter
+	rev int64
+
+	mu     sync.Mutex
+	closed bool
+}
+
+func (s *snapshot) Revision() int64 { return s.rev }
+
+// Range streams the listing in Cyrus order.
+func (s *snapshot) Range(ctx context.Context, fn func(mupdate.Mailbox) error) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return errors.New("bridge: snapshot closed")
+	}
+	_, err := s.a.Store.List(ctx, "", func(e registry.Entry) error {
+		if !visible(&e) {
+			return nil
+		}
+		return fn(ToMailbox(&e))
+	})
+	return err
+}
+
+func (s *snapshot) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Watch implements mupdate.Backend on the registry's change feed. Changes
+// carry no Prev: the registry's events hold the new entry or a tombstone,
+// not the former record (see docs/interop.md on PARTIAL-UPDATE).
+func (a *Adapter) Watch(ctx context.Context, after int64, fn func(mupdate.Change) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for ev := range a.Store.Watch(ctx, after) {
+		if ev.Err != nil {
+			if errors.Is(ev.Err, registry.ErrCompacted) {
+				return fmt.Errorf("%w: %w", mupdate.ErrCompacted, ev.Err)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return ev.Err
+		}
+		ch := mupdate.Change{Revision: ev.Revision, Name: ev.Name}
+		if ev.Type == registry.EventPut && visible(&ev.Entry) {
+			m := ToMailbox(&ev.Entry)
+			ch.Cur = &m
+		}
+		if err := fn(ch); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,242 @@
+package bridge_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/mupdate"
+	"github.com/murderkit/murderkit/registry"
+	"github.com/murderkit/murderkit/registry/leveldb"
+)
+
+func openStore(t *testing.T) registry.Store {
+	t.Helper()
+	st, err := leveldb.Open(context.Background(), t.TempDir(), &leveldb.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestACLRoundTrip(t *testing.T) {
+	for _, s := range []string{"", "anyone\tlrs\t", "alice\tlrswipkxtecdan\tbob\tlr\t", "-bob\tl\tanyone\tlrs\t", "erin\t\t"} {
+		if got := bridge.FormatACL(bridge.ParseACL(s)); got != s {
+			t.Errorf("FormatACL(ParseACL(%q)) = %q", s, got)
+		}
+	}
+	// a missing final TAB is accepted and normalised as Cyrus stores it
+	if got := bridge.FormatACL(bridge.ParseACL("anyone\tlrs")); got != "anyone\tlrs\t" {
+		t.Errorf("got %q", got)
+	}
+	acl := bridge.ParseACL("-bob\tl\tanyone\tlrs\t")
+	if len(acl) != 2 || acl[0] != (mboxlist.ACLItem{ID: "-bob", Rights: "l"}) {
+		t.Errorf("ParseACL = %+v", acl)
+	}
+}
+
+func TestLocations(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:11143!default": "127.0.0.1:11143!default",
+		"127.0.0.1:11143!":        "127.0.0.1:11143!",
+		"h2":                      "h2!", // documented deviation: Cyrus sends back "h2"
+	} {
+		if got := bridge.FormatLocation(bridge.ParseLocation(in)); got != want {
+			t.Errorf("%q -> %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The conflict rules of Cyrus's master, through the registry.
+func TestWriteRules(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	a := bridge.New(st)
+	a.Now = func() time.Time { return time.Unix(1795319680, 0) }
+	w := func(op mupdate.Op, name, loc, acl string) error {
+		return a.Write(ctx, mupdate.Request{Op: op, Name: name, Location: loc, ACL: acl})
+	}
+	look := func(name string) (mupdate.Mailbox, bool) {
+		m, ok, err := a.Lookup(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, ok
+	}
+	const L, O = "127.0.0.1:11143!default", "otherhost!default"
+	if err := w(mupdate.OpReserve, "user.carol", L, ""); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := look("user.carol"); m != (mupdate.Mailbox{Name: "user.carol", State: mupdate.Reserved, Location: L}) {
+		t.Fatalf("after RESERVE: %+v", m)
+	}
+	e, err := st.Get(ctx, "user.carol")
+	if err != nil || e.Type != mboxlist.TypeEmail|mboxlist.FlagRemote|mboxlist.FlagReserve || e.Server != "127.0.0.1:11143" || e.Partition != "default" || e.Mtime != 1795319680 {
+		t.Fatalf("registry entry after RESERVE: %+v %v", e, err)
+	}
+	if err := w(mupdate.OpReserve, "user.carol", O, ""); !errors.Is(err, mupdate.ErrExists) {
+		t.Fatalf("RESERVE elsewhere = %v, want ErrExists", err)
+	}
+	if err := w(mupdate.OpActivate, "user.carol", L, "carol\tlrswipkxtecdan\t"); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := look("user.carol"); m.State != mupdate.Active || m.ACL != "carol\tlrswipkxtecdan\t" {
+		t.Fatalf("after ACTIVATE: %+v", m)
+	}
+	if err := w(mupdate.OpDeactivate, "user.carol", O, ""); err != nil {
+		t.Fatal(err) // active -> reserved at the given location
+	}
+	if m, _ := look("user.carol"); m != (mupdate.Mailbox{Name: "user.carol", State: mupdate.Reserved, Location: O}) {
+		t.Fatalf("after DEACTIVATE: %+v", m)
+	}
+	// where Cyrus crashes: DEACTIVATE reserved at the same location
+	if err := w(mupdate.OpDeactivate, "user.carol", O, ""); !errors.Is(err, mupdate.ErrNotActive) {
+		t.Fatalf("DEACTIVATE of reserved = %v", err)
+	}
+	// ACTIVATE moves (XFER's second half)
+	if err := w(mupdate.OpActivate, "user.carol", "newhost!p2", "carol\tlr\t"); err != nil {
+		t.Fatal(err)
+	}
+	e, _ = st.Get(ctx, "user.carol")
+	if len(e.Locations) != 1 || e.Locations[0] != (registry.Location{Server: "newhost", Partition: "p2"}) {
+		t.Fatalf("locations after move: %+v", e.Locations)
+	}
+	if err := w(mupdate.OpDelete, "user.carol", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := look("user.carol"); ok {
+		t.Fatal("still there after DELETE")
+	}
+	if _, err := st.GetTombstone(ctx, "user.carol"); err != nil {
+		t.Fatalf("no tombstone after DELETE: %v", err)
+	}
+	if err := w(mupdate.OpDelete, "user.carol", "", ""); !errors.Is(err, mupdate.ErrNotExist) {
+		t.Fatalf("DELETE unknown = %v", err)
+	}
+	if err := w(mupdate.OpDeactivate, "user.nobody", L, ""); !errors.Is(err, mupdate.ErrNotActive) {
+		t.Fatalf("DEACTIVATE unknown = %v", err)
+	}
+	// a fresh RESERVE after the DELETE succeeds (design.md: tombstones)
+	if err := w(mupdate.OpReserve, "user.carol", L, ""); err != nil {
+		t.Fatalf("RESERVE after DELETE: %v", err)
+	}
+	// a name the registry refuses is a NO, not a server failure
+	var me *mupdate.Error
+	if err := w(mupdate.OpActivate, "user..x", L, ""); !errors.As(err, &me) {
+		t.Fatalf("bad name = %v, want a *mupdate.Error", err)
+	}
+}
+
+// Entries with several locations: ACTIVATE at a secondary makes it the
+// preferred primary and keeps the rest; fields MUPDATE does not carry are
+// kept.
+func TestActivateKeepsRegistryFields(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	e := registry.Entry{Entry: mboxlist.Entry{Name: "user.dave", Type: mboxlist.TypeEmail, UniqueID: "u-1", UIDValidity: 7,
+		ACL: mboxlist.ACL{{ID: "dave", Rights: "lrs"}}},
+		Locations: []registry.Location{{Server: "a", Partition: "p"}, {Server: "b", Partition: "p"}}}
+	if _, err := st.Create(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	a := bridge.New(st)
+	if m, ok, _ := a.Lookup(ctx, "user.dave"); !ok || m.Location != "a!p" || m.ACL != "dave\tlrs\t" {
+		t.Fatalf("Lookup = %+v %v (MUPDATE sends the preferred primary)", m, ok)
+	}
+	if err := a.Write(ctx, mupdate.Request{Op: mupdate.OpActivate, Name: "user.dave", Location: "b!p", ACL: "dave\tlr\t"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := st.Get(ctx, "user.dave")
+	if len(got.Locations) != 1 || got.Locations[0].Server != "b" || got.UniqueID != "u-1" || got.UIDValidity != 7 {
+		t.Fatalf("after ACTIVATE at the secondary: %+v", got)
+	}
+}
+
+// Two backends RESERVE one name at the same moment: exactly one wins.
+func TestConcurrentReserve(t *testing.T) {
+	ctx := context.Background()
+	a := bridge.New(openStore(t))
+	n := 50
+	for i := range n {
+		name := "user.race" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for j := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[j] = a.Write(ctx, mupdate.Request{Op: mupdate.OpReserve, Name: name, Location: []string{"a!p", "b!p"}[j]})
+			}()
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+			} else if !errors.Is(err, mupdate.ErrExists) {
+				t.Fatal(err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%s: %d winners (%v)", name, ok, errs)
+		}
+	}
+}
+
+// The watch feed maps registry changes to MUPDATE updates, and a snapshot
+// lists in Cyrus order.
+func TestWatchAndSnapshot(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a := bridge.New(openStore(t))
+	for _, n := range []string{"user.bob", "shared", "DELETED.user.x.6B0267B0", "user.alice.Sent", "user.alice"} {
+		if err := a.Write(ctx, mupdate.Request{Op: mupdate.OpActivate, Name: n, Location: "h!p", ACL: "anyone\tlrs\t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := a.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	if err := snap.Range(ctx, func(m mupdate.Mailbox) error { names = append(names, m.Name); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	snap.Close()
+	want := []string{"DELETED.user.x.6B0267B0", "shared", "user.alice", "user.alice.Sent", "user.bob"}
+	if len(names) != len(want) {
+		t.Fatalf("snapshot = %v, want %v", names, want)
+	}
+	for i := range want {
+		if names[i] != want[i] {
+			t.Fatalf("snapshot = %v, want %v", names, want)
+		}
+	}
+	from := snap.Revision()
+	got := make(chan mupdate.Change, 10)
+	go a.Watch(ctx, from, func(c mupdate.Change) error { got <- c; return nil })
+	a.Write(ctx, mupdate.Request{Op: mupdate.OpReserve, Name: "user.new", Location: "h!p"})
+	a.Write(ctx, mupdate.Request{Op: mupdate.OpDelete, Name: "user.bob"})
+	var seen []mupdate.Change
+	for len(seen) < 2 {
+		select {
+		case c := <-got:
+			if c.Name != "" {
+				seen = append(seen, c)
+			}
+		case <-ctx.Done():
+			t.Fatalf("watch delivered %+v only", seen)
+		}
+	}
+	if seen[0].Name != "user.new" || seen[0].Cur == nil || seen[0].Cur.State != mupdate.Reserved {
+		t.Errorf("first change %+v", seen[0])
+	}
+	if seen[1].Name != "user.bob" || seen[1].Cur != nil || seen[1].Revision <= seen[0].Revision {
+		t.Errorf("second change %+v", seen[1])
+	}
+}
