@@ -1,0 +1,253 @@
+// Package memory is an in-memory mupdate.Backend for tests and benchmarks.
+//
+// Source of truth: the Backend contract in package mupdate (its doc
+// comments) and the conflict rules of mupdate.Apply. Nothing is persisted.
+//
+// Writes take one mutex for a map update and a non-blocking hand-off to each
+// watcher. Snapshots share an immutable sorted slice that is rebuilt, outside
+// the mutex, only after the list changed; a reader of a snapshot never holds
+// the mutex, so dumps do not stall writers. Watchers get a buffered channel
+// each; one that falls more than WatchBuffer changes behind is ended with
+// mupdate.ErrLagged rather than slowing writers. A bounded history of recent
+// changes lets a watch start from an older revision (older than the history:
+// mupdate.ErrCompacted).
+package memory
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/murderkit/murderkit/mupdate"
+)
+
+// Options tune a Backend; nil means defaults.
+type Options struct {
+	History     int // changes kept for watches from an older revision (default 65536)
+	WatchBuffer int // per-watcher channel size (default 65536)
+}
+
+// Backend is the in-memory store. The zero value is not usable; call New.
+type Backend struct {
+	mu       sync.Mutex
+	m        map[string]*mupdate.Mailbox
+	rev      int64
+	history  []mupdate.Change // ring, oldest at histHead
+	histHead int
+	histMax  int
+	watchers map[*watcher]struct{}
+	wbuf     int
+
+	sorted    []*mupdate.Mailbox // immutable once published
+	sortedRev int64
+}
+
+type watcher struct {
+	ch     chan mupdate.Change
+	lagged bool // set under Backend.mu when the channel overflowed
+}
+
+var _ mupdate.Backend = (*Backend)(nil)
+
+// New returns an empty Backend.
+func New(opts *Options) *Backend {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.History <= 0 {
+		o.History = 1 << 16
+	}
+	if o.WatchBuffer <= 0 {
+		o.WatchBuffer = 1 << 16
+	}
+	return &Backend{
+		m:         map[string]*mupdate.Mailbox{},
+		histMax:   o.History,
+		watchers:  map[*watcher]struct{}{},
+		wbuf:      o.WatchBuffer,
+		sortedRev: -1,
+	}
+}
+
+// Load stores mailboxes as they are (no conflict rules), each as one
+// change; for pre-loading tests.
+func (b *Backend) Load(mbs ...mupdate.Mailbox) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range mbs {
+		m := m
+		if m.State == mupdate.Reserved {
+			m.ACL = ""
+		}
+		b.commitLocked(m.Name, &m)
+	}
+}
+
+// Len returns the number of mailboxes.
+func (b *Backend) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.m)
+}
+
+// Lookup implements mupdate.Backend.
+func (b *Backend) Lookup(ctx context.Context, name string) (mupdate.Mailbox, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return mupdate.Mailbox{}, false, err
+	}
+	b.mu.Lock()
+	p := b.m[name]
+	b.mu.Unlock()
+	if p == nil {
+		return mupdate.Mailbox{}, false, nil
+	}
+	return *p, true, nil
+}
+
+// Write implements mupdate.Backend.
+func (b *Backend) Write(ctx context.Context, req mupdate.Request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	next, err := mupdate.Apply(b.m[req.Name], req)
+	if err != nil {
+		return err
+	}
+	b.commitLocked(req.Name, next)
+	return nil
+}
+
+func (b *Backend) commitLocked(name string, next *mupdate.Mailbox) {
+	b.rev++
+	ch := mupdate.Change{Revision: b.rev, Name: name, Prev: b.m[name], Cur: next}
+	if next == nil {
+		delete(b.m, name)
+	} else {
+		b.m[name] = next
+	}
+	if len(b.history) < b.histMax {
+		b.history = append(b.history, ch)
+	} else {
+		b.history[b.histHead] = ch
+		b.histHead = (b.histHead + 1) % b.histMax
+	}
+	for w := range b.watchers {
+		select {
+		case w.ch <- ch:
+		default:
+			w.lagged = true
+			close(w.ch)
+			delete(b.watchers, w)
+		}
+	}
+}
+
+// Revision implements mupdate.Backend.
+func (b *Backend) Revision(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rev, nil
+}
+
+// Snapshot implements mupdate.Backend.
+func (b *Backend) Snapshot(ctx context.Context) (mupdate.Snapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	rev := b.rev
+	if b.sortedRev == rev {
+		s := b.sorted
+		b.mu.Unlock()
+		return &snapshot{rev: rev, list: s}, nil
+	}
+	list := make([]*mupdate.Mailbox, 0, len(b.m))
+	for _, p := range b.m {
+		list = append(list, p)
+	}
+	b.mu.Unlock()
+	// Sort outside the mutex: writers are not stalled.
+	slices.SortFunc(list, func(x, y *mupdate.Mailbox) int { return mupdate.CompareNames(x.Name, y.Name) })
+	b.mu.Lock()
+	if b.rev == rev {
+		b.sorted, b.sortedRev = list, rev
+	}
+	b.mu.Unlock()
+	return &snapshot{rev: rev, list: list}, nil
+}
+
+type snapshot struct {
+	rev  int64
+	list []*mupdate.Mailbox
+}
+
+func (s *snapshot) Revision() int64 { return s.rev }
+func (s *snapshot) Close() error    { return nil }
+
+func (s *snapshot) Range(ctx context.Context, fn func(mupdate.Mailbox) error) error {
+	for i, p := range s.list {
+		if i&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if err := fn(*p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Watch implements mupdate.Backend.
+func (b *Backend) Watch(ctx context.Context, after int64, fn func(mupdate.Change) error) error {
+	b.mu.Lock()
+	// Changes with Revision > after must come from history.
+	var replay []mupdate.Change
+	if after < b.rev {
+		n := len(b.history)
+		oldest := b.rev - int64(n) + 1 // revision of the oldest kept change
+		if after+1 < oldest {
+			b.mu.Unlock()
+			return mupdate.ErrCompacted
+		}
+		skip := int(after + 1 - oldest)
+		for i := skip; i < n; i++ {
+			replay = append(replay, b.history[(b.histHead+i)%n])
+		}
+	}
+	w := &watcher{ch: make(chan mupdate.Change, b.wbuf)}
+	b.watchers[w] = struct{}{}
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		if _, ok := b.watchers[w]; ok {
+			delete(b.watchers, w)
+			close(w.ch)
+		}
+		b.mu.Unlock()
+	}()
+	for _, c := range replay {
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case c, ok := <-w.ch:
+			if !ok {
+				return mupdate.ErrLagged
+			}
+			if err := fn(c); err != nil {
+				return err
+			}
+		}
+	}
+}

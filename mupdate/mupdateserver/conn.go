@@ -1,0 +1,540 @@
+package mupdateserver
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/murderkit/murderkit/mupdate"
+	"github.com/murderkit/murderkit/mupdate/wire"
+)
+
+// Texts as Cyrus 3.6.1's master words them.
+const (
+	textDone            = "done"
+	textSearchCompleted = "Search completed"
+	textListComplete    = "list complete"
+	textStreamingStarts = "streaming starts"
+	textNoopDone        = "Noop done"
+	textByeBye          = "bye-bye"
+	textAuthenticated   = "Authenticated"
+	textAuthFailed      = "undefined error!"
+	textAlreadyAuth     = "already authenticated"
+	textNotWhenStream   = "not legal when streaming"
+	textCanceled        = "Client canceled authentication" // unquoted, as Cyrus
+	textBeginTLS        = "Begin TLS negotiation now"      // unquoted, as Cyrus
+	textTLSAfterAuth    = "Can't Starttls after authentication"
+	textTLSAgain        = "Already did a successful Starttls"
+	textTLSFailed       = "Starttls negotiation failed"
+	// Ours (no Cyrus equivalent on a master):
+	textReadOnly     = "read-only session" // Cyrus's slave says BAD "read-only session"
+	textBackendError = "Server error"
+	textTooBig       = "[TOOBIG] input exceeds a limit"
+	textStreamBehind = "update stream fell too far behind; resync"
+	textStreamFailed = "update stream failed; resync"
+	textShutdown     = "server shutting down"
+)
+
+type conn struct {
+	s   *Server
+	raw net.Conn // the accepted connection: deadlines and Close
+	nc  net.Conn // what we read and write (raw, or TLS over it)
+	log *slog.Logger
+	br  *bufio.Reader
+	dec *wire.CommandDecoder
+
+	wmu sync.Mutex // guards enc/bw and writes to nc
+	bw  *bufio.Writer
+	enc *wire.Encoder
+
+	tls    bool
+	userid string
+	writer bool // may write
+
+	// streaming (after UPDATE)
+	st *stream
+}
+
+type stream struct {
+	tag   string
+	hosts []string // PARTIAL-UPDATE servers; nil: all
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []mupdate.Change
+	seen    int64 // highest revision observed on the feed
+	err     error // set when the feed ended
+	notify  chan struct{}
+	done    chan struct{} // closed when the streamer exits
+	stopped bool
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{s: s, raw: nc, nc: nc}
+	c.log = s.log.With("remote", nc.RemoteAddr().String())
+	c.setIO(nc)
+	return c
+}
+
+func (c *conn) setIO(rw net.Conn) {
+	c.br = bufio.NewReaderSize(rw, 16<<10)
+	c.bw = bufio.NewWriterSize(rw, 64<<10)
+	c.enc = wire.NewEncoder(c.bw)
+	c.dec = wire.NewCommandDecoder(c.br, c.s.cfg.Limits, c.goAhead)
+}
+
+func (c *conn) goAhead() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.enc.GoAhead()
+	return c.flushLocked()
+}
+
+func (c *conn) flushLocked() error {
+	c.raw.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	return c.enc.Flush()
+}
+
+// write runs fn with the encoder under the write lock, flushing when asked.
+func (c *conn) write(flush bool, fn func(e *wire.Encoder)) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	fn(c.enc)
+	if flush {
+		return c.flushLocked()
+	}
+	if c.enc.Buffered() == 0 {
+		return c.enc.Err()
+	}
+	// bufio flushes by itself when full; keep the deadline fresh for that.
+	c.raw.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	return c.enc.Err()
+}
+
+func (c *conn) mechanisms() []string {
+	var out []string
+	for _, m := range c.s.cfg.Mechanisms {
+		if m == "PLAIN" && c.s.cfg.RequireTLS && !c.tls {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func (c *conn) banner() {
+	c.write(true, func(e *wire.Encoder) {
+		e.WriteBanner(wire.Banner{
+			Mechanisms: c.mechanisms(),
+			StartTLS:   c.s.cfg.TLSConfig != nil && !c.tls,
+			ServerName: c.s.cfg.ServerName,
+			Impl:       c.s.cfg.Impl,
+			Version:    c.s.cfg.Version,
+			Master:     "(master)",
+		})
+	})
+}
+
+func (c *conn) serve(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("mupdate: panic in connection", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+		cancel()
+		c.stopStream()
+		c.raw.Close()
+	}()
+	stopOnCancel := context.AfterFunc(ctx, func() { c.raw.SetReadDeadline(time.Unix(1, 0)) })
+	defer stopOnCancel()
+
+	c.banner()
+	for {
+		// Wait for the first byte of a command under the idle timeout,
+		// then allow CommandTimeout to read the rest.
+		c.raw.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		if _, err := c.br.Peek(1); err != nil {
+			c.ended(ctx, err)
+			return
+		}
+		c.raw.SetReadDeadline(time.Now().Add(c.s.cfg.CommandTimeout))
+		cmd, err := c.dec.ReadCommand(wire.ServerState{Authenticated: c.userid != "", StartTLS: c.s.cfg.TLSConfig != nil})
+		if err != nil {
+			var bad *wire.BadCommand
+			var big *wire.TooBigError
+			switch {
+			case errors.As(err, &bad):
+				tag := bad.Tag
+				if bad.Untagged {
+					tag = "*"
+				}
+				if c.write(!c.dec.Buffered(), func(e *wire.Encoder) { e.Status(tag, wire.KindBAD, bad.Text) }) != nil {
+					return
+				}
+				continue
+			case errors.As(err, &big):
+				c.log.Warn("mupdate: input over a limit, closing", "err", err)
+				c.write(true, func(e *wire.Encoder) { e.Status("*", wire.KindBYE, textTooBig) })
+				return
+			default:
+				c.ended(ctx, err)
+				return
+			}
+		}
+		if !c.dispatch(ctx, cmd) {
+			return
+		}
+		if !c.dec.Buffered() {
+			c.wmu.Lock()
+			err := c.flushLocked()
+			c.wmu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// ended handles a read error: quiet at EOF, a BYE on a timeout.
+func (c *conn) ended(ctx context.Context, err error) {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	if ctx.Err() != nil {
+		c.write(true, func(e *wire.Encoder) { e.Status("*", wire.KindBYE, textShutdown) })
+		return
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.write(true, func(e *wire.Encoder) { e.Status("*", wire.KindBYE, "idle timeout") })
+		return
+	}
+	c.log.Debug("mupdate: read error", "err", err)
+}
+
+// dispatch runs one command; false ends the session.
+func (c *conn) dispatch(ctx context.Context, cmd *wire.Command) bool {
+	tag := cmd.Tag
+	status := func(kind, text string) bool {
+		return c.write(false, func(e *wire.Encoder) { e.Status(tag, kind, text) }) == nil
+	}
+	switch cmd.Name {
+	case wire.CmdLogout:
+		c.write(true, func(e *wire.Encoder) { e.Status(tag, wire.KindOK, textByeBye) })
+		return false
+	case wire.CmdAuthenticate:
+		if c.userid != "" {
+			return status(wire.KindBAD, textAlreadyAuth)
+		}
+		return c.authenticate(ctx, tag, cmd.Args)
+	case wire.CmdStartTLS:
+		return c.startTLS(ctx, tag)
+	case wire.CmdNoop:
+		if c.st != nil {
+			return c.streamingNoop(ctx, tag)
+		}
+		return status(wire.KindOK, textNoopDone)
+	}
+	if c.st != nil {
+		return status(wire.KindBAD, textNotWhenStream)
+	}
+	switch cmd.Name {
+	case wire.CmdFind:
+		m, ok, err := c.s.cfg.Backend.Lookup(ctx, cmd.Args[0])
+		if err != nil {
+			c.log.Error("mupdate: backend lookup failed", "name", cmd.Args[0], "err", err)
+			return status(wire.KindNO, textBackendError)
+		}
+		return c.write(false, func(e *wire.Encoder) {
+			if ok {
+				e.Mailbox(tag, m)
+			}
+			e.Status(tag, wire.KindOK, textSearchCompleted)
+		}) == nil
+	case wire.CmdList:
+		prefix := ""
+		if len(cmd.Args) > 0 {
+			prefix = cmd.Args[0]
+		}
+		return c.list(ctx, tag, prefix)
+	case wire.CmdUpdate:
+		return c.startUpdate(ctx, tag, cmd.Args)
+	case wire.CmdActivate, wire.CmdReserve, wire.CmdDeactivate, wire.CmdDelete:
+		return c.writeCmd(ctx, tag, cmd)
+	}
+	return status(wire.KindBAD, wire.TextUnrecognized)
+}
+
+func (c *conn) writeCmd(ctx context.Context, tag string, cmd *wire.Command) bool {
+	req := mupdate.Request{Name: cmd.Args[0]}
+	switch cmd.Name {
+	case wire.CmdActivate:
+		req.Op, req.Location, req.ACL = mupdate.OpActivate, cmd.Args[1], cmd.Args[2]
+	case wire.CmdReserve:
+		req.Op, req.Location = mupdate.OpReserve, cmd.Args[1]
+	case wire.CmdDeactivate:
+		req.Op, req.Location = mupdate.OpDeactivate, cmd.Args[1]
+	case wire.CmdDelete:
+		req.Op = mupdate.OpDelete
+	}
+	if !c.writer {
+		c.log.Info("mupdate write refused", "op", req.Op.String(), "name", req.Name, "user", c.userid, "result", "read-only")
+		return c.write(false, func(e *wire.Encoder) { e.Status(tag, wire.KindNO, textReadOnly) }) == nil
+	}
+	start := time.Now()
+	err := c.s.cfg.Backend.Write(ctx, req)
+	attrs := []any{"op", req.Op.String(), "name", req.Name, "user", c.userid, "dur", time.Since(start)}
+	if req.Op != mupdate.OpDelete {
+		attrs = append(attrs, "location", req.Location)
+	}
+	var kind, text string
+	var merr *mupdate.Error
+	switch {
+	case err == nil:
+		kind, text = wire.KindOK, textDone
+		c.log.Info("mupdate write", append(attrs, "result", "OK")...)
+	case errors.As(err, &merr):
+		kind, text = wire.KindNO, merr.Text
+		c.log.Info("mupdate write", append(attrs, "result", "NO", "reason", merr.Text)...)
+	default:
+		kind, text = wire.KindNO, textBackendError
+		c.log.Error("mupdate write", append(attrs, "result", "NO", "err", err)...)
+	}
+	return c.write(false, func(e *wire.Encoder) { e.Status(tag, kind, text) }) == nil
+}
+
+func (c *conn) list(ctx context.Context, tag, prefix string) bool {
+	snap, err := c.s.cfg.Backend.Snapshot(ctx)
+	if err != nil {
+		c.log.Error("mupdate: snapshot failed", "err", err)
+		return c.write(false, func(e *wire.Encoder) { e.Status(tag, wire.KindNO, textBackendError) }) == nil
+	}
+	defer snap.Close()
+	err = c.dump(ctx, snap, tag, func(m *mupdate.Mailbox) bool { return strings.HasPrefix(m.Location, prefix) })
+	if err != nil {
+		return false
+	}
+	return c.write(false, func(e *wire.Encoder) { e.Status(tag, wire.KindOK, textListComplete) }) == nil
+}
+
+// dump writes the snapshot's matching mailboxes (bufio flushes as its
+// buffer fills; the write deadline is renewed every 256 entries).
+func (c *conn) dump(ctx context.Context, snap mupdate.Snapshot, tag string, match func(*mupdate.Mailbox) bool) error {
+	c.wmu.Lock()
+	n := 0
+	var werr error
+	err := snap.Range(ctx, func(m mupdate.Mailbox) error {
+		if !match(&m) {
+			return nil
+		}
+		c.enc.Mailbox(tag, m)
+		n++
+		if n&255 == 0 {
+			c.raw.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+			if werr = c.enc.Err(); werr != nil {
+				return werr
+			}
+		}
+		return nil
+	})
+	c.wmu.Unlock()
+	if werr != nil {
+		return werr
+	}
+	if err != nil {
+		c.log.Error("mupdate: dump failed", "err", err)
+		c.write(true, func(e *wire.Encoder) { e.Status("*", wire.KindBYE, textBackendError) })
+		return err
+	}
+	return c.enc.Err()
+}
+
+func hostMatch(hosts []string, m *mupdate.Mailbox) bool {
+	return m != nil && slices.Contains(hosts, m.Server())
+}
+
+func (c *conn) startUpdate(ctx context.Context, tag string, hosts []string) bool {
+	snap, err := c.s.cfg.Backend.Snapshot(ctx)
+	if err != nil {
+		c.log.Error("mupdate: snapshot failed", "err", err)
+		return c.write(false, func(e *wire.Encoder) { e.Status(tag, wire.KindNO, textBackendError) }) == nil
+	}
+	defer snap.Close()
+	st := &stream{tag: tag, hosts: hosts, seen: snap.Revision(), notify: make(chan struct{}, 1), done: make(chan struct{})}
+	st.cond = sync.NewCond(&st.mu)
+	c.st = st
+
+	// The feed: started before the dump so that no change is missed, and
+	// never blocking the backend (it only appends to the bounded queue).
+	wctx, wcancel := context.WithCancel(ctx)
+	go func() {
+		defer wcancel()
+		err := c.s.cfg.Backend.Watch(wctx, snap.Revision(), func(ch mupdate.Change) error {
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			if ch.Revision > st.seen {
+				st.seen = ch.Revision
+			}
+			if ch.Name != "" && (hosts == nil || hostMatch(hosts, ch.Prev) || hostMatch(hosts, ch.Cur)) {
+				if len(st.queue) >= c.s.cfg.StreamQueue {
+					return errStreamBehind
+				}
+				st.queue = append(st.queue, ch)
+				select {
+				case st.notify <- struct{}{}:
+				default:
+				}
+			}
+			st.cond.Broadcast()
+			return nil
+		})
+		st.mu.Lock()
+		if st.err == nil {
+			st.err = err
+		}
+		st.cond.Broadcast()
+		st.mu.Unlock()
+		select {
+		case st.notify <- struct{}{}:
+		default:
+		}
+	}()
+	stopWatch := wcancel
+	go func() { <-st.done; stopWatch() }()
+
+	match := func(m *mupdate.Mailbox) bool { return hosts == nil || slices.Contains(hosts, m.Server()) }
+	if err := c.dump(ctx, snap, tag, match); err != nil {
+		close(st.done)
+		st.stopped = true
+		return false
+	}
+	if c.write(true, func(e *wire.Encoder) { e.Status(tag, wire.KindOK, textStreamingStarts) }) != nil {
+		close(st.done)
+		st.stopped = true
+		return false
+	}
+	go c.streamer(ctx, st)
+	return true
+}
+
+var errStreamBehind = errors.New("mupdateserver: update client too far behind")
+
+// drainLocked writes every queued change (c.wmu held). It returns false
+// when the feed has ended (the caller says BYE).
+func (c *conn) drainLocked(st *stream) (ferr error) {
+	st.mu.Lock()
+	q := st.queue
+	st.queue = nil
+	ferr = st.err
+	st.mu.Unlock()
+	for _, ch := range q {
+		if ch.Cur == nil {
+			c.enc.Delete(st.tag, ch.Name)
+		} else {
+			c.enc.Mailbox(st.tag, *ch.Cur)
+		}
+	}
+	return ferr
+}
+
+func (c *conn) streamer(ctx context.Context, st *stream) {
+	defer close(st.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-st.notify:
+		}
+		c.wmu.Lock()
+		ferr := c.drainLocked(st)
+		if ferr != nil && ctx.Err() == nil {
+			text := textStreamFailed
+			if errors.Is(ferr, errStreamBehind) || errors.Is(ferr, mupdate.ErrLagged) {
+				text = textStreamBehind
+			}
+			c.log.Warn("mupdate: update stream ended, disconnecting client", "err", ferr)
+			c.enc.Status("*", wire.KindBYE, text)
+			c.flushLocked()
+			c.wmu.Unlock()
+			c.raw.Close()
+			return
+		}
+		err := c.flushLocked()
+		c.wmu.Unlock()
+		if err != nil {
+			c.raw.Close()
+			return
+		}
+	}
+}
+
+// streamingNoop flushes every change committed before the NOOP arrived,
+// then answers OK (what a frontend's kick relies on).
+func (c *conn) streamingNoop(ctx context.Context, tag string) bool {
+	st := c.st
+	target, err := c.s.cfg.Backend.Revision(ctx)
+	if err == nil {
+		deadline := time.Now().Add(c.s.cfg.NoopWait)
+		timer := time.AfterFunc(c.s.cfg.NoopWait, func() {
+			st.mu.Lock()
+			st.cond.Broadcast()
+			st.mu.Unlock()
+		})
+		st.mu.Lock()
+		for st.seen < target && st.err == nil && time.Now().Before(deadline) && ctx.Err() == nil {
+			st.cond.Wait()
+		}
+		st.mu.Unlock()
+		timer.Stop()
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.drainLocked(st)
+	c.enc.Status(tag, wire.KindOK, textNoopDone)
+	return c.flushLocked() == nil
+}
+
+func (c *conn) stopStream() {
+	if c.st != nil && !c.st.stopped {
+		<-c.st.done
+	}
+}
+
+func (c *conn) startTLS(ctx context.Context, tag string) bool {
+	raw := func(kind, text string) bool {
+		return c.write(true, func(e *wire.Encoder) { e.StatusRaw(tag, kind, text) }) == nil
+	}
+	switch {
+	case c.userid != "":
+		return raw(wire.KindBAD, textTLSAfterAuth)
+	case c.tls:
+		return raw(wire.KindBAD, textTLSAgain)
+	}
+	if !raw(wire.KindOK, textBeginTLS) {
+		return false
+	}
+	tc := tls.Server(c.raw, c.s.cfg.TLSConfig)
+	hctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	c.raw.SetDeadline(time.Time{})
+	if err := tc.HandshakeContext(hctx); err != nil {
+		c.log.Info("mupdate: TLS handshake failed", "err", err)
+		return false
+	}
+	// Input pipelined after STARTTLS is discarded (the old reader goes).
+	c.nc = tc
+	c.tls = true
+	c.setIO(tc)
+	c.banner()
+	return true
+}

@@ -1,0 +1,256 @@
+package mupdateserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/xdg-go/scram"
+
+	"github.com/murderkit/murderkit/mupdate"
+	"github.com/murderkit/murderkit/mupdate/creds"
+	"github.com/murderkit/murderkit/mupdate/wire"
+)
+
+// Authenticator checks SASL credentials. *creds.Store implements it.
+type Authenticator interface {
+	// VerifyPlain checks a PLAIN password (in constant time).
+	VerifyPlain(name, password string) bool
+	// SCRAM returns the stored SCRAM credentials of name for mechanism
+	// mech ("SCRAM-SHA-256", ...), or an error when there are none.
+	SCRAM(mech, name string) (scram.StoredCredentials, error)
+}
+
+var _ Authenticator = (*creds.Store)(nil)
+
+// Config configures a Server. Backend and Auth are required.
+type Config struct {
+	Backend mupdate.Backend
+	Auth    Authenticator
+
+	// Admins may write (RESERVE/ACTIVATE/DEACTIVATE/DELETE). Empty means
+	// every authenticated identity may write.
+	Admins []string
+	// AllowReadOnly lets identities that are not admins authenticate and
+	// read (FIND/LIST/UPDATE); their writes are answered
+	// `NO "read-only session"`. When false (Cyrus's behaviour), a
+	// non-admin's AUTHENTICATE fails with `NO "undefined error!"`.
+	AllowReadOnly bool
+
+	// Mechanisms offered in the banner, in order. Default: the SCRAM
+	// mechanisms every credential supports (SCRAM-SHA-512, -256, -1 when
+	// the Auth is a *creds.Store; all three otherwise), then PLAIN.
+	Mechanisms []string
+	// TLSConfig enables STARTTLS.
+	TLSConfig *tls.Config
+	// RequireTLS: PLAIN is neither offered nor accepted before STARTTLS.
+	RequireTLS bool
+
+	// Banner: `* OK MUPDATE "ServerName" "Impl" "Version" "(master)"`.
+	ServerName string // default: os hostname is not guessed; "murderkit"
+	Impl       string // default "murderkit"
+	Version    string // default "0"
+
+	Logger *slog.Logger // default slog.Default()
+
+	MaxConns         int           // default 10000; beyond: `* BYE "Server Unable"`
+	IdleTimeout      time.Duration // between commands; default 180 min (Cyrus)
+	CommandTimeout   time.Duration // to finish a started command; default 5 min
+	WriteTimeout     time.Duration // per flush; default 2 min
+	FailedLoginPause time.Duration // before a failed AUTHENTICATE's NO; default 3 s (Cyrus); <0 means none
+	// StreamQueue bounds the changes queued for one UPDATE client; a client
+	// that falls further behind gets `* BYE` and is disconnected (it
+	// reconnects and resyncs, as a Cyrus slave does). Default 100000.
+	StreamQueue int
+	// NoopWait bounds how long a streaming NOOP waits for the change feed
+	// to reach the backend's current revision. Default 5 s.
+	NoopWait time.Duration
+	Limits   wire.Limits
+}
+
+// Server is a MUPDATE master. Create it with New.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	admins map[string]bool
+
+	nconns atomic.Int64
+	mu     sync.Mutex
+	lns    map[net.Listener]struct{}
+	conns  map[*conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// ErrServerClosed is returned by Serve after Close.
+var ErrServerClosed = errors.New("mupdateserver: server closed")
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("mupdateserver: Config.Backend is required")
+	}
+	if cfg.Auth == nil {
+		return nil, errors.New("mupdateserver: Config.Auth is required")
+	}
+	if cfg.Mechanisms == nil {
+		if st, ok := cfg.Auth.(*creds.Store); ok {
+			cfg.Mechanisms = append(st.CommonMechanisms(), creds.PLAIN)
+		} else {
+			cfg.Mechanisms = append(slices.Clone(creds.SCRAMMechanisms), creds.PLAIN)
+		}
+	}
+	for _, m := range cfg.Mechanisms {
+		if m != creds.PLAIN && creds.HashFunc(m) == nil {
+			return nil, fmt.Errorf("mupdateserver: unsupported mechanism %q", m)
+		}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = "murderkit"
+	}
+	if cfg.Impl == "" {
+		cfg.Impl = "murderkit"
+	}
+	if cfg.Version == "" {
+		cfg.Version = "0"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = 10000
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 180 * time.Minute
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = 5 * time.Minute
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 2 * time.Minute
+	}
+	if cfg.FailedLoginPause == 0 {
+		cfg.FailedLoginPause = 3 * time.Second
+	}
+	if cfg.StreamQueue <= 0 {
+		cfg.StreamQueue = 100000
+	}
+	if cfg.NoopWait <= 0 {
+		cfg.NoopWait = 5 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	if len(cfg.Admins) > 0 {
+		s.admins = map[string]bool{}
+		for _, a := range cfg.Admins {
+			s.admins[a] = true
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) isAdmin(id string) bool { return s.admins == nil || s.admins[id] }
+
+// Serve accepts connections on ln until ctx is cancelled or Close is
+// called; it then returns ErrServerClosed (or ctx's error). Each
+// connection runs in its own goroutine.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lns, ln)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.ServeConn(ctx, nc)
+	}
+}
+
+// ServeConn serves one already accepted connection in a new goroutine and
+// returns at once. The connection is closed when its session ends.
+func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
+	if s.nconns.Add(1) > int64(s.cfg.MaxConns) {
+		s.nconns.Add(-1)
+		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		nc.Write([]byte("* BYE \"Server Unable\"\r\n"))
+		nc.Close()
+		s.log.Warn("mupdate: too many connections, dropping one", "remote", nc.RemoteAddr().String(), "max", s.cfg.MaxConns)
+		return
+	}
+	c := newConn(s, nc)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.nconns.Add(-1)
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		defer s.nconns.Add(-1)
+		defer func() {
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+		c.serve(ctx)
+	}()
+}
+
+// Conns returns the number of open connections.
+func (s *Server) Conns() int { return int(s.nconns.Load()) }
+
+// Close stops every listener and connection and waits for their
+// goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.lns {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.raw.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
