@@ -20,7 +20,8 @@ type DumpEntry struct {
 // reverse-ACL index gives, computed by scanning, for sites that check a
 // `ctl_mboxlist -d` dump before a registry exists.
 func VisibleTo(entries []DumpEntry, user string, groups []string) []VisibleMailbox {
-	local, domain := splitUser(user)
+	_, domain := splitUser(user)
+	_, self := splitDomain(ownName(user))
 	ids := []string{user, "anyone"}
 	for _, g := range groups {
 		if !strings.HasPrefix(g, "group:") {
@@ -38,7 +39,7 @@ func VisibleTo(entries []DumpEntry, user string, groups []string) []VisibleMailb
 			continue
 		}
 		inter := strings.ContainsRune(e.MBType[1:], 'i')
-		own := rest == "user."+local || strings.HasPrefix(rest, "user."+local+".")
+		own := rest == self || strings.HasPrefix(rest, self+".")
 		if own || hasLookup(e.ACL, ids) {
 			out = append(out, VisibleMailbox{Name: e.Name, Intermediate: inter})
 		}

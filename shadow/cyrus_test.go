@@ -11,7 +11,7 @@ import (
 
 	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/shadow"
-	"github.com/murderkit/murderkit/shadow/internal/cyrusimapd"
+	"github.com/murderkit/murderkit/shadow/cyrusimapd"
 )
 
 // unixSep turns a command written with '.' separators (and '^' for a

@@ -242,9 +242,77 @@ func namespaceOf(nd *imap.NamespaceData) *Namespace {
 	}
 	if len(nd.Other) > 0 {
 		ns.Other, ns.HasOther = EncodeMUTF7(nd.Other[0].Prefix), true
+		if ns.Delim == "" && nd.Other[0].Delim != 0 {
+			ns.Delim = string(nd.Other[0].Delim)
+		}
 	}
 	if len(nd.Shared) > 0 {
 		ns.Shared, ns.HasShared = EncodeMUTF7(nd.Shared[0].Prefix), true
+		if ns.Delim == "" && nd.Shared[0].Delim != 0 {
+			ns.Delim = string(nd.Shared[0].Delim)
+		}
 	}
 	return ns
+}
+
+// Owners logs in as ProxyUser itself (an admin, no authzid) and returns
+// every user owning a mailbox, from the admin's LIST "" "*": the first
+// level below the other-users prefix, with "@domain" kept (Cyrus shows an
+// admin domain mailboxes as user.carol.Drafts@example.com).
+func (s *IMAPSource) Owners(ctx context.Context) ([]string, error) {
+	if s.ProxyUser == "" {
+		return nil, errors.New("shadow: listing owners needs an admin (--proxy-user)")
+	}
+	if err := s.probeTLS(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", s, err)
+	}
+	c, done, err := s.dial(ctx, s.startTLS)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s, err)
+	}
+	defer done()
+	if err := c.Authenticate(sasl.NewPlainClient("", s.ProxyUser, s.ProxyPassword)); err != nil {
+		return nil, fmt.Errorf("%s: log in as %s: %w", s, s.ProxyUser, err)
+	}
+	nd, err := c.Namespace().Wait()
+	if err != nil {
+		return nil, fmt.Errorf("%s: NAMESPACE: %w", s, err)
+	}
+	ns := namespaceOf(nd)
+	if !ns.HasOther || ns.Delim == "" {
+		return nil, fmt.Errorf("%s: NAMESPACE announces no other users' namespace", s)
+	}
+	data, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("%s: LIST: %w", s, err)
+	}
+	c.Logout().Wait()
+	var out []string
+	seen := map[string]bool{}
+	for _, d := range data {
+		name := EncodeMUTF7(d.Mailbox)
+		domain := ""
+		if i := strings.LastIndexByte(name, '@'); i >= 0 {
+			name, domain = name[:i], name[i+1:]
+		}
+		if !strings.HasPrefix(name, ns.Other) {
+			continue
+		}
+		local, _, _ := strings.Cut(name[len(ns.Other):], ns.Delim)
+		if local == "" {
+			continue
+		}
+		if ns.Delim == "." {
+			local = strings.ReplaceAll(local, "^", ".")
+		}
+		u := local
+		if domain != "" {
+			u += "@" + domain
+		}
+		if !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	return out, nil
 }

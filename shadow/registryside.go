@@ -69,9 +69,8 @@ func externalPart(internal string, delim string) string {
 //     (at any depth), else \HasNoChildren; under altnamespace INBOX is
 //     always \HasNoChildren (its children are listed at the top level).
 func RegistryList(user string, ns Namespace, visible []VisibleMailbox) *Listing {
-	local, domain := splitUser(user)
-	self := "user." + local
-	type item struct{ internal string }
+	_, domain := splitUser(user)
+	_, self := splitDomain(ownName(user))
 	names := make([]string, 0, len(visible))
 	seen := map[string]bool{}
 	for _, v := range visible {

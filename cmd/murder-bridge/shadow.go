@@ -1,0 +1,426 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/registry"
+	"github.com/murderkit/murderkit/shadow"
+)
+
+type shadowOptions struct {
+	old, new, registry, dump string
+	usersFile                string
+	allOwners                bool
+	proxyUser, proxyPassFile string
+	report, jsonFile, resume string
+	concurrency              int
+	rate                     float64
+	timeout                  time.Duration
+	retries                  int
+	tlsCA                    string
+	tlsInsecure              bool
+	noExtended               bool
+	progress                 string
+	altNamespace, unixSep    bool
+	nsFlagsSet               bool
+	stderrIsTerminal         bool
+}
+
+func (o *shadowOptions) AddFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.old, "old", "", "the old side: imap://host[:port] (LOGIN, STARTTLS when offered) or imaps://host[:port]")
+	f.StringVar(&o.new, "new", "", "the new side as an IMAP URL (a new frontend)")
+	f.StringVar(&o.registry, "registry", "", "the new side is the registry at this URL (what Cyrus would LIST, computed from its reverse-ACL answer)")
+	f.StringVar(&o.dump, "dump", "", "the new side is computed from a Cyrus 3.6 `ctl_mboxlist -d [-y]` JSON dump (before a registry exists)")
+	f.StringVar(&o.usersFile, "users", "", "users to compare: `user:password` a line, or a bare `user` with --proxy-user (# comments)")
+	f.BoolVar(&o.allOwners, "all-owners", false, "compare every user owning a mailbox (needs --proxy-user; owners come from --dump, or from the old side listed as the proxy user)")
+	f.StringVar(&o.proxyUser, "proxy-user", "", "an admin that authorizes as each user with SASL PLAIN (authzid)")
+	f.StringVar(&o.proxyPassFile, "proxy-password-file", "", "file holding --proxy-user's password (one trailing newline stripped)")
+	f.StringVar(&o.report, "report", "", "write an HTML report a person can read to this file")
+	f.StringVar(&o.jsonFile, "json", "", "write one JSON line per user to this file")
+	f.StringVar(&o.resume, "resume", "", "resume file: users already compared (equal or different) are skipped; every new result is appended")
+	f.IntVar(&o.concurrency, "concurrency", 4, "users compared at once")
+	f.Float64Var(&o.rate, "rate", 10, "at most this many users started per second (0: no limit)")
+	f.DurationVar(&o.timeout, "timeout", time.Minute, "time limit for one attempt at one user (both sides)")
+	f.IntVar(&o.retries, "retries", 2, "retries of a user after a network error (a NO from the server is final)")
+	f.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of CA certificates to trust for TLS (in addition to the system's)")
+	f.BoolVar(&o.tlsInsecure, "tls-insecure", false, "do not verify TLS certificates (testing only)")
+	f.BoolVar(&o.noExtended, "no-list-extended", false, "use plain LIST even where both sides offer LIST-EXTENDED")
+	f.StringVar(&o.progress, "progress", "auto", "progress: auto (a bar on a terminal), bar, json (JSON lines on stderr), none")
+	f.BoolVar(&o.altNamespace, "altnamespace", false, "registry/dump side: use the namespace of altnamespace: yes instead of what the old side announces")
+	f.BoolVar(&o.unixSep, "unixhierarchysep", false, "registry/dump side: use the namespace of unixhierarchysep: yes instead of what the old side announces")
+}
+
+func newShadowCommand() *cobra.Command {
+	o := &shadowOptions{}
+	cmd := &cobra.Command{
+		Use:   "shadow --old IMAP-URL (--new IMAP-URL | --registry URL | --dump FILE) (--users FILE | --all-owners)",
+		Short: "Compare what IMAP LIST shows each user on the old side and on the new side",
+		Long: `shadow logs in to the old side (a Cyrus frontend) as each user, runs LIST "" "*"
+(LIST-EXTENDED RETURN (SUBSCRIBED SPECIAL-USE CHILDREN) where both sides offer it) and
+compares names, hierarchy delimiters and attributes with the new side: another IMAP
+frontend (--new), or what Cyrus would show the user computed from the registry
+(--registry) or from a ctl_mboxlist -d dump (--dump), under the namespace the old side
+announced to that user. Only what docs/shadow.md lists as cosmetic is normalised.
+Against the registry or a dump only names, delimiters and \HasChildren-style attributes
+are compared (subscriptions and special-use live on backends).
+
+Each difference is printed on stdout as one line "USER: KIND NAME ...", KIND one of
+only-old, only-new, attrs, delim, duplicate; a user that could not be compared prints
+"USER: error ...". The summary goes to stderr.
+
+` + exitcode.Help + `
+
+A run with users that could not be compared (after retries) exits 6 even when others
+differ; the differences are still printed and written to --json/--report.`,
+		Example: `  murder-bridge shadow --old imap://frontend1:143 --new imaps://newfront:993 --users users.txt --report shadow.html
+  murder-bridge shadow --old imap://frontend1 --dump mailboxes.json --all-owners \
+      --proxy-user admin --proxy-password-file admin.pw --json shadow.jsonl --resume shadow.state
+  murder-bridge shadow --old imap://frontend1 --registry leveldb:///var/lib/murder-bridge/registry --users users.txt`,
+		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			o.nsFlagsSet = cmd.Flags().Changed("altnamespace") || cmd.Flags().Changed("unixhierarchysep")
+			return o.check()
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.stderrIsTerminal = term.IsTerminal(int(os.Stderr.Fd()))
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runShadow(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func init() { rootCmd.AddCommand(newShadowCommand()) }
+
+func usage(format string, a ...any) error {
+	return exitcode.With(exitcode.Usage, fmt.Errorf(format, a...))
+}
+
+func (o *shadowOptions) check() error {
+	if o.old == "" {
+		return usage("--old is required")
+	}
+	n := 0
+	for _, s := range []string{o.new, o.registry, o.dump} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return usage("give exactly one of --new, --registry, --dump")
+	}
+	if (o.usersFile == "") == !o.allOwners {
+		return usage("give exactly one of --users and --all-owners")
+	}
+	if o.allOwners && o.proxyUser == "" {
+		return usage("--all-owners needs --proxy-user and --proxy-password-file (there are no user passwords)")
+	}
+	if (o.proxyUser == "") != (o.proxyPassFile == "") {
+		return usage("--proxy-user and --proxy-password-file go together")
+	}
+	if o.concurrency < 1 {
+		return usage("--concurrency must be at least 1")
+	}
+	if o.rate < 0 || o.retries < 0 || o.timeout <= 0 {
+		return usage("--rate and --retries must not be negative, --timeout must be positive")
+	}
+	switch o.progress {
+	case "auto", "bar", "json", "none":
+	default:
+		return usage("--progress must be auto, bar, json or none")
+	}
+	return nil
+}
+
+// readPasswordFile reads a password file, stripping one trailing newline.
+func readPasswordFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := string(b)
+	s = strings.TrimSuffix(s, "\n")
+	s = strings.TrimSuffix(s, "\r")
+	return s, nil
+}
+
+// readUsers parses --users: `user:password` a line, or a bare `user` when
+// proxy authorization is used. Blank lines and lines starting with # are
+// skipped.
+func readUsers(r io.Reader, proxy bool) ([]shadow.User, error) {
+	var users []shadow.User
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		s := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(s) == "" || strings.HasPrefix(strings.TrimSpace(s), "#") {
+			continue
+		}
+		name, pw, hasPw := strings.Cut(s, ":")
+		name = strings.TrimSpace(name)
+		if name == "" {
+			return nil, fmt.Errorf("line %d: empty user name", line)
+		}
+		if !hasPw && !proxy {
+			return nil, fmt.Errorf("line %d: %q has no password (give user:password, or use --proxy-user)", line, name)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("line %d: user %q listed twice", line, name)
+		}
+		seen[name] = true
+		users = append(users, shadow.User{Name: name, Password: pw})
+	}
+	return users, sc.Err()
+}
+
+func (o *shadowOptions) tlsConfig() (*tls.Config, error) {
+	c := &tls.Config{InsecureSkipVerify: o.tlsInsecure}
+	if o.tlsCA != "" {
+		pem, err := os.ReadFile(o.tlsCA)
+		if err != nil {
+			return nil, err
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificate", o.tlsCA)
+		}
+		c.RootCAs = pool
+	}
+	return c, nil
+}
+
+func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) error {
+	tc, err := o.tlsConfig()
+	if err != nil {
+		return exitcode.With(exitcode.Input, fmt.Errorf("--tls-ca: %w", err))
+	}
+	proxyPw := ""
+	if o.proxyPassFile != "" {
+		if proxyPw, err = readPasswordFile(o.proxyPassFile); err != nil {
+			return exitcode.With(exitcode.Input, fmt.Errorf("--proxy-password-file: %w", err))
+		}
+	}
+	newIMAP := func(s string) (*shadow.IMAPSource, error) {
+		u, err := shadow.ParseIMAPURL(s)
+		if err != nil {
+			return nil, exitcode.With(exitcode.Usage, err)
+		}
+		return &shadow.IMAPSource{URL: u, TLSConfig: tc, ProxyUser: o.proxyUser, ProxyPassword: proxyPw, NoExtended: o.noExtended}, nil
+	}
+	oldSrc, err := newIMAP(o.old)
+	if err != nil {
+		return err
+	}
+	var newSrc shadow.Source
+	var dumpEntries []shadow.DumpEntry
+	var store registry.Store
+	structural := false
+	switch {
+	case o.new != "":
+		s, err := newIMAP(o.new)
+		if err != nil {
+			return err
+		}
+		newSrc = s
+	case o.dump != "":
+		f, err := os.Open(o.dump)
+		if err != nil {
+			return exitcode.With(exitcode.Input, err)
+		}
+		dumpEntries, err = shadow.ReadDump(f)
+		f.Close()
+		if err != nil {
+			return exitcode.With(exitcode.Input, fmt.Errorf("%s: %w", o.dump, err))
+		}
+		rs := &shadow.RegistrySource{Name: "dump:" + o.dump, Visible: shadow.DumpVisible(dumpEntries, nil)}
+		if o.nsFlagsSet {
+			ns := shadow.StandardNamespace(o.altNamespace, o.unixSep)
+			rs.Namespace = &ns
+		}
+		newSrc, structural = rs, true
+	case o.registry != "":
+		rs, st, err := registrySource(ctx, o.registry)
+		if err != nil {
+			return err
+		}
+		store = st
+		defer st.Close()
+		if o.nsFlagsSet {
+			ns := shadow.StandardNamespace(o.altNamespace, o.unixSep)
+			rs.Namespace = &ns
+		}
+		newSrc, structural = rs, true
+	}
+
+	var users []shadow.User
+	if o.usersFile != "" {
+		f, err := os.Open(o.usersFile)
+		if err != nil {
+			return exitcode.With(exitcode.Input, err)
+		}
+		users, err = readUsers(f, o.proxyUser != "")
+		f.Close()
+		if err != nil {
+			return exitcode.With(exitcode.Input, fmt.Errorf("%s: %w", o.usersFile, err))
+		}
+	} else {
+		var names []string
+		switch {
+		case dumpEntries != nil:
+			names = shadow.DumpOwners(dumpEntries)
+		case store != nil:
+			if names, err = shadow.StoreOwners(ctx, store); err != nil {
+				return exitcode.With(exitcode.Registry, fmt.Errorf("--all-owners: %w", err))
+			}
+		default:
+			names, err = oldSrc.Owners(ctx)
+			if err != nil {
+				return exitcode.With(exitcode.Network, fmt.Errorf("--all-owners: %w", err))
+			}
+		}
+		for _, n := range names {
+			users = append(users, shadow.User{Name: n})
+		}
+	}
+
+	previous := map[string]shadow.Result{}
+	var resumeFile *os.File
+	if o.resume != "" {
+		if f, err := os.Open(o.resume); err == nil {
+			previous, err = shadow.ReadResults(f)
+			f.Close()
+			if err != nil {
+				return exitcode.With(exitcode.Input, fmt.Errorf("--resume %s: %w", o.resume, err))
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return exitcode.With(exitcode.Input, err)
+		}
+		if resumeFile, err = os.OpenFile(o.resume, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err != nil {
+			return exitcode.With(exitcode.Output, err)
+		}
+		defer resumeFile.Close()
+	}
+	var jsonOut *bufio.Writer
+	if o.jsonFile != "" {
+		f, err := os.Create(o.jsonFile)
+		if err != nil {
+			return exitcode.With(exitcode.Output, err)
+		}
+		defer f.Close()
+		jsonOut = bufio.NewWriter(f)
+		defer jsonOut.Flush()
+	}
+
+	mode := o.progress
+	if mode == "auto" {
+		mode = "none"
+		if o.stderrIsTerminal {
+			mode = "bar"
+		}
+	}
+	var bar *progressbar.ProgressBar
+	if mode == "bar" {
+		bar = progressbar.NewOptions(len(users), progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("shadow"), progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish(),
+			progressbar.OptionThrottle(100*time.Millisecond))
+	}
+
+	var results []shadow.Result
+	var writeErr error
+	done := 0
+	runner := &shadow.Runner{
+		Old: oldSrc, New: newSrc,
+		Concurrency: o.concurrency, Rate: o.rate, Timeout: o.timeout, Retries: o.retries,
+		Compare:  shadow.CompareOptions{StructuralOnly: structural},
+		Previous: previous,
+		OnResult: func(r shadow.Result) {
+			done++
+			shadow.WriteDifferences(stdout, r)
+			if jsonOut != nil && writeErr == nil {
+				writeErr = shadow.WriteResult(jsonOut, r)
+			}
+			if resumeFile != nil && !r.Resumed && writeErr == nil {
+				writeErr = shadow.WriteResult(resumeFile, r)
+			}
+			if o.report != "" {
+				results = append(results, r)
+			}
+			switch mode {
+			case "bar":
+				bar.Add(1)
+			case "json":
+				b, _ := json.Marshal(map[string]any{"done": done, "total": len(users), "user": r.User, "status": r.Status})
+				fmt.Fprintf(stderr, "%s\n", b)
+			}
+		},
+	}
+	sum, runErr := runner.Run(ctx, users)
+	if bar != nil {
+		bar.Finish()
+	}
+	shadow.WriteSummary(stderr, sum)
+	if writeErr != nil {
+		return exitcode.With(exitcode.Output, writeErr)
+	}
+	if o.report != "" {
+		sort.Slice(results, func(i, j int) bool { return results[i].User < results[j].User })
+		f, err := os.Create(o.report)
+		if err != nil {
+			return exitcode.With(exitcode.Output, err)
+		}
+		err = shadow.WriteHTML(f, shadow.ReportInfo{Old: oldSrc.String(), New: newSrc.String(), Generated: time.Now()}, sum, results)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return exitcode.With(exitcode.Output, fmt.Errorf("--report: %w", err))
+		}
+	}
+	if runErr != nil {
+		return exitcode.With(exitcode.Network, fmt.Errorf("interrupted after %d of %d users: %w", sum.Users, len(users), runErr))
+	}
+	if sum.Errors > 0 {
+		return exitcode.With(exitcode.Network, fmt.Errorf("%d of %d users could not be compared", sum.Errors, sum.Users))
+	}
+	if sum.Different > 0 {
+		return exitcode.With(exitcode.Difference, fmt.Errorf("%d of %d users differ", sum.Different, sum.Users))
+	}
+	return nil
+}
+
+// registrySource opens the registry for the new side. The store stays open
+// until the program exits.
+func registrySource(ctx context.Context, rawURL string) (*shadow.RegistrySource, registry.Store, error) {
+	st, err := registry.Open(ctx, rawURL)
+	if err != nil {
+		return nil, nil, exitcode.With(exitcode.Registry, err)
+	}
+	return &shadow.RegistrySource{Name: rawURL, Visible: shadow.StoreVisible(st, nil)}, st, nil
+}
