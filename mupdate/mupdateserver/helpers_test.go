@@ -2,8 +2,8 @@ package mupdateserver_test
 
 import (
 	"bufio"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net"
