@@ -20,6 +20,9 @@ type Entry struct {
 	Mtime            int64
 	LegacySpecialUse string
 	History          []HistoryItem // newest former name first
+	// JMAPID is the `J` field of Cyrus master (post-3.12) records; no
+	// released version writes it.
+	JMAPID string
 }
 
 // HistoryItem is one former name of a mailbox (the `H` list of a 3.6 I-record).

@@ -1,0 +1,449 @@
+package mboxlist
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"unicode/utf8"
+)
+
+// JSON dumps: the exact bytes Cyrus 3.6 `ctl_mboxlist -d` prints (jansson
+// 2.14, JSON_EMBED per entry: `{` LF, entries joined by `,` LF, LF `}` LF)
+// and a streaming parser of the same (the input of `ctl_mboxlist -u`).
+
+// appendJSONString appends s as jansson's dump_string does: `"` and `\`
+// escaped, \b \f \n \r \t by name, other bytes below 0x20 as \u00XX
+// (upper-case hex), everything else (UTF-8 included) as is.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789ABCDEF"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '"':
+			b = append(b, '\\', '"')
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			if c < 0x20 {
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+			} else {
+				b = append(b, c)
+			}
+		}
+	}
+	return append(b, '"')
+}
+
+// jsonOK is jansson's json_string check: a string that is not valid UTF-8
+// (or holds NUL) makes json_string return NULL, and Cyrus's
+// json_object_set_new then leaves the member out.
+func jsonOK(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+type jsonObj struct {
+	b     []byte
+	first bool
+}
+
+func (o *jsonObj) open() { o.b = append(o.b, '{'); o.first = true }
+func (o *jsonObj) close() {
+	o.b = append(o.b, '}')
+	o.first = false
+}
+func (o *jsonObj) key(k string) {
+	if !o.first {
+		o.b = append(o.b, ',', ' ')
+	}
+	o.first = false
+	o.b = appendJSONString(o.b, k)
+	o.b = append(o.b, ':', ' ')
+}
+func (o *jsonObj) str(k, v string) {
+	if !jsonOK(v) || !jsonOK(k) {
+		return
+	}
+	o.key(k)
+	o.b = appendJSONString(o.b, v)
+}
+
+// AppendJSONEntry appends one entry as Cyrus 3.6 dump_cb prints it with
+// JSON_EMBED: `"<name>": {...}` without separators around it. Members in
+// Cyrus's order: name, mtime, uidvalidity, createdmodseq, foldermodseq (all
+// decimal strings), mbtype (T string), partition (omitted when empty),
+// server (omitted when empty), acl (object; a repeated identifier keeps its
+// first place and its last rights, as jansson does), uniqueid and
+// legacy_specialuse (omitted when empty), name_history. Strings that are not
+// valid UTF-8 are left out as jansson leaves them out; a name that is not
+// valid UTF-8 gives nothing at all.
+func AppendJSONEntry(b []byte, e *Entry) []byte {
+	if !jsonOK(e.Name) {
+		return b
+	}
+	b = appendJSONString(b, e.Name)
+	b = append(b, ':', ' ')
+	o := jsonObj{b: b}
+	o.open()
+	o.str("name", e.Name)
+	o.str("mtime", strconv.FormatInt(e.Mtime, 10))
+	o.str("uidvalidity", strconv.FormatUint(uint64(e.UIDValidity), 10))
+	o.str("createdmodseq", strconv.FormatUint(e.CreatedModseq, 10))
+	o.str("foldermodseq", strconv.FormatUint(e.FolderModseq, 10))
+	o.str("mbtype", e.Type.String())
+	if e.Partition != "" {
+		o.str("partition", e.Partition)
+	}
+	if e.Server != "" {
+		o.str("server", e.Server)
+	}
+	o.key("acl")
+	acl := jsonACL(e.ACL)
+	a := jsonObj{b: o.b}
+	a.open()
+	for _, it := range acl {
+		a.str(it.ID, it.Rights)
+	}
+	a.close()
+	o.b = a.b
+	if e.UniqueID != "" {
+		o.str("uniqueid", e.UniqueID)
+	}
+	if e.LegacySpecialUse != "" {
+		o.str("legacy_specialuse", e.LegacySpecialUse)
+	}
+	o.key("name_history")
+	o.b = append(o.b, '[')
+	for i, h := range e.History {
+		if i > 0 {
+			o.b = append(o.b, ',', ' ')
+		}
+		ho := jsonObj{b: o.b}
+		ho.open()
+		ho.str("name", h.Name)
+		ho.str("mtime", strconv.FormatInt(h.Mtime, 10))
+		ho.str("uidvalidity", strconv.FormatUint(uint64(h.UIDValidity), 10))
+		ho.str("createdmodseq", strconv.FormatUint(h.CreatedModseq, 10))
+		ho.str("foldermodseq", strconv.FormatUint(h.FolderModseq, 10))
+		ho.str("mbtype", h.Type.String())
+		if h.Partition != "" {
+			ho.str("partition", h.Partition)
+		}
+		ho.close()
+		o.b = ho.b
+	}
+	o.b = append(o.b, ']')
+	o.close()
+	return o.b
+}
+
+// jsonACL applies jansson's object semantics to an ACL: a repeated
+// identifier keeps its first position and takes the last rights; items
+// with strings that are not valid UTF-8 are dropped.
+func jsonACL(a ACL) ACL {
+	var out ACL
+	idx := map[string]int{}
+	for _, it := range a {
+		if !jsonOK(it.ID) || !jsonOK(it.Rights) {
+			continue
+		}
+		if i, ok := idx[it.ID]; ok {
+			out[i].Rights = it.Rights
+			continue
+		}
+		idx[it.ID] = len(out)
+		out = append(out, it)
+	}
+	return out
+}
+
+// JSONEncoder writes a `ctl_mboxlist -d` dump one entry at a time. Which
+// entries go in is the caller's choice: Cyrus prints every N record that
+// parses, tombstones included, intermediates only with -y (see
+// DumpFilter).
+type JSONEncoder struct {
+	w       *bufio.Writer
+	started bool
+	n       int
+	buf     []byte
+	err     error
+}
+
+// NewJSONEncoder returns an encoder writing to w.
+func NewJSONEncoder(w io.Writer) *JSONEncoder {
+	return &JSONEncoder{w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+func (j *JSONEncoder) start() {
+	if !j.started {
+		j.started = true
+		_, j.err = j.w.WriteString("{\n")
+	}
+}
+
+// Add writes one entry.
+func (j *JSONEncoder) Add(e *Entry) error {
+	if j.err != nil {
+		return j.err
+	}
+	j.start()
+	j.buf = j.buf[:0]
+	if j.n > 0 {
+		j.buf = append(j.buf, ',', '\n')
+	}
+	j.buf = AppendJSONEntry(j.buf, e)
+	j.n++
+	_, j.err = j.w.Write(j.buf)
+	return j.err
+}
+
+// Close writes the closing `LF } LF` and flushes. It does not close the
+// underlying writer.
+func (j *JSONEncoder) Close() error {
+	if j.err != nil {
+		return j.err
+	}
+	j.start()
+	if _, err := j.w.WriteString("\n}\n"); err != nil {
+		return err
+	}
+	return j.w.Flush()
+}
+
+// DumpFilter reports whether Cyrus 3.6 `ctl_mboxlist -d` prints the entry:
+// every entry but intermediates, which only -y (withIntermediates) adds.
+func DumpFilter(e *Entry, withIntermediates bool) bool {
+	return withIntermediates || !e.Type.Has(FlagIntermediate)
+}
+
+// JSONDecoder reads a JSON dump entry by entry without holding it whole.
+type JSONDecoder struct {
+	d     *json.Decoder
+	state int // 0 before '{', 1 inside, 2 done
+	entry Entry
+	err   error
+	Names *NameConfig
+}
+
+// NewJSONDecoder returns a decoder reading r.
+func NewJSONDecoder(r io.Reader) *JSONDecoder {
+	d := json.NewDecoder(r)
+	d.UseNumber()
+	return &JSONDecoder{d: d}
+}
+
+type jsonHist struct {
+	Name          *string `json:"name"`
+	Mtime         *string `json:"mtime"`
+	UIDValidity   *string `json:"uidvalidity"`
+	CreatedModseq *string `json:"createdmodseq"`
+	FolderModseq  *string `json:"foldermodseq"`
+	MBType        *string `json:"mbtype"`
+	Partition     *string `json:"partition"`
+}
+
+type jsonEntry struct {
+	jsonHist
+	Server           *string         `json:"server"`
+	ACL              json.RawMessage `json:"acl"`
+	UniqueID         *string         `json:"uniqueid"`
+	LegacySpecialUse *string         `json:"legacy_specialuse"`
+	NameHistory      []jsonHist      `json:"name_history"`
+}
+
+func (j *JSONDecoder) fail(what string, err error) bool {
+	if j.err == nil {
+		j.err = &DumpError{Offset: j.d.InputOffset(), What: what, Err: err}
+	}
+	return false
+}
+
+// Next reads the next entry; false at the end of the object or on error.
+func (j *JSONDecoder) Next() bool {
+	if j.err != nil || j.state == 2 {
+		return false
+	}
+	if j.state == 0 {
+		t, err := j.d.Token()
+		if err != nil {
+			return j.fail(fmt.Sprintf("reading the opening '{': %v", err), ErrSyntax)
+		}
+		if d, ok := t.(json.Delim); !ok || d != '{' {
+			return j.fail("the dump is not a JSON object", ErrSyntax)
+		}
+		j.state = 1
+	}
+	if !j.d.More() {
+		t, err := j.d.Token()
+		if err != nil {
+			return j.fail(fmt.Sprintf("reading the closing '}': %v", err), ErrSyntax)
+		}
+		if d, ok := t.(json.Delim); !ok || d != '}' {
+			return j.fail("expected '}'", ErrSyntax)
+		}
+		j.state = 2
+		if _, err := j.d.Token(); err != io.EOF {
+			j.state = 2
+			return j.fail("data after the closing '}'", ErrSyntax)
+		}
+		return false
+	}
+	t, err := j.d.Token()
+	if err != nil {
+		return j.fail(fmt.Sprintf("reading a mailbox name: %v", err), ErrSyntax)
+	}
+	name, ok := t.(string)
+	if !ok {
+		return j.fail("expected a mailbox name", ErrSyntax)
+	}
+	var je jsonEntry
+	if err := j.d.Decode(&je); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return j.fail(fmt.Sprintf("entry %q: member %s: want a string, got %s", name, te.Field, te.Value), ErrSyntax)
+		}
+		return j.fail(fmt.Sprintf("entry %q: %v", name, err), ErrSyntax)
+	}
+	e, what := je.entry(name)
+	if what != "" {
+		return j.fail(fmt.Sprintf("entry %q: %s", name, what), ErrRange)
+	}
+	j.entry = e
+	return true
+}
+
+func num(p *string, field string, bits int, dst *uint64) string {
+	if p == nil {
+		return ""
+	}
+	v, err := strconv.ParseUint(*p, 10, bits)
+	if err != nil {
+		return fmt.Sprintf("%s %q is not a %d-bit unsigned decimal", field, *p, bits)
+	}
+	*dst = v
+	return ""
+}
+
+func sval(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func (h *jsonHist) fill(name *string, mtime *int64, uv *uint32, cm, fm *uint64, t *MBType, part *string) string {
+	var v uint64
+	if h.Mtime != nil {
+		m, err := strconv.ParseInt(*h.Mtime, 10, 64)
+		if err != nil {
+			return fmt.Sprintf("mtime %q is not a decimal", *h.Mtime)
+		}
+		*mtime = m
+	}
+	if w := num(h.UIDValidity, "uidvalidity", 32, &v); w != "" {
+		return w
+	}
+	*uv = uint32(v)
+	if w := num(h.CreatedModseq, "createdmodseq", 64, cm); w != "" {
+		return w
+	}
+	if w := num(h.FolderModseq, "foldermodseq", 64, fm); w != "" {
+		return w
+	}
+	if h.MBType != nil {
+		tt, err := ParseType36(*h.MBType)
+		if err != nil {
+			return "mbtype: " + err.Error()
+		}
+		*t = tt
+	}
+	*part = sval(h.Partition)
+	if name != nil {
+		*name = sval(h.Name)
+	}
+	return ""
+}
+
+func (je *jsonEntry) entry(name string) (Entry, string) {
+	e := Entry{Name: name}
+	if w := je.fill(nil, &e.Mtime, &e.UIDValidity, &e.CreatedModseq, &e.FolderModseq, &e.Type, &e.Partition); w != "" {
+		return e, w
+	}
+	e.Server = sval(je.Server)
+	e.UniqueID = sval(je.UniqueID)
+	e.LegacySpecialUse = sval(je.LegacySpecialUse)
+	if len(je.ACL) > 0 && string(je.ACL) != "null" {
+		acl, err := decodeJSONACL(je.ACL)
+		if err != nil {
+			return e, "acl: " + err.Error()
+		}
+		e.ACL = acl
+	} else {
+		e.ACL = ACL{}
+	}
+	for _, h := range je.NameHistory {
+		var hi HistoryItem
+		if w := h.fill(&hi.Name, &hi.Mtime, &hi.UIDValidity, &hi.CreatedModseq, &hi.FolderModseq, &hi.Type, &hi.Partition); w != "" {
+			return e, "name_history: " + w
+		}
+		e.History = append(e.History, hi)
+	}
+	return e, ""
+}
+
+// decodeJSONACL reads an ACL object keeping member order.
+func decodeJSONACL(raw json.RawMessage) (ACL, error) {
+	d := json.NewDecoder(bytesReader(raw))
+	t, err := d.Token()
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := t.(json.Delim); !ok || dl != '{' {
+		return nil, errors.New("want an object")
+	}
+	a := ACL{}
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		id, _ := t.(string)
+		t, err = d.Token()
+		if err != nil {
+			return nil, err
+		}
+		r, ok := t.(string)
+		if !ok {
+			return nil, fmt.Errorf("rights of %q: want a string", id)
+		}
+		a = append(a, ACLItem{ID: id, Rights: r})
+	}
+	return a, nil
+}
+
+// Entry is the current entry.
+func (j *JSONDecoder) Entry() *Entry { e := j.entry; return &e }
+
+// Err is the first error, nil at a clean end.
+func (j *JSONDecoder) Err() error { return j.err }

@@ -1,0 +1,208 @@
+package mboxlist
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Separators of a Cyrus 3.6 dbname (cyrus-formats.md §3.4).
+const (
+	DBDomainSep = '\x1D' // between domain and the rest
+	DBHierSep   = '\x1F' // between components
+)
+
+// NameConfig holds the imapd.conf settings that shape mailbox names. The zero
+// value means Cyrus's defaults: deletedprefix DELETED, no defaultdomain.
+type NameConfig struct {
+	DeletedPrefix string // imapd.conf deletedprefix; "" means "DELETED"
+	DefaultDomain string // imapd.conf defaultdomain; its prefix is dropped
+}
+
+func (c *NameConfig) deletedPrefix() string {
+	if c == nil || c.DeletedPrefix == "" {
+		return "DELETED"
+	}
+	return c.DeletedPrefix
+}
+
+func (c *NameConfig) defaultDomain() string {
+	if c == nil {
+		return ""
+	}
+	return c.DefaultDomain
+}
+
+// Name is a mailbox name split the way Cyrus's mbname does it. Components
+// hold the real characters (a `^` of the internal name is a `.` here).
+type Name struct {
+	Domain    string   // "" for the default domain
+	Deleted   int64    // delete time (unix seconds) of a DELETED.* name, 0 otherwise
+	LocalPart string   // owner's local part for user.* names ("" for shared)
+	IsUser    bool     // a user.* name (LocalPart set)
+	Boxes     []string // remaining components (folders, or the whole shared name)
+}
+
+// splitNonEmpty splits like Cyrus's strarray_split (strtok): empty fields
+// are dropped.
+func splitNonEmpty(s string, sep byte) []string {
+	var out []string
+	for len(s) > 0 {
+		i := strings.IndexByte(s, sep)
+		if i < 0 {
+			out = append(out, s)
+			break
+		}
+		if i > 0 {
+			out = append(out, s[:i])
+		}
+		s = s[i+1:]
+	}
+	return out
+}
+
+func (n *Name) fill(domain string, parts []string, c *NameConfig) {
+	if domain != "" && domain != c.defaultDomain() {
+		n.Domain = domain
+	}
+	if len(parts) > 2 && parts[0] == c.deletedPrefix() {
+		t, _ := strconv.ParseUint(hexPrefix(parts[len(parts)-1]), 16, 64)
+		n.Deleted = int64(t) // Cyrus keeps a time_t and prints it as (unsigned) %X
+		parts = parts[1 : len(parts)-1]
+	}
+	if len(parts) > 1 && parts[0] == "user" {
+		n.IsUser = true
+		n.LocalPart = parts[1]
+		parts = parts[2:]
+	}
+	n.Boxes = parts
+}
+
+// hexPrefix is the part of s that strtoul(s, NULL, 16) reads.
+func hexPrefix(s string) string {
+	s = strings.TrimLeft(s, " \t\n\r\v\f")
+	i := 0
+	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		s = s[2:]
+	}
+	for i < len(s) && strings.IndexByte("0123456789abcdefABCDEF", s[i]) >= 0 {
+		i++
+	}
+	if i == 0 {
+		return "0"
+	}
+	if i > 16 {
+		return "ffffffffffffffff"
+	}
+	return s[:i]
+}
+
+// ParseIntName splits an internal name ("example.com!user.fred.Sent").
+func ParseIntName(intname string, c *NameConfig) Name {
+	var n Name
+	domain := ""
+	if i := strings.IndexByte(intname, '!'); i >= 0 {
+		domain, intname = intname[:i], intname[i+1:]
+	}
+	parts := splitNonEmpty(intname, '.')
+	for i, p := range parts {
+		parts[i] = strings.ReplaceAll(p, "^", ".")
+	}
+	n.fill(domain, parts, c)
+	return n
+}
+
+// ParseDBName splits a 3.6 dbname ("example.com\x1Duser\x1Ffred\x1FSent").
+func ParseDBName(dbname string, c *NameConfig) Name {
+	var n Name
+	domain := ""
+	if i := strings.IndexByte(dbname, DBDomainSep); i >= 0 {
+		domain, dbname = dbname[:i], dbname[i+1:]
+	}
+	n.fill(domain, splitNonEmpty(dbname, DBHierSep), c)
+	return n
+}
+
+// IntName is the internal name of n (Cyrus's mbname_intname).
+func (n Name) IntName(c *NameConfig) string {
+	return n.build(c, '!', '.', func(s string) string { return strings.ReplaceAll(s, ".", "^") })
+}
+
+// DBName is the 3.6 dbname of n (Cyrus's mbname_dbname).
+func (n Name) DBName(c *NameConfig) string {
+	return n.build(c, DBDomainSep, DBHierSep, func(s string) string { return s })
+}
+
+func (n Name) build(c *NameConfig, domSep, sep byte, comp func(string) string) string {
+	var b strings.Builder
+	if n.Domain != "" {
+		b.WriteString(n.Domain)
+		b.WriteByte(domSep)
+	}
+	first := true
+	put := func(s string) {
+		if !first {
+			b.WriteByte(sep)
+		}
+		b.WriteString(s)
+		first = false
+	}
+	if n.Deleted != 0 {
+		put(c.deletedPrefix())
+	}
+	if n.IsUser {
+		put("user")
+		b.WriteByte(sep)
+		b.WriteString(comp(n.LocalPart))
+	}
+	for _, x := range n.Boxes {
+		put(comp(x))
+	}
+	if n.Deleted != 0 {
+		put(strings.ToUpper(strconv.FormatUint(uint64(uint32(n.Deleted)), 16)))
+	}
+	return b.String()
+}
+
+// UserID is the owner of a user.* name: "fred", or "fred@example.com" in a
+// domain; "" for shared names. Cyrus's mbname_userid: a DELETED.user.fred.*
+// name is owned by fred too.
+func (n Name) UserID() string {
+	if !n.IsUser {
+		return ""
+	}
+	if n.Domain != "" {
+		return n.LocalPart + "@" + n.Domain
+	}
+	return n.LocalPart
+}
+
+// DBName converts an internal name to its 3.6 dbname exactly as Cyrus 3.6
+// does (domain separator \x1D, components joined by \x1F, `^` back to `.`,
+// the default domain dropped, empty components dropped, a DELETED name's hex
+// time reprinted in upper case).
+func DBName(intname string, c *NameConfig) string {
+	if intname == "" {
+		return ""
+	}
+	return ParseIntName(intname, c).DBName(c)
+}
+
+// IntNameFromDB converts a 3.6 dbname back to the internal name.
+func IntNameFromDB(dbname string, c *NameConfig) string {
+	if dbname == "" {
+		return ""
+	}
+	return ParseDBName(dbname, c).IntName(c)
+}
+
+// IsDeletedName reports whether an internal name is a delayed-delete name
+// (`[domain!]DELETED.<name>.<HEX>`).
+func IsDeletedName(intname string, c *NameConfig) bool {
+	return ParseIntName(intname, c).Deleted != 0
+}
+
+// Owner is the userid owning an internal name ("" for shared mailboxes).
+func Owner(intname string, c *NameConfig) string { return ParseIntName(intname, c).UserID() }
+
+// OwnerDB is Owner for a 3.6 dbname.
+func OwnerDB(dbname string, c *NameConfig) string { return ParseDBName(dbname, c).UserID() }
