@@ -54,7 +54,8 @@ type Entry struct {
 
 // Normalize makes Server/Partition and Locations agree: when Locations is
 // empty it is set from Server/Partition (if either is set); otherwise
-// Server/Partition are set from Locations[0].
+// Locations wins and Server/Partition are set from Locations[0] (so to move
+// a mailbox read from the registry, use SetPrimary or set Locations).
 func (e *Entry) Normalize() {
 	if len(e.Locations) == 0 {
 		if e.Server != "" || e.Partition != "" {
@@ -63,6 +64,20 @@ func (e *Entry) Normalize() {
 		return
 	}
 	e.Server, e.Partition = e.Locations[0].Server, e.Locations[0].Partition
+}
+
+// SetPrimary makes loc the preferred primary: it moves loc to the front of
+// Locations (adding it when absent) and sets Server/Partition. To replace
+// every location, set Locations directly.
+func (e *Entry) SetPrimary(loc Location) {
+	locs := []Location{loc}
+	for _, l := range e.Locations {
+		if l != loc {
+			locs = append(locs, l)
+		}
+	}
+	e.Locations = locs
+	e.Server, e.Partition = loc.Server, loc.Partition
 }
 
 // Primary returns the preferred primary location.

@@ -1,0 +1,581 @@
+package leveldb
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"syscall"
+	"time"
+
+	goleveldb "github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"github.com/murderkit/murderkit/registry"
+)
+
+// Key layout (part of the on-disk format; do not change):
+//
+//	"v"                     format version, "1"
+//	"r"                     current revision, 8 bytes big-endian
+//	"g"                     oldest revision still in the change log (8 bytes)
+//	"e" dbname              entry (registry stored JSON, with its revision)
+//	"t" dbname              tombstone
+//	"x" index key           reverse-ACL index row (registry.IndexKeys), empty value
+//	"c" rev (8 bytes BE)    change record: 'p' entry JSON | 'd' tombstone JSON
+//	"s" slot name           slot
+//
+// Every write puts the entry, its index rows, the change record and the new
+// revision in one leveldb batch: after a crash either all are there or none.
+const (
+	pfxEntry  = "e"
+	pfxTomb   = "t"
+	pfxIndex  = "x"
+	pfxChange = "c"
+	pfxSlot   = "s"
+	keyRev    = "r"
+	keyFloor  = "g"
+	keyVer    = "v"
+	version   = "1"
+
+	chPut = 'p'
+	chDel = 'd'
+)
+
+// Options tune the store; nil means defaults.
+type Options struct {
+	// NoSync skips the fsync after each write (benchmarks only: an
+	// acknowledged write may then be lost in a power failure, though never
+	// half-written).
+	NoSync bool
+}
+
+// Store is the goleveldb registry backend. One process owns the directory
+// (leveldb's LOCK file).
+type Store struct {
+	path string
+	db   *goleveldb.DB
+	wo   *opt.WriteOptions
+
+	mu     sync.Mutex // serialises writes (read-modify-write + revision)
+	rev    int64
+	notify chan struct{} // closed and replaced after every write
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	watchers  sync.WaitGroup
+}
+
+var _ registry.Store = (*Store)(nil)
+
+func init() {
+	registry.Register("leveldb", func(ctx context.Context, u *url.URL) (registry.Store, error) {
+		if u.Host != "" {
+			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("leveldb URL %q must be leveldb:///absolute/path (no host): %w", u.String(), registry.ErrInvalid)}
+		}
+		if u.Path == "" {
+			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("leveldb URL %q has no path: %w", u.String(), registry.ErrInvalid)}
+		}
+		var o Options
+		if u.Query().Get("nosync") == "1" {
+			o.NoSync = true
+		}
+		return Open(ctx, u.Path, &o)
+	})
+}
+
+// Open opens (creating if needed) the registry in directory path. When
+// another process holds it, the error says so and wraps
+// registry.ErrUnavailable.
+func Open(ctx context.Context, path string, o *Options) (*Store, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	db, err := goleveldb.OpenFile(path, &opt.Options{
+		WriteBuffer:            32 << 20,
+		CompactionTableSize:    8 << 20,
+		BlockCacheCapacity:     32 << 20,
+		OpenFilesCacheCapacity: 500,
+		NoSync:                 o.NoSync,
+	})
+	if err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) {
+			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("%w: leveldb registry %s is locked by another process (a running murder-bridge? reach it with --bridge URL, or stop it): %v", registry.ErrUnavailable, path, err)}
+		}
+		return nil, &registry.Error{Op: "open", Err: fmt.Errorf("%w: leveldb registry %s: %v", registry.ErrUnavailable, path, err)}
+	}
+	s := &Store{path: path, db: db, wo: &opt.WriteOptions{Sync: !o.NoSync}, notify: make(chan struct{}), closed: make(chan struct{})}
+	v, err := db.Get([]byte(keyVer), nil)
+	switch {
+	case errors.Is(err, goleveldb.ErrNotFound):
+		if err := db.Put([]byte(keyVer), []byte(version), s.wo); err != nil {
+			db.Close()
+			return nil, &registry.Error{Op: "open", Err: registry.Unavailable(err)}
+		}
+	case err != nil:
+		db.Close()
+		return nil, &registry.Error{Op: "open", Err: registry.Unavailable(err)}
+	case string(v) != version:
+		db.Close()
+		return nil, &registry.Error{Op: "open", Err: fmt.Errorf("leveldb registry %s has format version %q, this program knows %q: %w", path, v, version, registry.ErrInvalid)}
+	}
+	if s.rev, err = s.getInt(keyRev); err != nil {
+		db.Close()
+		return nil, &registry.Error{Op: "open", Err: err}
+	}
+	return s, nil
+}
+
+func (s *Store) getInt(key string) (int64, error) {
+	v, err := s.db.Get([]byte(key), nil)
+	if errors.Is(err, goleveldb.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, registry.Unavailable(err)
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("leveldb registry %s: key %q holds %d bytes, want 8", s.path, key, len(v))
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+func be64(n int64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(n))
+	return b[:]
+}
+
+func changeKey(rev int64) []byte { return append([]byte(pfxChange), be64(rev)...) }
+
+// Close releases the lock. Watches end.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.watchers.Wait()
+		s.mu.Lock()
+		err = s.db.Close()
+		s.mu.Unlock()
+	})
+	return err
+}
+
+func (s *Store) check(ctx context.Context, op, name string) error {
+	if err := ctx.Err(); err != nil {
+		return registry.E(op, name, err)
+	}
+	select {
+	case <-s.closed:
+		return registry.E(op, name, fmt.Errorf("%w: store closed", registry.ErrUnavailable))
+	default:
+	}
+	return nil
+}
+
+// Get implements registry.Store.
+func (s *Store) Get(ctx context.Context, name string) (registry.Entry, error) {
+	if err := s.check(ctx, "get", name); err != nil {
+		return registry.Entry{}, err
+	}
+	if err := registry.ValidateName(name); err != nil {
+		return registry.Entry{}, registry.E("get", name, err)
+	}
+	e, ok, err := s.getEntry(s.db, registry.DBName(name))
+	if err != nil {
+		return registry.Entry{}, registry.E("get", name, err)
+	}
+	if !ok {
+		return registry.Entry{}, registry.E("get", name, registry.ErrNotFound)
+	}
+	return e, nil
+}
+
+type getter interface {
+	Get(key []byte, ro *opt.ReadOptions) ([]byte, error)
+}
+
+func (s *Store) getEntry(g getter, db string) (registry.Entry, bool, error) {
+	v, err := g.Get([]byte(pfxEntry+db), nil)
+	if errors.Is(err, goleveldb.ErrNotFound) {
+		return registry.Entry{}, false, nil
+	}
+	if err != nil {
+		return registry.Entry{}, false, registry.Unavailable(err)
+	}
+	e, err := registry.DecodeEntry(v, fmt.Sprintf("%s key %q", s.path, pfxEntry+db))
+	return e, err == nil, err
+}
+
+func (s *Store) getTomb(g getter, db string) (registry.Tombstone, bool, error) {
+	v, err := g.Get([]byte(pfxTomb+db), nil)
+	if errors.Is(err, goleveldb.ErrNotFound) {
+		return registry.Tombstone{}, false, nil
+	}
+	if err != nil {
+		return registry.Tombstone{}, false, registry.Unavailable(err)
+	}
+	t, err := registry.DecodeTombstone(v, fmt.Sprintf("%s key %q", s.path, pfxTomb+db))
+	return t, err == nil, err
+}
+
+// GetTombstone implements registry.Store.
+func (s *Store) GetTombstone(ctx context.Context, name string) (registry.Tombstone, error) {
+	if err := s.check(ctx, "get-tombstone", name); err != nil {
+		return registry.Tombstone{}, err
+	}
+	if err := registry.ValidateName(name); err != nil {
+		return registry.Tombstone{}, registry.E("get-tombstone", name, err)
+	}
+	t, ok, err := s.getTomb(s.db, registry.DBName(name))
+	if err != nil {
+		return registry.Tombstone{}, registry.E("get-tombstone", name, err)
+	}
+	if !ok {
+		return registry.Tombstone{}, registry.E("get-tombstone", name, registry.ErrNotFound)
+	}
+	return t, nil
+}
+
+// batch collects one atomic write.
+type batch struct {
+	b   goleveldb.Batch
+	rev int64
+}
+
+// putEntry adds to b the writes that store e at a new revision, replacing
+// old (if any): entry, index diff, tombstone removal, change record.
+func (s *Store) putEntry(b *batch, e *registry.Entry, old *registry.Entry, hadTomb bool) {
+	b.rev++
+	e.Revision = b.rev
+	db := registry.DBName(e.Name)
+	var oldKeys []string
+	if old != nil {
+		oldKeys = registry.IndexKeys(old)
+	}
+	del, add := registry.DiffKeys(oldKeys, registry.IndexKeys(e))
+	for _, k := range del {
+		b.b.Delete([]byte(pfxIndex + k))
+	}
+	for _, k := range add {
+		b.b.Put([]byte(pfxIndex+k), nil)
+	}
+	if hadTomb {
+		b.b.Delete([]byte(pfxTomb + db))
+	}
+	enc := registry.EncodeEntry(e, true)
+	b.b.Put([]byte(pfxEntry+db), enc)
+	b.b.Put(changeKey(b.rev), append([]byte{chPut}, enc...))
+}
+
+func (s *Store) commit(b *batch) error {
+	b.b.Put([]byte(keyRev), be64(b.rev))
+	if err := s.db.Write(&b.b, s.wo); err != nil {
+		return registry.Unavailable(err)
+	}
+	s.rev = b.rev
+	close(s.notify)
+	s.notify = make(chan struct{})
+	return nil
+}
+
+func (s *Store) write(ctx context.Context, op string, e registry.Entry, mode int) (registry.Entry, error) {
+	if err := s.check(ctx, op, e.Name); err != nil {
+		return registry.Entry{}, err
+	}
+	if err := registry.Prepare(&e); err != nil {
+		return registry.Entry{}, registry.E(op, e.Name, err)
+	}
+	db := registry.DBName(e.Name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx, op, e.Name); err != nil {
+		return registry.Entry{}, err
+	}
+	old, exists, err := s.getEntry(s.db, db)
+	if err != nil {
+		return registry.Entry{}, registry.E(op, e.Name, err)
+	}
+	tomb, hasTomb, err := s.getTomb(s.db, db)
+	if err != nil {
+		return registry.Entry{}, registry.E(op, e.Name, err)
+	}
+	switch mode {
+	case modeCreate:
+		if exists {
+			return registry.Entry{}, registry.E(op, e.Name, registry.ErrExists)
+		}
+	case modeUpdate:
+		if !exists {
+			return registry.Entry{}, registry.E(op, e.Name, registry.ErrNotFound)
+		}
+		if old.Revision != e.Revision {
+			return registry.Entry{}, registry.E(op, e.Name, fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, e.Revision, old.Revision))
+		}
+	}
+	if !exists && hasTomb && registry.TombstoneBlocks(&tomb, &e) {
+		return registry.Entry{}, registry.E(op, e.Name, fmt.Errorf("%w: state read at revision %d, deleted at %d", registry.ErrTombstoned, e.Revision, tomb.Revision))
+	}
+	b := &batch{rev: s.rev}
+	var oldp *registry.Entry
+	if exists {
+		oldp = &old
+	}
+	s.putEntry(b, &e, oldp, hasTomb)
+	if err := s.commit(b); err != nil {
+		return registry.Entry{}, registry.E(op, e.Name, err)
+	}
+	return e, nil
+}
+
+const (
+	modeCreate = iota
+	modeUpdate
+	modePut
+)
+
+// Create implements registry.Store.
+func (s *Store) Create(ctx context.Context, e registry.Entry) (registry.Entry, error) {
+	return s.write(ctx, "create", e, modeCreate)
+}
+
+// Update implements registry.Store.
+func (s *Store) Update(ctx context.Context, e registry.Entry) (registry.Entry, error) {
+	return s.write(ctx, "update", e, modeUpdate)
+}
+
+// Put implements registry.Store.
+func (s *Store) Put(ctx context.Context, e registry.Entry) (registry.Entry, error) {
+	return s.write(ctx, "put", e, modePut)
+}
+
+// Delete implements registry.Store.
+func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.Tombstone, error) {
+	if err := s.check(ctx, "delete", name); err != nil {
+		return registry.Tombstone{}, err
+	}
+	if err := registry.ValidateName(name); err != nil {
+		return registry.Tombstone{}, registry.E("delete", name, err)
+	}
+	db := registry.DBName(name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, exists, err := s.getEntry(s.db, db)
+	if err != nil {
+		return registry.Tombstone{}, registry.E("delete", name, err)
+	}
+	if !exists {
+		return registry.Tombstone{}, registry.E("delete", name, registry.ErrNotFound)
+	}
+	if rev != 0 && rev != old.Revision {
+		return registry.Tombstone{}, registry.E("delete", name, fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, rev, old.Revision))
+	}
+	b := &batch{rev: s.rev + 1}
+	t := registry.Tombstone{Name: name, UniqueID: old.UniqueID, UIDValidity: old.UIDValidity, Revision: b.rev, Time: time.Now().UTC()}
+	for _, k := range registry.IndexKeys(&old) {
+		b.b.Delete([]byte(pfxIndex + k))
+	}
+	b.b.Delete([]byte(pfxEntry + db))
+	enc := registry.EncodeTombstone(&t, true)
+	b.b.Put([]byte(pfxTomb+db), enc)
+	b.b.Put(changeKey(b.rev), append([]byte{chDel}, enc...))
+	if err := s.commit(b); err != nil {
+		return registry.Tombstone{}, registry.E("delete", name, err)
+	}
+	return t, nil
+}
+
+// Import implements registry.Store: the whole call is one leveldb batch.
+func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.ImportStats, error) {
+	var st registry.ImportStats
+	if err := s.check(ctx, "import", ""); err != nil {
+		return st, err
+	}
+	entries = append([]registry.Entry(nil), entries...) // Prepare normalises; keep the caller's slice
+	for i := range entries {
+		if err := registry.Prepare(&entries[i]); err != nil {
+			return st, registry.E("import", entries[i].Name, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := &batch{rev: s.rev}
+	// Names repeated inside one call: the last one wins, as sequential
+	// writes would give.
+	pending := map[string]*registry.Entry{}
+	for i := range entries {
+		e := entries[i]
+		db := registry.DBName(e.Name)
+		var old registry.Entry
+		var exists bool
+		if p, ok := pending[db]; ok {
+			old, exists = *p, true
+		} else {
+			var err error
+			old, exists, err = s.getEntry(s.db, db)
+			if err != nil {
+				return registry.ImportStats{}, registry.E("import", e.Name, err)
+			}
+		}
+		if exists {
+			e.Revision = old.Revision
+			if bytes.Equal(registry.EncodeEntry(&e, true), registry.EncodeEntry(&old, true)) {
+				st.Unchanged++
+				continue
+			}
+			st.Updated++
+		} else {
+			st.Created++
+		}
+		_, hasTomb, err := s.getTomb(s.db, db)
+		if err != nil {
+			return registry.ImportStats{}, registry.E("import", e.Name, err)
+		}
+		var oldp *registry.Entry
+		if exists {
+			oldp = &old
+		}
+		s.putEntry(b, &e, oldp, hasTomb)
+		pending[db] = &e
+	}
+	if b.rev == s.rev {
+		return st, nil
+	}
+	if err := s.commit(b); err != nil {
+		return registry.ImportStats{}, registry.E("import", "", err)
+	}
+	return st, nil
+}
+
+// List implements registry.Store over one leveldb snapshot.
+func (s *Store) List(ctx context.Context, prefix string, fn func(registry.Entry) error) (int64, error) {
+	if err := s.check(ctx, "list", prefix); err != nil {
+		return 0, err
+	}
+	r, err := registry.Prefix(prefix)
+	if err != nil {
+		return 0, registry.E("list", prefix, err)
+	}
+	snap, rev, err := s.snapshot()
+	if err != nil {
+		return 0, registry.E("list", prefix, err)
+	}
+	defer snap.Release()
+	it := snap.NewIterator(rangeOf(pfxEntry, r), nil)
+	defer it.Release()
+	n := 0
+	for it.Next() {
+		db := string(it.Key()[len(pfxEntry):])
+		if !r.Match(db) {
+			continue
+		}
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, registry.E("list", prefix, err)
+			}
+		}
+		e, err := registry.DecodeEntry(it.Value(), fmt.Sprintf("%s key %q", s.path, it.Key()))
+		if err != nil {
+			return 0, registry.E("list", prefix, err)
+		}
+		if err := fn(e); err != nil {
+			return 0, err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return 0, registry.E("list", prefix, registry.Unavailable(err))
+	}
+	return rev, nil
+}
+
+func (s *Store) snapshot() (*goleveldb.Snapshot, int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap, err := s.db.GetSnapshot()
+	if err != nil {
+		return nil, 0, registry.Unavailable(err)
+	}
+	return snap, s.rev, nil
+}
+
+func rangeOf(pfx string, r registry.PrefixRange) *util.Range {
+	if r.All {
+		return util.BytesPrefix([]byte(pfx))
+	}
+	rg := &util.Range{Start: []byte(pfx + r.Start())}
+	if end := r.End(); end != "" {
+		rg.Limit = []byte(pfx + end)
+	} else {
+		rg.Limit = util.BytesPrefix([]byte(pfx)).Limit
+	}
+	return rg
+}
+
+// Count implements registry.Store.
+func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
+	if err := s.check(ctx, "count", prefix); err != nil {
+		return 0, err
+	}
+	r, err := registry.Prefix(prefix)
+	if err != nil {
+		return 0, registry.E("count", prefix, err)
+	}
+	it := s.db.NewIterator(rangeOf(pfxEntry, r), nil)
+	defer it.Release()
+	n := 0
+	for it.Next() {
+		if r.Match(string(it.Key()[len(pfxEntry):])) {
+			n++
+		}
+	}
+	if err := it.Error(); err != nil {
+		return 0, registry.E("count", prefix, registry.Unavailable(err))
+	}
+	return n, nil
+}
+
+// Visible implements registry.Store over the reverse-ACL index, read from
+// one snapshot.
+func (s *Store) Visible(ctx context.Context, userid string, groups []string) ([]string, error) {
+	if err := s.check(ctx, "visible", userid); err != nil {
+		return nil, err
+	}
+	snap, err := s.db.GetSnapshot()
+	if err != nil {
+		return nil, registry.E("visible", userid, registry.Unavailable(err))
+	}
+	defer snap.Release()
+	scan := func(ctx context.Context, prefix string, fn func(string) error) error {
+		p := pfxIndex + prefix
+		it := snap.NewIterator(util.BytesPrefix([]byte(p)), nil)
+		defer it.Release()
+		for it.Next() {
+			if err := fn(string(it.Key()[len(p):])); err != nil {
+				return err
+			}
+		}
+		if err := it.Error(); err != nil {
+			return registry.Unavailable(err)
+		}
+		return nil
+	}
+	names, err := registry.VisibleRules(ctx, scan, userid, groups)
+	if err != nil {
+		return nil, registry.E("visible", userid, err)
+	}
+	return names, nil
+}
+
+// Revision implements registry.Store.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	if err := s.check(ctx, "revision", ""); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rev, nil
+}

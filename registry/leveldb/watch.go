@@ -1,0 +1,280 @@
+package leveldb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	goleveldb "github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"github.com/murderkit/murderkit/registry"
+)
+
+// Watch implements registry.Store: it reads the change log (one record per
+// revision, written in the same batch as the change) from from+1 on, then
+// waits for the next write. Nothing is missed or repeated because the log,
+// not an in-memory queue, is the source.
+func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
+	ch := make(chan registry.Event, 256)
+	if err := s.check(ctx, "watch", ""); err != nil {
+		ch <- registry.Event{Err: err}
+		close(ch)
+		return ch
+	}
+	s.watchers.Add(1)
+	go func() {
+		defer s.watchers.Done()
+		defer close(ch)
+		send := func(ev registry.Event) bool {
+			select {
+			case ch <- ev:
+				return true
+			case <-ctx.Done():
+			case <-s.closed:
+			}
+			return false
+		}
+		next := from + 1
+		for {
+			s.mu.Lock()
+			notify, cur := s.notify, s.rev
+			s.mu.Unlock()
+			floor, err := s.getInt(keyFloor)
+			if err != nil {
+				send(registry.Event{Err: registry.E("watch", "", err)})
+				return
+			}
+			if next < floor {
+				send(registry.Event{Err: registry.E("watch", "", fmt.Errorf("%w: revision %d is older than the oldest kept change %d", registry.ErrCompacted, next, floor))})
+				return
+			}
+			if next <= cur {
+				it := s.db.NewIterator(&util.Range{Start: changeKey(next), Limit: changeKey(cur + 1)}, nil)
+				for it.Next() {
+					ev, err := decodeChange(it.Key(), it.Value(), s.path)
+					if err != nil {
+						it.Release()
+						send(registry.Event{Err: registry.E("watch", "", err)})
+						return
+					}
+					if !send(ev) {
+						it.Release()
+						return
+					}
+				}
+				err := it.Error()
+				it.Release()
+				if err != nil {
+					send(registry.Event{Err: registry.E("watch", "", registry.Unavailable(err))})
+					return
+				}
+				next = cur + 1
+			}
+			select {
+			case <-notify:
+			case <-ctx.Done():
+				return
+			case <-s.closed:
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+func decodeChange(k, v []byte, path string) (registry.Event, error) {
+	where := fmt.Sprintf("%s change key %x", path, k)
+	if len(k) != 9 || len(v) < 1 {
+		return registry.Event{}, fmt.Errorf("registry: corrupt change record at %s", where)
+	}
+	switch v[0] {
+	case chPut:
+		e, err := registry.DecodeEntry(v[1:], where)
+		if err != nil {
+			return registry.Event{}, err
+		}
+		return registry.Event{Type: registry.EventPut, Revision: e.Revision, Name: e.Name, Entry: e}, nil
+	case chDel:
+		t, err := registry.DecodeTombstone(v[1:], where)
+		if err != nil {
+			return registry.Event{}, err
+		}
+		return registry.Event{Type: registry.EventDelete, Revision: t.Revision, Name: t.Name, Tombstone: t}, nil
+	}
+	return registry.Event{}, fmt.Errorf("registry: corrupt change record at %s: kind %q", where, v[0])
+}
+
+// KeepChanges is how many revisions of change log GCTombstones keeps for
+// Watch resumption; older ones are trimmed (a watcher that far behind gets
+// ErrCompacted and starts over with List).
+var KeepChanges int64 = 5_000_000
+
+// GCTombstones implements registry.Store; it also trims the change log to
+// KeepChanges revisions.
+func (s *Store) GCTombstones(ctx context.Context, cutoff time.Time) (int, error) {
+	if err := s.check(ctx, "gc", ""); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b goleveldb.Batch
+	n := 0
+	it := s.db.NewIterator(util.BytesPrefix([]byte(pfxTomb)), nil)
+	for it.Next() {
+		t, err := registry.DecodeTombstone(it.Value(), fmt.Sprintf("%s key %q", s.path, it.Key()))
+		if err != nil {
+			it.Release()
+			return 0, registry.E("gc", "", err)
+		}
+		if t.Time.Before(cutoff) {
+			b.Delete(append([]byte(nil), it.Key()...))
+			n++
+		}
+	}
+	err := it.Error()
+	it.Release()
+	if err != nil {
+		return 0, registry.E("gc", "", registry.Unavailable(err))
+	}
+	if floor := s.rev - KeepChanges + 1; floor > 1 {
+		old, err := s.getInt(keyFloor)
+		if err != nil {
+			return 0, registry.E("gc", "", err)
+		}
+		if floor > old {
+			it := s.db.NewIterator(&util.Range{Start: changeKey(old), Limit: changeKey(floor)}, nil)
+			for it.Next() {
+				b.Delete(append([]byte(nil), it.Key()...))
+			}
+			it.Release()
+			b.Put([]byte(keyFloor), be64(floor))
+		}
+	}
+	if b.Len() == 0 {
+		return 0, nil
+	}
+	if err := s.db.Write(&b, s.wo); err != nil {
+		return 0, registry.E("gc", "", registry.Unavailable(err))
+	}
+	return n, nil
+}
+
+// Slots.
+
+func (s *Store) getSlot(name string) (registry.Slot, bool, error) {
+	v, err := s.db.Get([]byte(pfxSlot+name), nil)
+	if errors.Is(err, goleveldb.ErrNotFound) {
+		return registry.Slot{}, false, nil
+	}
+	if err != nil {
+		return registry.Slot{}, false, registry.Unavailable(err)
+	}
+	sl, err := registry.DecodeSlot(v, fmt.Sprintf("%s key %q", s.path, pfxSlot+name))
+	return sl, err == nil, err
+}
+
+// GetSlot implements registry.Store.
+func (s *Store) GetSlot(ctx context.Context, name string) (registry.Slot, error) {
+	if err := s.check(ctx, "get-slot", name); err != nil {
+		return registry.Slot{}, err
+	}
+	sl, ok, err := s.getSlot(name)
+	if err != nil {
+		return registry.Slot{}, registry.E("get-slot", name, err)
+	}
+	if !ok {
+		return registry.Slot{}, registry.E("get-slot", name, registry.ErrNotFound)
+	}
+	return sl, nil
+}
+
+// ListSlots implements registry.Store, in name order.
+func (s *Store) ListSlots(ctx context.Context) ([]registry.Slot, error) {
+	if err := s.check(ctx, "list-slots", ""); err != nil {
+		return nil, err
+	}
+	var out []registry.Slot
+	it := s.db.NewIterator(util.BytesPrefix([]byte(pfxSlot)), nil)
+	defer it.Release()
+	for it.Next() {
+		sl, err := registry.DecodeSlot(it.Value(), fmt.Sprintf("%s key %q", s.path, it.Key()))
+		if err != nil {
+			return nil, registry.E("list-slots", "", err)
+		}
+		out = append(out, sl)
+	}
+	if err := it.Error(); err != nil {
+		return nil, registry.E("list-slots", "", registry.Unavailable(err))
+	}
+	return out, nil
+}
+
+func (s *Store) writeSlot(ctx context.Context, op string, sl registry.Slot, create bool) (registry.Slot, error) {
+	if err := s.check(ctx, op, sl.Name); err != nil {
+		return registry.Slot{}, err
+	}
+	if err := registry.ValidateSlot(sl); err != nil {
+		return registry.Slot{}, registry.E(op, sl.Name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, exists, err := s.getSlot(sl.Name)
+	if err != nil {
+		return registry.Slot{}, registry.E(op, sl.Name, err)
+	}
+	if create && exists {
+		return registry.Slot{}, registry.E(op, sl.Name, registry.ErrExists)
+	}
+	if !create {
+		if !exists {
+			return registry.Slot{}, registry.E(op, sl.Name, registry.ErrNotFound)
+		}
+		if old.Revision != sl.Revision {
+			return registry.Slot{}, registry.E(op, sl.Name, fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, sl.Revision, old.Revision))
+		}
+	}
+	b := &batch{rev: s.rev + 1}
+	sl.Revision = b.rev
+	b.b.Put([]byte(pfxSlot+sl.Name), registry.EncodeSlot(&sl, true))
+	if err := s.commit(b); err != nil {
+		return registry.Slot{}, registry.E(op, sl.Name, err)
+	}
+	return sl, nil
+}
+
+// CreateSlot implements registry.Store.
+func (s *Store) CreateSlot(ctx context.Context, sl registry.Slot) (registry.Slot, error) {
+	return s.writeSlot(ctx, "create-slot", sl, true)
+}
+
+// UpdateSlot implements registry.Store.
+func (s *Store) UpdateSlot(ctx context.Context, sl registry.Slot) (registry.Slot, error) {
+	return s.writeSlot(ctx, "update-slot", sl, false)
+}
+
+// DeleteSlot implements registry.Store.
+func (s *Store) DeleteSlot(ctx context.Context, name string, rev int64) error {
+	if err := s.check(ctx, "delete-slot", name); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, exists, err := s.getSlot(name)
+	if err != nil {
+		return registry.E("delete-slot", name, err)
+	}
+	if !exists {
+		return registry.E("delete-slot", name, registry.ErrNotFound)
+	}
+	if rev != 0 && rev != old.Revision {
+		return registry.E("delete-slot", name, fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, rev, old.Revision))
+	}
+	b := &batch{rev: s.rev + 1}
+	b.b.Delete([]byte(pfxSlot + name))
+	if err := s.commit(b); err != nil {
+		return registry.E("delete-slot", name, err)
+	}
+	return nil
+}
