@@ -378,7 +378,7 @@ func visibleFixture(t *testing.T, s registry.Store) {
 	for _, e := range []registry.Entry{
 		Mailbox("user.fred", "be1", "default", "fred", all),
 		Mailbox("user.fred.Sent", "be1", "default", "fred", all),
-		Mailbox("user.fred.NoACL", "be1", "default"),                // own hierarchy by prefix, no ACL needed
+		Mailbox("user.fred.NoACL", "be1", "default"), // own hierarchy by prefix, no ACL needed
 		typed(Mailbox("user.fred.#calendars", "be1", "default", "fred", all), mboxlist.TypeCollection),
 		typed(Mailbox("user.fred.#calendars.Default", "be1", "default", "fred", all), mboxlist.TypeCalendar),
 		typed(Mailbox("user.fred.#addressbooks.Default", "be1", "default", "fred", all), mboxlist.TypeAddressbook),
