@@ -1,6 +1,7 @@
 package murdertest
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -108,16 +109,52 @@ func (tee *Tee) relay(client net.Conn) {
 	for _, c := range []net.Conn{client, p, s} {
 		c.SetDeadline(deadline)
 	}
+	// Lock-step: a primary line reaches the client only once the
+	// secondary has sent as many lines (banner lines aside), or after
+	// LockStepTimeout. Cyrus's master loses input that arrives while it is
+	// still in AUTHENTICATE, so the secondary must have answered before the
+	// client, prompted by the primary's answer, sends its next command.
+	ss := &sideCount{}
+	ss.cond = sync.NewCond(&ss.mu)
 	var up sync.WaitGroup
 	up.Add(2)
-	go func() { // primary -> client
+	go func() { // secondary -> record, counting lines
 		defer up.Done()
-		io.Copy(&bestEffort{rec: &pb, w: client}, p)
-		client.(*net.TCPConn).CloseWrite()
+		r := bufio.NewReader(s)
+		for {
+			l, err := r.ReadString('\n')
+			sb.Write([]byte(l))
+			if l != "" {
+				ss.add(l)
+			}
+			if err != nil {
+				ss.finish()
+				return
+			}
+		}
 	}()
-	go func() { // secondary -> record
+	go func() { // primary -> client, in lock-step
 		defer up.Done()
-		io.Copy(&sb, s)
+		out := &bestEffort{rec: &pb, w: client}
+		r := bufio.NewReader(p)
+		n := 0
+		for {
+			l, err := r.ReadString('\n')
+			if l != "" {
+				switch {
+				case strings.HasPrefix(l, "* OK"):
+					ss.waitOK()
+				case !strings.HasPrefix(l, "* "):
+					n++
+					ss.waitLines(n)
+				}
+				out.Write([]byte(l))
+			}
+			if err != nil {
+				break
+			}
+		}
+		client.(*net.TCPConn).CloseWrite()
 	}()
 	// client -> both
 	io.Copy(io.MultiWriter(p, s, &cb), client)
@@ -146,6 +183,55 @@ func (b *bestEffort) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// LockStepTimeout bounds how long the Tee holds a primary line back
+// waiting for the secondary.
+var LockStepTimeout = 2 * time.Second
+
+// sideCount counts the secondary's lines for the lock-step.
+type sideCount struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	lines int // lines not starting with "* "
+	ok    bool
+	done  bool
+}
+
+func (c *sideCount) add(l string) {
+	c.mu.Lock()
+	if strings.HasPrefix(l, "* OK") {
+		c.ok = true
+	} else if !strings.HasPrefix(l, "* ") {
+		c.lines++
+	}
+	c.mu.Unlock()
+	c.cond.Broadcast()
+}
+
+func (c *sideCount) finish() {
+	c.mu.Lock()
+	c.done = true
+	c.mu.Unlock()
+	c.cond.Broadcast()
+}
+
+func (c *sideCount) wait(cond func() bool) {
+	t := time.AfterFunc(LockStepTimeout, func() {
+		c.mu.Lock()
+		c.done = true // give up waiting for this connection's secondary
+		c.mu.Unlock()
+		c.cond.Broadcast()
+	})
+	defer t.Stop()
+	c.mu.Lock()
+	for !cond() && !c.done {
+		c.cond.Wait()
+	}
+	c.mu.Unlock()
+}
+
+func (c *sideCount) waitOK()         { c.wait(func() bool { return c.ok }) }
+func (c *sideCount) waitLines(n int) { c.wait(func() bool { return c.lines >= n }) }
 
 // Conns returns the records of the connections that have ended.
 func (tee *Tee) Conns() []*TeeConn {

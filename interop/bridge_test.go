@@ -1,0 +1,100 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/mupdate/mupdateserver"
+	"github.com/murderkit/murderkit/registry"
+	"github.com/murderkit/murderkit/registry/leveldb"
+)
+
+// ourServer is murder-bridge's MUPDATE server (bridge.Run, as `murder-bridge
+// serve` runs it) on a leveldb registry, on a free loopback port.
+type ourServer struct {
+	Addr  string
+	Store registry.Store
+	stop  func() error
+}
+
+// startOurs starts the bridge with the lab's credentials (murder/murderpw,
+// admin/adminpw, both admins). It is stopped by t.Cleanup.
+func startOurs(t *testing.T) *ourServer {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := leveldb.Open(context.Background(), filepath.Join(dir, "registry"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := filepath.Join(dir, "credentials")
+	if err := os.WriteFile(cf, []byte("murder:murderpw\nadmin:adminpw\nalice:alicepw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- bridge.Run(ctx, bridge.Config{
+			Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
+			ServerName: "bridge.murdertest", ShutdownTimeout: 2 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Server: mupdateserver.Config{FailedLoginPause: 100 * time.Millisecond},
+		})
+	}()
+	o := &ourServer{Addr: ln.Addr().String(), Store: st}
+	var once bool
+	o.stop = func() error {
+		if once {
+			return nil
+		}
+		once = true
+		cancel()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			err = errors.New("bridge.Run did not return 10 s after its context ended")
+		}
+		st.Close()
+		return err
+	}
+	t.Cleanup(func() {
+		if err := o.stop(); err != nil {
+			t.Errorf("stopping the bridge: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("murder-bridge log:\n%s", logs.String())
+		}
+	})
+	return o
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
