@@ -4,8 +4,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -19,10 +22,17 @@ var rootCmd = &cobra.Command{
 	SilenceErrors: true,
 }
 
-func main() {
+func init() {
+	// Every command's --help ends with the EXIT STATUS section; bad flags
+	// are usage errors (exit status 2).
 	rootCmd.SetHelpTemplate(rootCmd.HelpTemplate() + "\n" + exitcode.Help + "\n")
 	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.With(exitcode.Usage, err) })
-	err := rootCmd.Execute()
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := rootCmd.ExecuteContext(ctx)
+	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mboxconv:", err)
 	}

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/skiplist"
+	"github.com/murderkit/murderkit/twoskip"
+)
+
+type convertOptions struct {
+	to           string
+	cyrusVersion string
+	reverseACLs  string
+	admins       []string
+	lossy        bool
+}
+
+func init() { rootCmd.AddCommand(newConvertCommand()) }
+
+func newConvertCommand() *cobra.Command {
+	var o convertOptions
+	cmd := &cobra.Command{
+		Use:   "convert SRC DST --to twoskip|skiplist|json|legacy [--cyrus-version V] [--reverseacls auto|on|off] [--admins A,B] [--lossy]",
+		Short: "Convert a mailboxes.db or dump to another format and Cyrus version",
+		Long: `Read every mailbox of SRC (any format and Cyrus version, detected from the
+content) and write DST in the format given by --to, with the values of
+--cyrus-version (default 3.6):
+
+  twoskip   a mailboxes.db in twoskip checkpoint form (no BLANK records, so
+            2.5 and 3.0 read it too); Cyrus 2.5 and later
+  skiplist  a mailboxes.db in skiplist checkpoint form; every version
+  json      the Cyrus 3.6 "ctl_mboxlist -d" JSON (3.6 only)
+  legacy    legacy dump lines: 3.6 = "ctl_mboxlist -u -L" input (keeps
+            uniqueids, which 3.6's JSON undump requires), 2.4/2.5/3.0-3.4 =
+            what their "ctl_mboxlist -d" printed and "-u" reads
+
+The conversion keeps what Cyrus's own upgrade (ctl_cyrusdb -r) loses:
+remote entries, entries without a uniqueid, reserved entries, the mailbox
+types. Going back to an older version can lose fields the old version has
+no place for (e.g. modseqs before 3.0, uniqueids in 2.4, a calendar type in
+2.4): the command then lists every loss and exits 7 without writing DST,
+unless --lossy is given.
+
+Reverse-ACL records (3.0+) are rebuilt by Cyrus's rule for the target
+version: --reverseacls auto (the default) writes them when SRC had them,
+on/off force it; identifiers in --admins (imapd.conf admins) get none.
+
+DST is written to a temporary file beside it, synced and renamed over DST
+(an existing twoskip DST's generation is carried on, as Cyrus does), owner
+and mode of the new file are the caller's and 0600: chown cyrus:mail before
+giving it to Cyrus.
+
+Memory: the records of DST are held and sorted in memory (about twice the
+size of DST).`,
+		Example: `  # a 2.4 skiplist master file to a 3.6 twoskip file
+  mboxconv convert old/mailboxes.db new/mailboxes.db --to twoskip
+  # back to 2.4 for a rollback, accepting the loss of modseqs
+  mboxconv convert mailboxes.db rollback.db --to skiplist --cyrus-version 2.4 --lossy
+  # lines for ctl_mboxlist -u -L (keeps entries without uniqueid, unlike the JSON undump)
+  mboxconv convert mailboxes.db frontend.lines --to legacy`,
+		Args: exactArgs(2),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			switch o.to {
+			case "twoskip", "skiplist", "json", "legacy":
+			case "":
+				return exitcode.With(exitcode.Usage, errors.New("--to is required (twoskip, skiplist, json or legacy)"))
+			default:
+				return exitcode.With(exitcode.Usage, fmt.Errorf("--to must be twoskip, skiplist, json or legacy, not %q", o.to))
+			}
+			v, err := parseVersion(o.cyrusVersion)
+			if err != nil {
+				return err
+			}
+			if o.to == "json" && v != mboxlist.V36 {
+				return exitcode.With(exitcode.Usage, fmt.Errorf("--to json is the Cyrus 3.6 dump; for %s use --to legacy", v))
+			}
+			if o.to == "twoskip" && v < mboxlist.V25 {
+				return exitcode.With(exitcode.Usage, fmt.Errorf("Cyrus %s has no twoskip backend; use --to skiplist", v))
+			}
+			switch o.reverseACLs {
+			case "auto", "on", "off":
+			default:
+				return exitcode.With(exitcode.Usage, fmt.Errorf("--reverseacls must be auto, on or off, not %q", o.reverseACLs))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runConvert(cmd.Context(), o, args[0], args[1], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.to, "to", "", "output format: twoskip, skiplist, json or legacy")
+	f.StringVar(&o.cyrusVersion, "cyrus-version", "3.6", "Cyrus version of the output values: 2.4, 2.5, 3.0, 3.2, 3.4 or 3.6")
+	f.StringVar(&o.reverseACLs, "reverseacls", "auto", "write reverse-ACL records: auto (as SRC had them), on or off")
+	f.StringSliceVar(&o.admins, "admins", []string{"cyrus", "admin"}, "identifiers that get no reverse-ACL record (imapd.conf admins)")
+	f.BoolVar(&o.lossy, "lossy", false, "write DST even when the target version cannot hold everything (losses listed on stderr)")
+	return cmd
+}
+
+func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdout, stderr io.Writer) error {
+	v, err := parseVersion(o.cyrusVersion)
+	if err != nil {
+		return err
+	}
+	kind, err := sniff(srcPath)
+	if err != nil {
+		return err
+	}
+	src, err := openSource(ctx, srcPath, kind, false, stderr)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	// Did the source have reverse-ACL (and 3.4 reverse-uniqueid) records?
+	hadRACL, hadRUNQ := false, false
+	if kind.isDB() {
+		err := src.records(ctx, func(_ []byte, rec *mboxlist.Record) error {
+			switch rec.Kind {
+			case mboxlist.KindRACLMarker:
+				hadRACL = true
+			case mboxlist.KindRUNQMarker:
+				hadRUNQ = true
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	racl := o.reverseACLs == "on" || (o.reverseACLs == "auto" && hadRACL)
+	if v < mboxlist.V30 {
+		racl = false
+	}
+
+	var all []mboxlist.Entry
+	var lost []string
+	err = src.entries(ctx, func(e *mboxlist.Entry) error {
+		ce, losses := mboxlist.Convert(src.version, v, e)
+		for _, l := range losses {
+			lost = append(lost, fmt.Sprintf("%s: %s", e.Name, l))
+		}
+		all = append(all, ce)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(lost) > 0 {
+		for _, l := range lost {
+			fmt.Fprintf(stderr, "mboxconv: loss: %s\n", l)
+		}
+		if !o.lossy {
+			return exitcode.With(exitcode.Lossy, fmt.Errorf("Cyrus %s cannot hold %d field(s) listed above; nothing written (rerun with --lossy to accept)", v, len(lost)))
+		}
+	}
+
+	switch o.to {
+	case "json", "legacy":
+		err = writeFileAtomic(dst, func(w io.Writer) error {
+			out := newOut(w)
+			var err error
+			if o.to == "json" {
+				err = writeEntriesJSON(out, all)
+			} else {
+				err = writeEntriesLegacy(out, all, v)
+			}
+			if err != nil {
+				return err
+			}
+			return out.Flush()
+		})
+	default:
+		eo := &mboxlist.EncodeOptions{Names: src.names, ReverseACLs: racl, Admins: o.admins,
+			ReverseUniqueIDs: v == mboxlist.V34 && (hadRUNQ || (o.reverseACLs == "auto" && kind.isDB() && src.version == mboxlist.V34))}
+		err = writeDB(dst, o.to, v, all, eo, racl)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "mboxconv: wrote %d mailboxes to %s (%s, Cyrus %s values%s)\n", len(all), dst, o.to, v, raclNote(racl))
+	return nil
+}
+
+func raclNote(on bool) string {
+	if on {
+		return ", reverse ACLs"
+	}
+	return ""
+}
+
+// writeDB encodes every entry for version v and writes the records, sorted
+// in the target format's order, as a new skiplist or twoskip file.
+func writeDB(dst, format string, v mboxlist.Version, all []mboxlist.Entry, eo *mboxlist.EncodeOptions, racl bool) error {
+	var kvs []mboxlist.KV
+	if racl {
+		if m := mboxlist.RACLMarker(v); m != nil {
+			kvs = append(kvs, *m)
+		}
+	}
+	if eo.ReverseUniqueIDs {
+		if m := mboxlist.RUNQMarker(v); m != nil {
+			kvs = append(kvs, *m)
+		}
+	}
+	for i := range all {
+		recs, err := mboxlist.EncodeRecords(v, &all[i], eo)
+		if err != nil {
+			return exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", all[i].Name, err))
+		}
+		kvs = append(kvs, recs...)
+	}
+	cmpFn := cyrusdb.CompareRaw
+	if format == "skiplist" {
+		cmpFn = cyrusdb.CompareSigned
+	}
+	sort.Slice(kvs, func(i, j int) bool { return cmpFn(kvs[i].Key, kvs[j].Key) < 0 })
+	for i := 1; i < len(kvs); i++ {
+		if bytes.Equal(kvs[i-1].Key, kvs[i].Key) {
+			return exitcode.With(exitcode.Input, fmt.Errorf("two records with the key %q (two mailboxes share a uniqueid, or a name repeats)", kvs[i].Key))
+		}
+	}
+	var w cyrusdb.Writer
+	var err error
+	if format == "skiplist" {
+		w, err = skiplist.Create(dst, nil)
+	} else {
+		w, err = twoskip.Create(dst, nil)
+	}
+	if err != nil {
+		return outputErr(err)
+	}
+	for _, kv := range kvs {
+		if err := w.Add(kv.Key, kv.Value); err != nil {
+			if a, ok := w.(cyrusdb.Aborter); ok {
+				a.Abort()
+			}
+			return outputErr(err)
+		}
+	}
+	return outputErr(w.Close())
+}
+
+// writeFileAtomic writes dst through a temporary file in the same
+// directory, synced and renamed over dst.
+func writeFileAtomic(dst string, fn func(w io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
+	if err != nil {
+		return outputErr(err)
+	}
+	fail := func(err error) error {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return outputErr(err)
+	}
+	if err := fn(tmp); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return outputErr(err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		os.Remove(tmp.Name())
+		return outputErr(err)
+	}
+	return nil
+}
+
+// writeEntriesJSON writes a Cyrus 3.6 `ctl_mboxlist -d` dump of every entry
+// (intermediates included: a conversion keeps everything).
+func writeEntriesJSON(w io.Writer, all []mboxlist.Entry) error {
+	enc := mboxlist.NewJSONEncoder(w)
+	for i := range all {
+		if err := enc.Add(&all[i]); err != nil {
+			return outputErr(err)
+		}
+	}
+	return outputErr(enc.Close())
+}
+
+// writeEntriesLegacy writes legacy dump lines of version v.
+func writeEntriesLegacy(w io.Writer, all []mboxlist.Entry, v mboxlist.Version) error {
+	var b []byte
+	for i := range all {
+		var err error
+		b, err = mboxlist.AppendLegacyLine(b[:0], v, &all[i])
+		if err != nil {
+			return exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", all[i].Name, err))
+		}
+		if _, err := w.Write(b); err != nil {
+			return outputErr(err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/dbfile"
+	"github.com/murderkit/murderkit/internal/exitcode"
+)
+
+// openDB opens a skiplist or twoskip file read-only, without locks.
+func openDB(path string, kind srcKind) (cyrusdb.Reader, error) {
+	if !kind.isDB() {
+		return nil, fmt.Errorf("%s is not a database file", kind)
+	}
+	return dbfile.Open(path)
+}
+
+func (k srcKind) format() cyrusdb.Format {
+	switch k {
+	case kindTwoskip:
+		return cyrusdb.Twoskip
+	case kindSkiplist:
+		return cyrusdb.Skiplist
+	}
+	return cyrusdb.Unknown
+}
+
+// salvaged reads a damaged file with the format's salvage reader: every
+// intact committed record, in key order. It implements the parts of
+// cyrusdb.Reader the commands use and remembers what was skipped.
+type salvaged struct {
+	path    string
+	format  cyrusdb.Format
+	stderr  io.Writer
+	skipped []cyrusdb.Skipped
+	ran     bool
+}
+
+func openSalvage(path string, kind srcKind, stderr io.Writer) (*salvaged, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, inputErr(path, err)
+	}
+	return &salvaged{path: path, format: kind.format(), stderr: stderr}, nil
+}
+
+func (s *salvaged) Format() cyrusdb.Format { return s.format }
+func (s *salvaged) Tail() *cyrusdb.Tail    { return nil }
+func (s *salvaged) Close() error           { return nil }
+
+func (s *salvaged) Iterate(fn func(key, value []byte) error) error {
+	sk, err := dbfile.SalvageAs(s.path, s.format, fn)
+	s.skipped, s.ran = sk, true
+	return err
+}
+
+func (s *salvaged) Get(key []byte) ([]byte, error) {
+	return nil, errors.New("mboxconv: Get on a salvaged file")
+}
+
+// report lists the skipped places on stderr; anything skipped is exit status 3.
+func (s *salvaged) report() error {
+	if len(s.skipped) == 0 {
+		if s.ran {
+			fmt.Fprintf(s.stderr, "mboxconv: salvage: %s: nothing skipped\n", s.path)
+		}
+		return nil
+	}
+	for _, sk := range s.skipped {
+		fmt.Fprintf(s.stderr, "mboxconv: salvage: %s: skipped %s\n", s.path, sk)
+	}
+	return exitcode.With(exitcode.Input, fmt.Errorf("%s: salvage skipped %d damaged place(s); the output holds every intact committed record", s.path, len(s.skipped)))
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/internal/exitcode"
+)
+
+type dumpOptions struct {
+	raw          bool
+	format       string
+	cyrusVersion string
+	salvage      bool
+}
+
+func init() { rootCmd.AddCommand(newDumpCommand()) }
+
+func newDumpCommand() *cobra.Command {
+	var o dumpOptions
+	cmd := &cobra.Command{
+		Use:   "dump [--raw] [--format json|legacy] [--cyrus-version V] [--salvage] SRC",
+		Short: "Print the mailboxes of a mailboxes.db or dump as Cyrus's own tools print them",
+		Long: `Print every mailbox of SRC on stdout.
+
+SRC is a twoskip or skiplist mailboxes.db of any Cyrus version, a Cyrus 3.6
+JSON dump or a legacy dump; the format is detected from the content.
+
+--format json (the default) prints the bytes Cyrus 3.6 "ctl_mboxlist -d"
+prints for a 3.6 file. Entries of an older file are shown converted to the
+3.6 shape, without the losses of Cyrus's own upgrade (remote entries and
+entries without a uniqueid are kept).
+--format legacy prints the legacy dump lines of --cyrus-version (default
+3.6: the "ctl_mboxlist -u -L" input; 2.4, 2.5, 3.0–3.4: what their
+"ctl_mboxlist -d" printed).
+--raw prints every committed record as "cyr_dbtool SRC <format> show" does:
+key, TAB, value, LF, byte for byte (database files only).
+
+An uncommitted crash tail (a write transaction that never committed) is not
+an error: the committed state is printed, a note goes to stderr, the exit
+status is 0. Damage (a bad checksum, a broken pointer, keys out of order, a
+truncated file) is an error naming the offset, exit status 3. --salvage
+prints every intact committed record of a damaged file instead and lists
+what it skipped on stderr (exit status 0 if nothing was skipped, 3 if
+something was).
+
+The file is opened read-only without locks, so it is safe on a live
+mailboxes.db: the output is the state of the last commit before the read;
+if Cyrus replaces or rewrites the file during the read, the command fails
+(exit status 3) rather than printing a mix; run it again.`,
+		Example: `  mboxconv dump /var/lib/cyrus/mailboxes.db > mailboxes.json
+  mboxconv dump --raw /var/lib/cyrus/mailboxes.db | grep -a '^N'
+  mboxconv dump --format legacy --cyrus-version 2.4 old-mailboxes.db
+  mboxconv dump --salvage damaged-mailboxes.db > rescued.json`,
+		Args: exactArgs(1),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			switch o.format {
+			case "json", "legacy":
+			default:
+				return exitcode.With(exitcode.Usage, fmt.Errorf("--format must be json or legacy, not %q", o.format))
+			}
+			if o.raw && cmd.Flags().Changed("format") {
+				return exitcode.With(exitcode.Usage, fmt.Errorf("--raw and --format exclude each other"))
+			}
+			if _, err := parseVersion(o.cyrusVersion); err != nil {
+				return err
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDump(cmd.Context(), o, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.raw, "raw", false, "print the raw records as cyr_dbtool show does")
+	f.StringVar(&o.format, "format", "json", "output format: json or legacy")
+	f.StringVar(&o.cyrusVersion, "cyrus-version", "3.6", "legacy dump variant: 2.4, 2.5, 3.0, 3.2, 3.4 or 3.6")
+	f.BoolVar(&o.salvage, "salvage", false, "recover every intact committed record of a damaged file; list what was skipped")
+	return cmd
+}
+
+func runDump(ctx context.Context, o dumpOptions, path string, stdout, stderr io.Writer) error {
+	kind, err := sniff(path)
+	if err != nil {
+		return err
+	}
+	if o.raw {
+		if !kind.isDB() {
+			return exitcode.With(exitcode.Usage, fmt.Errorf("%s: --raw needs a skiplist or twoskip file, this is a %s dump", path, kind))
+		}
+		return dumpRaw(path, kind, o.salvage, stdout, stderr)
+	}
+	v, _ := parseVersion(o.cyrusVersion)
+	src, err := openSource(ctx, path, kind, o.salvage, stderr)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	out := newOut(stdout)
+	if o.format == "legacy" {
+		err = writeLegacy(ctx, out, src, v)
+	} else {
+		err = writeJSON(ctx, out, src)
+	}
+	if err != nil {
+		out.Flush()
+		return err
+	}
+	if err := out.finish(); err != nil {
+		return err
+	}
+	return src.Finish()
+}
+
+// dumpRaw prints the committed records like cyr_dbtool show.
+func dumpRaw(path string, kind srcKind, salvage bool, stdout, stderr io.Writer) error {
+	if salvage {
+		src, err := openSalvage(path, kind, stderr)
+		if err != nil {
+			return err
+		}
+		out := newOut(stdout)
+		if err := cyrusdb.WriteShow(out, src); err != nil {
+			out.Flush()
+			return inputErr(path, err)
+		}
+		if err := out.finish(); err != nil {
+			return err
+		}
+		return src.report()
+	}
+	db, err := openDB(path, kind)
+	if err != nil {
+		return inputErr(path, err)
+	}
+	defer db.Close()
+	noteTail(stderr, path, db.Tail())
+	out := newOut(stdout)
+	if err := cyrusdb.WriteShow(out, db); err != nil {
+		out.Flush()
+		return inputErr(path, err)
+	}
+	return out.finish()
+}
+
+// noteTail tells the operator about an uncommitted crash tail (not an error).
+func noteTail(stderr io.Writer, path string, t *cyrusdb.Tail) {
+	if t != nil {
+		fmt.Fprintf(stderr, "mboxconv: note: %s: %s; showing the committed state (Cyrus discards the tail on its next recovery)\n", path, t)
+	}
+}

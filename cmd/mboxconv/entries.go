@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mboxlist"
+)
+
+// source is an opened SRC: a database file, or a text dump.
+type source struct {
+	path    string
+	kind    srcKind
+	stderr  io.Writer
+	db      cyrusdb.Reader   // database files
+	version mboxlist.Version // of the values (database files); V36 for JSON dumps
+	decided bool             // a key decided 3.6-or-older the way Cyrus's upgrade check does
+	names   *mboxlist.NameConfig
+	salv    *salvaged // --salvage: what was skipped
+}
+
+var errStop = errors.New("stop")
+
+// openSource opens path (of the detected kind). For a database file it
+// finds the Cyrus version of the values with a first pass over the records
+// (it stops as soon as the keys say 3.6). A crash tail is noted on stderr.
+func openSource(ctx context.Context, path string, kind srcKind, salvage bool, stderr io.Writer) (*source, error) {
+	s := &source{path: path, kind: kind, stderr: stderr}
+	switch kind {
+	case kindJSON:
+		s.version = mboxlist.V36
+		return s, nil
+	case kindLegacy:
+		v, err := legacyDumpVersion(path)
+		if err != nil {
+			return nil, inputErr(path, err)
+		}
+		s.version = v
+		return s, nil
+	}
+	if salvage {
+		sv, err := openSalvage(path, kind, stderr)
+		if err != nil {
+			return nil, err
+		}
+		s.db, s.salv = sv, sv
+	} else {
+		db, err := openDB(path, kind)
+		if err != nil {
+			return nil, inputErr(path, err)
+		}
+		s.db = db
+		noteTail(stderr, path, db.Tail())
+	}
+	var d mboxlist.Detector
+	err := s.db.Iterate(func(k, v []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d.Add(k, v)
+		if d.Decided() && d.Version() == mboxlist.V36 {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && err != errStop {
+		s.db.Close()
+		return nil, inputErr(path, err)
+	}
+	s.version, s.decided = d.Version(), d.Decided()
+	return s, nil
+}
+
+// Close releases the file.
+func (s *source) Close() error {
+	if s.db != nil {
+		return s.db.Close()
+	}
+	return nil
+}
+
+// Finish reports what --salvage skipped (exit status 3 if anything was).
+func (s *source) Finish() error {
+	if s.salv != nil {
+		return s.salv.report()
+	}
+	return nil
+}
+
+// records calls fn with every committed record of a database file, decoded
+// for the detected version.
+func (s *source) records(ctx context.Context, fn func(key []byte, rec *mboxlist.Record) error) error {
+	err := s.db.Iterate(func(k, v []byte) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec, err := mboxlist.DecodeRecord(s.version, k, v, s.names)
+		if err != nil {
+			return inputErr(s.path, err)
+		}
+		return fn(k, &rec)
+	})
+	return inputErr(s.path, err)
+}
+
+// entries calls fn with every mailbox of the source in the order Cyrus 3.6
+// `ctl_mboxlist -d` prints them: the file's own key order for a 3.6 file
+// (streamed, nothing held), raw dbname order for anything else (held in
+// memory and sorted, as an upgrade to 3.6 would store them).
+func (s *source) entries(ctx context.Context, fn func(e *mboxlist.Entry) error) error {
+	if s.kind.isDB() && s.version == mboxlist.V36 {
+		return s.records(ctx, func(_ []byte, rec *mboxlist.Record) error {
+			if rec.Kind != mboxlist.KindEntry {
+				return nil
+			}
+			return fn(&rec.Entry)
+		})
+	}
+	var all []mboxlist.Entry
+	var err error
+	switch s.kind {
+	case kindTwoskip, kindSkiplist:
+		err = s.records(ctx, func(_ []byte, rec *mboxlist.Record) error {
+			if rec.Kind == mboxlist.KindEntry {
+				all = append(all, rec.Entry)
+			}
+			return nil
+		})
+	default:
+		all, _, err = readDump(s.path, s.kind)
+	}
+	if err != nil {
+		return err
+	}
+	sortByDBName(all, s.names)
+	for i := range all {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(&all[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sortByDBName orders entries by their 3.6 dbname, raw bytes (twoskip order).
+func sortByDBName(all []mboxlist.Entry, c *mboxlist.NameConfig) {
+	keys := make([]string, len(all))
+	for i := range all {
+		keys[i] = mboxlist.DBName(all[i].Name, c)
+	}
+	sort.Sort(byKey{all, keys})
+}
+
+type byKey struct {
+	e []mboxlist.Entry
+	k []string
+}
+
+func (b byKey) Len() int           { return len(b.e) }
+func (b byKey) Less(i, j int) bool { return bytes.Compare([]byte(b.k[i]), []byte(b.k[j])) < 0 }
+func (b byKey) Swap(i, j int) {
+	b.e[i], b.e[j] = b.e[j], b.e[i]
+	b.k[i], b.k[j] = b.k[j], b.k[i]
+}
+
+// parseVersion parses a --cyrus-version value.
+func parseVersion(s string) (mboxlist.Version, error) {
+	v, err := mboxlist.ParseVersion(s)
+	if err != nil {
+		return 0, exitcode.With(exitcode.Usage, fmt.Errorf("--cyrus-version: %w (want 2.4, 2.5, 3.0, 3.2, 3.4 or 3.6)", err))
+	}
+	return v, nil
+}

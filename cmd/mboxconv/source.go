@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/internal/exitcode"
+)
+
+// srcKind is what a SRC argument holds, detected from its first bytes.
+type srcKind int
+
+const (
+	kindTwoskip srcKind = iota + 1
+	kindSkiplist
+	kindJSON   // a Cyrus 3.6 `ctl_mboxlist -d` JSON dump
+	kindLegacy // legacy dump lines (`ctl_mboxlist -d` of 2.4–3.4, `-u -L` input)
+)
+
+func (k srcKind) String() string {
+	switch k {
+	case kindTwoskip:
+		return "twoskip"
+	case kindSkiplist:
+		return "skiplist"
+	case kindJSON:
+		return "json"
+	case kindLegacy:
+		return "legacy"
+	}
+	return "unknown"
+}
+
+// isDB reports whether the source is a database file (not a text dump).
+func (k srcKind) isDB() bool { return k == kindTwoskip || k == kindSkiplist }
+
+// detectKind decides the kind of a source from its first bytes: the Cyrus
+// magic of a skiplist or twoskip file, `{` (after blanks) for a JSON dump,
+// otherwise a legacy dump if the first line has a TAB after the name, which
+// every legacy dump line has. An empty file is an empty legacy dump.
+func detectKind(head []byte) (srcKind, error) {
+	switch cyrusdb.Detect(head) {
+	case cyrusdb.Twoskip:
+		return kindTwoskip, nil
+	case cyrusdb.Skiplist:
+		return kindSkiplist, nil
+	}
+	if bytes.HasPrefix(head, []byte("\xa1\x02\x8b\x0d")) {
+		return 0, cyrusdb.Corruptf(cyrusdb.Unknown, 0, "bad magic: a Cyrus database header of an unknown kind (%q)", printable(head))
+	}
+	t := bytes.TrimLeft(head, " \t\r\n")
+	if len(t) == 0 {
+		if len(head) == 0 {
+			return kindLegacy, nil
+		}
+		return kindLegacy, nil
+	}
+	if t[0] == '{' {
+		return kindJSON, nil
+	}
+	line := head
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i]
+	}
+	if bytes.IndexByte(line, '\t') > 0 {
+		return kindLegacy, nil
+	}
+	return 0, cyrusdb.Corruptf(cyrusdb.Unknown, 0, "bad magic: neither a skiplist or twoskip file, nor a JSON or legacy mailbox dump (starts %q)", printable(head))
+}
+
+func printable(b []byte) string {
+	if len(b) > 16 {
+		b = b[:16]
+	}
+	return string(b)
+}
+
+// sniffLen is how many leading bytes detectKind looks at.
+const sniffLen = 4096
+
+// sniff reads the first bytes of path and detects its kind.
+func sniff(path string) (srcKind, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, exitcode.With(exitcode.Input, err)
+	}
+	defer f.Close()
+	head := make([]byte, sniffLen)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return 0, exitcode.With(exitcode.Input, fmt.Errorf("%s: %w", path, err))
+	}
+	k, err := detectKind(head[:n])
+	if err != nil {
+		return 0, exitcode.With(exitcode.Input, fmt.Errorf("%s: %w", path, err))
+	}
+	return k, nil
+}
+
+// inputErr classifies an error met while reading a source: damage and
+// read failures are exit status 3.
+func inputErr(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitcode.Error
+	if errors.As(err, &ee) {
+		return err
+	}
+	return exitcode.With(exitcode.Input, fmt.Errorf("%s: %w", path, err))
+}
+
+// outputErr classifies an error met while writing a destination.
+func outputErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *exitcode.Error
+	if errors.As(err, &ee) {
+		return err
+	}
+	return exitcode.With(exitcode.Output, err)
+}
+
+// stdoutWriter buffers machine output; flush errors (a closed pipe, a full
+// disk) are output errors.
+type stdoutWriter struct {
+	*bufio.Writer
+}
+
+func newOut(w io.Writer) *stdoutWriter { return &stdoutWriter{bufio.NewWriterSize(w, 1<<20)} }
+
+func (w *stdoutWriter) finish() error { return outputErr(w.Flush()) }
+
+// exactArgs is cobra.ExactArgs with exit status 2 (usage).
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		return exitcode.With(exitcode.Usage, cobra.ExactArgs(n)(cmd, args))
+	}
+}

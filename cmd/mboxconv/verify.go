@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
+
+	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mboxlist"
+)
+
+type verifyOptions struct {
+	json       bool
+	compareMtime bool
+}
+
+func init() { rootCmd.AddCommand(newVerifyCommand()) }
+
+func newVerifyCommand() *cobra.Command {
+	var o verifyOptions
+	cmd := &cobra.Command{
+		Use:   "verify [--json] SRC1 SRC2",
+		Short: "Compare the mailboxes of two sources; exit 0 when equal, 1 with a diff",
+		Long: `Compare the mailboxes held by two sources, entry by entry, whatever their
+formats (twoskip, skiplist, JSON dump, legacy dump) and Cyrus versions: both
+are read into the version-neutral 3.6 model and compared by name.
+
+Every field counts (type and flags, partition, server, ACL in order,
+uniqueid, uidvalidity, modseqs, name history) except mtime, which Cyrus
+rewrites on every write (--mtime compares it too). Reverse-ACL and
+by-uniqueid records are derived data and are not compared.
+
+The output is a readable diff (go-cmp): "-" lines are SRC1, "+" lines SRC2.
+--json prints {"equal": bool, "only_in_1": [...], "only_in_2": [...],
+"changed": [{"name": ..., "diff": ...}]} instead.`,
+		Example: `  mboxconv verify /var/lib/cyrus/mailboxes.db converted.db
+  mboxconv verify --json master.json backend1-mailboxes.db`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runVerify(cmd.Context(), o, args[0], args[1], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
+	cmd.Flags().BoolVar(&o.compareMtime, "mtime", false, "also compare mtime")
+	return cmd
+}
+
+// loadEntries reads every mailbox of a source into a map by name, keeping
+// the order of names.
+func loadEntries(ctx context.Context, path string, stderr io.Writer) (map[string]mboxlist.Entry, []string, error) {
+	kind, err := sniff(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := openSource(ctx, path, kind, false, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer src.Close()
+	m := map[string]mboxlist.Entry{}
+	var order []string
+	err = src.entries(ctx, func(e *mboxlist.Entry) error {
+		if _, dup := m[e.Name]; !dup {
+			order = append(order, e.Name)
+		}
+		m[e.Name] = *e
+		return nil
+	})
+	return m, order, err
+}
+
+type verifyResult struct {
+	Equal   bool          `json:"equal"`
+	Only1   []string      `json:"only_in_1"`
+	Only2   []string      `json:"only_in_2"`
+	Changed []verifyDelta `json:"changed"`
+}
+
+type verifyDelta struct {
+	Name string `json:"name"`
+	Diff string `json:"diff"`
+}
+
+func runVerify(ctx context.Context, o verifyOptions, p1, p2 string, stdout, stderr io.Writer) error {
+	m1, order1, err := loadEntries(ctx, p1, stderr)
+	if err != nil {
+		return err
+	}
+	m2, order2, err := loadEntries(ctx, p2, stderr)
+	if err != nil {
+		return err
+	}
+	res := verifyResult{Only1: []string{}, Only2: []string{}, Changed: []verifyDelta{}}
+	for _, n := range order1 {
+		e2, ok := m2[n]
+		if !ok {
+			res.Only1 = append(res.Only1, n)
+			continue
+		}
+		e1 := m1[n]
+		if !o.compareMtime {
+			e1.Mtime, e2.Mtime = 0, 0
+			for i := range e1.History {
+				e1.History[i].Mtime = 0
+			}
+			for i := range e2.History {
+				e2.History[i].Mtime = 0
+			}
+		}
+		if d := cmp.Diff(e1, e2); d != "" {
+			res.Changed = append(res.Changed, verifyDelta{Name: n, Diff: d})
+		}
+	}
+	for _, n := range order2 {
+		if _, ok := m1[n]; !ok {
+			res.Only2 = append(res.Only2, n)
+		}
+	}
+	res.Equal = len(res.Only1) == 0 && len(res.Only2) == 0 && len(res.Changed) == 0
+	out := newOut(stdout)
+	if o.json {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return outputErr(err)
+		}
+	} else {
+		for _, n := range res.Only1 {
+			fmt.Fprintf(out, "only in %s: %s\n", p1, n)
+		}
+		for _, n := range res.Only2 {
+			fmt.Fprintf(out, "only in %s: %s\n", p2, n)
+		}
+		for _, c := range res.Changed {
+			fmt.Fprintf(out, "%s differs (-%s +%s):\n%s", c.Name, p1, p2, c.Diff)
+		}
+		if res.Equal {
+			fmt.Fprintf(out, "equal: %d mailboxes\n", len(m1))
+		} else {
+			fmt.Fprintf(out, "different: %d only in %s, %d only in %s, %d changed (of %d and %d mailboxes)\n",
+				len(res.Only1), p1, len(res.Only2), p2, len(res.Changed), len(m1), len(m2))
+		}
+	}
+	if err := out.finish(); err != nil {
+		return err
+	}
+	if !res.Equal {
+		return exitcode.With(exitcode.Difference, fmt.Errorf("%s and %s differ", p1, p2))
+	}
+	return nil
+}
