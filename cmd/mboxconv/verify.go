@@ -14,7 +14,7 @@ import (
 )
 
 type verifyOptions struct {
-	json       bool
+	json         bool
 	compareMtime bool
 }
 
