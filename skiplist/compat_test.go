@@ -68,6 +68,9 @@ func TestReadCyrusFiles(t *testing.T) {
 			if db.Tail() != nil {
 				t.Fatalf("clean file has a tail: %v", db.Tail())
 			}
+			if got, n := SalvageShow(t, snap, salvageN); n != 0 || !bytes.Equal(got, want) {
+				t.Fatalf("Salvage: %d skipped, records equal: %v", n, bytes.Equal(got, want))
+			}
 			fi, _ := os.Stat(snap)
 			if hasLog := int64(db.Header().LogStart) < fi.Size(); hasLog != tc.log {
 				t.Errorf("snapshot has a log: %v, want %v (logstart %d, size %d)", hasLog, tc.log, db.Header().LogStart, fi.Size())
@@ -129,6 +132,9 @@ func TestReadCyrusCrashTail(t *testing.T) {
 	}
 	t.Logf("tail: %v", db.Tail())
 	want := e.Show(t, p, "skiplist")
+	if got, n := SalvageShow(t, snap, salvageN); n != 1 || !bytes.Equal(got, want) {
+		t.Fatalf("Salvage of the crashed file: %d skipped (want 1), records equal: %v", n, bytes.Equal(got, want))
+	}
 	if got := show(t, db); !bytes.Equal(got, want) {
 		t.Fatalf("committed state differs:\n got %q\nwant %q", got, want)
 	}
@@ -187,4 +193,9 @@ func TestWriteCyrusAccepts(t *testing.T) {
 			}
 		})
 	}
+}
+
+func salvageN(f *os.File, size int64, fn func(k, v []byte) error) (int, error) {
+	sk, err := Salvage(f, size, fn)
+	return len(sk), err
 }

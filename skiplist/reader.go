@@ -241,6 +241,13 @@ func (db *DB) readNode(src *fileio.Src, off, limit int64) (node, error) {
 		}
 		return n, corrupt(off, "%s record has no FFFFFFFF terminator after %d pointers", typeName(n.typ), maxp)
 	}
+	for i := 0; i < lv; i++ {
+		// Every pointer is 0 or a 4-aligned offset past the DUMMY; a
+		// missing terminator would otherwise swallow the next record.
+		if p := be.Uint32(b[4*i:]); p != 0 && (p%4 != 0 || p < firstRecord) {
+			return n, corrupt(off, "pointer %d of the %s record is 0x%X, not a record offset (damaged record or missing terminator)", i, typeName(n.typ), p)
+		}
+	}
 	if lv == 0 && n.typ != typeDummy {
 		return n, corrupt(off, "%s record with no pointers (level 0)", typeName(n.typ))
 	}

@@ -146,3 +146,27 @@ func RandomOps(seed uint64, n, maxTxn int, binary bool) []Op {
 	}
 	return ops
 }
+
+// SalvageShow runs a salvage function over the file at path and returns
+// the records in "show" form and the skipped places.
+func SalvageShow(t testing.TB, path string, salvage func(f *os.File, size int64, fn func(k, v []byte) error) (int, error)) ([]byte, int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	var buf bytes.Buffer
+	n, err := salvage(f, st.Size(), func(k, v []byte) error {
+		buf.Write(k)
+		buf.WriteByte('\t')
+		buf.Write(v)
+		buf.WriteByte('\n')
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("salvage %s: %v", path, err)
+	}
+	return buf.Bytes(), n
+}
