@@ -23,6 +23,7 @@ import (
 
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/registry"
+	_ "github.com/murderkit/murderkit/registry/leveldb" // leveldb:// for --registry
 	"github.com/murderkit/murderkit/shadow"
 )
 

@@ -15,6 +15,9 @@ import (
 
 	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/registry"
+	"github.com/murderkit/murderkit/registry/leveldb"
 	"github.com/murderkit/murderkit/shadow"
 	"github.com/murderkit/murderkit/shadow/cyrusimapd"
 )
@@ -157,6 +160,33 @@ func TestShadowDump(t *testing.T) {
 	if code != 0 || stdout != "" || !strings.Contains(stderr, "3 users: 3 compared, 3 equal") {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
+	// The same entries in a real goleveldb registry: equal.
+	regDir := filepath.Join(dir, "registry")
+	func() {
+		ctx := context.Background()
+		st, err := leveldb.Open(ctx, regDir, &leveldb.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		dec := mboxlist.NewJSONDecoder(bytes.NewReader(dump))
+		var entries []registry.Entry
+		for dec.Next() {
+			entries = append(entries, registry.Entry{Entry: *dec.Entry()})
+		}
+		if err := dec.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Import(ctx, entries); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	ro := defaults(&shadowOptions{old: "imap://" + old.Addr, registry: "leveldb://" + regDir, allOwners: true, proxyUser: cyrusimapd.AdminUser, proxyPassFile: pw})
+	stdout, stderr, code = runShadowTest(t, ro)
+	if code != 0 || stdout != "" || !strings.Contains(stderr, "3 users: 3 compared, 3 equal") {
+		t.Fatalf("--registry: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+
 	// carol's right on cshare removed from the dump: carol differs.
 	changed := regexp.MustCompile(`"acl": \{"carol": "lr"\}`).ReplaceAllString(string(dump), `"acl": {}`)
 	if changed == string(dump) {
@@ -218,6 +248,9 @@ func checkHTMLInChromium(t *testing.T, report string) {
 		return out.String()
 	}
 	dom := dump("")
+	if p := os.Getenv("SHADOW_SCREENSHOT"); p != "" {
+		exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir="+t.TempDir(), "--window-size=1200,1100", "--screenshot="+p, "file://"+report).Run()
+	}
 	for id, want := range map[string]string{"n-users": "3", "n-compared": "3", "n-equal": "1", "n-different": "2", "n-errors": "0"} {
 		re := regexp.MustCompile(`id="` + id + `">(\d+)<`)
 		m := re.FindStringSubmatch(dom)
