@@ -18,6 +18,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -42,6 +43,10 @@ type Options struct {
 	// (password "adminpw") is always added and is the Cyrus admin.
 	Users map[string]string
 	Extra []string // more imapd.conf lines
+	// BaseDir holds the server's temporary directory ("" : the system
+	// default); benchmarks use /dev/shm, as ctl_mboxlist -u fsyncs once
+	// per mailbox.
+	BaseDir string
 }
 
 // Server is one running Cyrus imapd.
@@ -82,7 +87,7 @@ func Start(t testing.TB, o Options) *Server {
 	if _, err := os.Stat("/usr/sbin/saslpasswd2"); err != nil {
 		t.Fatalf("saslpasswd2 is not installed (%v): apt-get install sasl2-bin", err)
 	}
-	dir, err := os.MkdirTemp("", "murderkit-imapd-")
+	dir, err := os.MkdirTemp(o.BaseDir, "murderkit-imapd-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,4 +310,32 @@ func writeSelfSigned(certFile, keyFile string) error {
 		return err
 	}
 	return os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
+}
+
+// Undump loads a Cyrus 3.6 JSON dump into the server's mailboxes.db with
+// `ctl_mboxlist -u` (mailboxes.db entries only: no spool directories, which
+// LIST does not need).
+func (s *Server) Undump(t testing.TB, dump io.Reader) {
+	t.Helper()
+	cmd := cyrustest.AsCyrus(cyrustest.Tool(t, "ctl_mboxlist"), "-C", s.Conf, "-u")
+	cmd.Stdin = dump
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ctl_mboxlist -u: %v: %s", err, out)
+	}
+}
+
+// DialRaw connects without logging in.
+func (s *Server) DialRaw(t testing.TB) *Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	cn := &Conn{c: c, r: bufio.NewReader(c)}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := cn.r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	return cn
 }
