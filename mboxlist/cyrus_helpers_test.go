@@ -180,7 +180,7 @@ func corpus() []Entry {
 		{Name: "shared.we ird", UniqueID: "u-weird", Partition: "default", UIDValidity: 23,
 			ACL: acl("anyone", "lr", "we ird", "lr", "nil", "", "pct%x", "lr", "quo\"te", "l", longID, "lr", "lr", "lr")},
 		{Name: "shared.box", UniqueID: "u-box", Partition: "default", UIDValidity: 24, CreatedModseq: 18446744073709551615, FolderModseq: 4294967296,
-			ACL: acl("anyone", "0123456789", "group:staff", "lrs", "-group:staff", "s")},
+			ACL: acl("anyone", "0123456789", "group:staff", "lrs", "-group:staff", "s", "ctl\x01\x1f\x7f/\u00e9\\\"x", "lr")},
 		{Name: "shared.NIL", UniqueID: "NIL", Partition: "NIL", UIDValidity: 4294967295, ACL: acl("NIL", "lr")},
 	}
 }
