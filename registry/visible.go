@@ -117,37 +117,16 @@ type IndexScanner func(ctx context.Context, prefix string, fn func(rest string) 
 // in Cyrus LIST order: the user's own hierarchy, then other users'
 // mailboxes, then shared ones, each in dbname order.
 func VisibleRules(ctx context.Context, scan IndexScanner, userid string, groups []string) ([]string, error) {
-	if userid == "" || strings.ContainsAny(userid, "\x00!") {
-		return nil, fmt.Errorf("bad userid %q: %w", userid, ErrInvalid)
+	q, err := newVisibleQuery(userid, groups)
+	if err != nil {
+		return nil, err
 	}
-	local, domain := userid, ""
-	if i := strings.LastIndexByte(userid, '@'); i >= 0 {
-		local, domain = userid[:i], userid[i+1:]
-	}
-	if local == "" {
-		return nil, fmt.Errorf("bad userid %q: %w", userid, ErrInvalid)
-	}
-	ids := []string{userid, "anyone"}
-	if userid == "anonymous" {
-		ids = append(ids, "anonymous")
-	}
-	for _, g := range groups {
-		if g == "" || strings.IndexByte(g, 0) >= 0 {
-			return nil, fmt.Errorf("bad group %q: %w", g, ErrInvalid)
-		}
-		ids = append(ids, "group:"+strings.TrimPrefix(g, "group:"))
-	}
-
-	var dompfx string
-	if domain != "" {
-		dompfx = domain + "\x1D"
-	}
+	dompfx := q.dompfx
 	var own []string
-	if userid != "anonymous" {
-		ownDB := dompfx + "user\x1F" + local // the dbname keeps a literal dot
-		err := scan(ctx, idxListable+ownDB, func(rest string) error {
+	if q.ownDB != "" {
+		err := scan(ctx, idxListable+q.ownDB, func(rest string) error {
 			if rest == "" || rest[0] == 0x1F {
-				own = append(own, ownDB+rest)
+				own = append(own, q.ownDB+rest)
 			}
 			return nil
 		})
@@ -156,8 +135,8 @@ func VisibleRules(ctx context.Context, scan IndexScanner, userid string, groups 
 		}
 	}
 	granted := map[string]bool{}
-	for _, id := range ids {
-		err := scan(ctx, aclPrefix(domain, "+", id), func(db string) error {
+	for _, id := range q.ids {
+		err := scan(ctx, aclPrefix(q.domain, "+", id), func(db string) error {
 			granted[db] = true
 			return nil
 		})
@@ -166,8 +145,8 @@ func VisibleRules(ctx context.Context, scan IndexScanner, userid string, groups 
 		}
 	}
 	if len(granted) > 0 {
-		for _, id := range ids {
-			err := scan(ctx, aclPrefix(domain, "-", id), func(db string) error {
+		for _, id := range q.ids {
+			err := scan(ctx, aclPrefix(q.domain, "-", id), func(db string) error {
 				delete(granted, db)
 				return nil
 			})
@@ -196,6 +175,64 @@ func VisibleRules(ctx context.Context, scan IndexScanner, userid string, groups 
 	}
 	for _, db := range shared {
 		out = append(out, NameFromDB(db))
+	}
+	return out, nil
+}
+
+type visibleQuery struct {
+	domain string   // "" for the default domain
+	dompfx string   // domain + 0x1D, or ""
+	ownDB  string   // dbname of the user's INBOX, "" for anonymous
+	ids    []string // identifiers that match the user
+}
+
+func newVisibleQuery(userid string, groups []string) (visibleQuery, error) {
+	var q visibleQuery
+	if userid == "" || strings.ContainsAny(userid, "\x00!") {
+		return q, fmt.Errorf("bad userid %q: %w", userid, ErrInvalid)
+	}
+	local := userid
+	if i := strings.LastIndexByte(userid, '@'); i >= 0 {
+		local, q.domain = userid[:i], userid[i+1:]
+	}
+	if local == "" {
+		return q, fmt.Errorf("bad userid %q: %w", userid, ErrInvalid)
+	}
+	q.ids = []string{userid, "anyone"}
+	if userid == "anonymous" {
+		q.ids = append(q.ids, "anonymous")
+	}
+	for _, g := range groups {
+		g = strings.TrimPrefix(g, "group:")
+		if g == "" || strings.IndexByte(g, 0) >= 0 {
+			return q, fmt.Errorf("bad group %q: %w", g, ErrInvalid)
+		}
+		q.ids = append(q.ids, "group:"+g)
+	}
+	if q.domain != "" {
+		q.dompfx = q.domain + "\x1D"
+	}
+	if userid != "anonymous" {
+		q.ownDB = q.dompfx + "user\x1F" + local // the dbname keeps a literal dot
+	}
+	return q, nil
+}
+
+// VisiblePrefixes returns every index prefix VisibleRules may scan for this
+// user, so that a backend can read them all in one round trip.
+func VisiblePrefixes(userid string, groups []string) ([]string, error) {
+	q, err := newVisibleQuery(userid, groups)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	if q.ownDB != "" {
+		out = append(out, idxListable+q.ownDB)
+	}
+	for _, sign := range []string{"+", "-"} {
+		for _, id := range q.ids {
+			out = append(out, aclPrefix(q.domain, sign, id))
+		}
 	}
 	return out, nil
 }

@@ -1,0 +1,85 @@
+package etcd_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/murderkit/murderkit/registry"
+	"github.com/murderkit/murderkit/registry/etcd"
+	"github.com/murderkit/murderkit/registry/etcd/etcdtest"
+	"github.com/murderkit/murderkit/registry/registrytest"
+)
+
+var (
+	clusterOnce sync.Once
+	shared      *etcdtest.Cluster
+	prefixN     atomic.Int64
+)
+
+// sharedCluster is one real 3-member cluster (Debian's etcd, separate
+// processes) for the conformance suite; each store gets its own prefix.
+func sharedCluster(t *testing.T) *etcdtest.Cluster {
+	clusterOnce.Do(func() {
+		// Started outside any one test's cleanup: it lives as long as the
+		// test binary (members die with it: Pdeathsig).
+		shared = etcdtest.Start(&longLived{T: t}, 3, &etcdtest.Options{MaxTxnOps: 128})
+	})
+	if shared == nil {
+		t.Fatal("etcd cluster did not start")
+	}
+	return shared
+}
+
+// longLived keeps the cluster's cleanup out of the first test's cleanup.
+type longLived struct{ *testing.T }
+
+func (l *longLived) Cleanup(func()) {}
+func (l *longLived) TempDir() string {
+	d, err := mkdirTemp()
+	if err != nil {
+		l.T.Fatal(err)
+	}
+	return d
+}
+
+func newStore(t *testing.T) registry.Store {
+	c := sharedCluster(t)
+	url := c.URL(fmt.Sprintf("/conf%d", prefixN.Add(1)), "")
+	s, err := registry.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) { registrytest.Run(t, newStore) }
+
+// TestCreateTrials: `make trials` runs it with MURDERKIT_TRIALS=1000.
+func TestCreateTrials(t *testing.T) {
+	s := newStore(t)
+	defer s.Close()
+	registrytest.RunCreateTrials(t, s, registrytest.Trials(50))
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, bad := range []string{"etcd:///x", "etcd://127.0.0.1:1,,/x", "etcd://127.0.0.1:2379/x?maxtxnops=2"} {
+		if _, err := registry.Open(ctx, bad); !errors.Is(err, registry.ErrInvalid) {
+			t.Errorf("Open(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+	// Nothing listens there: unavailable, quickly.
+	start := time.Now()
+	_, err := etcd.Open(ctx, []string{"http://127.0.0.1:1"}, &etcd.Options{DialTimeout: 500 * time.Millisecond})
+	if !errors.Is(err, registry.ErrUnavailable) {
+		t.Errorf("Open(no server) = %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Open(no server) took %v", d)
+	}
+}

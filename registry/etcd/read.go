@@ -1,0 +1,421 @@
+package etcd
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/murderkit/murderkit/registry"
+)
+
+func quietLogger() *zap.Logger { return zap.NewNop() }
+
+// prefixEnd is the first key after every key starting with p.
+func prefixEnd(p string) string {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xFF {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return "\x00"
+}
+
+// keyRange returns the etcd key range [start, end) of a prefix range.
+func (s *Store) keyRange(dir string, r registry.PrefixRange) (string, string) {
+	base := s.p + dir
+	if r.All {
+		return base, prefixEnd(base)
+	}
+	return base + r.Start(), base + r.End()
+}
+
+const pageSize = 1000
+
+// List implements registry.Store: pages of the range, all read at the
+// revision of the first page.
+func (s *Store) List(ctx context.Context, prefix string, fn func(registry.Entry) error) (int64, error) {
+	if err := s.check(ctx, "list", prefix); err != nil {
+		return 0, err
+	}
+	r, err := registry.Prefix(prefix)
+	if err != nil {
+		return 0, registry.E("list", prefix, err)
+	}
+	start, end := s.keyRange(dirEntry, r)
+	base := s.p + dirEntry
+	var rev int64
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := s.cli.Get(ctx, start, opts...)
+		if err != nil {
+			return 0, registry.E("list", prefix, wrap(err))
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			db := strings.TrimPrefix(string(kv.Key), base)
+			if !r.Match(db) {
+				continue
+			}
+			e, err := registry.DecodeEntry(kv.Value, "etcd key "+strconv.Quote(string(kv.Key)))
+			if err != nil {
+				return 0, registry.E("list", prefix, err)
+			}
+			e.Revision = kv.ModRevision
+			if err := fn(e); err != nil {
+				return 0, err
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return rev, nil
+		}
+		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// Count implements registry.Store.
+func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
+	if err := s.check(ctx, "count", prefix); err != nil {
+		return 0, err
+	}
+	r, err := registry.Prefix(prefix)
+	if err != nil {
+		return 0, registry.E("count", prefix, err)
+	}
+	start, end := s.keyRange(dirEntry, r)
+	resp, err := s.cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, registry.E("count", prefix, wrap(err))
+	}
+	return int(resp.Count), nil
+}
+
+// Visible implements registry.Store: every index range the rules may need is
+// read in one transaction (one consistent revision, one round trip).
+func (s *Store) Visible(ctx context.Context, userid string, groups []string) ([]string, error) {
+	if err := s.check(ctx, "visible", userid); err != nil {
+		return nil, err
+	}
+	all, err := registry.VisiblePrefixes(userid, groups)
+	if err != nil {
+		return nil, registry.E("visible", userid, err)
+	}
+	ops := make([]clientv3.Op, 0, len(all))
+	for _, p := range all {
+		ops = append(ops, clientv3.OpGet(s.xkey(p), clientv3.WithPrefix(), clientv3.WithKeysOnly()))
+	}
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, registry.E("visible", userid, wrap(err))
+	}
+	got := map[string][]string{}
+	for i, p := range all {
+		for _, kv := range resp.Responses[i].GetResponseRange().Kvs {
+			got[p] = append(got[p], strings.TrimPrefix(string(kv.Key), s.xkey(p)))
+		}
+	}
+	scan := func(_ context.Context, p string, fn func(string) error) error {
+		rows, ok := got[p]
+		if !ok && !fetched(all, p) {
+			return fmt.Errorf("registry: internal: index prefix %q was not read", p)
+		}
+		for _, r := range rows {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	names, err := registry.VisibleRules(ctx, scan, userid, groups)
+	if err != nil {
+		return nil, registry.E("visible", userid, err)
+	}
+	return names, nil
+}
+
+func fetched(all []string, p string) bool {
+	for _, a := range all {
+		if a == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Revision implements registry.Store.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	if err := s.check(ctx, "revision", ""); err != nil {
+		return 0, err
+	}
+	resp, err := s.cli.Get(ctx, s.p+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, registry.E("revision", "", wrap(err))
+	}
+	return resp.Header.Revision, nil
+}
+
+// Watch implements registry.Store over one etcd watch of the entry,
+// slot and tombstone keys (index rows are left out), starting at from+1.
+// The etcd client resumes the watch on another member when its member
+// fails, from the last revision it delivered.
+func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
+	ch := make(chan registry.Event, 256)
+	if err := s.check(ctx, "watch", ""); err != nil {
+		ch <- registry.Event{Err: err}
+		close(ch)
+		return ch
+	}
+	go func() {
+		defer close(ch)
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		defer cancel()
+		start, end := s.p+dirEntry, prefixEnd(s.p+dirTomb)
+		send := func(ev registry.Event) bool {
+			select {
+			case ch <- ev:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		next := from + 1
+		for {
+			wch := s.cli.Watch(wctx, start, clientv3.WithRange(end), clientv3.WithRev(next), clientv3.WithProgressNotify())
+			for resp := range wch {
+				if resp.CompactRevision != 0 {
+					send(registry.Event{Err: registry.E("watch", "", fmt.Errorf("%w: revision %d is older than the cluster's compaction at %d", registry.ErrCompacted, next, resp.CompactRevision))})
+					return
+				}
+				if err := resp.Err(); err != nil {
+					break // reopen from next below
+				}
+				for _, ev := range resp.Events {
+					out, ok, err := s.event(ev)
+					if err != nil {
+						send(registry.Event{Err: registry.E("watch", "", err)})
+						return
+					}
+					if ok && !send(out) {
+						return
+					}
+				}
+				if n := len(resp.Events); n > 0 {
+					next = resp.Events[n-1].Kv.ModRevision + 1
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			select {
+			case <-s.closed:
+				send(registry.Event{Err: registry.E("watch", "", fmt.Errorf("%w: store closed", registry.ErrUnavailable))})
+				return
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return ch
+}
+
+func (s *Store) event(ev *clientv3.Event) (registry.Event, bool, error) {
+	key := string(ev.Kv.Key)
+	switch {
+	case strings.HasPrefix(key, s.p+dirEntry) && ev.Type == clientv3.EventTypePut:
+		e, err := registry.DecodeEntry(ev.Kv.Value, "etcd key "+strconv.Quote(key))
+		if err != nil {
+			return registry.Event{}, false, err
+		}
+		e.Revision = ev.Kv.ModRevision
+		return registry.Event{Type: registry.EventPut, Revision: e.Revision, Name: e.Name, Entry: e}, true, nil
+	case strings.HasPrefix(key, s.p+dirTomb) && ev.Type == clientv3.EventTypePut:
+		t, err := registry.DecodeTombstone(ev.Kv.Value, "etcd key "+strconv.Quote(key))
+		if err != nil {
+			return registry.Event{}, false, err
+		}
+		t.Revision = ev.Kv.ModRevision
+		return registry.Event{Type: registry.EventDelete, Revision: t.Revision, Name: t.Name, Tombstone: t}, true, nil
+	}
+	// Entry deletions travel with their tombstone put (same revision);
+	// tombstone deletions (re-create, GC) and slots are not mailbox changes.
+	return registry.Event{}, false, nil
+}
+
+// GCTombstones implements registry.Store.
+func (s *Store) GCTombstones(ctx context.Context, cutoff time.Time) (int, error) {
+	if err := s.check(ctx, "gc", ""); err != nil {
+		return 0, err
+	}
+	start, end := s.p+dirTomb, prefixEnd(s.p+dirTomb)
+	n := 0
+	for {
+		resp, err := s.cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithLimit(pageSize))
+		if err != nil {
+			return n, registry.E("gc", "", wrap(err))
+		}
+		var cmps []clientv3.Cmp
+		var ops []clientv3.Op
+		flush := func() error {
+			if len(ops) == 0 {
+				return nil
+			}
+			r, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+			if err != nil {
+				return wrap(err)
+			}
+			if r.Succeeded {
+				n += len(ops)
+			}
+			cmps, ops = nil, nil
+			return nil
+		}
+		for _, kv := range resp.Kvs {
+			t, err := registry.DecodeTombstone(kv.Value, "etcd key "+strconv.Quote(string(kv.Key)))
+			if err != nil {
+				return n, registry.E("gc", "", err)
+			}
+			if !t.Time.Before(cutoff) {
+				continue
+			}
+			// Only if unchanged since read (a re-delete writes a new one).
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision))
+			ops = append(ops, clientv3.OpDelete(string(kv.Key)))
+			if len(ops) == s.o.MaxTxnOps {
+				if err := flush(); err != nil {
+					return n, registry.E("gc", "", err)
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return n, registry.E("gc", "", err)
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return n, nil
+		}
+		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// Slots.
+
+// GetSlot implements registry.Store.
+func (s *Store) GetSlot(ctx context.Context, name string) (registry.Slot, error) {
+	if err := s.check(ctx, "get-slot", name); err != nil {
+		return registry.Slot{}, err
+	}
+	resp, err := s.cli.Get(ctx, s.skey(name))
+	if err != nil {
+		return registry.Slot{}, registry.E("get-slot", name, wrap(err))
+	}
+	if len(resp.Kvs) == 0 {
+		return registry.Slot{}, registry.E("get-slot", name, registry.ErrNotFound)
+	}
+	sl, err := registry.DecodeSlot(resp.Kvs[0].Value, "etcd key "+strconv.Quote(string(resp.Kvs[0].Key)))
+	if err != nil {
+		return registry.Slot{}, registry.E("get-slot", name, err)
+	}
+	sl.Revision = resp.Kvs[0].ModRevision
+	return sl, nil
+}
+
+// ListSlots implements registry.Store, in name order.
+func (s *Store) ListSlots(ctx context.Context) ([]registry.Slot, error) {
+	if err := s.check(ctx, "list-slots", ""); err != nil {
+		return nil, err
+	}
+	resp, err := s.cli.Get(ctx, s.p+dirSlot, clientv3.WithPrefix())
+	if err != nil {
+		return nil, registry.E("list-slots", "", wrap(err))
+	}
+	var out []registry.Slot
+	for _, kv := range resp.Kvs {
+		sl, err := registry.DecodeSlot(kv.Value, "etcd key "+strconv.Quote(string(kv.Key)))
+		if err != nil {
+			return nil, registry.E("list-slots", "", err)
+		}
+		sl.Revision = kv.ModRevision
+		out = append(out, sl)
+	}
+	return out, nil
+}
+
+func (s *Store) writeSlot(ctx context.Context, op string, sl registry.Slot, create bool) (registry.Slot, error) {
+	if err := s.check(ctx, op, sl.Name); err != nil {
+		return registry.Slot{}, err
+	}
+	if err := registry.ValidateSlot(sl); err != nil {
+		return registry.Slot{}, registry.E(op, sl.Name, err)
+	}
+	key := s.skey(sl.Name)
+	want := sl.Revision
+	if create {
+		want = 0
+	}
+	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", want)).
+		Then(clientv3.OpPut(key, string(registry.EncodeSlot(&sl, false)))).
+		Else(clientv3.OpGet(key)).Commit()
+	if err != nil {
+		return registry.Slot{}, registry.E(op, sl.Name, wrap(err))
+	}
+	if !resp.Succeeded {
+		kvs := resp.Responses[0].GetResponseRange().Kvs
+		switch {
+		case create:
+			return registry.Slot{}, registry.E(op, sl.Name, registry.ErrExists)
+		case len(kvs) == 0:
+			return registry.Slot{}, registry.E(op, sl.Name, registry.ErrNotFound)
+		default:
+			return registry.Slot{}, registry.E(op, sl.Name, fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, sl.Revision, kvs[0].ModRevision))
+		}
+	}
+	sl.Revision = resp.Header.Revision
+	return sl, nil
+}
+
+// CreateSlot implements registry.Store.
+func (s *Store) CreateSlot(ctx context.Context, sl registry.Slot) (registry.Slot, error) {
+	return s.writeSlot(ctx, "create-slot", sl, true)
+}
+
+// UpdateSlot implements registry.Store.
+func (s *Store) UpdateSlot(ctx context.Context, sl registry.Slot) (registry.Slot, error) {
+	if sl.Revision == 0 {
+		return registry.Slot{}, registry.E("update-slot", sl.Name, fmt.Errorf("%w: no revision given", registry.ErrConflict))
+	}
+	return s.writeSlot(ctx, "update-slot", sl, false)
+}
+
+// DeleteSlot implements registry.Store.
+func (s *Store) DeleteSlot(ctx context.Context, name string, rev int64) error {
+	if err := s.check(ctx, "delete-slot", name); err != nil {
+		return err
+	}
+	key := s.skey(name)
+	cmp := clientv3.Compare(clientv3.CreateRevision(key), ">", 0)
+	if rev != 0 {
+		cmp = clientv3.Compare(clientv3.ModRevision(key), "=", rev)
+	}
+	resp, err := s.cli.Txn(ctx).If(cmp).Then(clientv3.OpDelete(key)).Else(clientv3.OpGet(key)).Commit()
+	if err != nil {
+		return registry.E("delete-slot", name, wrap(err))
+	}
+	if !resp.Succeeded {
+		if len(resp.Responses[0].GetResponseRange().Kvs) == 0 {
+			return registry.E("delete-slot", name, registry.ErrNotFound)
+		}
+		return registry.E("delete-slot", name, fmt.Errorf("%w: revision changed", registry.ErrConflict))
+	}
+	return nil
+}
