@@ -64,6 +64,11 @@ func TestRunGracefulStop(t *testing.T) {
 	until("R1 OK")
 	until("U01 RESERVE")
 	until(`U01 OK "streaming starts"`)
+	// mupdateserver loses a cancel that lands between the flush of a
+	// command's answer and the connection's next read deadline (see
+	// docs/interop.md, "Known problems"): give the loop time to get back
+	// to reading.
+	time.Sleep(200 * time.Millisecond)
 	cancel()
 	if l := until("* BYE"); !strings.Contains(l, "shutting down") {
 		t.Errorf("got %q", l)
