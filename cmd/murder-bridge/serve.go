@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/murderkit/murderkit/bridge"
+	_ "github.com/murderkit/murderkit/registry/etcd"    // etcd:// registries
 	_ "github.com/murderkit/murderkit/registry/leveldb" // leveldb:// registries
 )
 
