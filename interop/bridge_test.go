@@ -15,6 +15,8 @@ import (
 	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/registry"
+	_ "github.com/murderkit/murderkit/registry/etcd"
+	"github.com/murderkit/murderkit/registry/etcd/etcdtest"
 	"github.com/murderkit/murderkit/registry/leveldb"
 )
 
@@ -30,11 +32,29 @@ type ourServer struct {
 // admin/adminpw, both admins). It is stopped by t.Cleanup.
 func startOurs(t *testing.T) *ourServer {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := leveldb.Open(context.Background(), filepath.Join(dir, "registry"), nil)
+	st, err := leveldb.Open(context.Background(), filepath.Join(t.TempDir(), "registry"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startOursOn(t, st)
+}
+
+// startOursEtcd is startOurs on a real etcd (Debian's etcd-server, one
+// member on loopback, started by registry/etcd/etcdtest).
+func startOursEtcd(t *testing.T) *ourServer {
+	t.Helper()
+	c := etcdtest.Start(t, 1, &etcdtest.Options{FirstIP: 41})
+	st, err := registry.Open(context.Background(), c.URL("/murder", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startOursOn(t, st)
+}
+
+// startOursOn serves st; st is closed when the server stops.
+func startOursOn(t *testing.T, st registry.Store) *ourServer {
+	t.Helper()
+	dir := t.TempDir()
 	cf := filepath.Join(dir, "credentials")
 	if err := os.WriteFile(cf, []byte("murder:murderpw\nadmin:adminpw\nalice:alicepw\n"), 0o600); err != nil {
 		t.Fatal(err)

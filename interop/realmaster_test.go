@@ -55,9 +55,15 @@ type side struct {
 //   - the same entries in our registry as in the real master's mailboxes.db,
 //   - and the same IMAP LIST for every user through either frontend, and the
 //     same replica mailboxes.db on both frontends.
+//
+// It runs with each registry backend: leveldb and a real etcd.
 func TestRealBackendAndFrontendAgainstBridge(t *testing.T) {
+	t.Run("leveldb", func(t *testing.T) { againstRealMaster(t, startOurs(t)) })
+	t.Run("etcd", func(t *testing.T) { againstRealMaster(t, startOursEtcd(t)) })
+}
+
+func againstRealMaster(t *testing.T, ours *ourServer) {
 	master := murdertest.StartMaster(t, murdertest.Options{})
-	ours := startOurs(t)
 	tee := murdertest.StartTee(t, ours.Addr, master.MupdateAddr)
 
 	be := murdertest.StartBackend(t, "", murdertest.Options{Standalone: true})
