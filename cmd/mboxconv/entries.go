@@ -115,12 +115,20 @@ func (s *source) records(ctx context.Context, fn func(key []byte, rec *mboxlist.
 // memory and sorted, as an upgrade to 3.6 would store them).
 func (s *source) entries(ctx context.Context, fn func(e *mboxlist.Entry) error) error {
 	if s.kind.isDB() && s.version == mboxlist.V36 {
-		return s.records(ctx, func(_ []byte, rec *mboxlist.Record) error {
-			if rec.Kind != mboxlist.KindEntry {
-				return nil
+		err := s.db.Iterate(func(k, v []byte) error {
+			if len(k) == 0 || k[0] != mboxlist.KeyName {
+				return nil // I and A records are derived from the N records
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			rec, err := mboxlist.DecodeRecord(s.version, k, v, s.names)
+			if err != nil {
+				return inputErr(s.path, err)
 			}
 			return fn(&rec.Entry)
 		})
+		return inputErr(s.path, err)
 	}
 	var all []mboxlist.Entry
 	var err error

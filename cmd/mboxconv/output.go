@@ -16,6 +16,9 @@ import (
 // entry but intermediates; entries of an older source converted to 3.6 the
 // way the upgrade would (LEGACY_DIRS added), nothing dropped.
 func writeJSON(ctx context.Context, w io.Writer, src *source) error {
+	if src.kind.isDB() && src.version == mboxlist.V36 {
+		return writeJSON36(ctx, w, src)
+	}
 	enc := mboxlist.NewJSONEncoder(w)
 	err := src.entries(ctx, func(e *mboxlist.Entry) error {
 		if !mboxlist.DumpFilter(e, false) {

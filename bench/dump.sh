@@ -1,0 +1,126 @@
+#!/bin/bash
+# Whole-process benchmark of `mboxconv dump` against Cyrus 3.6.1's own tools,
+# on the same N-mailbox 3.6 twoskip mailboxes.db, in one run:
+#   mboxconv dump        vs  ctl_mboxlist -d      (JSON)
+#   mboxconv dump --raw  vs  cyr_dbtool DB twoskip show
+# Prints wall time, peak RSS (/usr/bin/time -f %M) and the ratios, and checks
+# that both sides printed the same bytes.
+#
+# The file is built by the real tools on a RAM disk (ctl_mboxlist -u fsyncs
+# once per mailbox): a JSON of N mailboxes is undumped into a scratch
+# configuration with reverseacls: yes after `ctl_cyrusdb -r` wrote the
+# reverse-ACL marker, so the file holds N-, I- and reverse-ACL keys like a real
+# 3.6 server's. The built file is kept in $WORK and reused (REBUILD=1 to redo).
+#
+#   N=1000000 bench/dump.sh          (make bench BENCH_N=...)
+# Env: N (mailboxes, default 1000000), WORK (default /dev/shm/murderkit-bench),
+#      MBOXCONV (default bin/mboxconv, built if missing), REBUILD=1, RUNS (default 1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000000}
+WORK=${WORK:-/dev/shm/murderkit-bench}
+RUNS=${RUNS:-1}
+bin=/usr/lib/cyrus/bin
+MBOXCONV=${MBOXCONV:-$PWD/bin/mboxconv}
+for t in ctl_mboxlist ctl_cyrusdb cyr_dbtool; do
+	[ -x "$bin/$t" ] || { echo "bench: $bin/$t missing (make deps)" >&2; exit 1; }
+done
+[ -x /usr/bin/time ] || { echo "bench: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
+if [ ! -x "$MBOXCONV" ]; then go build -o bin/ ./cmd/mboxconv; fi
+
+asc=()
+[ "$(id -u)" = 0 ] && asc=(runuser -u cyrus --)
+as_cyrus() { "${asc[@]+"${asc[@]}"}" "$@"; }
+
+cfg=$WORK/n$N
+db=$cfg/conf/mailboxes.db
+if [ "${REBUILD:-}" = 1 ] || [ ! -s "$cfg/built" ]; then
+	rm -rf "$cfg"
+	mkdir -p "$cfg/conf/db" "$cfg/part"
+	cat >"$cfg/imapd.conf" <<C
+configdirectory: $cfg/conf
+partition-default: $cfg/part
+admins: cyrus admin
+virtdomains: userid
+reverseacls: yes
+C
+	# N mailboxes: users with INBOX, Sent, Drafts, Trash, Archive (5 each);
+	# every 50th user shares Archive with a group (a reverse-ACL key each),
+	# every 20th mailbox is on partition p2 of a second backend.
+	python3 - "$N" >"$cfg/in.json" <<'PY'
+import sys
+n = int(sys.argv[1])
+out = sys.stdout
+out.write("{\n")
+sub = ["", ".Sent", ".Drafts", ".Trash", ".Archive"]
+first = True
+for i in range(n):
+    u, k = divmod(i, len(sub))
+    user = "user%07d" % u
+    name = "user." + user + sub[k]
+    acl = '"%s": "lrswipkxtecdan"' % user
+    if k == 4 and u % 50 == 0:
+        acl += ', "group:team%03d": "lrs"' % (u % 1000)
+    part = "p2" if i % 20 == 19 else "default"
+    e = ('"%s": {"mbtype": "e", "partition": "%s", "uniqueid": "%08x-bench-4e00-8000-%012x", '
+         '"uidvalidity": "%d", "createdmodseq": "1", "foldermodseq": "%d", "acl": {%s}}') % (
+        name, part, i, i, 1600000000 + i, 1 + i % 97, acl)
+    out.write(("" if first else ",\n") + e)
+    first = False
+out.write("\n}\n")
+PY
+	chown -R cyrus:mail "$cfg" 2>/dev/null || true
+	echo "bench: building a $N-mailbox twoskip mailboxes.db with ctl_mboxlist -u on $WORK ..." >&2
+	start=$(date +%s)
+	as_cyrus "$bin/ctl_cyrusdb" -C "$cfg/imapd.conf" -r
+	as_cyrus "$bin/ctl_mboxlist" -C "$cfg/imapd.conf" -u <"$cfg/in.json"
+	echo "bench: built in $(($(date +%s) - start)) s" >&2
+	rm -f "$cfg/in.json"
+	date >"$cfg/built"
+fi
+size=$(stat -c %s "$db")
+records=$(as_cyrus "$bin/cyr_dbtool" -C "$cfg/imapd.conf" "$db" twoskip show | wc -l)
+
+# run NAME OUT CMD...: time CMD (stdout to OUT), print "wall_s peak_kB"
+run() {
+	local name=$1 outf=$2
+	shift 2
+	local best_t="" best_m="" best_c=""
+	for _ in $(seq "$RUNS"); do
+		/usr/bin/time -o "$WORK/time.$name" -f '%e %M %U %S' "$@" >"$outf" 2>"$WORK/err.$name" || {
+			echo "bench: $name failed:" >&2; cat "$WORK/err.$name" >&2; exit 1; }
+		read -r t m u s <"$WORK/time.$name"
+		if [ -z "$best_t" ] || awk -v a="$t" -v b="$best_t" 'BEGIN{exit !(a<b)}'; then
+			best_t=$t best_m=$m best_c=$(awk -v u="$u" -v s="$s" 'BEGIN{printf "%.2f", u+s}')
+		fi
+	done
+	echo "$best_t $best_m $best_c"
+}
+
+read -r t_ours_json m_ours_json c_ours_json < <(run ours-json "$WORK/ours.json" "$MBOXCONV" dump "$db")
+read -r t_cyr_json m_cyr_json c_cyr_json < <(run cyr-json "$WORK/cyr.json" "${asc[@]+"${asc[@]}"}" "$bin/ctl_mboxlist" -C "$cfg/imapd.conf" -d -f "$db")
+read -r t_ours_raw m_ours_raw c_ours_raw < <(run ours-raw "$WORK/ours.show" "$MBOXCONV" dump --raw "$db")
+read -r t_cyr_raw m_cyr_raw c_cyr_raw < <(run cyr-raw "$WORK/cyr.show" "${asc[@]+"${asc[@]}"}" "$bin/cyr_dbtool" -C "$cfg/imapd.conf" "$db" twoskip show)
+
+same_json=yes; cmp -s "$WORK/ours.json" "$WORK/cyr.json" || same_json=NO
+same_raw=yes; cmp -s "$WORK/ours.show" "$WORK/cyr.show" || same_raw=NO
+rm -f "$WORK"/ours.* "$WORK"/cyr.*
+
+limit_kb=$(((size + 64 * 1024 * 1024) / 1024))
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b == 0) b = 0.001; printf "%.1f", a / b }'; }
+printf 'bench: %d mailboxes, %d records, file %d bytes (%.1f MB), %s, best of %d\n' \
+	"$N" "$records" "$size" "$(awk -v s="$size" 'BEGIN{print s/1048576}')" "$(date -u +%F)" "$RUNS"
+printf '%-24s %9s %9s %12s\n' "command" "wall s" "cpu s" "peak RSS kB"
+printf '%-24s %9s %9s %12s\n' "mboxconv dump" "$t_ours_json" "$c_ours_json" "$m_ours_json"
+printf '%-24s %9s %9s %12s\n' "ctl_mboxlist -d" "$t_cyr_json" "$c_cyr_json" "$m_cyr_json"
+printf '%-24s %9s %9s %12s\n' "mboxconv dump --raw" "$t_ours_raw" "$c_ours_raw" "$m_ours_raw"
+printf '%-24s %9s %9s %12s\n' "cyr_dbtool show" "$t_cyr_raw" "$c_cyr_raw" "$m_cyr_raw"
+printf 'speed-up (wall) json: %sx  raw: %sx   (target >= 5x)\n' "$(ratio "$t_cyr_json" "$t_ours_json")" "$(ratio "$t_cyr_raw" "$t_ours_raw")"
+printf 'cpu ratio       json: %sx  raw: %sx\n' "$(ratio "$c_cyr_json" "$c_ours_json")" "$(ratio "$c_cyr_raw" "$c_ours_raw")"
+printf 'load average at the end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf 'peak RSS limit (file + 64 MB): %d kB; ours json %s, raw %s\n' "$limit_kb" "$m_ours_json" "$m_ours_raw"
+printf 'same bytes as Cyrus: json %s, raw %s\n' "$same_json" "$same_raw"
+fail=0
+[ "$same_json" = yes ] && [ "$same_raw" = yes ] || fail=1
+[ "$m_ours_json" -le "$limit_kb" ] && [ "$m_ours_raw" -le "$limit_kb" ] || { echo "bench: peak memory over the limit" >&2; fail=1; }
+exit $fail
