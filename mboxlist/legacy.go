@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 )
 
 // Legacy text dumps (cyrus-formats.md §4.1–4.4):
@@ -24,6 +25,19 @@ import (
 // part (3.6 -u -L then loads it without one; mtime, uidvalidity and modseqs
 // are lost with it).
 func AppendLegacyLine(b []byte, v Version, e *Entry) ([]byte, error) {
+	if err := checkLegacyFields(e); err != nil {
+		return nil, err
+	}
+	switch {
+	case e.Name == "" || strings.ContainsAny(e.Name, "\t\r\n"):
+		return nil, fmt.Errorf("%w: mailbox name %q in a dump line", ErrUnrepresentable, e.Name)
+	case e.Partition == "":
+		return nil, fmt.Errorf("%w: entry %q has no partition (dump lines need one)", ErrUnrepresentable, e.Name)
+	case v.ByID() && strings.Contains(e.ACL.TabString(), ">"):
+		return nil, fmt.Errorf("%w: entry %q: ACL with '>' in a 3.6 -u -L line", ErrUnrepresentable, e.Name)
+	case v.ByID() && (strings.ContainsAny(e.UniqueID, " \t\r\n") || strings.ContainsAny(e.LegacySpecialUse, "\r\n")):
+		return nil, fmt.Errorf("%w: entry %q: uniqueid or specialuse with white space", ErrUnrepresentable, e.Name)
+	}
 	b = append(b, e.Name...)
 	b = append(b, '\t')
 	if v.ByID() {
@@ -246,5 +260,3 @@ func (d *LegacyDecoder) Entry() *Entry { e := d.entry; return &e }
 
 // Err is the first error, nil at a clean end.
 func (d *LegacyDecoder) Err() error { return d.err }
-
-var _ = fmt.Sprintf

@@ -95,6 +95,11 @@ func ParseType36(s string) (MBType, error) {
 			return 0, &typeError{pos: i, what: fmt.Sprintf("unknown mailbox type letter %q in %q", s[i], s)}
 		}
 	}
+	if _, ok := typeLetters36[t.Kind()]; !ok {
+		// Cyrus ORs the sieve bits into the type ("cf" is 0xD): a kind
+		// no version defines. Refuse it rather than invent a meaning.
+		return 0, &typeError{pos: 0, what: fmt.Sprintf("mailbox type letters %q combine into undefined kind %#x", s, uint32(t.Kind()))}
+	}
 	return t, nil
 }
 

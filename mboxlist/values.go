@@ -351,8 +351,12 @@ func DecodeIValue(uniqueid string, value []byte, c *NameConfig) (Entry, error) {
 	if ve := entryFromDlist(&root, modeI, &e, c); ve != nil {
 		return e, ve
 	}
-	if e.UniqueID == "" {
-		e.UniqueID = uniqueid
+	if e.UniqueID != uniqueid && e.UniqueID != "" {
+		return e, verr(0, ErrSyntax, "I field %q differs from the key's uniqueid %q", e.UniqueID, uniqueid)
+	}
+	e.UniqueID = uniqueid
+	if e.Name == "" {
+		return e, verr(0, ErrSyntax, "I record without an N field (Cyrus 3.6 would take the file for a pre-3.6 one)")
 	}
 	return e, nil
 }
@@ -364,6 +368,9 @@ func DecodeIValue(uniqueid string, value []byte, c *NameConfig) (Entry, error) {
 func Value2x(e *Entry) ([]byte, error) {
 	n, err := e.Type.LegacyNumber(V24)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkLegacyFields(e); err != nil {
 		return nil, err
 	}
 	b := strconv.AppendUint(nil, uint64(n), 10)
@@ -505,4 +512,26 @@ func ValueI(e *Entry, c *NameConfig) ([]byte, error) {
 		return nil, err
 	}
 	return w.b, nil
+}
+
+// checkLegacyFields refuses what the space-separated `type
+// [server!]partition acl` form cannot carry unambiguously.
+func checkLegacyFields(e *Entry) error {
+	bad := func(what string) error {
+		return fmt.Errorf("%w: entry %q: %s in the 2.x / legacy dump form", ErrUnrepresentable, e.Name, what)
+	}
+	switch {
+	case strings.ContainsAny(e.Server, " \t!\r\n"):
+		return bad("server with a space, TAB, '!' or line break")
+	case strings.ContainsAny(e.Partition, " \t\r\n"):
+		return bad("partition with a space, TAB or line break")
+	case e.Server == "" && strings.Contains(e.Partition, "!"):
+		return bad("partition with '!' and no server")
+	}
+	for _, it := range e.ACL {
+		if strings.ContainsAny(it.ID, "\t\r\n\x00") || strings.ContainsAny(it.Rights, "\t\r\n\x00") {
+			return bad("ACL item with a TAB or line break")
+		}
+	}
+	return nil
 }
