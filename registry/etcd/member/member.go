@@ -1,0 +1,165 @@
+// Package member runs an etcd member inside the current process
+// (go.etcd.io/etcd/server/v3/embed), so that each murder-bridge can be a
+// member of the registry's cluster itself and losing any one server stops
+// nothing. The registry then reaches the cluster through
+// Member.RegistryURL with the ordinary etcd backend.
+//
+// Source of truth: etcd's embed package and clustering flags (v3.7).
+package member
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// Config describes one member.
+type Config struct {
+	// Name is the member name, unique in the cluster (e.g. the bridge's
+	// servername).
+	Name string
+	// Dir holds the member's data (the WAL and the bbolt backend).
+	Dir string
+	// PeerURL and ClientURL are http://host:port URLs this member listens
+	// on and advertises (loopback by default in tests: 127.0.0.x).
+	PeerURL   string
+	ClientURL string
+	// InitialCluster is "name=peerURL,..." for every founding member; empty
+	// means a single-member cluster of this member alone.
+	InitialCluster string
+	// Join adds the member to an existing cluster (initial-cluster-state
+	// existing; the member must have been added with `etcdctl member add`).
+	Join bool
+	// Token is the initial-cluster-token (default "murderkit").
+	Token string
+	// MaxTxnOps is --max-txn-ops (default 1024; the registry's etcd URL
+	// may then say ?maxtxnops=1024).
+	MaxTxnOps uint
+	// TickMs and ElectionMs are the heartbeat and election timeouts
+	// (default 100 and 1000 ms, etcd's own).
+	TickMs, ElectionMs uint
+	// UnsafeNoFsync skips fsync (tests and benchmarks only).
+	UnsafeNoFsync bool
+	// LogLevel is etcd's log level (default "error").
+	LogLevel string
+}
+
+// Member is a running embedded member.
+type Member struct {
+	e   *embed.Etcd
+	cfg Config
+}
+
+func parseURL(what, s string) (url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return url.URL{}, fmt.Errorf("member: %s %q: want http://host:port", what, s)
+	}
+	return *u, nil
+}
+
+// Start starts the member and waits until it has joined the cluster and
+// serves clients (or ctx ends).
+func Start(ctx context.Context, c Config) (*Member, error) {
+	if c.Name == "" || c.Dir == "" {
+		return nil, errors.New("member: Name and Dir are required")
+	}
+	pu, err := parseURL("PeerURL", c.PeerURL)
+	if err != nil {
+		return nil, err
+	}
+	cu, err := parseURL("ClientURL", c.ClientURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg := embed.NewConfig()
+	cfg.Name = c.Name
+	cfg.Dir = c.Dir
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+	cfg.InitialCluster = c.InitialCluster
+	if cfg.InitialCluster == "" {
+		cfg.InitialCluster = c.Name + "=" + c.PeerURL
+	}
+	cfg.ClusterState = embed.ClusterStateFlagNew
+	if c.Join {
+		cfg.ClusterState = embed.ClusterStateFlagExisting
+	}
+	cfg.InitialClusterToken = "murderkit"
+	if c.Token != "" {
+		cfg.InitialClusterToken = c.Token
+	}
+	cfg.MaxTxnOps = 1024
+	if c.MaxTxnOps != 0 {
+		cfg.MaxTxnOps = c.MaxTxnOps
+	}
+	cfg.MaxRequestBytes = 8 << 20
+	if c.TickMs != 0 {
+		cfg.TickMs = c.TickMs
+	}
+	if c.ElectionMs != 0 {
+		cfg.ElectionMs = c.ElectionMs
+	}
+	cfg.UnsafeNoFsync = c.UnsafeNoFsync
+	cfg.LogLevel = "error"
+	if c.LogLevel != "" {
+		cfg.LogLevel = c.LogLevel
+	}
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: %w", c.Name, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("member %s: %w", c.Name, err)
+	case <-ctx.Done():
+		e.Server.Stop()
+		e.Close()
+		return nil, fmt.Errorf("member %s: not ready: %w", c.Name, ctx.Err())
+	}
+	return &Member{e: e, cfg: c}, nil
+}
+
+// ClientURL returns the URL clients reach this member on.
+func (m *Member) ClientURL() string { return m.cfg.ClientURL }
+
+// RegistryURL returns the registry URL for the given members (this one
+// first) and key prefix: etcd://host:port,.../prefix?maxtxnops=N.
+func (m *Member) RegistryURL(prefix string, others ...string) string {
+	hosts := []string{strings.TrimPrefix(m.cfg.ClientURL, "http://")}
+	for _, o := range others {
+		hosts = append(hosts, strings.TrimPrefix(o, "http://"))
+	}
+	ops := m.cfg.MaxTxnOps
+	if ops == 0 {
+		ops = 1024
+	}
+	return fmt.Sprintf("etcd://%s%s?maxtxnops=%d", strings.Join(hosts, ","), prefix, ops)
+}
+
+// Err reports a fatal error of the running member.
+func (m *Member) Err() <-chan error { return m.e.Err() }
+
+// Close stops the member (hard stop of the server first: a graceful stop
+// would wait for open watch streams and hand leadership over).
+func (m *Member) Close() error {
+	done := make(chan struct{})
+	go func() {
+		m.e.Server.HardStop()
+		m.e.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(15 * time.Second):
+		return fmt.Errorf("member %s: did not stop within 15 s", m.cfg.Name)
+	}
+}

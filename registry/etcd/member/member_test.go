@@ -1,0 +1,86 @@
+package member_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/murderkit/murderkit/registry"
+	_ "github.com/murderkit/murderkit/registry/etcd"
+	"github.com/murderkit/murderkit/registry/etcd/member"
+	"github.com/murderkit/murderkit/registry/registrytest"
+)
+
+func freeURL(t *testing.T, ip string) string {
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
+
+// startThree starts a 3-member embedded cluster on 127.0.0.41-43 in this
+// process, as three bridges would each run one.
+func startThree(t *testing.T) []*member.Member {
+	dir := t.TempDir()
+	var cfgs []member.Config
+	var initial []string
+	for i := range 3 {
+		ip := fmt.Sprintf("127.0.0.%d", 41+i)
+		c := member.Config{Name: fmt.Sprintf("b%d", i), Dir: filepath.Join(dir, fmt.Sprint(i)),
+			PeerURL: freeURL(t, ip), ClientURL: freeURL(t, ip), UnsafeNoFsync: true, TickMs: 50, ElectionMs: 500}
+		cfgs = append(cfgs, c)
+		initial = append(initial, c.Name+"="+c.PeerURL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ms := make([]*member.Member, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range cfgs {
+		cfgs[i].InitialCluster = strings.Join(initial, ",")
+		wg.Add(1)
+		go func() { defer wg.Done(); ms[i], errs[i] = member.Start(ctx, cfgs[i]) }()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("member %d: %v", i, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, m := range ms {
+			m.Close()
+		}
+	})
+	return ms
+}
+
+// TestEmbeddedCluster: the same conformance suite, on a cluster of three
+// embedded members reached with each member's RegistryURL.
+func TestEmbeddedCluster(t *testing.T) {
+	ms := startThree(t)
+	var n atomic.Int64
+	registrytest.Run(t, func(t *testing.T) registry.Store {
+		k := int(n.Add(1))
+		m := ms[k%3]
+		var others []string
+		for j, o := range ms {
+			if j != k%3 {
+				others = append(others, o.ClientURL())
+			}
+		}
+		s, err := registry.Open(context.Background(), m.RegistryURL(fmt.Sprintf("/emb%d", k), others...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
