@@ -1,0 +1,543 @@
+package follow
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/mupdate"
+	"github.com/murderkit/murderkit/mupdate/mupdateclient"
+	"github.com/murderkit/murderkit/registry"
+)
+
+// Config configures a Follower. Addr, User and Store are required.
+type Config struct {
+	// Addr is the old master, HOST:PORT.
+	Addr string
+	// User and Password authenticate (imapd.conf's mupdate_authname and
+	// mupdate_password); the user must be in the master's admins.
+	User, Password string
+	// Mech forces a SASL mechanism ("PLAIN", "SCRAM-SHA-512"...); empty
+	// picks the strongest the master offers.
+	Mech string
+	// StartTLS upgrades the connection before authenticating, with TLSConfig
+	// (nil: verify the master's certificate for its host name).
+	StartTLS  bool
+	TLSConfig *tls.Config
+
+	Store  registry.Store
+	Logger *slog.Logger
+
+	// NoopInterval is the time between lag-measuring NOOPs (default 5 s);
+	// a NOOP unanswered after NoopTimeout (default 2×NoopInterval, at least
+	// 10 s) drops the connection, as a Cyrus slave does.
+	NoopInterval time.Duration
+	NoopTimeout  time.Duration
+	// MinBackoff and MaxBackoff bound the reconnect delay (defaults 500 ms
+	// and 30 s); it doubles after each failed attempt, with ±25 % jitter,
+	// and is reset by a completed resync.
+	MinBackoff, MaxBackoff time.Duration
+	// SlotTTL is how long the list of slots is cached (default 5 s).
+	SlotTTL time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Status is what a Follower reports (the operator HTTP shows it).
+type Status struct {
+	Master    string    `json:"master"`
+	Connected bool      `json:"connected"`
+	Synced    bool      `json:"synced"` // the current connection's full list is in the registry
+	LastRound time.Time `json:"last_round,omitzero"`
+	// Lag is the age of the last completed NOOP round trip; -1 when none
+	// has completed yet.
+	Lag       time.Duration `json:"lag_ns"`
+	Resyncs   int64         `json:"resyncs"`   // completed full resynchronisations
+	Reconnect int64         `json:"reconnect"` // connection attempts that failed or dropped
+	Applied   int64         `json:"applied"`   // registry writes made (puts + deletes)
+	LastError string        `json:"last_error,omitempty"`
+	LastSync  SyncStats     `json:"last_sync"`
+}
+
+// SyncStats counts what one resynchronisation did.
+type SyncStats struct {
+	Master    int `json:"master"`    // entries in the master's full list
+	Created   int `json:"created"`   // absent from the registry before
+	Updated   int `json:"updated"`   // present with other content
+	Deleted   int `json:"deleted"`   // in the registry but gone from the master
+	Unchanged int `json:"unchanged"` // equal: not rewritten
+	Skipped   int `json:"skipped"`   // in a slot the bridge is authoritative for
+}
+
+// Follower mirrors one master. Create it with New and call Run.
+type Follower struct {
+	cfg Config
+	log *slog.Logger
+
+	mu        sync.Mutex
+	connected bool
+	synced    bool
+	lastRound time.Time
+	resyncs   int64
+	reconnect int64
+	applied   int64
+	lastErr   string
+	lastSync  SyncStats
+
+	slotMu    sync.Mutex
+	slots     []registry.Slot
+	slotsRead time.Time
+}
+
+// New checks cfg and returns a Follower.
+func New(cfg Config) (*Follower, error) {
+	if cfg.Addr == "" {
+		return nil, errors.New("follow: the master's HOST:PORT is required")
+	}
+	if cfg.User == "" {
+		return nil, errors.New("follow: a user (mupdate_authname) is required")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("follow: a registry Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.NoopInterval <= 0 {
+		cfg.NoopInterval = 5 * time.Second
+	}
+	if cfg.NoopTimeout <= 0 {
+		cfg.NoopTimeout = max(2*cfg.NoopInterval, 10*time.Second)
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = cfg.MinBackoff
+	}
+	if cfg.SlotTTL <= 0 {
+		cfg.SlotTTL = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Follower{cfg: cfg, log: cfg.Logger.With("master", cfg.Addr)}, nil
+}
+
+// Master returns the followed master's address.
+func (f *Follower) Master() string { return f.cfg.Addr }
+
+// Lag returns the age of the last completed NOOP round trip (ok false
+// before the first one).
+func (f *Follower) Lag() (time.Duration, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lastRound.IsZero() {
+		return 0, false
+	}
+	return f.cfg.Now().Sub(f.lastRound), true
+}
+
+// Status returns a snapshot of the follower's state.
+func (f *Follower) Status() Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := Status{Master: f.cfg.Addr, Connected: f.connected, Synced: f.synced, LastRound: f.lastRound,
+		Lag: -1, Resyncs: f.resyncs, Reconnect: f.reconnect, Applied: f.applied, LastError: f.lastErr, LastSync: f.lastSync}
+	if !f.lastRound.IsZero() {
+		s.Lag = f.cfg.Now().Sub(f.lastRound)
+	}
+	return s
+}
+
+// Run follows the master until ctx ends (it then returns nil). Connection
+// failures are logged and retried with backoff; they never end Run.
+func (f *Follower) Run(ctx context.Context) error {
+	backoff := f.cfg.MinBackoff
+	for ctx.Err() == nil {
+		synced, err := f.session(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		f.mu.Lock()
+		f.connected, f.synced = false, false
+		f.reconnect++
+		if err != nil {
+			f.lastErr = err.Error()
+		}
+		f.mu.Unlock()
+		if synced {
+			backoff = f.cfg.MinBackoff
+		}
+		d := jitter(backoff)
+		f.log.Warn("follow: connection to the master lost; reconnecting", "err", err, "in", d.Round(time.Millisecond))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, f.cfg.MaxBackoff)
+	}
+	f.mu.Lock()
+	f.connected, f.synced = false, false
+	f.mu.Unlock()
+	return nil
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d*3/4 + time.Duration(rand.Int64N(int64(d)/2+1))
+}
+
+// session is one connection: dial, authenticate, UPDATE, resync, stream.
+// synced reports whether the full list reached the registry.
+func (f *Follower) session(ctx context.Context) (synced bool, err error) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	c, err := mupdateclient.Dial(dctx, f.cfg.Addr, &mupdateclient.Options{StartTLS: f.cfg.StartTLS, TLSConfig: f.cfg.TLSConfig})
+	if err != nil {
+		cancel()
+		return false, err
+	}
+	defer c.Close()
+	if err := c.Authenticate(dctx, f.cfg.User, f.cfg.Password, f.cfg.Mech); err != nil {
+		cancel()
+		return false, fmt.Errorf("follow: authenticate as %q: %w", f.cfg.User, err)
+	}
+	cancel()
+	f.mu.Lock()
+	f.connected = true
+	f.mu.Unlock()
+	f.log.Info("follow: connected; receiving the full list", "user", f.cfg.User)
+
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var dump []mupdate.Mailbox
+	sent := f.cfg.Now()
+	noopErr := make(chan error, 1)
+	err = c.Update(sctx, nil, func(ev mupdateclient.Event) error {
+		switch ev.Type {
+		case mupdateclient.EventMailbox:
+			if ev.Initial {
+				dump = append(dump, ev.Mailbox)
+				return nil
+			}
+			return f.put(sctx, ev.Mailbox)
+		case mupdateclient.EventDelete:
+			return f.del(sctx, ev.Name)
+		case mupdateclient.EventSynced:
+			st, err := f.resync(sctx, dump)
+			dump = nil
+			if err != nil {
+				return err
+			}
+			synced = true
+			f.mu.Lock()
+			f.synced = true
+			f.resyncs++
+			f.lastSync = st
+			if sent.After(f.lastRound) {
+				f.lastRound = sent // the registry holds the master's state as of the UPDATE
+			}
+			f.mu.Unlock()
+			f.log.Info("follow: registry resynchronised with the master", "master_entries", st.Master,
+				"created", st.Created, "updated", st.Updated, "deleted", st.Deleted, "unchanged", st.Unchanged, "skipped", st.Skipped)
+			go f.noops(sctx, c, noopErr, stop)
+		}
+		return nil
+	})
+	select {
+	case nerr := <-noopErr:
+		if nerr != nil && ctx.Err() == nil {
+			err = nerr
+		}
+	default:
+	}
+	if err == nil {
+		err = errors.New("follow: update stream ended")
+	}
+	return synced, err
+}
+
+// noops measures lag: one NOOP every NoopInterval; when its OK arrives every
+// change the master had when it read it has been applied (Update's callback
+// runs before the reader reaches the OK).
+func (f *Follower) noops(ctx context.Context, c *mupdateclient.Client, errc chan<- error, stop func()) {
+	t := time.NewTicker(f.cfg.NoopInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sent := f.cfg.Now()
+		nctx, cancel := context.WithTimeout(ctx, f.cfg.NoopTimeout)
+		err := c.Noop(nctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			errc <- fmt.Errorf("follow: NOOP: %w", err)
+			stop()
+			c.Close()
+			return
+		}
+		f.mu.Lock()
+		if sent.After(f.lastRound) {
+			f.lastRound = sent
+		}
+		f.mu.Unlock()
+	}
+}
+
+// bridgeOwns reports whether the bridge, not the master, is authoritative
+// for a location: it lies in a slot in state cutover or retired.
+func (f *Follower) bridgeOwns(ctx context.Context, locs ...registry.Location) (bool, error) {
+	f.slotMu.Lock()
+	defer f.slotMu.Unlock()
+	if f.slots == nil || f.cfg.Now().Sub(f.slotsRead) > f.cfg.SlotTTL {
+		s, err := f.cfg.Store.ListSlots(ctx)
+		if err != nil {
+			return false, err
+		}
+		if s == nil {
+			s = []registry.Slot{}
+		}
+		f.slots, f.slotsRead = s, f.cfg.Now()
+	}
+	for _, l := range locs {
+		if sl, ok := registry.SlotFor(f.slots, l); ok && (sl.State == registry.SlotCutover || sl.State == registry.SlotRetired) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// live reports whether a registry entry is a mailbox MUPDATE shows (the
+// bridge's rule: entries marked deleted by an imported backend db are not).
+func live(e *registry.Entry) bool { return !e.Type.Has(mboxlist.FlagDeleted) }
+
+// sameAs reports whether the registry entry already says what m says.
+func sameAs(e *registry.Entry, m mupdate.Mailbox) bool {
+	if !live(e) {
+		return false
+	}
+	got := bridge.ToMailbox(e)
+	if got.State != m.State || got.Location != bridge.FormatLocation(bridge.ParseLocation(m.Location)) {
+		return false
+	}
+	return m.State == mupdate.Reserved || got.ACL == bridge.FormatACL(bridge.ParseACL(m.ACL))
+}
+
+// fill writes the master's record m into e (a copy of the current entry or
+// a fresh one), keeping the fields MUPDATE does not carry (uniqueid,
+// history, other locations).
+func (f *Follower) fill(e *registry.Entry, m mupdate.Mailbox) {
+	e.Name = m.Name
+	e.Type &^= mboxlist.FlagDeleted
+	e.Type |= mboxlist.FlagRemote
+	loc := bridge.ParseLocation(m.Location)
+	locs := []registry.Location{loc}
+	for i, l := range e.Locations {
+		if i > 0 && l != loc {
+			locs = append(locs, l)
+		}
+	}
+	e.Locations = locs
+	e.Server, e.Partition = loc.Server, loc.Partition
+	if m.State == mupdate.Reserved {
+		e.Type |= mboxlist.FlagReserve
+		e.ACL = mboxlist.ACL{}
+	} else {
+		e.Type &^= mboxlist.FlagReserve
+		e.ACL = bridge.ParseACL(m.ACL)
+	}
+	e.Mtime = f.cfg.Now().Unix()
+}
+
+// put makes the registry's entry for m.Name equal to m (no write when it
+// already is). It reports whether it wrote and whether the entry existed.
+func (f *Follower) put(ctx context.Context, m mupdate.Mailbox) error {
+	_, _, err := f.putEntry(ctx, m, nil)
+	return err
+}
+
+const maxCAS = 64
+
+func (f *Follower) putEntry(ctx context.Context, m mupdate.Mailbox, cur *registry.Entry) (wrote, existed bool, err error) {
+	for range maxCAS {
+		var e registry.Entry
+		if cur != nil {
+			e = *cur
+		} else {
+			e, err = f.cfg.Store.Get(ctx, m.Name)
+			if err != nil && !errors.Is(err, registry.ErrNotFound) {
+				return false, false, err
+			}
+			if err != nil {
+				e = registry.Entry{}
+			}
+		}
+		cur = nil
+		existed = e.Name != ""
+		locs := []registry.Location{bridge.ParseLocation(m.Location)}
+		if existed {
+			locs = append(locs, e.Primary())
+		}
+		if own, err := f.bridgeOwns(ctx, locs...); err != nil || own {
+			return false, existed, err
+		}
+		if existed && sameAs(&e, m) {
+			return false, true, nil
+		}
+		if existed {
+			e.Locations = append([]registry.Location(nil), e.Locations...)
+			if len(e.Locations) == 0 {
+				e.Normalize()
+			}
+			f.fill(&e, m)
+			_, err = f.cfg.Store.Update(ctx, e)
+		} else {
+			e = registry.Entry{}
+			f.fill(&e, m)
+			_, err = f.cfg.Store.Create(ctx, e)
+		}
+		switch {
+		case err == nil:
+			f.mu.Lock()
+			f.applied++
+			f.mu.Unlock()
+			return true, existed, nil
+		case errors.Is(err, registry.ErrConflict) || errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrExists):
+			continue // someone else wrote in between: read again
+		default:
+			return false, existed, err
+		}
+	}
+	return false, existed, fmt.Errorf("follow: %q: too much contention", m.Name)
+}
+
+// del removes name from the registry (leaving a tombstone); absent is fine.
+func (f *Follower) del(ctx context.Context, name string) error {
+	_, err := f.delEntry(ctx, name, 0)
+	return err
+}
+
+func (f *Follower) delEntry(ctx context.Context, name string, rev int64) (bool, error) {
+	for range maxCAS {
+		e, err := f.cfg.Store.Get(ctx, name)
+		if errors.Is(err, registry.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if own, err := f.bridgeOwns(ctx, e.Primary()); err != nil || own {
+			return false, err
+		}
+		_, err = f.cfg.Store.Delete(ctx, name, e.Revision)
+		switch {
+		case err == nil:
+			f.mu.Lock()
+			f.applied++
+			f.mu.Unlock()
+			return true, nil
+		case errors.Is(err, registry.ErrNotFound):
+			return false, nil
+		case errors.Is(err, registry.ErrConflict):
+			continue
+		default:
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("follow: delete %q: too much contention", name)
+}
+
+// resync makes the registry equal to the master's full list, rewriting only
+// what differs. Both sides are walked by name; the registry's listing is
+// read first (names and revisions only are kept).
+func (f *Follower) resync(ctx context.Context, dump []mupdate.Mailbox) (SyncStats, error) {
+	st := SyncStats{Master: len(dump)}
+	inDump := make(map[string]struct{}, len(dump))
+	for _, m := range dump {
+		inDump[m.Name] = struct{}{}
+	}
+	type gone struct {
+		name string
+		rev  int64
+		loc  registry.Location
+	}
+	var vanished []gone
+	cur := make(map[string]registry.Entry)
+	_, err := f.cfg.Store.List(ctx, "", func(e registry.Entry) error {
+		if !live(&e) {
+			return nil
+		}
+		if _, ok := inDump[e.Name]; !ok {
+			vanished = append(vanished, gone{e.Name, e.Revision, e.Primary()})
+			return nil
+		}
+		if len(cur) < 1<<20 {
+			cur[e.Name] = e
+		}
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("follow: list the registry: %w", err)
+	}
+	for _, m := range dump {
+		var cp *registry.Entry
+		if e, ok := cur[m.Name]; ok {
+			if sameAs(&e, m) {
+				st.Unchanged++
+				continue
+			}
+			cp = &e
+		}
+		wrote, existed, err := f.putEntry(ctx, m, cp)
+		if err != nil {
+			return st, fmt.Errorf("follow: write %q: %w", m.Name, err)
+		}
+		switch {
+		case !wrote && existed:
+			if e, err := f.cfg.Store.Get(ctx, m.Name); err == nil && sameAs(&e, m) {
+				st.Unchanged++
+			} else {
+				st.Skipped++
+			}
+		case !wrote:
+			st.Skipped++
+		case existed:
+			st.Updated++
+		default:
+			st.Created++
+		}
+	}
+	for _, g := range vanished {
+		if own, err := f.bridgeOwns(ctx, g.loc); err != nil {
+			return st, err
+		} else if own {
+			st.Skipped++
+			continue
+		}
+		ok, err := f.delEntry(ctx, g.name, g.rev)
+		if err != nil {
+			return st, fmt.Errorf("follow: delete %q: %w", g.name, err)
+		}
+		if ok {
+			st.Deleted++
+		}
+	}
+	return st, nil
+}
