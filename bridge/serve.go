@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/creds"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/registry"
@@ -63,6 +64,13 @@ type Config struct {
 	// Server is passed through to the MUPDATE server (limits, timeouts);
 	// its Backend, Auth, Admins, TLS and banner fields are set by Run.
 	Server mupdateserver.Config
+
+	// Extend, when set, is called once the registry is open, before MUPDATE
+	// is served: it returns the backend to serve (b, or b wrapped: follow
+	// mode's write guard, metrics) and, optionally, work to run beside the
+	// server until ctx ends (follow mode, the operator HTTP listener). An
+	// error from that work while ctx is live stops the daemon with it.
+	Extend func(ctx context.Context, st registry.Store, b mupdate.Backend) (mupdate.Backend, func(context.Context) error, error)
 }
 
 // Run serves MUPDATE from the registry until ctx ends, then stops
@@ -119,6 +127,13 @@ func Run(ctx context.Context, cfg Config) error {
 
 	sc := cfg.Server
 	sc.Backend = New(st)
+	var beside func(context.Context) error
+	if cfg.Extend != nil {
+		sc.Backend, beside, err = cfg.Extend(ctx, st, sc.Backend)
+		if err != nil {
+			return err
+		}
+	}
 	sc.Auth = cr
 	sc.Admins = admins
 	sc.TLSConfig = tlsConf
@@ -156,17 +171,32 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Ready(ln.Addr())
 	}
 
-	// Seam for later issues: follow mode and the HTTP listener start here
-	// as further goroutines on ctx, sharing st.
+	// Work beside the server (Extend): follow mode, the HTTP listener.
+	bctx, bstop := context.WithCancel(ctx)
+	defer bstop()
+	besideErr := make(chan error, 1)
+	if beside != nil {
+		go func() { besideErr <- beside(bctx) }()
+	}
 
+	sctx, sstop := context.WithCancel(ctx)
+	defer sstop()
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ctx, ln) }()
+	go func() { serveErr <- srv.Serve(sctx, ln) }()
 	select {
 	case err := <-serveErr:
 		if ctx.Err() == nil {
 			srv.Close()
 			return exitcode.With(exitcode.Network, err)
 		}
+	case err := <-besideErr:
+		if ctx.Err() == nil && err != nil {
+			sstop()
+			<-serveErr
+			srv.Close()
+			return err
+		}
+		<-serveErr
 	case <-ctx.Done():
 		<-serveErr
 	}
@@ -185,6 +215,14 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("murder-bridge: closing connections still open after the shutdown timeout", "open", n)
 	}
 	srv.Close()
+	bstop()
+	if beside != nil {
+		select {
+		case <-besideErr:
+		case <-time.After(timeout):
+			log.Warn("murder-bridge: follow/HTTP work did not stop within the shutdown timeout")
+		}
+	}
 	log.Info("murder-bridge: stopped")
 	return nil
 }
