@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/murderkit/murderkit/mboxlist"
@@ -21,6 +22,10 @@ type Adapter struct {
 	// MaxRetries bounds compare-and-set retries of one write under
 	// contention on the same name (default 64).
 	MaxRetries int
+
+	// rev is the highest revision of a mailbox change this adapter has
+	// seen: its own writes, and every change its watches delivered.
+	rev atomic.Int64
 }
 
 var _ mupdate.Backend = (*Adapter)(nil)
@@ -189,17 +194,23 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request) error {
 	}
 	switch {
 	case next == nil: // DELETE
-		_, err := a.Store.Delete(ctx, req.Name, cur.Revision)
+		ts, err := a.Store.Delete(ctx, req.Name, cur.Revision)
 		if errors.Is(err, registry.ErrConflict) || errors.Is(err, registry.ErrNotFound) {
 			return retryErr{err}
+		}
+		if err == nil {
+			a.saw(ts.Revision)
 		}
 		return err
 	case !present:
 		e := registry.Entry{}
 		a.merge(&e, next)
-		_, err := a.Store.Create(ctx, e)
+		got, err := a.Store.Create(ctx, e)
 		if errors.Is(err, registry.ErrExists) {
 			return retryErr{err}
+		}
+		if err == nil {
+			a.saw(got.Revision)
 		}
 		return err
 	default:
@@ -210,9 +221,12 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request) error {
 			e.Normalize()
 		}
 		a.merge(&e, next)
-		_, err := a.Store.Update(ctx, e)
+		got, err := a.Store.Update(ctx, e)
 		if errors.Is(err, registry.ErrConflict) || errors.Is(err, registry.ErrNotFound) {
 			return retryErr{err}
+		}
+		if err == nil {
+			a.saw(got.Revision)
 		}
 		return err
 	}
@@ -235,8 +249,31 @@ func mapErr(err error) error {
 	return err
 }
 
-// Revision implements mupdate.Backend.
-func (a *Adapter) Revision(ctx context.Context) (int64, error) { return a.Store.Revision(ctx) }
+// saw records a revision of a mailbox change.
+func (a *Adapter) saw(r int64) {
+	for {
+		cur := a.rev.Load()
+		if r <= cur || a.rev.CompareAndSwap(cur, r) {
+			return
+		}
+	}
+}
+
+// Revision implements mupdate.Backend: the revision of the latest mailbox
+// change this adapter knows of (its own writes and what its watches
+// delivered), not the registry's revision, which also counts writes that
+// are not mailbox changes (slots) and, on a shared etcd, other keys.
+// A streaming NOOP waits for the feed to reach this revision; with the
+// registry's revision it would wait for changes that never come (up to
+// the server's NoopWait) after every slot write. Read-your-writes holds
+// for every write made through this adapter: its revision is known as
+// soon as the write returns.
+func (a *Adapter) Revision(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return a.rev.Load(), nil
+}
 
 // Snapshot implements mupdate.Backend with the registry's consistent
 // listing (List from one snapshot, in Cyrus order), streamed as Range reads
@@ -308,6 +345,7 @@ func (a *Adapter) Watch(ctx context.Context, after int64, fn func(mupdate.Change
 			}
 			return ev.Err
 		}
+		a.saw(ev.Revision)
 		ch := mupdate.Change{Revision: ev.Revision, Name: ev.Name}
 		if ev.Type == registry.EventPut && visible(&ev.Entry) {
 			m := ToMailbox(&ev.Entry)
