@@ -48,7 +48,10 @@ type DumpError struct {
 }
 
 func (e *DumpError) Error() string {
-	return fmt.Sprintf("mboxlist: dump line %d, offset %d (%#x): %s", e.Line, e.Offset, e.Offset, e.What)
+	if e.Line > 0 {
+		return fmt.Sprintf("mboxlist: dump line %d, offset %d (%#x): %s", e.Line, e.Offset, e.Offset, e.What)
+	}
+	return fmt.Sprintf("mboxlist: dump offset %d (%#x): %s", e.Offset, e.Offset, e.What)
 }
 
 func (e *DumpError) Unwrap() error { return e.Err }

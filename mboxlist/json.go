@@ -239,6 +239,7 @@ func DumpFilter(e *Entry, withIntermediates bool) bool {
 
 // JSONDecoder reads a JSON dump entry by entry without holding it whole.
 type JSONDecoder struct {
+	u     *utf8Reader
 	d     *json.Decoder
 	state int // 0 before '{', 1 inside, 2 done
 	entry Entry
@@ -248,9 +249,10 @@ type JSONDecoder struct {
 
 // NewJSONDecoder returns a decoder reading r.
 func NewJSONDecoder(r io.Reader) *JSONDecoder {
-	d := json.NewDecoder(r)
+	u := &utf8Reader{r: r}
+	d := json.NewDecoder(u)
 	d.UseNumber()
-	return &JSONDecoder{d: d}
+	return &JSONDecoder{u: u, d: d}
 }
 
 type jsonHist struct {
@@ -274,7 +276,13 @@ type jsonEntry struct {
 
 func (j *JSONDecoder) fail(what string, err error) bool {
 	if j.err == nil {
-		j.err = &DumpError{Offset: j.d.InputOffset(), What: what, Err: err}
+		var de *DumpError
+		if errors.As(j.u.err, &de) {
+			j.err = de
+			return false
+		}
+		off := j.d.InputOffset()
+		j.err = &DumpError{Offset: off, Line: j.u.line(off), What: what, Err: err}
 	}
 	return false
 }

@@ -29,6 +29,10 @@ type DecoderOptions struct {
 	// no I record (normal for murder frontend entries). Without ByID,
 	// entries carry no History, as in `ctl_mboxlist -d`.
 	ByID func(uniqueid string) (value []byte, ok bool, err error)
+	// As36 returns the entries of a pre-3.6 file in the 3.6 shape (Convert
+	// from Version to V36: the LEGACY_DIRS flag added), which is what
+	// `mboxconv dump` prints for such a file.
+	As36 bool
 }
 
 // Decoder turns the records of a mailboxes.db of any version, in key order,
@@ -70,6 +74,9 @@ func (d *Decoder) Next() bool {
 		}
 		d.rec = rec
 		d.entry = rec.Entry
+		if d.opt.As36 && !d.opt.Version.ByID() {
+			d.entry, _ = Convert(d.opt.Version, V36, &d.entry)
+		}
 		if d.opt.ByID != nil && d.opt.Version.ByID() && d.entry.UniqueID != "" {
 			val, ok, err := d.opt.ByID(d.entry.UniqueID)
 			if err != nil {
@@ -202,9 +209,7 @@ func hasTopField(value []byte, field string) bool {
 }
 
 // Version is the detected version: V36, or the oldest pre-3.6 version that
-// fits every value seen. An empty database gives V36 (Cyrus 3.6 would not
-// upgrade it either... it would: nothing decides means upgrade, but there
-// is nothing to upgrade).
+// fits every value seen. An empty database gives V36.
 func (d *Detector) Version() Version {
 	if d.records == 0 {
 		return V36
