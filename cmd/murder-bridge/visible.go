@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/registry"
+	_ "github.com/murderkit/murderkit/registry/backends" // every registry URL scheme
+)
+
+type visibleOptions struct {
+	registry string
+	groups   []string
+}
+
+func init() { rootCmd.AddCommand(newVisibleCommand()) }
+
+func newVisibleCommand() *cobra.Command {
+	var o visibleOptions
+	cmd := &cobra.Command{
+		Use:   "visible USER [--group G]... --registry URL",
+		Short: "Print the mailboxes USER may see, one internal name a line",
+		Long: `Print what Cyrus's IMAP LIST "" "*" would show USER, as internal names
+(modified UTF-7, spelled as ctl_mboxlist -d spells them), one a line, in
+LIST order: the user's own hierarchy, then other users' mailboxes, then
+shared ones, each in Cyrus order.
+
+USER is a Cyrus userid, local[@domain]; only that domain's mailboxes are
+considered. Visible are the user's own hierarchy (user.LOCAL and below) and
+every mailbox where the user, "anyone" or one of the --group identifiers has
+the l right, unless one of them has l as a negative right (-id). Never shown:
+tombstones, reserved entries, DELETED.* and non-email mailboxes (calendars,
+addressbooks, collections, JMAP), which Cyrus hides from non-admins.
+
+The answer comes from the registry's reverse-ACL index: its cost grows with
+the answer, not with the registry.
+
+` + exitcode.Help,
+		Example: `  murder-bridge visible fred --registry leveldb:///var/lib/murder-bridge/registry
+  murder-bridge visible jane@example.com --group staff --group sales \
+      --registry etcd://10.0.0.1:2379,10.0.0.2:2379/murder`,
+		Args: cobra.ExactArgs(1),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if o.registry == "" {
+				return exitcode.With(exitcode.Usage, errors.New("--registry URL is required"))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			s, err := openQueryRegistry(ctx, o.registry)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return runVisible(ctx, s, args[0], o.groups, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&o.registry, "registry", "", "registry URL: leveldb:///DIR or etcd://HOST:PORT,.../PREFIX")
+	cmd.Flags().StringArrayVar(&o.groups, "group", nil, "a group USER belongs to (the identifier group:G); repeat for several")
+	return cmd
+}
+
+// openQueryRegistry opens the registry for the read-only commands (visible,
+// lookup), mapping failures to exit statuses.
+func openQueryRegistry(ctx context.Context, url string) (registry.Store, error) {
+	s, err := registry.Open(ctx, url)
+	if err != nil {
+		if errors.Is(err, registry.ErrInvalid) {
+			return nil, exitcode.With(exitcode.Usage, err)
+		}
+		return nil, exitcode.With(exitcode.Registry, err)
+	}
+	return s, nil
+}
+
+// registryExit maps a registry error to an exit status.
+func registryExit(err error) error {
+	if errors.Is(err, registry.ErrInvalid) {
+		return exitcode.With(exitcode.Usage, err)
+	}
+	return exitcode.With(exitcode.Registry, err)
+}
+
+// runVisible prints the names user may see, one a line.
+func runVisible(ctx context.Context, s registry.Store, user string, groups []string, stdout io.Writer) error {
+	names, err := s.Visible(ctx, user, groups)
+	if err != nil {
+		return registryExit(err)
+	}
+	w := bufio.NewWriter(stdout)
+	for _, n := range names {
+		fmt.Fprintln(w, n)
+	}
+	if err := w.Flush(); err != nil {
+		return exitcode.With(exitcode.Output, err)
+	}
+	return nil
+}

@@ -1,0 +1,10 @@
+// Package backends links every registry backend, so that registry.Open
+// understands every URL scheme: leveldb:// and etcd://.
+//
+// Source of truth: the registry package's Open and the backends' doc.go.
+package backends
+
+import (
+	_ "github.com/murderkit/murderkit/registry/etcd"    // etcd://host:port,.../prefix
+	_ "github.com/murderkit/murderkit/registry/leveldb" // leveldb:///path
+)
