@@ -147,10 +147,20 @@ func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdo
 
 	var all []mboxlist.Entry
 	var lost []string
+	dropped := 0
 	err = src.entries(ctx, func(e *mboxlist.Entry) error {
 		ce, losses := mboxlist.Convert(src.version, v, e)
+		drop := false
 		for _, l := range losses {
 			lost = append(lost, fmt.Sprintf("%s: %s", e.Name, l))
+			// A type the target has no number or letter for cannot be
+			// written at all: with --lossy the entry is left out.
+			drop = drop || l.Field == "mbtype"
+		}
+		if drop {
+			dropped++
+			lost = append(lost, fmt.Sprintf("%s: left out: Cyrus %s cannot store its type", e.Name, v))
+			return nil
 		}
 		all = append(all, ce)
 		return nil
@@ -190,7 +200,11 @@ func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdo
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "mboxconv: wrote %d mailboxes to %s (%s, Cyrus %s values%s)\n", len(all), dst, o.to, v, raclNote(racl))
+	fmt.Fprintf(stderr, "mboxconv: wrote %d mailboxes to %s (%s, Cyrus %s values%s)", len(all), dst, o.to, v, raclNote(racl && (o.to == "twoskip" || o.to == "skiplist")))
+	if dropped > 0 {
+		fmt.Fprintf(stderr, "; %d left out (--lossy)", dropped)
+	}
+	fmt.Fprintln(stderr)
 	return nil
 }
 

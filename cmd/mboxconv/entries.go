@@ -115,18 +115,46 @@ func (s *source) records(ctx context.Context, fn func(key []byte, rec *mboxlist.
 // memory and sorted, as an upgrade to 3.6 would store them).
 func (s *source) entries(ctx context.Context, fn func(e *mboxlist.Entry) error) error {
 	if s.kind.isDB() && s.version == mboxlist.V36 {
+		// The name history lives in the I records, which sort before every
+		// N record (A < I < N in both formats' orders): keep the few
+		// non-empty histories while passing the I records, attach them to
+		// their N entries. Everything else in the I records repeats the N
+		// record. Memory grows only with the number of renamed mailboxes.
+		hist := map[string]mboxlist.Entry{}
 		err := s.db.Iterate(func(k, v []byte) error {
-			if len(k) == 0 || k[0] != mboxlist.KeyName {
-				return nil // I and A records are derived from the N records
+			if len(k) == 0 {
+				return nil
 			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			rec, err := mboxlist.DecodeRecord(s.version, k, v, s.names)
-			if err != nil {
-				return inputErr(s.path, err)
+			switch k[0] {
+			case mboxlist.KeyID:
+				if bytes.HasSuffix(v, []byte(" H ())")) || !bytes.Contains(v, []byte(" H (")) {
+					return nil
+				}
+				rec, err := mboxlist.DecodeRecord(s.version, k, v, s.names)
+				if err != nil {
+					return inputErr(s.path, err)
+				}
+				if len(rec.Entry.History) > 0 {
+					hist[rec.Entry.UniqueID] = rec.Entry
+				}
+				return nil
+			case mboxlist.KeyName:
+				rec, err := mboxlist.DecodeRecord(s.version, k, v, s.names)
+				if err != nil {
+					return inputErr(s.path, err)
+				}
+				e := &rec.Entry
+				// An I record belongs to the entry only when it names it (a
+				// tombstone left by a rename shares the uniqueid).
+				if ie, ok := hist[e.UniqueID]; ok && e.UniqueID != "" && ie.Name == e.Name {
+					e.History = ie.History
+				}
+				return fn(e)
 			}
-			return fn(&rec.Entry)
+			return nil
 		})
 		return inputErr(s.path, err)
 	}

@@ -41,7 +41,15 @@ func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	// tree: reset every flag of every command to its default.
 	for _, c := range rootCmd.Commands() {
 		c.Flags().VisitAll(func(f *pflag.Flag) {
-			f.Value.Set(f.DefValue)
+			if sv, ok := f.Value.(pflag.SliceValue); ok {
+				var def []string
+				if d := strings.Trim(f.DefValue, "[]"); d != "" {
+					def = strings.Split(d, ",")
+				}
+				sv.Replace(def)
+			} else {
+				f.Value.Set(f.DefValue)
+			}
 			f.Changed = false
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/spf13/cobra"
 
 	"github.com/murderkit/murderkit/internal/exitcode"
@@ -31,8 +32,11 @@ are read into the version-neutral 3.6 model and compared by name.
 
 Every field counts (type and flags, partition, server, ACL in order,
 uniqueid, uidvalidity, modseqs, name history) except mtime, which Cyrus
-rewrites on every write (--mtime compares it too). Reverse-ACL and
-by-uniqueid records are derived data and are not compared.
+rewrites on every write (--mtime compares it too). An absent ACL and an
+empty one compare equal (Cyrus's undump turns one into the other), as do an
+absent and an empty name history. Reverse-ACL records are derived data and
+are not compared; the name history of a 3.6 file comes from its
+by-uniqueid (I) records.
 
 The output is a readable diff (go-cmp): "-" lines are SRC1, "+" lines SRC2.
 --json prints {"equal": bool, "only_in_1": [...], "only_in_2": [...],
@@ -111,7 +115,7 @@ func runVerify(ctx context.Context, o verifyOptions, p1, p2 string, stdout, stde
 				e2.History[i].Mtime = 0
 			}
 		}
-		if d := cmp.Diff(e1, e2); d != "" {
+		if d := cmp.Diff(e1, e2, cmpopts.EquateEmpty()); d != "" {
 			res.Changed = append(res.Changed, verifyDelta{Name: n, Diff: d})
 		}
 	}
