@@ -1,0 +1,32 @@
+// Package httpapi is murder-bridge's operator HTTP listener (`serve --http
+// ADDR`), separate from MUPDATE and off by default:
+//
+//	GET  /healthz                    200 "ok" while the process serves
+//	GET  /readyz                     200 when the registry answers and, in
+//	                                 follow mode, the lag is under the bound;
+//	                                 503 with the reasons otherwise (JSON)
+//	GET  /metrics                    Prometheus (client_golang) exposition
+//	GET  /v1/mailboxes/{name}        one registry entry (JSON, see EntryJSON)
+//	GET  /v1/visible?user=U&group=G  names U may list (JSON {"names": [...]})
+//	GET  /v1/slots, /v1/slots/{name} slots (JSON)
+//	POST /v1/slots                   create a slot         (bearer token)
+//	PUT  /v1/slots/{name}            update, compare-and-set on "revision"
+//	DELETE /v1/slots/{name}?revision=N                     (bearer token)
+//	GET  /v1/status                  registry revision and follow status
+//	GET  /auth                       nginx mail auth_http
+//
+// Every write needs `Authorization: Bearer TOKEN` (the --http-token-file);
+// without a configured token writes are refused. Bad input gets a 4xx with
+// a JSON {"error": "..."} body naming the problem; nothing in a request can
+// panic the server (handlers recover and answer 500).
+//
+// Source of truth: design.md ("Contracts in detail": leveldb has one owner,
+// the CLI reaches it through this API with --bridge URL; the API is loopback
+// by default and needs a bearer token for writes), nginx's
+// ngx_mail_auth_http_module protocol (request headers Auth-User, Auth-Pass,
+// Auth-Protocol, Auth-Method; answer Auth-Status, Auth-Server as an IP
+// address, Auth-Port, Auth-Wait), and Prometheus's client_golang.
+//
+// Client is the other side: a read-only registry.Store over this API, what
+// `murder-bridge lookup|visible --bridge URL` uses.
+package httpapi

@@ -1,0 +1,460 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/murderkit/murderkit/follow"
+	"github.com/murderkit/murderkit/registry"
+)
+
+// DefaultAddr is where --http listens when given without a host: loopback.
+const DefaultAddr = "127.0.0.1:8405"
+
+// FollowStatus is what the API needs from follow mode (*follow.Follower).
+type FollowStatus interface {
+	Status() follow.Status
+}
+
+// Config configures a Server. Store is required.
+type Config struct {
+	Store registry.Store
+	// Follow is set in follow mode: /readyz then checks the lag and
+	// /v1/status and /metrics show the follower's state.
+	Follow FollowStatus
+	// Token is the bearer token writes need; empty refuses every write.
+	Token string
+	// MaxLag bounds the follow lag /readyz accepts (default 30 s). Before
+	// the first full resync the bridge is not ready.
+	MaxLag time.Duration
+	// Metrics, when nil, is created (NewMetrics).
+	Metrics *Metrics
+	Logger  *slog.Logger
+	// Resolver resolves backend host names for auth_http (default
+	// net.DefaultResolver).
+	Resolver *net.Resolver
+	// AuthPorts maps nginx's Auth-Protocol (imap, pop3, smtp) to the port
+	// used when a backend's server name has none (default imap 143, pop3
+	// 110, smtp 25).
+	AuthPorts map[string]int
+	// AuthWait is the Auth-Wait nginx is told on a failed login (default 3 s,
+	// Cyrus's failedloginpause).
+	AuthWait time.Duration
+}
+
+// Server is the operator HTTP API.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New checks cfg and builds the handlers.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("httpapi: Config.Store is required")
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxLag <= 0 {
+		cfg.MaxLag = 30 * time.Second
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.AuthPorts == nil {
+		cfg.AuthPorts = map[string]int{"imap": 143, "pop3": 110, "smtp": 25}
+	}
+	if cfg.AuthWait <= 0 {
+		cfg.AuthWait = 3 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	if f := cfg.Follow; f != nil {
+		cfg.Metrics.Registry.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "murder_bridge_follow_lag_seconds",
+				Help: "Age of the last completed NOOP round trip to the followed master (-1 before the first).",
+			}, func() float64 {
+				st := f.Status()
+				if st.Lag < 0 {
+					return -1
+				}
+				return st.Lag.Seconds()
+			}),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "murder_bridge_follow_connected",
+				Help: "1 while the follow connection to the old master is up and synchronised.",
+			}, func() float64 {
+				if st := f.Status(); st.Connected && st.Synced {
+					return 1
+				}
+				return 0
+			}),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "murder_bridge_follow_resyncs_total",
+				Help: "Full resynchronisations with the followed master.",
+			}, func() float64 { return float64(f.Status().Resyncs) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "murder_bridge_follow_writes_total",
+				Help: "Registry writes made by the follower.",
+			}, func() float64 { return float64(f.Status().Applied) }),
+		)
+	}
+	s.handle("GET /healthz", "healthz", s.healthz)
+	s.handle("GET /readyz", "readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{}))
+	s.handle("GET /v1/status", "status", s.status)
+	s.handle("GET /v1/mailboxes/{name}", "mailbox", s.mailbox)
+	s.handle("GET /v1/visible", "visible", s.visible)
+	s.handle("GET /v1/slots", "slots", s.listSlots)
+	s.handle("GET /v1/slots/{name}", "slot", s.getSlot)
+	s.handle("POST /v1/slots", "slot_create", s.writer(s.createSlot))
+	s.handle("PUT /v1/slots/{name}", "slot_update", s.writer(s.updateSlot))
+	s.handle("DELETE /v1/slots/{name}", "slot_delete", s.writer(s.deleteSlot))
+	s.handle("GET /auth", "auth_http", s.authHTTP)
+	s.handle("/", "other", func(w http.ResponseWriter, r *http.Request) {
+		httpError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return s, nil
+}
+
+// Metrics returns the server's metrics (to wrap the MUPDATE backend).
+func (s *Server) Metrics() *Metrics { return s.cfg.Metrics }
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve serves on ln until ctx ends, then shuts down gracefully (5 s).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hs.Shutdown(sctx)
+	<-errc
+	return nil
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// handle registers h with panic recovery and request counting.
+func (s *Server) handle(pattern, name string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("httpapi: panic in handler", "handler", name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if sw.code == 0 {
+					httpError(sw, http.StatusInternalServerError, "internal error")
+				}
+			}
+			code := sw.code
+			if code == 0 {
+				code = http.StatusOK
+			}
+			s.cfg.Metrics.httpRequests.WithLabelValues(name, strconv.Itoa(code)).Inc()
+		}()
+		h(sw, r)
+	})
+}
+
+// writer checks the bearer token, then runs h (and logs the write).
+func (s *Server) writer(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Token == "" {
+			httpError(w, http.StatusForbidden, "writes are disabled: the bridge has no --http-token-file")
+			return
+		}
+		auth := r.Header.Get("Authorization")
+		tok, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="murder-bridge"`)
+			httpError(w, http.StatusUnauthorized, "a write needs Authorization: Bearer TOKEN (the --http-token-file's token)")
+			return
+		}
+		s.log.Info("http write", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		h(w, r)
+	}
+}
+
+// ErrorBody is the JSON body of every error answer.
+type ErrorBody struct {
+	Error     string              `json:"error"`
+	Tombstone *registry.Tombstone `json:"tombstone,omitempty"`
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, ErrorBody{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode the answer"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+// registryError answers a registry error with the fitting status.
+func (s *Server) registryError(w http.ResponseWriter, op string, err error) {
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		httpError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, registry.ErrInvalid):
+		httpError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, registry.ErrExists), errors.Is(err, registry.ErrConflict):
+		httpError(w, http.StatusConflict, err.Error())
+	default:
+		s.cfg.Metrics.RegistryError(op)
+		s.log.Error("httpapi: registry failed", "op", op, "err", err)
+		httpError(w, http.StatusServiceUnavailable, err.Error())
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// Readiness is /readyz's JSON body.
+type Readiness struct {
+	Ready    bool           `json:"ready"`
+	Reasons  []string       `json:"reasons,omitempty"`
+	Revision int64          `json:"revision"`
+	Follow   *follow.Status `json:"follow,omitempty"`
+}
+
+func (s *Server) readiness(ctx context.Context) Readiness {
+	var rd Readiness
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	rev, err := s.cfg.Store.Revision(ctx)
+	if err != nil {
+		s.cfg.Metrics.RegistryError("revision")
+		rd.Reasons = append(rd.Reasons, "registry unreachable: "+err.Error())
+	}
+	rd.Revision = rev
+	if s.cfg.Follow != nil {
+		st := s.cfg.Follow.Status()
+		rd.Follow = &st
+		switch {
+		case st.Lag < 0:
+			rd.Reasons = append(rd.Reasons, "follow: no full list from the master "+st.Master+" yet")
+		case st.Lag > s.cfg.MaxLag:
+			rd.Reasons = append(rd.Reasons, fmt.Sprintf("follow: lag %s exceeds %s", st.Lag.Round(time.Millisecond), s.cfg.MaxLag))
+		}
+	}
+	rd.Ready = len(rd.Reasons) == 0
+	return rd
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	rd := s.readiness(r.Context())
+	code := http.StatusOK
+	if !rd.Ready {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, rd)
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.readiness(r.Context()))
+}
+
+func (s *Server) mailbox(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if len(name) > maxName {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("mailbox name of %d bytes is longer than %d", len(name), maxName))
+		return
+	}
+	if err := registry.ValidateName(name); err != nil {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("bad mailbox name %q: %v", name, err))
+		return
+	}
+	e, err := s.cfg.Store.Get(r.Context(), name)
+	if errors.Is(err, registry.ErrNotFound) {
+		body := ErrorBody{Error: err.Error()}
+		if t, terr := s.cfg.Store.GetTombstone(r.Context(), name); terr == nil {
+			body.Tombstone = &t
+		}
+		writeJSON(w, http.StatusNotFound, body)
+		return
+	}
+	if err != nil {
+		s.registryError(w, "get", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+// VisibleAnswer is /v1/visible's JSON body.
+type VisibleAnswer struct {
+	User   string   `json:"user"`
+	Groups []string `json:"groups"`
+	Names  []string `json:"names"`
+}
+
+func (s *Server) visible(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	user := q.Get("user")
+	if user == "" || len(q["user"]) != 1 {
+		httpError(w, http.StatusBadRequest, "visible needs exactly one user=USERID parameter")
+		return
+	}
+	groups := q["group"]
+	for _, g := range groups {
+		if g == "" {
+			httpError(w, http.StatusBadRequest, "empty group= parameter")
+			return
+		}
+	}
+	names, err := s.cfg.Store.Visible(r.Context(), user, groups)
+	if err != nil {
+		s.registryError(w, "visible", err)
+		return
+	}
+	if names == nil {
+		names = []string{}
+	}
+	if groups == nil {
+		groups = []string{}
+	}
+	writeJSON(w, http.StatusOK, VisibleAnswer{User: user, Groups: groups, Names: names})
+}
+
+func (s *Server) listSlots(w http.ResponseWriter, r *http.Request) {
+	sl, err := s.cfg.Store.ListSlots(r.Context())
+	if err != nil {
+		s.registryError(w, "slots", err)
+		return
+	}
+	if sl == nil {
+		sl = []registry.Slot{}
+	}
+	writeJSON(w, http.StatusOK, sl)
+}
+
+func (s *Server) getSlot(w http.ResponseWriter, r *http.Request) {
+	sl, err := s.cfg.Store.GetSlot(r.Context(), r.PathValue("name"))
+	if err != nil {
+		s.registryError(w, "slot", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sl)
+}
+
+const (
+	maxBody = 1 << 20
+	maxName = 1024 // Cyrus's own limit (MAX_MAILBOX_NAME) is 490
+)
+
+func decodeSlot(w http.ResponseWriter, r *http.Request) (registry.Slot, bool) {
+	var sl registry.Slot
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sl); err != nil {
+		httpError(w, http.StatusBadRequest, "bad slot JSON: "+err.Error())
+		return sl, false
+	}
+	if dec.More() {
+		httpError(w, http.StatusBadRequest, "bad slot JSON: more than one object")
+		return sl, false
+	}
+	if err := registry.ValidateSlot(sl); err != nil {
+		httpError(w, http.StatusBadRequest, "bad slot: "+err.Error())
+		return sl, false
+	}
+	return sl, true
+}
+
+func (s *Server) createSlot(w http.ResponseWriter, r *http.Request) {
+	sl, ok := decodeSlot(w, r)
+	if !ok {
+		return
+	}
+	out, err := s.cfg.Store.CreateSlot(r.Context(), sl)
+	if err != nil {
+		s.registryError(w, "create_slot", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) updateSlot(w http.ResponseWriter, r *http.Request) {
+	sl, ok := decodeSlot(w, r)
+	if !ok {
+		return
+	}
+	if sl.Name != r.PathValue("name") {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("slot name %q in the body differs from %q in the path", sl.Name, r.PathValue("name")))
+		return
+	}
+	if sl.Revision == 0 {
+		httpError(w, http.StatusBadRequest, "an update needs the revision the slot was read at (compare-and-set)")
+		return
+	}
+	out, err := s.cfg.Store.UpdateSlot(r.Context(), sl)
+	if err != nil {
+		s.registryError(w, "update_slot", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) deleteSlot(w http.ResponseWriter, r *http.Request) {
+	rev, err := strconv.ParseInt(r.URL.Query().Get("revision"), 10, 64)
+	if err != nil || rev <= 0 {
+		httpError(w, http.StatusBadRequest, "delete needs ?revision=N, the revision the slot was read at")
+		return
+	}
+	if err := s.cfg.Store.DeleteSlot(r.Context(), r.PathValue("name"), rev); err != nil {
+		s.registryError(w, "delete_slot", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
