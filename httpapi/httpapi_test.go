@@ -295,9 +295,9 @@ func TestAuthHTTP(t *testing.T) {
 		status, server, port string
 	}{
 		{"alice", "imap", "OK", "127.0.0.1", "11143"},
-		{"Alice", "imap", "OK", "127.0.0.1", "11143"},    // username_tolower
-		{"bob", "imap", "OK", "127.0.0.1", "143"},        // "localhost" resolved, protocol port
-		{"bob", "pop3", "OK", "127.0.0.1", "110"},        // "localhost" resolved
+		{"Alice", "imap", "OK", "127.0.0.1", "11143"}, // username_tolower
+		{"bob", "imap", "OK", "127.0.0.1", "143"},     // "localhost" resolved, protocol port
+		{"bob", "pop3", "OK", "127.0.0.1", "110"},     // "localhost" resolved
 		{"jane.doe@example.com", "imap", "OK", "127.0.0.2", "143"},
 		{"nobody", "imap", "Invalid login or password", "", ""},
 		{"gone", "imap", "Invalid login or password", "", ""},
