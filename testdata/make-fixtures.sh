@@ -76,7 +76,18 @@ upgraded() {
 	as_cyrus ctl_mboxlist -C "$d/imapd.conf" -d >"$out/$name.upgraded.json"
 }
 
-take() { # take CONF-NAME DEST: copy a configuration's mailboxes.db to $out/DEST
+# oldstamp CONF-NAME: set the configuration's skiplist recovery stamp to
+# 1970, so no skiplist file made there is ever recovered (checkpointed) on
+# open: the files keep their transaction log. (ctl_cyrusdb -r sets it to
+# "now", and a file whose last_recovery is older is recovered on open.)
+oldstamp() {
+	printf '\000\000\000\001' >"$work/$1/conf/db/skipstamp"
+	[ "$(id -u)" = 0 ] && chown cyrus:mail "$work/$1/conf/db/skipstamp"
+	return 0
+}
+
+# take CONF-NAME DEST: copy a configuration's mailboxes.db to $out/DEST
+take() {
 	cp "$work/$1/conf/mailboxes.db" "$out/$2"
 	chmod 0644 "$out/$2"
 }
@@ -129,7 +140,8 @@ golden empty.skiplist.db skiplist
 # never checkpointed (skiplist: ADD/DELETE/COMMIT log after INORDER)
 newconf logform
 L=$work/logform
-as_cyrus ctl_cyrusdb -C "$L/imapd.conf" -r # writes skipstamp so opens don't checkpoint
+as_cyrus ctl_cyrusdb -C "$L/imapd.conf" -r
+oldstamp logform
 for fmt in skiplist twoskip; do
 	db=$L/conf/log.$fmt
 	as_cyrus cyr_dbtool -C "$L/imapd.conf" -n "$db" "$fmt" set $'Nuser\x1Famy' '%(T e I log-amy P default V 1 C 1 F 1 M 1795300000 A %(amy lrswipkxtecdan))'
@@ -155,6 +167,7 @@ for fmt in twoskip skiplist; do
 	newconf "crash-$fmt"
 	K=$work/crash-$fmt
 	as_cyrus ctl_cyrusdb -C "$K/imapd.conf" -r
+	oldstamp "crash-$fmt"
 	cp "$out/logform.$fmt.db" "$K/conf/crash.db"
 	[ "$(id -u)" = 0 ] && chown cyrus:mail "$K/conf/crash.db"
 	as_cyrus cyr_dbtool -C "$K/imapd.conf" "$K/conf/crash.db" "$fmt" damage || true
@@ -165,10 +178,12 @@ done
 
 # --- old value formats written by Cyrus's own engine (cyr_dbtool set):
 # 2.x `type partition acl` values (skiplist, the 2.4 default backend) and
-# 2.5-3.4 dlist values with $RACL / $RUNQ keys (twoskip)
+# 2.5 dlist values (no reverse ACLs before 3.0) and 3.4 values with
+# $RACL / $RUNQ keys (twoskip)
 newconf old
 O=$work/old
 as_cyrus ctl_cyrusdb -C "$O/imapd.conf" -r
+oldstamp old
 db=$O/conf/v2x.skiplist
 as_cyrus cyr_dbtool -C "$O/imapd.conf" -n "$db" skiplist set 'user.fred' $'0 default fred\tlrswipkxtecda\tanyone\tlrs\t'
 as_cyrus cyr_dbtool -C "$O/imapd.conf" "$db" skiplist set 'user.fred.Sent' $'0 default fred\tlrswipkxtecda\t'
@@ -188,9 +203,6 @@ cp "$O/conf/v2x.twoskip" "$out/v2x.twoskip.db"
 db=$O/conf/v25.twoskip
 as_cyrus cyr_dbtool -C "$O/imapd.conf" -n "$db" twoskip batch <<'B'
 BEGIN
-SET $RACL ""
-SET $RACL$U$anyone$user.fred ""
-SET $RACL$S$group:staff$shared.team ""
 SET user.fred "%(A %(fred lrswipkxtecda anyone lrs) I 0123456789abcdef P default V 1300000000 M 1400000000)"
 SET user.fred.Sent "%(A %(fred lrswipkxtecda) I 0123456789abcdf0 P default V 1300000001 M 1400000000)"
 SET user.rem "%(A %(rem lrswipkxtecda) P default S backend1 T r M 1400000000)"
