@@ -1,5 +1,7 @@
 package mboxlist
 
+import "strings"
+
 // Entry is one mailbox as Cyrus 3.6's `ctl_mboxlist -d` describes it. It is the
 // version-neutral model: readers of every Cyrus version decode into it and
 // writers of every version encode from it (see values.go).
@@ -75,3 +77,56 @@ func (t MBType) Kind() MBType { return t & TypeMask }
 
 // Has reports whether every flag in f is set.
 func (t MBType) Has(f MBType) bool { return t&f == f }
+
+// Clone returns a deep copy of e.
+func (e *Entry) Clone() Entry {
+	c := *e
+	if e.ACL != nil {
+		c.ACL = append(ACL{}, e.ACL...)
+	}
+	if e.History != nil {
+		c.History = append([]HistoryItem{}, e.History...)
+	}
+	return c
+}
+
+// Location is the MUPDATE-style location "server!partition" (just the
+// partition for an entry without a server).
+func (e *Entry) Location() string {
+	if e.Server == "" {
+		return e.Partition
+	}
+	return e.Server + "!" + e.Partition
+}
+
+// ImplicitOwnerRights are the rights a mailbox's owner has whatever the ACL
+// says (imapd.conf implicit_owner_rights, default "lkxan").
+const ImplicitOwnerRights Rights = "lkxan"
+
+// ListableBy is the visibility rule of design.md ("visible USER"): whether
+// IMAP LIST "" "*" of Cyrus shows this entry to a non-admin identity. Only
+// email mailboxes (3.6 kind e), never tombstones (d), reserved (z) or
+// DELETED.* names; the owner sees its own hierarchy (implicit `l`), anyone
+// else needs `l` from the ACL through its userid, "anyone", "anonymous"
+// (for an anonymous identity) or its groups, negative rights subtracting.
+// A domain's users see only that domain's mailboxes.
+func (e *Entry) ListableBy(who Identity, c *NameConfig) bool {
+	if e.Type.Kind() != TypeEmail || e.Type.Has(FlagDeleted) || e.Type.Has(FlagReserve) {
+		return false
+	}
+	n := ParseIntName(e.Name, c)
+	if n.Deleted != 0 {
+		return false
+	}
+	userDomain := ""
+	if i := strings.LastIndexByte(who.User, '@'); i >= 0 {
+		userDomain = who.User[i+1:]
+	}
+	if n.Domain != userDomain {
+		return false
+	}
+	if who.User != "" && n.UserID() == who.User {
+		return true
+	}
+	return e.ACL.Can(who, 'l')
+}

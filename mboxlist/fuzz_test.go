@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func checkErr(t *testing.T, err error) {
@@ -50,6 +51,20 @@ func seeds36(f *testing.F) {
 func FuzzDlistValue(f *testing.F) {
 	seeds36(f)
 	f.Fuzz(func(t *testing.T, value []byte) {
+		// The one-pass scanner and the tree parser agree.
+		for _, mode := range []dlistMode{modeLegacy, modeN, modeI} {
+			var a, b Entry
+			ea := scanEntry(value, mode, &a, nil)
+			eb := decodeTree(value, mode, &b, nil)
+			if (ea == nil) != (eb == nil) {
+				t.Fatalf("mode %d: scanner error %v, tree error %v", mode, ea, eb)
+			}
+			if ea == nil {
+				if d := cmp.Diff(b, a, cmpopts.EquateEmpty()); d != "" {
+					t.Fatalf("mode %d: scanner and tree differ (-tree +scan):\n%s", mode, d)
+				}
+			}
+		}
 		for _, key := range []string{"Nuser\x1ffuzz", "Ifuzz-id"} {
 			rec, err := DecodeRecord(V36, []byte(key), value, nil)
 			if err != nil {

@@ -19,6 +19,11 @@ import (
 // (upper-case hex), everything else (UTF-8 included) as is.
 func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789ABCDEF"
+	if plainJSON(s) {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -52,11 +57,25 @@ func appendJSONString(b []byte, s string) []byte {
 // (or holds NUL) makes json_string return NULL, and Cyrus's
 // json_object_set_new then leaves the member out.
 func jsonOK(s string) bool {
+	if plainJSON(s) {
+		return true
+	}
 	if !utf8.ValidString(s) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// plainJSON reports whether s is printable ASCII without '"' and '\\':
+// valid, and written as is.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
 			return false
 		}
 	}
@@ -85,8 +104,28 @@ func (o *jsonObj) str(k, v string) {
 	if !jsonOK(v) || !jsonOK(k) {
 		return
 	}
+	o.strOK(k, v)
+}
+
+// strOK is str for a k and v known to be valid.
+func (o *jsonObj) strOK(k, v string) {
 	o.key(k)
 	o.b = appendJSONString(o.b, v)
+}
+
+// num writes a decimal as a JSON string (Cyrus prints every number so).
+func (o *jsonObj) num(k string, v uint64) {
+	o.key(k)
+	o.b = append(o.b, '"')
+	o.b = strconv.AppendUint(o.b, v, 10)
+	o.b = append(o.b, '"')
+}
+
+func (o *jsonObj) snum(k string, v int64) {
+	o.key(k)
+	o.b = append(o.b, '"')
+	o.b = strconv.AppendInt(o.b, v, 10)
+	o.b = append(o.b, '"')
 }
 
 // AppendJSONEntry appends one entry as Cyrus 3.6 dump_cb prints it with
@@ -107,10 +146,10 @@ func AppendJSONEntry(b []byte, e *Entry) []byte {
 	o := jsonObj{b: b}
 	o.open()
 	o.str("name", e.Name)
-	o.str("mtime", strconv.FormatInt(e.Mtime, 10))
-	o.str("uidvalidity", strconv.FormatUint(uint64(e.UIDValidity), 10))
-	o.str("createdmodseq", strconv.FormatUint(e.CreatedModseq, 10))
-	o.str("foldermodseq", strconv.FormatUint(e.FolderModseq, 10))
+	o.snum("mtime", e.Mtime)
+	o.num("uidvalidity", uint64(e.UIDValidity))
+	o.num("createdmodseq", e.CreatedModseq)
+	o.num("foldermodseq", e.FolderModseq)
 	o.str("mbtype", e.Type.String())
 	if e.Partition != "" {
 		o.str("partition", e.Partition)
@@ -142,10 +181,10 @@ func AppendJSONEntry(b []byte, e *Entry) []byte {
 		ho := jsonObj{b: o.b}
 		ho.open()
 		ho.str("name", h.Name)
-		ho.str("mtime", strconv.FormatInt(h.Mtime, 10))
-		ho.str("uidvalidity", strconv.FormatUint(uint64(h.UIDValidity), 10))
-		ho.str("createdmodseq", strconv.FormatUint(h.CreatedModseq, 10))
-		ho.str("foldermodseq", strconv.FormatUint(h.FolderModseq, 10))
+		ho.snum("mtime", h.Mtime)
+		ho.num("uidvalidity", uint64(h.UIDValidity))
+		ho.num("createdmodseq", h.CreatedModseq)
+		ho.num("foldermodseq", h.FolderModseq)
 		ho.str("mbtype", h.Type.String())
 		if h.Partition != "" {
 			ho.str("partition", h.Partition)
@@ -162,6 +201,22 @@ func AppendJSONEntry(b []byte, e *Entry) []byte {
 // identifier keeps its first position and takes the last rights; items
 // with strings that are not valid UTF-8 are dropped.
 func jsonACL(a ACL) ACL {
+	if len(a) <= 32 {
+		clean := true
+		for i, it := range a {
+			if !jsonOK(it.ID) || !jsonOK(it.Rights) {
+				clean = false
+			}
+			for _, prev := range a[:i] {
+				if prev.ID == it.ID {
+					clean = false
+				}
+			}
+		}
+		if clean {
+			return a
+		}
+	}
 	var out ACL
 	idx := map[string]int{}
 	for _, it := range a {

@@ -192,7 +192,36 @@ func IntNameFromDB(dbname string, c *NameConfig) string {
 	if dbname == "" {
 		return ""
 	}
+	if s, ok := simpleIntName(dbname, c); ok {
+		return s
+	}
 	return ParseDBName(dbname, c).IntName(c)
+}
+
+// simpleIntName is the byte mapping that IntNameFromDB comes down to for
+// almost every name: no domain separator, no empty component, not a
+// DELETED name. It reports false when the full algorithm is needed.
+func simpleIntName(dbname string, c *NameConfig) (string, bool) {
+	if dbname[0] == DBHierSep || dbname[len(dbname)-1] == DBHierSep || strings.HasPrefix(dbname, c.deletedPrefix()) {
+		return "", false
+	}
+	b := make([]byte, len(dbname))
+	for i := 0; i < len(dbname); i++ {
+		switch ch := dbname[i]; ch {
+		case DBHierSep:
+			if dbname[i-1] == DBHierSep {
+				return "", false
+			}
+			b[i] = '.'
+		case '.':
+			b[i] = '^'
+		case DBDomainSep, '!':
+			return "", false
+		default:
+			b[i] = ch
+		}
+	}
+	return string(b), true
 }
 
 // IsDeletedName reports whether an internal name is a delayed-delete name

@@ -33,6 +33,10 @@ type DecoderOptions struct {
 	// from Version to V36: the LEGACY_DIRS flag added), which is what
 	// `mboxconv dump` prints for such a file.
 	As36 bool
+	// Strict decodes every record, I and reverse-ACL records included, and
+	// stops at the first bad one; by default only the records that become
+	// entries are decoded (N records of a 3.6 file).
+	Strict bool
 }
 
 // Decoder turns the records of a mailboxes.db of any version, in key order,
@@ -64,6 +68,9 @@ func (d *Decoder) Next() bool {
 		return false
 	}
 	for d.it.Next() {
+		if k := d.it.Key(); d.opt.Version.ByID() && (len(k) == 0 || k[0] != KeyName) && !d.opt.Strict {
+			continue // I, A and J records are not entries
+		}
 		rec, err := DecodeRecord(d.opt.Version, d.it.Key(), d.it.Value(), d.opt.Names)
 		if err != nil {
 			d.err = err

@@ -322,15 +322,11 @@ func DecodeValue(v Version, intname string, value []byte, c *NameConfig) (Entry,
 		}
 		return e, Format2x, nil
 	}
-	root, ve := parseDlist(value)
-	if ve != nil {
-		return e, FormatDlist, ve
-	}
 	mode := modeN
 	if !v.ByID() {
 		mode = modeLegacy
 	}
-	if ve := entryFromDlist(&root, mode, &e, c); ve != nil {
+	if ve := scanEntry(value, mode, &e, c); ve != nil {
 		return e, FormatDlist, ve
 	}
 	e.Name = intname
@@ -344,11 +340,7 @@ func DecodeIValue(uniqueid string, value []byte, c *NameConfig) (Entry, error) {
 	if len(value) == 0 || value[0] != '%' {
 		return e, verr(0, ErrSyntax, "I record value is not a dlist")
 	}
-	root, ve := parseDlist(value)
-	if ve != nil {
-		return e, ve
-	}
-	if ve := entryFromDlist(&root, modeI, &e, c); ve != nil {
+	if ve := scanEntry(value, modeI, &e, c); ve != nil {
 		return e, ve
 	}
 	if e.UniqueID != uniqueid && e.UniqueID != "" {
@@ -534,4 +526,14 @@ func checkLegacyFields(e *Entry) error {
 		}
 	}
 	return nil
+}
+
+// decodeTree is the tree-parser twin of scanEntry (for the differential
+// fuzz test and nothing else).
+func decodeTree(value []byte, mode dlistMode, e *Entry, c *NameConfig) *ValueError {
+	root, ve := parseDlist(value)
+	if ve != nil {
+		return ve
+	}
+	return entryFromDlist(&root, mode, e, c)
 }

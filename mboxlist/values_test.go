@@ -127,7 +127,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"twice", "Nx", "%(T e T e)", 6, ErrSyntax},
 		{"literal past end", "Nx", "%(T e P {99+}\r\nab)", 8, ErrSyntax},
 		{"trailing", "Nx", "%(T e) x", 6, ErrSyntax},
-		{"no close", "Nx", "%(T e)x", 7, ErrSyntax},
+		{"no close", "Nx", "%(T e)x", 5, ErrUnknown},
 		{"empty", "Nx", "", 0, ErrSyntax},
 	}
 	for _, tc := range cases {
