@@ -319,6 +319,7 @@ func (db *DB) walk(fn func(rec *record) error) error {
 	prevOff := int64(-1)
 	count := uint64(0)
 	steps, maxSteps := int64(0), end/minRecord+1
+	var rec record // one variable: fn gets a pointer to it
 	for next != 0 {
 		if steps++; steps > maxSteps {
 			return corrupt(from, "pointer loop: more than %d steps along level 0", maxSteps)
@@ -326,7 +327,7 @@ func (db *DB) walk(fn func(rec *record) error) error {
 		if err := checkPtr(from, next, end); err != nil {
 			return err
 		}
-		rec, err := db.readRecord(next, end, !db.opts.SkipTailCRC)
+		rec, err = db.readRecord(next, end, !db.opts.SkipTailCRC)
 		if err != nil {
 			return err
 		}
@@ -390,34 +391,106 @@ func (db *DB) Iterate(fn func(key, value []byte) error) error {
 	return err
 }
 
-// Get returns a copy of the committed value of key.
+// Get returns a copy of the committed value of key. On a clean file it
+// descends the skip levels (O(log n) records read); on a file with an
+// uncommitted tail the higher levels may already skip records whose delete
+// never committed, so it walks level 0 only.
 func (db *DB) Get(key []byte) ([]byte, error) {
-	var val []byte
-	found := false
-	stop := errors.New("stop")
-	err := db.walk(func(rec *record) error {
-		c := db.cmp(rec.key, key)
-		if c == 0 {
-			val, found = bytes.Clone(rec.val), true
-		}
-		if c >= 0 {
-			return stop
-		}
-		return nil
-	})
+	val, err := db.get(key)
 	if cerr := db.changed(); cerr != nil {
 		return nil, cerr
 	}
-	if err != nil && err != stop {
+	return val, err
+}
+
+func (db *DB) get(key []byte) ([]byte, error) {
+	end := int64(db.hdr.CurrentSize)
+	cur, err := db.readRecord(dummyOffset, end, true)
+	if err != nil {
 		return nil, err
 	}
-	if !found {
-		return nil, cyrusdb.ErrNotFound
+	if cur.typ != typeDummy {
+		return nil, corrupt(dummyOffset, "%s where the DUMMY must be", typeName(cur.typ))
 	}
-	if val == nil {
-		val = []byte{}
+	slots := append([]byte(nil), cur.slots...)
+	level := maxLevel
+	var curKey []byte
+	if db.tail == nil {
+		for k := maxLevel - 1; k >= 1; k-- {
+			for k < level {
+				p := int64(be.Uint64(slots[8*(k+1):]))
+				if p == 0 {
+					break
+				}
+				if err := checkPtr(cur.off, p, end); err != nil {
+					return nil, err
+				}
+				r, err := db.readRecord(p, end, !db.opts.SkipTailCRC)
+				if err != nil {
+					return nil, err
+				}
+				if r.typ != typeRecord {
+					return nil, corrupt(cur.off, "level-%d pointer reaches a %s record at 0x%X", k, typeName(r.typ), p)
+				}
+				if curKey != nil && db.cmp(curKey, r.key) >= 0 {
+					return nil, corrupt(p, "key %q is not after %q along level %d (key order broken or pointer loop)", clip(r.key), clip(curKey), k)
+				}
+				if db.cmp(r.key, key) >= 0 {
+					break
+				}
+				cur, level = r, r.level
+				slots = append(slots[:0], r.slots...)
+				curKey = append(curKey[:0], r.key...)
+			}
+		}
 	}
-	return val, nil
+	// Level 0 from cur.
+	cur.slots = slots
+	next, err := next0(&cur, end)
+	if err != nil {
+		return nil, err
+	}
+	from := cur.off
+	steps, maxSteps := int64(0), end/minRecord+1
+	for next != 0 {
+		if steps++; steps > maxSteps {
+			return nil, corrupt(from, "pointer loop: more than %d steps along level 0", maxSteps)
+		}
+		if err := checkPtr(from, next, end); err != nil {
+			return nil, err
+		}
+		r, err := db.readRecord(next, end, !db.opts.SkipTailCRC)
+		if err != nil {
+			return nil, err
+		}
+		switch r.typ {
+		case typeDelete:
+			p := int64(r.slot(0))
+			if p >= r.off {
+				return nil, corrupt(r.off, "DELETE points forward to 0x%X (pointer loop)", p)
+			}
+			from, next = r.off, p
+			continue
+		case typeRecord:
+		default:
+			return nil, corrupt(from, "level-0 pointer reaches a %s record at 0x%X", typeName(r.typ), r.off)
+		}
+		if curKey != nil && db.cmp(curKey, r.key) >= 0 {
+			return nil, corrupt(r.off, "key %q is not after the previous key %q (key order broken or pointer loop)", clip(r.key), clip(curKey))
+		}
+		switch c := db.cmp(r.key, key); {
+		case c == 0:
+			return append([]byte{}, r.val...), nil
+		case c > 0:
+			return nil, cyrusdb.ErrNotFound
+		}
+		curKey = append(curKey[:0], r.key...)
+		if next, err = next0(&r, end); err != nil {
+			return nil, err
+		}
+		from = r.off
+	}
+	return nil, cyrusdb.ErrNotFound
 }
 
 // changed checks, for a file opened by path, whether it changed since Open.

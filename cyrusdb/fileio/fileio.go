@@ -135,7 +135,9 @@ func (o *Out) Patch(off int64, p []byte) {
 		}
 		p, off = p[k:], off+k
 	}
-	copy(o.b[off-o.base:], p)
+	if len(p) > 0 {
+		copy(o.b[off-o.base:], p)
+	}
 }
 
 // Flush writes the buffer to the file.
