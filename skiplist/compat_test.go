@@ -235,3 +235,20 @@ func TestWriteLargeCyrusAccepts(t *testing.T) {
 		t.Fatalf("cyr_dbtool show differs from our reader (%d vs %d bytes)", len(got), len(want))
 	}
 }
+
+// Cyrus's recovery checkpoint renames a new file over the path and
+// truncates the old inode: a reader that had it open reports ErrChanged.
+func TestChangedByCyrusCheckpoint(t *testing.T) {
+	e := New(t)
+	p := e.Path("live.db")
+	e.Batch(t, p, "skiplist", RandomOps(12, 40, 3, false))
+	db := openT(t, p)
+	want := e.Show(t, p, "skiplist") // the open recovers and checkpoints
+	err := db.Iterate(func(k, v []byte) error { return nil })
+	if !errors.Is(err, cyrusdb.ErrChanged) {
+		t.Fatalf("Iterate after a checkpoint: %v, want ErrChanged", err)
+	}
+	if got := show(t, openT(t, p)); !bytes.Equal(got, want) {
+		t.Fatal("reopened reader differs from cyr_dbtool show")
+	}
+}
