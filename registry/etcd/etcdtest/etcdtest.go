@@ -40,7 +40,6 @@ type Member struct {
 // Cluster is a running cluster.
 type Cluster struct {
 	Members []*Member
-	t       testing.TB
 }
 
 // Options tune the cluster.
@@ -82,6 +81,26 @@ func Start(t testing.TB, n int, o *Options) *Cluster {
 	if o != nil {
 		opts = *o
 	}
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	c, err := StartCluster(n, &opts)
+	if c != nil {
+		t.Cleanup(c.Stop)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// StartCluster is Start for programs (benchmarks): opts.Dir is required and
+// the caller stops the cluster.
+func StartCluster(n int, o *Options) (*Cluster, error) {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
 	if opts.MaxTxnOps == 0 {
 		opts.MaxTxnOps = 1024
 	}
@@ -89,23 +108,23 @@ func Start(t testing.TB, n int, o *Options) *Cluster {
 		opts.FirstIP = 21
 	}
 	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
+		return nil, fmt.Errorf("etcdtest: no data directory")
 	}
 	bin, err := Binary()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	c := &Cluster{t: t}
+	c := &Cluster{}
 	var initial []string
 	for i := range n {
 		ip := fmt.Sprintf("127.0.0.%d", opts.FirstIP+i)
 		cp, err := freePort(ip)
 		if err != nil {
-			t.Fatalf("etcdtest: no port on %s: %v", ip, err)
+			return nil, fmt.Errorf("etcdtest: no port on %s: %v", ip, err)
 		}
 		pp, err := freePort(ip)
 		if err != nil {
-			t.Fatalf("etcdtest: no port on %s: %v", ip, err)
+			return nil, fmt.Errorf("etcdtest: no port on %s: %v", ip, err)
 		}
 		m := &Member{
 			Name:      fmt.Sprintf("m%d", i),
@@ -130,25 +149,27 @@ func Start(t testing.TB, n int, o *Options) *Cluster {
 			"--logger", "zap", "--log-level", "error",
 		}
 		m.cmd = exec.Command(bin, args...)
-		m.cmd.Stdout, m.cmd.Stderr = nil, nil
 		if os.Getenv("ETCDTEST_VERBOSE") != "" {
 			m.cmd.Stdout, m.cmd.Stderr = os.Stderr, os.Stderr
 		}
 		m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := m.cmd.Start(); err != nil {
-			t.Fatalf("etcdtest: start %s: %v", bin, err)
+			c.Stop()
+			return nil, fmt.Errorf("etcdtest: start %s: %v", bin, err)
 		}
 		m.done = make(chan struct{})
 		go func(m *Member) { m.cmd.Wait(); close(m.done) }(m)
 	}
-	t.Cleanup(c.Stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.WaitHealthy(ctx); err != nil {
-		t.Fatalf("etcdtest: cluster not healthy: %v", err)
+		return c, fmt.Errorf("etcdtest: cluster not healthy: %v", err)
 	}
-	return c
+	return c, nil
 }
+
+// Pid returns the process id of member i.
+func (c *Cluster) Pid(i int) int { return c.Members[i].cmd.Process.Pid }
 
 // Endpoints returns the client URLs of the members not killed.
 func (c *Cluster) Endpoints() []string {
@@ -195,7 +216,7 @@ func (c *Cluster) Kill(i int) {
 // Stop kills every member.
 func (c *Cluster) Stop() {
 	for i, m := range c.Members {
-		if !m.Dead() {
+		if m.cmd != nil && m.cmd.Process != nil && m.done != nil && !m.Dead() {
 			c.Kill(i)
 		}
 	}

@@ -1,0 +1,341 @@
+// Command registry benchmarks the registry backends: import of N synthetic
+// entries (entries/s, disk, memory) and Visible latency (p50/p99) for users
+// who see 10, 100 and 1,000 mailboxes, measured at 100,000 and at N entries.
+//
+//	go run ./bench/registry -backend leveldb -n 1000000
+//	go run ./bench/registry -backend etcd -n 1000000     # 3 Debian etcd members on 127.0.0.51-53
+//
+// The synthetic registry looks like a university's: users with a handful of
+// folders each (owner rights plus one group grant, so three reverse-ACL index
+// rows per entry), plus three probe users vis10, vis100, vis1000 who own
+// half of what they see and are granted the other half on other users'
+// folders. Results go to stdout as Markdown table rows; bench/registry.sh
+// runs both backends.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/registry"
+	"github.com/murderkit/murderkit/registry/etcd"
+	"github.com/murderkit/murderkit/registry/etcd/etcdtest"
+	"github.com/murderkit/murderkit/registry/leveldb"
+)
+
+var (
+	backend  = flag.String("backend", "leveldb", "leveldb or etcd")
+	n        = flag.Int("n", 1000000, "entries to import")
+	dir      = flag.String("dir", "", "work directory (default a temporary one, removed afterwards)")
+	batch    = flag.Int("batch", 10000, "entries per Import call")
+	samples  = flag.Int("samples", 2000, "Visible calls per probe user")
+	workers  = flag.Int("workers", 4, "etcd: concurrent import transactions")
+	txnOps   = flag.Int("maxtxnops", 1024, "etcd: --max-txn-ops of the cluster and the client")
+	cpuprof  = flag.String("cpuprofile", "", "write a CPU profile")
+	nosync   = flag.Bool("nosync", false, "leveldb: no fsync (shows what the disk costs)")
+	checkAt  = flag.Int("check-at", 100000, "also measure Visible when this many entries are in")
+	folders  = []string{"Sent", "Drafts", "Trash", "Archive", "Junk", "Lists", "Work", "Family", "Travel"}
+	allRight = "lrswipkxtecdan"
+)
+
+func main() {
+	flag.Parse()
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+}
+
+// gen yields the synthetic entries in Cyrus order per user.
+type gen struct {
+	i, user int
+	probe   map[string]int // owner -> probe user index whose grants they carry
+}
+
+func (g *gen) entry(i int) registry.Entry {
+	// 10 mailboxes per user: INBOX + 9 folders.
+	u := i / 10
+	k := i % 10
+	e := registry.Entry{}
+	name := fmt.Sprintf("user.u%07d", u)
+	if k > 0 {
+		name += "." + folders[k-1]
+	}
+	e.Name = name
+	e.Server = fmt.Sprintf("be%d", u%8)
+	e.Partition = "default"
+	e.UniqueID = fmt.Sprintf("%016x-%d", u, k)
+	e.UIDValidity = uint32(1600000000 + i)
+	e.CreatedModseq, e.FolderModseq, e.Mtime = 1, uint64(i%97+1), 1795319039
+	e.ACL = mboxlist.ACL{{ID: fmt.Sprintf("u%07d", u), Rights: allRight}, {ID: fmt.Sprintf("group:g%d", u%1000), Rights: "lrs"}}
+	return e
+}
+
+// probes: user visK owns K/2 mailboxes and is granted `lr` on K/2 INBOXes of
+// ordinary users spread over the registry.
+func probeEntries(k, total int) []registry.Entry {
+	var out []registry.Entry
+	owner := fmt.Sprintf("vis%d", k)
+	for j := range k / 2 {
+		e := registry.Entry{}
+		e.Name = fmt.Sprintf("user.%s.f%04d", owner, j)
+		if j == 0 {
+			e.Name = "user." + owner
+		}
+		e.Server, e.Partition = "be0", "default"
+		e.ACL = mboxlist.ACL{{ID: owner, Rights: allRight}}
+		out = append(out, e)
+	}
+	return out
+}
+
+// grantOn returns, for entry index i, the probe users granted on it.
+func grantOn(i, total int) []string {
+	if i%10 != 0 {
+		return nil
+	}
+	u := i / 10
+	users := min(total, *checkAt) / 10 // every grant within the first check-at entries: same answers at both sizes
+	var out []string
+	for _, k := range []int{10, 100, 1000} {
+		step := max(1, users/(k/2))
+		if u%step == 0 && u/step < k/2 {
+			out = append(out, fmt.Sprintf("vis%d", k))
+		}
+	}
+	return out
+}
+
+type result struct {
+	backend          string
+	entries          int
+	importSec        float64
+	rate             float64
+	diskBytes        int64
+	memBytes         uint64
+	selfRSS          string
+	extra            string
+	visible          map[int][2]time.Duration // K -> p50, p99
+	visibleAtCheck   map[int][2]time.Duration
+	visibleCountsOK  bool
+	visibleCountsMsg string
+}
+
+func run() error {
+	ctx := context.Background()
+	work := *dir
+	if work == "" {
+		d, err := os.MkdirTemp("", "murderkit-registry-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		work = d
+	}
+	var s registry.Store
+	var cluster *etcdtest.Cluster
+	var diskDir string
+	switch *backend {
+	case "leveldb":
+		diskDir = filepath.Join(work, "reg")
+		st, err := leveldb.Open(ctx, diskDir, &leveldb.Options{NoSync: *nosync})
+		if err != nil {
+			return err
+		}
+		s = st
+	case "etcd":
+		c, err := etcdtest.StartCluster(3, &etcdtest.Options{Dir: filepath.Join(work, "etcd"), FirstIP: 51, MaxTxnOps: *txnOps})
+		if err != nil {
+			if c != nil {
+				c.Stop()
+			}
+			return err
+		}
+		cluster = c
+		defer c.Stop()
+		diskDir = filepath.Join(work, "etcd", "m0")
+		st, err := etcd.Open(ctx, c.Endpoints(), &etcd.Options{Prefix: "/bench", MaxTxnOps: *txnOps, ImportWorkers: *workers})
+		if err != nil {
+			return err
+		}
+		s = st
+	default:
+		return fmt.Errorf("unknown backend %q", *backend)
+	}
+	defer s.Close()
+
+	res := result{backend: *backend, entries: *n}
+	g := &gen{}
+	start := time.Now()
+	var importDur time.Duration
+	// Probe users' own mailboxes first (they are part of the count).
+	var probes []registry.Entry
+	for _, k := range []int{10, 100, 1000} {
+		probes = append(probes, probeEntries(k, *n)...)
+	}
+	if _, err := s.Import(ctx, probes); err != nil {
+		return err
+	}
+	done := len(probes)
+	buf := make([]registry.Entry, 0, *batch)
+	lastReport := time.Now()
+	for i := 0; done < *n; i++ {
+		e := g.entry(i)
+		for _, p := range grantOn(i, *n) {
+			e.ACL = append(e.ACL, mboxlist.ACLItem{ID: p, Rights: "lr"})
+		}
+		buf = append(buf, e)
+		if len(buf) == *batch || done+len(buf) == *n {
+			if _, err := s.Import(ctx, buf); err != nil {
+				return fmt.Errorf("import at %d: %w", done, err)
+			}
+			done += len(buf)
+			buf = buf[:0]
+			if time.Since(lastReport) > 10*time.Second {
+				fmt.Fprintf(os.Stderr, "bench: %d entries, %.0f/s\n", done, float64(done)/time.Since(start).Seconds())
+				lastReport = time.Now()
+			}
+			if done == *checkAt && *checkAt < *n {
+				importDur += time.Since(start)
+				v, msg, err := measureVisible(ctx, s)
+				if err != nil {
+					return err
+				}
+				res.visibleAtCheck = v
+				fmt.Fprintf(os.Stderr, "bench: at %d entries: %s\n", done, msg)
+				start = time.Now()
+			}
+		}
+	}
+	importDur += time.Since(start)
+	res.importSec = importDur.Seconds()
+	res.rate = float64(*n) / res.importSec
+	cnt, err := s.Count(ctx, "")
+	if err != nil {
+		return err
+	}
+	if cnt != *n {
+		return fmt.Errorf("registry holds %d entries, imported %d", cnt, *n)
+	}
+	v, msg, err := measureVisible(ctx, s)
+	if err != nil {
+		return err
+	}
+	res.visible = v
+	fmt.Fprintf(os.Stderr, "bench: at %d entries: %s\n", *n, msg)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.memBytes = ms.Sys
+	res.selfRSS = peakRSS(os.Getpid())
+	if cluster != nil {
+		var rss []string
+		for i := range cluster.Members {
+			rss = append(rss, fmt.Sprintf("m%d %s", i, peakRSS(cluster.Pid(i))))
+		}
+		st, err := s.(*etcd.Store).Client().Status(ctx, cluster.Members[0].ClientURL)
+		if err == nil {
+			res.extra = fmt.Sprintf("etcd db %d B (%.0f B/entry, in use %d B); member peak RSS: %s",
+				st.DbSize, float64(st.DbSize)/float64(*n), st.DbSizeInUse, strings.Join(rss, ", "))
+		}
+	}
+	res.diskBytes = du(diskDir)
+	fmt.Printf("| %s | %d | %.1f s | %.0f entries/s | %s (%.0f B/entry) | %s |\n",
+		res.backend, res.entries, res.importSec, res.rate, human(res.diskBytes), float64(res.diskBytes)/float64(res.entries),
+		fmt.Sprintf("bench process peak RSS %s (Go runtime %s)", res.selfRSS, human(int64(res.memBytes))))
+	if res.extra != "" {
+		fmt.Printf("|   | %s |\n", res.extra)
+	}
+	for _, k := range []int{10, 100, 1000} {
+		line := fmt.Sprintf("| %s | Visible, %d visible |", res.backend, k)
+		if res.visibleAtCheck != nil {
+			line += fmt.Sprintf(" at %d: p50 %v p99 %v |", *checkAt, res.visibleAtCheck[k][0], res.visibleAtCheck[k][1])
+		}
+		line += fmt.Sprintf(" at %d: p50 %v p99 %v |", *n, res.visible[k][0], res.visible[k][1])
+		fmt.Println(line)
+	}
+	return nil
+}
+
+// measureVisible times Visible for the three probe users and checks the
+// answer's size.
+func measureVisible(ctx context.Context, s registry.Store) (map[int][2]time.Duration, string, error) {
+	out := map[int][2]time.Duration{}
+	var msgs []string
+	for _, k := range []int{10, 100, 1000} {
+		user := fmt.Sprintf("vis%d", k)
+		names, err := s.Visible(ctx, user, nil)
+		if err != nil {
+			return nil, "", err
+		}
+		d := make([]time.Duration, 0, *samples)
+		for range *samples {
+			t0 := time.Now()
+			if _, err := s.Visible(ctx, user, nil); err != nil {
+				return nil, "", err
+			}
+			d = append(d, time.Since(t0))
+		}
+		sort.Slice(d, func(a, b int) bool { return d[a] < d[b] })
+		p50, p99 := d[len(d)/2], d[len(d)*99/100]
+		out[k] = [2]time.Duration{p50.Round(time.Microsecond), p99.Round(time.Microsecond)}
+		msgs = append(msgs, fmt.Sprintf("%s sees %d: p50 %v p99 %v", user, len(names), p50, p99))
+	}
+	return out, strings.Join(msgs, "; "), nil
+}
+
+func du(path string) int64 {
+	out, err := exec.Command("du", "-sb", path).Output()
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(out))
+	if len(f) == 0 {
+		return -1
+	}
+	v, _ := strconv.ParseInt(f[0], 10, 64)
+	return v
+}
+
+func peakRSS(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:"))
+		}
+	}
+	return "?"
+}
+
+func human(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%d B", b)
+}
