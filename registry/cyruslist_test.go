@@ -33,7 +33,7 @@ func TestVisibleMatchesCyrusLIST(t *testing.T) {
 		{"user.alice.Work", "bob", "lr"},
 		{"user.alice.Work.Deep", "bob", "lrs"},
 		{"user.alice.Secret", "anyone", "lr"},
-		{"user.alice.Secret", "-bob", "l"}, // bob's negative l wins over anyone
+		{"user.alice.Secret", "-bob", "l"},  // bob's negative l wins over anyone
 		{"user.alice.ReadOnly", "bob", "r"}, // r without l: not listed
 		{"user.bob", "", ""},
 		{"user.bob.Inbox2", "", ""},

@@ -206,7 +206,8 @@ func run() error {
 			e.ACL = append(e.ACL, mboxlist.ACLItem{ID: p, Rights: "lr"})
 		}
 		buf = append(buf, e)
-		if len(buf) == *batch || done+len(buf) == *n {
+		// Batches end exactly at check-at so the first measurement is there.
+		if len(buf) == *batch || done+len(buf) == *n || done+len(buf) == *checkAt {
 			if _, err := s.Import(ctx, buf); err != nil {
 				return fmt.Errorf("import at %d: %w", done, err)
 			}
@@ -216,7 +217,7 @@ func run() error {
 				fmt.Fprintf(os.Stderr, "bench: %d entries, %.0f/s\n", done, float64(done)/time.Since(start).Seconds())
 				lastReport = time.Now()
 			}
-			if done == *checkAt && *checkAt < *n {
+			if done >= *checkAt && *checkAt < *n && res.visibleAtCheck == nil {
 				importDur += time.Since(start)
 				v, msg, err := measureVisible(ctx, s)
 				if err != nil {
