@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xdg-go/scram"
@@ -103,7 +104,7 @@ type Client struct {
 	streaming bool
 	noops     map[string]chan error // streaming NOOPs waiting for their OK
 	nmu       sync.Mutex
-	closed    bool
+	closed    atomic.Bool
 }
 
 // Dial connects to addr ("host:port") and reads the banner.
@@ -238,7 +239,7 @@ func (c *Client) begin(ctx context.Context) (func(), error) {
 		c.mu.Unlock()
 		return nil, ErrStreaming
 	}
-	if c.closed {
+	if c.closed.Load() {
 		c.mu.Unlock()
 		return nil, net.ErrClosed
 	}
@@ -499,6 +500,10 @@ func (c *Client) Delete(ctx context.Context, name string) error {
 // measurement).
 func (c *Client) Noop(ctx context.Context) error {
 	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
 	streaming := c.streaming
 	if !streaming {
 		c.mu.Unlock()
@@ -554,7 +559,7 @@ type Event struct {
 // resync — MUPDATE has no incremental catch-up).
 func (c *Client) Update(ctx context.Context, hosts []string, fn func(Event) error) error {
 	c.mu.Lock()
-	if c.streaming || c.closed {
+	if c.streaming || c.closed.Load() {
 		c.mu.Unlock()
 		return ErrStreaming
 	}
@@ -565,6 +570,7 @@ func (c *Client) Update(ctx context.Context, hosts []string, fn func(Event) erro
 	stop := context.AfterFunc(ctx, func() { c.nc.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	defer func() {
+		c.closed.Store(true) // an UPDATE connection cannot be reused
 		c.nmu.Lock()
 		for t, ch := range c.noops {
 			ch <- net.ErrClosed
@@ -643,8 +649,6 @@ func (c *Client) Logout(ctx context.Context) error {
 
 // Close closes the connection.
 func (c *Client) Close() error {
-	c.nmu.Lock()
-	c.closed = true
-	c.nmu.Unlock()
+	c.closed.Store(true)
 	return c.nc.Close()
 }

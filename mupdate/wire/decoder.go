@@ -177,6 +177,9 @@ func (s *scanner) str(atoms bool) (val string, next int, ok bool, err error) {
 			if c == 0 {
 				bad = true
 			}
+			if len(b) >= s.lim.MaxString {
+				return "", 0, false, &TooBigError{What: "string", Size: int64(len(b) + 1), Limit: s.lim.MaxString}
+			}
 			if err := s.charge(1); err != nil {
 				return "", 0, false, err
 			}
