@@ -244,7 +244,7 @@ func (db *DB) readNode(src *fileio.Src, off, limit int64) (node, error) {
 	for i := 0; i < lv; i++ {
 		// Every pointer is 0 or a 4-aligned offset past the DUMMY; a
 		// missing terminator would otherwise swallow the next record.
-		if p := be.Uint32(b[4*i:]); p != 0 && (p%4 != 0 || p < firstRecord) {
+		if p := be.Uint32(b[4*i:]); p != 0 && (p%4 != 0 || int64(p) < db.first()) {
 			return n, corrupt(off, "pointer %d of the %s record is 0x%X, not a record offset (damaged record or missing terminator)", i, typeName(n.typ), p)
 		}
 	}
@@ -355,7 +355,7 @@ loop:
 				return db.ioErr(err, off)
 			}
 			target := int64(be.Uint32(b))
-			if target < firstRecord || target >= off || target%4 != 0 {
+			if target < db.first() || target >= off || target%4 != 0 {
 				stopErr = stopAt(corrupt(off, "DELETE names offset 0x%X, which is not an earlier record", target))
 				break loop
 			}
@@ -468,7 +468,7 @@ func (db *DB) iterate(fn func(k, v []byte) error) error {
 	var prev []byte
 	first := true
 	end := int64(db.hdr.LogStart)
-	off := int64(dummyOffset + 4*(3+int64(db.hdr.MaxLevel)+1))
+	off := db.first()
 	for off < end {
 		n, err := db.readNode(db.inord, off, end)
 		if err != nil {
@@ -556,3 +556,6 @@ func clip(b []byte) []byte {
 	}
 	return b
 }
+
+// first is the offset just past the DUMMY (144 for maxlevel 20).
+func (db *DB) first() int64 { return dummyOffset + 4*(3+int64(db.hdr.MaxLevel)+1) }

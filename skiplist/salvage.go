@@ -107,7 +107,7 @@ func Salvage(r io.ReaderAt, size int64, fn func(key, value []byte) error) ([]cyr
 			}
 			target := int64(be.Uint32(b))
 			var n node
-			if target >= firstRecord && target < off && target%4 == 0 {
+			if target >= db.first() && target < off && target%4 == 0 {
 				n, err = db.readNode(db.logs, target, off)
 			} else {
 				err = corrupt(off, "DELETE names offset 0x%X, not an earlier record", target)
