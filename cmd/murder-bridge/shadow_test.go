@@ -110,8 +110,11 @@ func TestShadowIMAPvsIMAP(t *testing.T) {
 
 	// Only the equal user: exit 0, nothing on stdout.
 	o = defaults(&shadowOptions{old: "imap://" + old.Addr, new: "imap://" + nw.Addr, usersFile: writeFile(t, dir, "alice", "alice:alicepw\n")})
+	o.progress = "json"
 	if stdout, stderr, code := runShadowTest(t, o); code != 0 || stdout != "" {
 		t.Errorf("equal user: exit %d stdout %q stderr %q", code, stdout, stderr)
+	} else if !strings.Contains(stderr, `{"done":1,"status":"equal","total":1,"user":"alice"}`) {
+		t.Errorf("--progress json: no progress line on stderr: %q", stderr)
 	}
 
 	// A wrong password is an error for that user (exit 6), named on stdout.

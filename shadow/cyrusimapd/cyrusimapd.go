@@ -169,7 +169,9 @@ func Start(t testing.TB, o Options) *Server {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(cyrmaster, "-C", s.Conf, "-M", cyrusConf, "-p", filepath.Join(dir, "master.pid"), "-L", filepath.Join(dir, "master.log"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary killed before its cleanup (a pipe closed
+	// under it, a timeout) takes the server down with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start cyrmaster: %v", err)
 	}
