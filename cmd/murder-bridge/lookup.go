@@ -17,6 +17,7 @@ import (
 
 type lookupOptions struct {
 	registry string
+	bridge   string
 }
 
 func init() { rootCmd.AddCommand(newLookupCommand()) }
@@ -24,7 +25,7 @@ func init() { rootCmd.AddCommand(newLookupCommand()) }
 func newLookupCommand() *cobra.Command {
 	var o lookupOptions
 	cmd := &cobra.Command{
-		Use:   "lookup NAME --registry URL",
+		Use:   "lookup NAME --registry URL | --bridge URL",
 		Short: "Print one mailbox of the registry as JSON",
 		Long: `Print the registry entry of the mailbox NAME (an internal name, as
 ctl_mboxlist -d spells it) as one JSON object: the members of a Cyrus 3.6
@@ -42,8 +43,8 @@ deleted, the message gives the tombstone's revision and time.
   murder-bridge lookup 'example.com!user.jane' --registry etcd://127.0.0.1:2379/murder | jq .locations`,
 		Args: cobra.ExactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			if o.registry == "" {
-				return exitcode.With(exitcode.Usage, errors.New("--registry URL is required"))
+			if o.registry == "" && o.bridge == "" {
+				return exitcode.With(exitcode.Usage, errors.New(errNeedRegistryOrBridge))
 			}
 			return nil
 		},
@@ -52,7 +53,7 @@ deleted, the message gives the tombstone's revision and time.
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			s, err := openQueryRegistry(ctx, o.registry)
+			s, err := openQuery(ctx, o.registry, o.bridge)
 			if err != nil {
 				return err
 			}
@@ -61,6 +62,7 @@ deleted, the message gives the tombstone's revision and time.
 		},
 	}
 	cmd.Flags().StringVar(&o.registry, "registry", "", "registry URL: leveldb:///DIR or etcd://HOST:PORT,.../PREFIX")
+	cmd.Flags().StringVar(&o.bridge, "bridge", "", bridgeFlagHelp)
 	return cmd
 }
 

@@ -2,15 +2,26 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/config"
+	"github.com/murderkit/murderkit/follow"
+	"github.com/murderkit/murderkit/httpapi"
+	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mupdate"
+	"github.com/murderkit/murderkit/registry"
 	_ "github.com/murderkit/murderkit/registry/etcd"    // etcd:// registries
 	_ "github.com/murderkit/murderkit/registry/leveldb" // leveldb:// registries
 )
@@ -26,12 +37,30 @@ type serveOptions struct {
 	tlsCert     string
 	tlsKey      string
 	serverName  string
+
+	configFile string
+	imapdConf  string
+
+	follow             string
+	followUser         string
+	followPasswordFile string
+	followMech         string
+	followStartTLS     bool
+	followPassword     string // from imapd.conf's mupdate_password (no flag)
+
+	http          string
+	httpTokenFile string
+	readyMaxLag   time.Duration
+
+	logger *slog.Logger // nil: text lines on stderr
 }
 
-func newServeCmd() *cobra.Command {
-	var o serveOptions
+func newServeCmd() *cobra.Command { return newServeCmdWith(&serveOptions{}) }
+
+// newServeCmdWith binds the command's flags to o (tests read o back).
+func newServeCmdWith(o *serveOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "serve --credentials FILE [--registry URL] [--listen ADDR] [--admins A,B] [--require-tls] [--tls-cert F --tls-key F]",
+		Use:   "serve --credentials FILE [--registry URL] [--listen ADDR] [--admins A,B] [--tls-cert F --tls-key F] [--http ADDR] [--follow HOST:PORT --follow-user U --follow-password-file F]",
 		Short: "Serve MUPDATE (stand in for the Cyrus mupdate master) from the registry",
 		Long: `serve answers Cyrus backends (RESERVE/ACTIVATE/DELETE from imapd and
 ctl_mboxlist -m), frontends' mupdate slaves (UPDATE streams) and mupdatetest
@@ -42,21 +71,55 @@ credentials file: one "name:secret" a line, the secret a plain password or
 "{SCRAM-SHA-256}SALT$ITER$STOREDKEY$SERVERKEY". Identities in --admins may
 write (as imapd.conf's admins on a Cyrus master); without --admins every
 identity in the file may. PLAIN is accepted without TLS unless --require-tls.
+Every write command is logged as one line (op, name, location, user, result).
+
+FOLLOW MODE (the parallel run): --follow HOST:PORT mirrors an existing Cyrus
+mupdate master into the registry: the full list, then live changes; after a
+drop it reconnects with backoff and resynchronises from a fresh full list,
+rewriting only what differs (vanished mailboxes are deleted, leaving
+tombstones). Lag is the age of the last completed NOOP round trip (a NOOP
+makes Cyrus flush its 5-second batch). While following, MUPDATE writes for
+mailboxes the old master owns are refused with NO (slots in cutover are the
+bridge's); reads are served from the registry.
+
+HTTP (off by default): --http ADDR serves /healthz, /readyz (registry
+reachable, follow lag under --ready-max-lag), /metrics (Prometheus), the JSON
+API (/v1/mailboxes/NAME, /v1/visible, /v1/slots; writes need the bearer
+token of --http-token-file) and nginx's mail auth_http (/auth). ADDR without
+a host listens on loopback.
+
+CONFIGURATION: every flag can also come from the environment
+(MURDER_BRIDGE_<FLAG>, e.g. MURDER_BRIDGE_FOLLOW_USER), from --config FILE
+("flag-name: value" lines, imapd.conf syntax) and, for the murder settings,
+from an existing Cyrus imapd.conf (--imapd-conf: mupdate_server → --follow,
+mupdate_authname or mupdate_username → --follow-user, mupdate_password,
+admins, tls_server_cert, tls_server_key). Precedence: flags > environment >
+--config > --imapd-conf.
 
 SIGTERM or SIGINT stop it gracefully: commands in flight finish, every
-client (UPDATE streams included) gets * BYE, then it exits 0.`,
+client (UPDATE streams included) gets * BYE, then it exits 0.
+
+` + exitcode.Help,
 		Example: `  # the lab's murder user, as Cyrus backends send it (mupdate_authname/mupdate_password)
   echo 'murder:murderpw' > /etc/murder-bridge/credentials
   murder-bridge serve --registry leveldb:///var/lib/murder-bridge/registry \
       --listen 127.0.0.1:3905 --credentials /etc/murder-bridge/credentials --admins murder
 
   # then, on a backend: mupdate_server: bridgehost:3905 and
-  /usr/lib/cyrus/bin/ctl_mboxlist -m`,
+  /usr/lib/cyrus/bin/ctl_mboxlist -m
+
+  # parallel run: follow the old master, with its settings taken from a
+  # backend's imapd.conf, HTTP on loopback
+  murder-bridge serve --credentials /etc/murder-bridge/credentials \
+      --imapd-conf /etc/imapd.conf --http :8405 --listen :3906`,
 		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return o.resolve(cmd, os.Environ())
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
-			return runServe(ctx, o)
+			return runServe(ctx, *o)
 		},
 	}
 	f := cmd.Flags()
@@ -69,24 +132,103 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate for STARTTLS")
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for STARTTLS")
 	f.StringVar(&o.serverName, "servername", "", "server name in the MUPDATE banner (default: the host name)")
+	f.StringVar(&o.configFile, "config", "", "settings file: \"flag-name: value\" lines")
+	f.StringVar(&o.imapdConf, "imapd-conf", "", "a Cyrus imapd.conf to take mupdate_*, admins and tls_server_* from")
+	f.StringVar(&o.follow, "follow", "", "follow (mirror) this Cyrus mupdate master, HOST:PORT")
+	f.StringVar(&o.followUser, "follow-user", "", "user to authenticate to the followed master as (its mupdate_authname)")
+	f.StringVar(&o.followPasswordFile, "follow-password-file", "", "file holding that user's password (one trailing newline stripped)")
+	f.StringVar(&o.followMech, "follow-mech", "", "SASL mechanism towards the followed master (default: the strongest it offers)")
+	f.BoolVar(&o.followStartTLS, "follow-starttls", false, "use STARTTLS towards the followed master")
+	f.StringVar(&o.http, "http", "", "operator HTTP listen address (off by default; without a host: loopback)")
+	f.StringVar(&o.httpTokenFile, "http-token-file", "", "file holding the bearer token HTTP writes need")
+	f.DurationVar(&o.readyMaxLag, "ready-max-lag", 30*time.Second, "follow lag above which /readyz answers 503")
 	return cmd
 }
 
 func init() { rootCmd.AddCommand(newServeCmd()) }
 
-// runServe is serve without cobra and signals: it runs until ctx ends.
-func runServe(ctx context.Context, o serveOptions) error {
-	return bridge.Run(ctx, o.config())
+// resolve fills unset flags from the environment, --config and --imapd-conf.
+func (o *serveOptions) resolve(cmd *cobra.Command, environ []string) error {
+	fs := cmd.Flags()
+	env := config.FromEnv(environ)
+	// --config and --imapd-conf may themselves come from the environment
+	for _, k := range []string{"config", "imapd-conf"} {
+		if v, ok := env.Values[k]; ok && !fs.Changed(k) {
+			if err := fs.Set(k, v); err != nil {
+				return exitcode.With(exitcode.Usage, err)
+			}
+		}
+	}
+	layers := []config.Layer{env}
+	if o.configFile != "" {
+		l, err := config.ParseFile(o.configFile)
+		if err != nil {
+			return exitcode.With(exitcode.Usage, err)
+		}
+		layers = append(layers, l)
+	}
+	if o.imapdConf != "" {
+		l, err := config.ImapdConf(o.imapdConf)
+		if err != nil {
+			return exitcode.With(exitcode.Usage, err)
+		}
+		layers = append(layers, l)
+	}
+	r, err := config.Apply(fs, []string{"follow-password"}, layers...)
+	if err != nil {
+		return exitcode.With(exitcode.Usage, err)
+	}
+	if pw, _, ok := r.Lookup("follow-password"); ok && o.followPasswordFile == "" {
+		o.followPassword = pw
+	}
+	return nil
 }
 
-func (o serveOptions) config() bridge.Config {
+// runServe is serve without cobra and signals: it runs until ctx ends.
+func runServe(ctx context.Context, o serveOptions) error {
+	cfg, err := o.config()
+	if err != nil {
+		return err
+	}
+	return bridge.Run(ctx, cfg)
+}
+
+// readSecret reads a password or token file, stripping one trailing newline.
+func readSecret(what, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", exitcode.With(exitcode.Input, fmt.Errorf("%s: %w", what, err))
+	}
+	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if s == "" {
+		return "", exitcode.With(exitcode.Input, fmt.Errorf("%s %s is empty", what, path))
+	}
+	return s, nil
+}
+
+// httpAddr puts a host-less address on loopback.
+func httpAddr(a string) string {
+	if !strings.Contains(a, ":") {
+		return net.JoinHostPort("127.0.0.1", a)
+	}
+	if strings.HasPrefix(a, ":") {
+		return "127.0.0.1" + a
+	}
+	return a
+}
+
+func (o serveOptions) config() (bridge.Config, error) {
 	var admins []string
 	for _, a := range strings.Split(o.admins, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			admins = append(admins, a)
 		}
 	}
-	return bridge.Config{
+	log := o.logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	cfg := bridge.Config{
 		Registry:    o.registry,
 		DataDir:     o.dataDir,
 		Listen:      o.listen,
@@ -96,6 +238,95 @@ func (o serveOptions) config() bridge.Config {
 		TLSCert:     o.tlsCert,
 		TLSKey:      o.tlsKey,
 		ServerName:  o.serverName,
-		Logger:      slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Logger:      log,
+	}
+	followPW := o.followPassword
+	if o.follow != "" {
+		if o.followUser == "" {
+			return cfg, exitcode.With(exitcode.Usage, errors.New("--follow needs --follow-user (or mupdate_authname in --imapd-conf)"))
+		}
+		if o.followPasswordFile != "" {
+			pw, err := readSecret("--follow-password-file", o.followPasswordFile)
+			if err != nil {
+				return cfg, err
+			}
+			followPW = pw
+		}
+		if followPW == "" {
+			return cfg, exitcode.With(exitcode.Usage, errors.New("--follow needs --follow-password-file (or mupdate_password in --imapd-conf)"))
+		}
+	} else if o.followUser != "" || o.followPasswordFile != "" {
+		return cfg, exitcode.With(exitcode.Usage, errors.New("--follow-user and --follow-password-file need --follow HOST:PORT"))
+	}
+	var token string
+	if o.httpTokenFile != "" {
+		if o.http == "" {
+			return cfg, exitcode.With(exitcode.Usage, errors.New("--http-token-file needs --http ADDR"))
+		}
+		t, err := readSecret("--http-token-file", o.httpTokenFile)
+		if err != nil {
+			return cfg, err
+		}
+		token = t
+	}
+	if o.follow == "" && o.http == "" {
+		return cfg, nil
+	}
+	cfg.Extend = func(ctx context.Context, st registry.Store, b mupdate.Backend) (mupdate.Backend, func(context.Context) error, error) {
+		var works []func(context.Context) error
+		var fs httpapi.FollowStatus
+		if o.follow != "" {
+			f, err := follow.New(follow.Config{Addr: o.follow, User: o.followUser, Password: followPW, Mech: o.followMech,
+				StartTLS: o.followStartTLS, Store: st, Logger: log})
+			if err != nil {
+				return nil, nil, exitcode.With(exitcode.Usage, err)
+			}
+			b = f.Guard(b)
+			fs = f
+			works = append(works, f.Run)
+			log.Info("murder-bridge: following a mupdate master", "master", o.follow, "user", o.followUser)
+		}
+		if o.http != "" {
+			hs, err := httpapi.New(httpapi.Config{Store: st, Follow: fs, Token: token, MaxLag: o.readyMaxLag, Logger: log})
+			if err != nil {
+				return nil, nil, exitcode.With(exitcode.Usage, err)
+			}
+			b = hs.Metrics().WrapBackend(b)
+			ln, err := net.Listen("tcp", httpAddr(o.http))
+			if err != nil {
+				return nil, nil, exitcode.With(exitcode.Network, fmt.Errorf("--http: %w", err))
+			}
+			log.Info("murder-bridge: serving HTTP", "listen", ln.Addr().String(), "writes", token != "")
+			works = append(works, func(ctx context.Context) error {
+				if err := hs.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+					return exitcode.With(exitcode.Network, fmt.Errorf("HTTP: %w", err))
+				}
+				return nil
+			})
+		}
+		return b, runAll(works), nil
+	}
+	return cfg, nil
+}
+
+// runAll runs every work until ctx ends; the first error cancels the rest.
+func runAll(works []func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var wg sync.WaitGroup
+		var once sync.Once
+		var first error
+		for _, w := range works {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w(ctx); err != nil {
+					once.Do(func() { first = err; cancel() })
+				}
+			}()
+		}
+		wg.Wait()
+		return first
 	}
 }

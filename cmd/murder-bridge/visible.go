@@ -16,6 +16,7 @@ import (
 
 type visibleOptions struct {
 	registry string
+	bridge   string
 	groups   []string
 }
 
@@ -24,7 +25,7 @@ func init() { rootCmd.AddCommand(newVisibleCommand()) }
 func newVisibleCommand() *cobra.Command {
 	var o visibleOptions
 	cmd := &cobra.Command{
-		Use:   "visible USER [--group G]... --registry URL",
+		Use:   "visible USER [--group G]... --registry URL | --bridge URL",
 		Short: "Print the mailboxes USER may see, one internal name a line",
 		Long: `Print what Cyrus's IMAP LIST "" "*" would show USER, as internal names
 (modified UTF-7, spelled as ctl_mboxlist -d spells them), one a line, in
@@ -47,8 +48,8 @@ the answer, not with the registry.
       --registry etcd://10.0.0.1:2379,10.0.0.2:2379/murder`,
 		Args: cobra.ExactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			if o.registry == "" {
-				return exitcode.With(exitcode.Usage, errors.New("--registry URL is required"))
+			if o.registry == "" && o.bridge == "" {
+				return exitcode.With(exitcode.Usage, errors.New(errNeedRegistryOrBridge))
 			}
 			return nil
 		},
@@ -57,7 +58,7 @@ the answer, not with the registry.
 			if ctx == nil {
 				ctx = context.Background()
 			}
-			s, err := openQueryRegistry(ctx, o.registry)
+			s, err := openQuery(ctx, o.registry, o.bridge)
 			if err != nil {
 				return err
 			}
@@ -66,6 +67,7 @@ the answer, not with the registry.
 		},
 	}
 	cmd.Flags().StringVar(&o.registry, "registry", "", "registry URL: leveldb:///DIR or etcd://HOST:PORT,.../PREFIX")
+	cmd.Flags().StringVar(&o.bridge, "bridge", "", bridgeFlagHelp)
 	cmd.Flags().StringArrayVar(&o.groups, "group", nil, "a group USER belongs to (the identifier group:G); repeat for several")
 	return cmd
 }

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/registry"
+	"github.com/murderkit/murderkit/registry/leveldb"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func execCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var cmd = newLookupCommand()
+	if args[0] == "visible" {
+		cmd = newVisibleCommand()
+	}
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(io.Discard)
+	cmd.SetArgs(args[1:])
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+// While a bridge owns a leveldb registry, lookup and visible with --bridge
+// print exactly what they print with --registry when no bridge runs.
+func TestLookupVisibleThroughBridge(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "reg")
+	st, err := leveldb.Open(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []registry.Entry{
+		mbox("user.fred", 0, "fred", "lrswipkxtecdan", "anyone", "0"),
+		mbox("user.fred.Sent", 0, "fred", "lrswipkxtecdan"),
+		mbox("shared.news", 0, "anyone", "lrs", "-fred", "l"),
+		mbox("shared.staff", 0, "group:staff", "lrs"),
+		mbox("example.com!user.jane", 0, "jane@example.com", "lrswipkxtecdan"),
+	} {
+		e.Locations = []registry.Location{{Server: "be1", Partition: "default"}, {Server: "be2", Partition: "p"}}
+		e.Normalize()
+		if _, err := st.Create(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Delete(context.Background(), "shared.staff", 0); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	reg := "leveldb://" + dir
+	queries := [][]string{
+		{"lookup", "user.fred"}, {"lookup", "example.com!user.jane"}, {"lookup", "shared.news"},
+		{"visible", "fred"}, {"visible", "carol", "--group", "staff"}, {"visible", "jane@example.com"},
+	}
+	want := map[string]string{}
+	for _, q := range queries {
+		out, err := execCmd(t, append(q, "--registry", reg)...)
+		if err != nil {
+			t.Fatalf("%v: %v", q, err)
+		}
+		want[strings.Join(q, " ")] = out
+	}
+	_, direct := execCmd(t, "lookup", "shared.staff", "--registry", reg)
+
+	creds := filepath.Join(t.TempDir(), "credentials")
+	os.WriteFile(creds, []byte("murder:murderpw\n"), 0o600)
+	httpA := freeAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o := serveOptions{registry: reg, listen: freeAddr(t), credentials: creds, http: httpA,
+		logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	done := make(chan error, 1)
+	go func() { done <- runServe(ctx, o) }()
+	waitHTTP(t, "http://"+httpA+"/healthz")
+
+	// the registry is owned now
+	if _, err := execCmd(t, "lookup", "user.fred", "--registry", reg); exitcode.Of(err) != exitcode.Registry {
+		t.Errorf("direct lookup while the bridge runs = %v, want a registry error", err)
+	}
+	for _, q := range queries {
+		got, err := execCmd(t, append(q, "--bridge", "http://"+httpA)...)
+		if err != nil {
+			t.Errorf("%v --bridge: %v", q, err)
+			continue
+		}
+		if w := want[strings.Join(q, " ")]; got != w || w == "" {
+			t.Errorf("%v --bridge printed\n%s\nwant (as --registry)\n%s", q, got, w)
+		}
+	}
+	_, viaBridge := execCmd(t, "lookup", "shared.staff", "--bridge", "http://"+httpA)
+	if exitcode.Of(viaBridge) != exitcode.Of(direct) || viaBridge == nil || !strings.Contains(viaBridge.Error(), "deleted at revision") {
+		t.Errorf("deleted mailbox: --bridge %v, --registry %v", viaBridge, direct)
+	}
+	if _, err := execCmd(t, "lookup", "x", "--bridge", "http://h", "--registry", reg); exitcode.Of(err) != exitcode.Usage {
+		t.Errorf("both --bridge and --registry = %v", err)
+	}
+	if _, err := execCmd(t, "lookup", "x", "--bridge", "ftp://h"); exitcode.Of(err) != exitcode.Usage {
+		t.Errorf("bad --bridge URL = %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve = %v", err)
+	}
+}
+
+func waitHTTP(t *testing.T, u string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if r, err := http.Get(u); err == nil {
+			r.Body.Close()
+			if r.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered", u)
+}
+
+// Settings from the environment, --config and --imapd-conf reach serve in
+// the documented precedence, through the real cobra command's flags.
+func TestServeConfigPrecedence(t *testing.T) {
+	d := t.TempDir()
+	imapd := filepath.Join(d, "imapd.conf")
+	os.WriteFile(imapd, []byte("mupdate_server: 127.0.0.1:13905\nmupdate_authname: murder\nmupdate_password: frompw\nadmins: admin murder\ntls_server_key: /k\n"), 0o600)
+	conf := filepath.Join(d, "bridge.conf")
+	os.WriteFile(conf, []byte("listen: 127.0.0.1:3999\nadmins: fromfile\nfollow-user: fromfile\n"), 0o600)
+	o := &serveOptions{}
+	cmd := newServeCmdWith(o)
+	if err := cmd.ParseFlags([]string{"--admins", "fromflag", "--imapd-conf", imapd}); err != nil {
+		t.Fatal(err)
+	}
+	environ := []string{"MURDER_BRIDGE_CONFIG=" + conf, "MURDER_BRIDGE_FOLLOW_USER=fromenv", "HOME=/root"}
+	if err := o.resolve(cmd, environ); err != nil {
+		t.Fatal(err)
+	}
+	got := [7]string{o.admins, o.followUser, o.listen, o.follow, o.followPassword, o.tlsKey, o.configFile}
+	want := [7]string{"fromflag", "fromenv", "127.0.0.1:3999", "127.0.0.1:13905", "frompw", "/k", conf}
+	if got != want {
+		t.Errorf("resolved %q, want %q", got, want)
+	}
+	// a typo in the environment is a usage error naming the variable
+	o = &serveOptions{}
+	cmd = newServeCmdWith(o)
+	cmd.ParseFlags(nil)
+	if err := o.resolve(cmd, []string{"MURDER_BRIDGE_FOLOW=x"}); exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "MURDER_BRIDGE_FOLOW") {
+		t.Errorf("typo = %v", err)
+	}
+	// follow mode needs its credentials
+	for _, c := range []serveOptions{
+		{follow: "h:1"},
+		{follow: "h:1", followUser: "u"},
+		{followUser: "u"},
+		{httpTokenFile: "/x"},
+		{follow: "h:1", followUser: "u", followPasswordFile: filepath.Join(d, "missing")},
+	} {
+		if _, err := c.config(); err == nil {
+			t.Errorf("config(%+v) accepted", c)
+		}
+	}
+}
