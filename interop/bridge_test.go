@@ -25,6 +25,7 @@ import (
 type ourServer struct {
 	Addr  string
 	Store registry.Store
+	Logs  *lockedBuffer // the server's slog output
 	stop  func() error
 }
 
@@ -74,7 +75,7 @@ func startOursOn(t *testing.T, st registry.Store) *ourServer {
 			Server: mupdateserver.Config{FailedLoginPause: 100 * time.Millisecond},
 		})
 	}()
-	o := &ourServer{Addr: ln.Addr().String(), Store: st}
+	o := &ourServer{Addr: ln.Addr().String(), Store: st, Logs: logs}
 	var once bool
 	o.stop = func() error {
 		if once {

@@ -61,7 +61,8 @@ func mupdatetest(t *testing.T, addr, mech, user, pw string, cmds ...string) stri
 // and must answer exactly as we do. With no -m, mupdatetest picks the
 // strongest mechanism we offer (SCRAM-SHA-512), as a Cyrus backend with
 // default settings does; a real backend without force_sasl_client_mech
-// then pushes and creates through SCRAM too.
+// then pushes and creates through SCRAM too, and a frontend's slave with
+// default settings syncs over SCRAM.
 func TestMupdatetestAgainstBridge(t *testing.T) {
 	master := murdertest.StartMaster(t, murdertest.Options{})
 	ours := startOurs(t)
@@ -107,5 +108,16 @@ func TestMupdatetestAgainstBridge(t *testing.T) {
 	e, err := ours.Store.Get(context.Background(), "user.scram")
 	if err != nil || e.Server != be2.Servername {
 		t.Fatalf("registry after a SCRAM backend's CREATE: %+v, %v", e, err)
+	}
+
+	// A frontend with default client settings: its mupdate slave logs in
+	// with SCRAM-SHA-512 and syncs (StartFrontend returns once the slave
+	// greets, i.e. after its full UPDATE), and its replica holds our list.
+	fe := murdertest.StartFrontend(t, ours.Addr, murdertest.Options{Name: "frontend-scram", ClientMech: "none"})
+	if e, ok := fe.Dump(t)["user.scram"]; !ok || e.Server != be2.Servername {
+		t.Errorf("the SCRAM frontend's replica lacks user.scram: %+v", e)
+	}
+	if n := strings.Count(ours.Logs.String(), "user=murder mech=SCRAM-SHA-512"); n < 3 {
+		t.Errorf("%d SCRAM-SHA-512 logins (mupdatetest, backend, frontend slave), want at least 3", n)
 	}
 }
