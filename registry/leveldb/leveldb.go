@@ -12,6 +12,7 @@ import (
 	"time"
 
 	goleveldb "github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
@@ -100,6 +101,12 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 		CompactionTableSize:    8 << 20,
 		BlockCacheCapacity:     32 << 20,
 		OpenFilesCacheCapacity: 500,
+		// Imports look up mostly absent names (entry and tombstone): a bloom
+		// filter answers those without reading table blocks.
+		Filter:                 filter.NewBloomFilter(10),
+		CompactionL0Trigger:    8,
+		WriteL0SlowdownTrigger: 24,
+		WriteL0PauseTrigger:    36,
 		NoSync:                 o.NoSync,
 	})
 	if err != nil {
