@@ -230,6 +230,16 @@ func FuzzJSONDump(f *testing.F) {
 			checkErr(t, err)
 			return
 		}
+		// Compare with the encoding/json reference where it has the same
+		// rules (ASCII-only lower-case input without \u escapes: no case
+		// folding of member names).
+		if !bytes.ContainsAny(in, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") && !bytes.Contains(in, []byte("\\u")) && len(es) < 1000 && isASCII(in) {
+			if ref, err := refJSONDecode(in); err == nil {
+				if d := cmp.Diff(ref, decodedRaw(in), cmpopts.EquateEmpty()); d != "" {
+					t.Fatalf("scanner and encoding/json differ on %q:\n%s", in, d)
+				}
+			}
+		}
 		out := jsonDumpF(es)
 		d2 := NewJSONDecoder(bytes.NewReader(out))
 		var back []Entry
@@ -260,4 +270,18 @@ func jsonDumpF(es []Entry) []byte {
 	}
 	enc.Close()
 	return b.Bytes()
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func decodedRaw(in []byte) []Entry {
+	es, _ := decodeJSONAll(in)
+	return es
 }

@@ -2,8 +2,6 @@ package mboxlist
 
 import (
 	"bufio"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -293,106 +291,112 @@ func DumpFilter(e *Entry, withIntermediates bool) bool {
 }
 
 // JSONDecoder reads a JSON dump entry by entry without holding it whole.
+// Members are matched case-sensitively, as jansson does; unknown members
+// are skipped; a member given twice counts with its last value; null counts
+// as absent. Numbers must be strings, as Cyrus writes them.
 type JSONDecoder struct {
-	u     *utf8Reader
-	d     *json.Decoder
-	state int // 0 before '{', 1 inside, 2 done
-	entry Entry
-	err   error
-	Names *NameConfig
+	j       *jscan
+	state   int // 0 before '{', 1 inside, 2 done
+	closing bool
+	entry   Entry
+	err     error
+	je      jsonEntry
 }
 
 // NewJSONDecoder returns a decoder reading r.
 func NewJSONDecoder(r io.Reader) *JSONDecoder {
-	u := &utf8Reader{r: r}
-	d := json.NewDecoder(u)
-	d.UseNumber()
-	return &JSONDecoder{u: u, d: d}
+	return &JSONDecoder{j: newJScan(r)}
 }
 
 type jsonHist struct {
-	Name          *string `json:"name"`
-	Mtime         *string `json:"mtime"`
-	UIDValidity   *string `json:"uidvalidity"`
-	CreatedModseq *string `json:"createdmodseq"`
-	FolderModseq  *string `json:"foldermodseq"`
-	MBType        *string `json:"mbtype"`
-	Partition     *string `json:"partition"`
+	Name, Mtime, UIDValidity, CreatedModseq, FolderModseq, MBType, Partition *string
 }
 
 type jsonEntry struct {
 	jsonHist
-	Server           *string         `json:"server"`
-	ACL              json.RawMessage `json:"acl"`
-	UniqueID         *string         `json:"uniqueid"`
-	LegacySpecialUse *string         `json:"legacy_specialuse"`
-	NameHistory      []jsonHist      `json:"name_history"`
+	Server, UniqueID, LegacySpecialUse *string
+	ACL                                ACL
+	HasACL                             bool
+	NameHistory                        []jsonHist
 }
 
-func (j *JSONDecoder) fail(what string, err error) bool {
-	if j.err == nil {
-		var de *DumpError
-		if errors.As(j.u.err, &de) {
-			j.err = de
-			return false
-		}
-		off := j.d.InputOffset()
-		j.err = &DumpError{Offset: off, Line: j.u.line(off), What: what, Err: err}
+func (d *JSONDecoder) failJ(e *jerr, sentinel error) bool {
+	if d.err == nil {
+		d.err = &DumpError{Offset: e.off, Line: e.line, What: e.what, Err: sentinel}
 	}
+	d.state = 2
 	return false
 }
 
 // Next reads the next entry; false at the end of the object or on error.
-func (j *JSONDecoder) Next() bool {
-	if j.err != nil || j.state == 2 {
+func (d *JSONDecoder) Next() bool {
+	if d.err != nil || d.state == 2 {
 		return false
 	}
-	if j.state == 0 {
-		t, err := j.d.Token()
-		if err != nil {
-			return j.fail(fmt.Sprintf("reading the opening '{': %v", err), ErrSyntax)
+	j := d.j
+	if d.state == 0 {
+		j.ws()
+		if e := j.expect('{'); e != nil {
+			return d.failJ(e, ErrSyntax)
 		}
-		if d, ok := t.(json.Delim); !ok || d != '{' {
-			return j.fail("the dump is not a JSON object", ErrSyntax)
+		d.state = 1
+		j.ws()
+		if b, ok := j.peek(); ok && b == '}' {
+			j.pos++
+			d.closing = true
 		}
-		j.state = 1
 	}
-	if !j.d.More() {
-		t, err := j.d.Token()
-		if err != nil {
-			return j.fail(fmt.Sprintf("reading the closing '}': %v", err), ErrSyntax)
+	if d.closing {
+		d.state = 2
+		j.ws()
+		if j.more() {
+			return d.failJ(j.fail("data after the closing '}'"), ErrSyntax)
 		}
-		if d, ok := t.(json.Delim); !ok || d != '}' {
-			return j.fail("expected '}'", ErrSyntax)
-		}
-		j.state = 2
-		if _, err := j.d.Token(); err != io.EOF {
-			j.state = 2
-			return j.fail("data after the closing '}'", ErrSyntax)
+		if j.rerr != nil && j.rerr != io.EOF {
+			return d.failJ(j.readErr(), ErrSyntax)
 		}
 		return false
 	}
-	t, err := j.d.Token()
-	if err != nil {
-		return j.fail(fmt.Sprintf("reading a mailbox name: %v", err), ErrSyntax)
+	j.ws()
+	name, e := j.str()
+	if e != nil {
+		return d.failJ(e, ErrSyntax)
 	}
-	name, ok := t.(string)
-	if !ok {
-		return j.fail("expected a mailbox name", ErrSyntax)
+	j.ws()
+	if e := j.expect(':'); e != nil {
+		return d.failJ(e, ErrSyntax)
 	}
-	var je jsonEntry
-	if err := j.d.Decode(&je); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return j.fail(fmt.Sprintf("entry %q: member %s: want a string, got %s", name, te.Field, te.Value), ErrSyntax)
+	j.ws()
+	if b, ok := j.peek(); !ok || b != '{' {
+		if !ok {
+			return d.failJ(j.readErr(), ErrSyntax)
 		}
-		return j.fail(fmt.Sprintf("entry %q: %v", name, err), ErrSyntax)
+		return d.failJ(j.fail("entry %q: want an object", name), ErrSyntax)
 	}
-	e, what := je.entry(name)
+	line, off := j.line, j.offset()
+	d.je = jsonEntry{NameHistory: d.je.NameHistory[:0]}
+	if e := j.entry(&d.je); e != nil {
+		return d.failJ(e, ErrSyntax)
+	}
+	en, what := d.je.entry(name)
 	if what != "" {
-		return j.fail(fmt.Sprintf("entry %q: %s", name, what), ErrRange)
+		return d.failJ(&jerr{off: off, line: line, what: fmt.Sprintf("entry %q: %s", name, what)}, ErrRange)
 	}
-	j.entry = e
+	j.ws()
+	b, ok := j.peek()
+	if !ok {
+		return d.failJ(j.readErr(), ErrSyntax)
+	}
+	j.pos++
+	switch b {
+	case ',':
+	case '}':
+		d.closing = true
+	default:
+		j.pos--
+		return d.failJ(j.fail("expected ',' or '}' after an entry"), ErrSyntax)
+	}
+	d.entry = en
 	return true
 }
 
@@ -456,12 +460,8 @@ func (je *jsonEntry) entry(name string) (Entry, string) {
 	e.Server = sval(je.Server)
 	e.UniqueID = sval(je.UniqueID)
 	e.LegacySpecialUse = sval(je.LegacySpecialUse)
-	if len(je.ACL) > 0 && string(je.ACL) != "null" {
-		acl, err := decodeJSONACL(je.ACL)
-		if err != nil {
-			return e, "acl: " + err.Error()
-		}
-		e.ACL = acl
+	if je.HasACL {
+		e.ACL = je.ACL
 	} else {
 		e.ACL = ACL{}
 	}
@@ -475,38 +475,8 @@ func (je *jsonEntry) entry(name string) (Entry, string) {
 	return e, ""
 }
 
-// decodeJSONACL reads an ACL object keeping member order.
-func decodeJSONACL(raw json.RawMessage) (ACL, error) {
-	d := json.NewDecoder(bytesReader(raw))
-	t, err := d.Token()
-	if err != nil {
-		return nil, err
-	}
-	if dl, ok := t.(json.Delim); !ok || dl != '{' {
-		return nil, errors.New("want an object")
-	}
-	a := ACL{}
-	for d.More() {
-		t, err := d.Token()
-		if err != nil {
-			return nil, err
-		}
-		id, _ := t.(string)
-		t, err = d.Token()
-		if err != nil {
-			return nil, err
-		}
-		r, ok := t.(string)
-		if !ok {
-			return nil, fmt.Errorf("rights of %q: want a string", id)
-		}
-		a = append(a, ACLItem{ID: id, Rights: r})
-	}
-	return a, nil
-}
-
 // Entry is the current entry.
-func (j *JSONDecoder) Entry() *Entry { e := j.entry; return &e }
+func (d *JSONDecoder) Entry() *Entry { e := d.entry; return &e }
 
 // Err is the first error, nil at a clean end.
-func (j *JSONDecoder) Err() error { return j.err }
+func (d *JSONDecoder) Err() error { return d.err }
