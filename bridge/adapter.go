@@ -26,6 +26,42 @@ type Adapter struct {
 	// rev is the highest revision of a mailbox change this adapter has
 	// seen: its own writes, and every change its watches delivered.
 	rev atomic.Int64
+	// prevs remembers the former record of this adapter's recent writes,
+	// by revision, so the feed can carry Change.Prev (PARTIAL-UPDATE
+	// matches a change by its old or new server).
+	prevs prevRing
+}
+
+// prevRingSize bounds how many recent writes keep their former record.
+const prevRingSize = 8192
+
+type prevRing struct {
+	mu   sync.Mutex
+	m    map[int64]mupdate.Mailbox
+	ring []int64
+	next int
+}
+
+func (p *prevRing) put(rev int64, m mupdate.Mailbox) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = make(map[int64]mupdate.Mailbox)
+		p.ring = make([]int64, prevRingSize)
+	}
+	if old := p.ring[p.next]; old != 0 {
+		delete(p.m, old)
+	}
+	p.ring[p.next] = rev
+	p.next = (p.next + 1) % len(p.ring)
+	p.m[rev] = m
+}
+
+func (p *prevRing) get(rev int64) (mupdate.Mailbox, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m, ok := p.m[rev]
+	return m, ok
 }
 
 var _ mupdate.Backend = (*Adapter)(nil)
@@ -199,7 +235,7 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request) error {
 			return retryErr{err}
 		}
 		if err == nil {
-			a.saw(ts.Revision)
+			a.wrote(ts.Revision, curMb)
 		}
 		return err
 	case !present:
@@ -210,7 +246,7 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request) error {
 			return retryErr{err}
 		}
 		if err == nil {
-			a.saw(got.Revision)
+			a.wrote(got.Revision, curMb)
 		}
 		return err
 	default:
@@ -226,9 +262,18 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request) error {
 			return retryErr{err}
 		}
 		if err == nil {
-			a.saw(got.Revision)
+			a.wrote(got.Revision, curMb)
 		}
 		return err
+	}
+}
+
+// wrote records one of this adapter's writes: its revision and the record
+// it replaced (nil: there was none).
+func (a *Adapter) wrote(rev int64, prev *mupdate.Mailbox) {
+	a.saw(rev)
+	if prev != nil {
+		a.prevs.put(rev, *prev)
 	}
 }
 
@@ -329,9 +374,11 @@ func (s *snapshot) Close() error {
 	return nil
 }
 
-// Watch implements mupdate.Backend on the registry's change feed. Changes
-// carry no Prev: the registry's events hold the new entry or a tombstone,
-// not the former record (see docs/interop.md on PARTIAL-UPDATE).
+// Watch implements mupdate.Backend on the registry's change feed. The
+// registry's events hold the new entry or a tombstone, not the former
+// record; Prev is filled in for the recent writes made through this adapter
+// (the last prevRingSize), and nil otherwise (a write through another
+// bridge, an import) — see docs/interop.md on PARTIAL-UPDATE.
 func (a *Adapter) Watch(ctx context.Context, after int64, fn func(mupdate.Change) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -347,6 +394,9 @@ func (a *Adapter) Watch(ctx context.Context, after int64, fn func(mupdate.Change
 		}
 		a.saw(ev.Revision)
 		ch := mupdate.Change{Revision: ev.Revision, Name: ev.Name}
+		if p, ok := a.prevs.get(ev.Revision); ok && p.Name == ev.Name {
+			ch.Prev = &p
+		}
 		if ev.Type == registry.EventPut && visible(&ev.Entry) {
 			m := ToMailbox(&ev.Entry)
 			ch.Cur = &m

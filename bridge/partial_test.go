@@ -1,0 +1,120 @@
+package bridge_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/registry/leveldb"
+)
+
+// session is a raw MUPDATE connection for these tests.
+type session struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func (s *session) send(format string, args ...any) { fmt.Fprintf(s.c, format+"\r\n", args...) }
+
+// until returns the lines read up to and including the first one starting
+// with prefix.
+func (s *session) until(prefix string) []string {
+	s.t.Helper()
+	var got []string
+	for {
+		l, err := s.r.ReadString('\n')
+		if err != nil {
+			s.t.Fatalf("waiting for %q after %q: %v", prefix, got, err)
+		}
+		l = strings.TrimRight(l, "\r\n")
+		got = append(got, l)
+		if strings.HasPrefix(l, prefix) {
+			return got
+		}
+	}
+}
+
+// startBridge runs bridge.Run on a fresh leveldb registry with one admin,
+// murder/murderpw, and returns a function that opens logged-in sessions.
+func startBridge(t *testing.T) func() *session {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := leveldb.Open(context.Background(), filepath.Join(dir, "reg"), &leveldb.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := filepath.Join(dir, "creds")
+	os.WriteFile(cf, []byte("murder:murderpw\n"), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- bridge.Run(ctx, bridge.Config{Store: st, Listener: ln, Credentials: cf, ServerName: "t",
+			ShutdownTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
+	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	return func() *session {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		s := &session{t: t, c: c, r: bufio.NewReader(c)}
+		s.until("* OK")
+		s.send(`A01 AUTHENTICATE "PLAIN" "%s"`, base64.StdEncoding.EncodeToString([]byte("\x00murder\x00murderpw")))
+		s.until("A01 OK")
+		return s
+	}
+}
+
+// PARTIAL-UPDATE "A": a mailbox moving from A to B and a mailbox deleted
+// on A reach the client (Cyrus matches the old or the new server); changes
+// that never touch A do not.
+func TestPartialUpdateSeesMovesAndDeletes(t *testing.T) {
+	login := startBridge(t)
+	w := login()
+	w.send(`W1 ACTIVATE "user.move" "A!p" "x\tlr\t"`)
+	w.send(`W2 ACTIVATE "user.gone" "A!p" "x\tlr\t"`)
+	w.send(`W3 ACTIVATE "user.other" "C!p" "x\tlr\t"`)
+	w.until("W3 OK")
+
+	s := login()
+	s.send(`U01 UPDATE "A"`)
+	dump := s.until(`U01 OK "streaming starts"`)
+	if got := strings.Join(dump, "\n"); !strings.Contains(got, "user.move") || !strings.Contains(got, "user.gone") || strings.Contains(got, "user.other") {
+		t.Fatalf("partial dump for A:\n%s", got)
+	}
+
+	w.send(`W4 ACTIVATE "user.move" "B!p" "x\tlr\t"`) // moves away from A
+	w.send(`W5 DELETE "user.gone"`)                   // deleted on A
+	w.send(`W6 DELETE "user.other"`)                  // deleted on C
+	w.send(`W7 ACTIVATE "user.new" "C!p" ""`)         // never on A
+	w.until("W7 OK")
+	s.send("N1 NOOP")
+	got := strings.Join(s.until("N1 OK"), "\n")
+	for _, want := range []string{"U01 MAILBOX {9+}\nuser.move {3+}\nB!p", "U01 DELETE {9+}\nuser.gone"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stream for A lacks %q:\n%s", want, got)
+		}
+	}
+	for _, not := range []string{"user.other", "user.new"} {
+		if strings.Contains(got, not) {
+			t.Errorf("stream for A has %s:\n%s", not, got)
+		}
+	}
+}
