@@ -463,3 +463,33 @@ func TestDecoderJoin(t *testing.T) {
 		t.Fatal(d.Err())
 	}
 }
+
+// The byte-mapping fast paths of DBName and IntNameFromDB agree with the
+// full mbname algorithm.
+func TestNameFastPaths(t *testing.T) {
+	alphabet := []byte{'a', 'b', '.', '^', '!', 0x1d, 0x1f, 'D', 'E', 'L', 'T', 'u', 's', 'e', 'r', '5', 'F'}
+	var names []string
+	var gen func(prefix []byte, n int)
+	gen = func(prefix []byte, n int) {
+		names = append(names, string(prefix))
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			gen(append(prefix, c), n-1)
+		}
+	}
+	gen(nil, 4)
+	names = append(names, "DELETED.user.x.5F", "DELETED", "user.DELETED.x", "DELETEDx.y", "a^b.c", "x!DELETED.a.b.1")
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		if got, want := DBName(n, nil), ParseIntName(n, nil).DBName(nil); got != want {
+			t.Fatalf("DBName(%q) = %q, full algorithm %q", n, got, want)
+		}
+		if got, want := IntNameFromDB(n, nil), ParseDBName(n, nil).IntName(nil); got != want {
+			t.Fatalf("IntNameFromDB(%q) = %q, full algorithm %q", n, got, want)
+		}
+	}
+}

@@ -184,6 +184,9 @@ func DBName(intname string, c *NameConfig) string {
 	if intname == "" {
 		return ""
 	}
+	if s, ok := simpleMap(intname, c, '.', '!', '^', DBHierSep, '.'); ok {
+		return s
+	}
 	return ParseIntName(intname, c).DBName(c)
 }
 
@@ -202,20 +205,27 @@ func IntNameFromDB(dbname string, c *NameConfig) string {
 // almost every name: no domain separator, no empty component, not a
 // DELETED name. It reports false when the full algorithm is needed.
 func simpleIntName(dbname string, c *NameConfig) (string, bool) {
-	if dbname[0] == DBHierSep || dbname[len(dbname)-1] == DBHierSep || strings.HasPrefix(dbname, c.deletedPrefix()) {
+	return simpleMap(dbname, c, DBHierSep, DBDomainSep, '.', '.', '^')
+}
+
+// simpleMap maps sep to newSep and from to to, byte by byte, when the name
+// has no domain (dom, or '!'), no empty component and does not start with
+// the deleted prefix; otherwise it reports false.
+func simpleMap(name string, c *NameConfig, sep, dom, from, newSep, to byte) (string, bool) {
+	if name[0] == sep || name[len(name)-1] == sep || strings.HasPrefix(name, c.deletedPrefix()) {
 		return "", false
 	}
-	b := make([]byte, len(dbname))
-	for i := 0; i < len(dbname); i++ {
-		switch ch := dbname[i]; ch {
-		case DBHierSep:
-			if dbname[i-1] == DBHierSep {
+	b := make([]byte, len(name))
+	for i := 0; i < len(name); i++ {
+		switch ch := name[i]; ch {
+		case sep:
+			if name[i-1] == sep {
 				return "", false
 			}
-			b[i] = '.'
-		case '.':
-			b[i] = '^'
-		case DBDomainSep, '!':
+			b[i] = newSep
+		case from:
+			b[i] = to
+		case dom, '!', DBDomainSep:
 			return "", false
 		default:
 			b[i] = ch
