@@ -27,6 +27,9 @@ type Writer struct {
 	lastAt [maxLevel]*pending
 	err    error
 	done   bool
+	// forceEscape writes 64-bit length extensions for every record (tests:
+	// Cyrus writes them only for keys ≥ 65535 or values ≥ 4 GiB).
+	forceEscape bool
 }
 
 // pending is a written record head whose pointers are not all known yet.
@@ -111,23 +114,23 @@ func (w *Writer) Add(key, value []byte) error {
 	off := w.out.Offset()
 	klen, vlen := uint64(len(key)), uint64(len(value))
 	hl := 8
-	if klen >= keyLenEscape {
+	if klen >= keyLenEscape || w.forceEscape {
 		hl += 8
 	}
-	if vlen >= valLenEscape {
+	if vlen >= valLenEscape || w.forceEscape {
 		hl += 8
 	}
 	head := make([]byte, hl+8*(lvl+1))
 	head[0], head[1] = typeRecord, byte(lvl)
 	p := 8
-	if klen >= keyLenEscape {
+	if klen >= keyLenEscape || w.forceEscape {
 		be.PutUint16(head[2:], keyLenEscape)
 		be.PutUint64(head[p:], klen)
 		p += 8
 	} else {
 		be.PutUint16(head[2:], uint16(klen))
 	}
-	if vlen >= valLenEscape {
+	if vlen >= valLenEscape || w.forceEscape {
 		be.PutUint32(head[4:], valLenEscape)
 		be.PutUint64(head[p:], vlen)
 	} else {
