@@ -68,7 +68,25 @@ func byName(es []Entry) map[string]Entry {
 // decoded entries is byte for byte what `ctl_mboxlist -d` prints (and with
 // -y).
 func TestCyrusJSONUndump(t *testing.T) {
-	c := cyrustest.NewConfig(t, "virtdomains: yes", "partition-p2: /tmp/p2")
+	configs := []struct {
+		name  string
+		extra []string
+		names *NameConfig
+	}{
+		{"virtdomains", []string{"virtdomains: yes"}, nil},
+		{"plain netnews-sep", []string{"virtdomains: no", "unixhierarchysep: no"}, nil},
+		{"defaultdomain deletedprefix", []string{"virtdomains: yes", "defaultdomain: example.com", "deletedprefix: TRASH"},
+			&NameConfig{DefaultDomain: "example.com", DeletedPrefix: "TRASH"}},
+	}
+	for _, cfg := range configs {
+		t.Run(cfg.name, func(t *testing.T) {
+			testJSONUndump(t, append(cfg.extra, "partition-p2: /tmp/p2"), cfg.names)
+		})
+	}
+}
+
+func testJSONUndump(t *testing.T, extra []string, nc *NameConfig) {
+	c := cyrustest.NewConfig(t, extra...)
 	in := corpus()
 	undump(t, c, jsonDump(t, in))
 	kvs := readRecords(t, c, c.MailboxesDB())
@@ -77,12 +95,17 @@ func TestCyrusJSONUndump(t *testing.T) {
 			t.Logf("%q\t%q", kv.Key, kv.Value)
 		}
 	}
-	got := decodeAll(t, kvs, nil)
+	got := decodeAll(t, kvs, nc)
 	m := byName(got)
 	if len(m) != len(in) {
 		t.Errorf("Cyrus stored %d entries, want %d", len(m), len(in))
 	}
 	for _, want := range in {
+		// What the configuration makes of the name (default domain dropped).
+		want.Name = IntNameFromDB(DBName(want.Name, nc), nc)
+		for i := range want.History {
+			want.History[i].Name = IntNameFromDB(DBName(want.History[i].Name, nc), nc)
+		}
 		g, ok := m[want.Name]
 		if !ok {
 			t.Errorf("entry %q missing", want.Name)
@@ -107,6 +130,13 @@ func TestCyrusJSONUndump(t *testing.T) {
 	}
 	if nN != len(in) || nI != len(in) {
 		t.Errorf("N=%d I=%d records, want %d each", nN, nI, len(in))
+	}
+	var det Detector
+	for _, kv := range kvs {
+		det.Add(kv.Key, kv.Value)
+	}
+	if det.Version() != V36 || !det.Decided() {
+		t.Errorf("Detector on a Cyrus 3.6 file: %s", det.Version())
 	}
 
 	for _, y := range []bool{false, true} {
