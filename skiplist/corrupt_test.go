@@ -161,6 +161,27 @@ func TestCorruptTable(t *testing.T) {
 		{"ADD in INORDER section", base, func(b []byte) []byte { be.PutUint32(b[rs[2].off:], typeAdd); return b }, rs[2].off},
 		{"DELETE names a non-record", logged, func(b []byte) []byte { be.PutUint32(b[delRec.off+4:], uint32(rs[0].off+4)); return b }, delRec.off},
 		{"DELETE names a later offset", logged, func(b []byte) []byte { be.PutUint32(b[delRec.off+4:], uint32(len(b)-4)); return b }, delRec.off},
+		{"DELETE of an already deleted node", logged, func(b []byte) []byte {
+			b = be.AppendUint32(b, typeDelete)
+			b = be.AppendUint32(b, uint32(rs[0].off))
+			return be.AppendUint32(b, typeCommit)
+		}, int64(len(logged))},
+		{"DELETE of a superseded node", logged, func(b []byte) []byte {
+			// The ADD of user.zzlog is live; name an INORDER node whose key
+			// the log replaced: first replace rs[1] by an ADD, then delete
+			// the old INORDER node again.
+			add := lrs[n-4]
+			k := b[rs[1].keyOff : rs[1].keyOff+10]
+			rec := bytes.Clone(b[add.off : add.off+add.size])
+			copy(rec[8:], k)
+			b = be.AppendUint32(b, typeDelete)
+			b = be.AppendUint32(b, uint32(rs[1].off))
+			b = append(b, rec...)
+			b = be.AppendUint32(b, typeCommit)
+			b = be.AppendUint32(b, typeDelete)
+			b = be.AppendUint32(b, uint32(rs[1].off))
+			return be.AppendUint32(b, typeCommit)
+		}, int64(len(logged)) + 8 + lrs[n-4].size + 4},
 		{"unknown type before last COMMIT", logged, func(b []byte) []byte { be.PutUint32(b[delRec.off:], 77); return b }, delRec.off},
 		{"log ADD truncated before last COMMIT", logged, func(b []byte) []byte { be.PutUint32(b[lrs[n-4].off+4:], 0x10000); return b }, lrs[n-4].off},
 	}

@@ -297,6 +297,7 @@ type op struct {
 func (db *DB) replay() error {
 	db.log = map[string]int64{}
 	var pending []op
+	pendingOff := map[string]int64{} // key → live offset within the open txn (-1 deleted)
 	size := db.size
 	off := int64(db.hdr.LogStart)
 	txnStart := off
@@ -344,6 +345,7 @@ loop:
 				break loop
 			}
 			pending = append(pending, op{string(n.key), off})
+			pendingOff[string(n.key)] = off
 			off += n.size
 		case typeDelete:
 			if off+deleteLen > size {
@@ -364,13 +366,27 @@ loop:
 				stopErr = stopAt(corrupt(off, "DELETE names offset 0x%X, which is not an INORDER or ADD record", target))
 				break loop
 			}
-			pending = append(pending, op{string(n.key), -1})
+			// The node named must be the key's live node at this point
+			// (Cyrus deletes or replaces only live nodes): a DELETE of a
+			// superseded or already deleted node is damage, not a delete.
+			k := string(n.key)
+			live, ok := pendingOff[k]
+			if !ok {
+				live, ok = db.log[k]
+			}
+			if (ok && live != target) || (!ok && target >= int64(db.hdr.LogStart)) {
+				stopErr = stopAt(corrupt(off, "DELETE names the node at 0x%X, which is not the live record of its key", target))
+				break loop
+			}
+			pending = append(pending, op{k, -1})
+			pendingOff[k] = -1
 			off += deleteLen
 		case typeCommit:
 			for _, p := range pending {
 				db.log[p.key] = p.off
 			}
 			pending = pending[:0]
+			clear(pendingOff)
 			off += commitLen
 			txnStart, lastCommitEnd = off, off
 		default:
