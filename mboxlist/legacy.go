@@ -151,6 +151,11 @@ func ParseLegacyLine(v Version, line []byte) (Entry, error) {
 		return e, verr(p, ErrSyntax, "%v", err)
 	}
 	e.ACL = acl
+	if v.ByID() && aclEnd == 0 {
+		// 3.6 -u -L: no ACL text means no ACL at all (its scanf pattern
+		// fails and it falls back to the ACL-less one).
+		e.ACL = nil
+	}
 	if aclEnd == len(rest) {
 		return e, nil
 	}

@@ -493,3 +493,17 @@ func TestNameFastPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestDisplay(t *testing.T) {
+	cases := map[string]string{
+		"user.fred.Entw&APw-rfe":           "user/fred/Entwürfe",
+		"example.com!user.jo^e.&ZeVnLIqe-": "user/jo.e/日本語@example.com",
+		"shared.bad&-x.&Jjo":               "shared/bad&x/&Jjo",
+		"DELETED.user.fred.Old.5F000000":   "DELETED/user/fred/Old/5F000000",
+	}
+	for in, want := range cases {
+		if got := Display(in, '/', nil); got != want {
+			t.Errorf("Display(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

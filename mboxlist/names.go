@@ -245,3 +245,33 @@ func Owner(intname string, c *NameConfig) string { return ParseIntName(intname, 
 
 // OwnerDB is Owner for a 3.6 dbname.
 func OwnerDB(dbname string, c *NameConfig) string { return ParseDBName(dbname, c).UserID() }
+
+// Display is a name for people: components joined with sep (e.g. '/' or
+// '.'), each decoded from modified UTF-7 and with `^` shown as '.', and
+// "@domain" appended for a domain name ("user/fred/Entwürfe@example.com").
+// A component that is not valid modified UTF-7 is shown as stored. Machine
+// output must use internal names, never this.
+func Display(intname string, sep byte, c *NameConfig) string {
+	n := ParseIntName(intname, c)
+	var parts []string
+	if n.Deleted != 0 {
+		parts = append(parts, c.deletedPrefix())
+	}
+	if n.IsUser {
+		parts = append(parts, "user", n.LocalPart)
+	}
+	parts = append(parts, n.Boxes...)
+	for i, p := range parts {
+		if d, err := DecodeMUTF7(p); err == nil {
+			parts[i] = d
+		}
+	}
+	if n.Deleted != 0 {
+		parts = append(parts, strings.ToUpper(strconv.FormatUint(uint64(uint32(n.Deleted)), 16)))
+	}
+	s := strings.Join(parts, string(sep))
+	if n.Domain != "" {
+		s += "@" + n.Domain
+	}
+	return s
+}
