@@ -72,7 +72,7 @@ func New(st registry.Store) *Adapter { return &Adapter{Store: st} }
 // FormatLocation renders a registry location as MUPDATE carries it:
 // "server!partition", "server!" for an empty partition (what Cyrus's master
 // sends back for a backend's "host!"), the partition alone when there is no
-// server.
+// server (a location without '!', as replicated murders send it).
 func FormatLocation(l registry.Location) string {
 	if l.Server == "" {
 		return l.Partition
@@ -81,8 +81,15 @@ func FormatLocation(l registry.Location) string {
 }
 
 // ParseLocation splits a MUPDATE location at its first '!' as Cyrus's
-// master does; a location without '!' is a server.
-func ParseLocation(s string) registry.Location { return registry.ParseLocation(s) }
+// master does. A location without '!' (what replicated murders send: the
+// partition only) is kept as a location with no server, so that it goes
+// back out byte for byte; "host!" keeps its server with an empty partition.
+func ParseLocation(s string) registry.Location {
+	if i := strings.IndexByte(s, '!'); i >= 0 {
+		return registry.Location{Server: s[:i], Partition: s[i+1:]}
+	}
+	return registry.Location{Partition: s}
+}
 
 // FormatACL renders an ACL as Cyrus's internal string: "id\trights\t" per
 // item, in order.
@@ -321,56 +328,140 @@ func (a *Adapter) Revision(ctx context.Context) (int64, error) {
 }
 
 // Snapshot implements mupdate.Backend with the registry's consistent
-// listing (List from one snapshot, in Cyrus order), streamed as Range reads
-// it, so memory stays flat however large the registry is.
+// listing (List from one snapshot, in Cyrus order). The listing starts at
+// once, so the view is the registry as of this call (later writes are not
+// in it), and is streamed to Range through a small buffer, so memory stays
+// flat however large the registry is and writers are never held up.
 //
-// The registry tells a listing's exact revision only once it has ended,
-// but the server needs a revision to watch from before it dumps. Revision
-// therefore returns the registry's revision taken before the listing
-// starts: never newer than the listing, so a Watch from it misses nothing;
-// it may repeat a change the listing already shows. MUPDATE clients apply
-// every update idempotently (Cyrus's own master repeats updates: a
-// RESERVE+ACTIVATE arrives as two identical MAILBOX lines), and repeated
-// changes arrive in order, so a client still ends at the current state.
+// The registry tells a listing's revision only at its end, but the server
+// needs it before the dump to start its watch. Snapshot reads the
+// registry's revision before and after the listing has taken its view
+// (its first entry has arrived); when the two agree, that is the view's
+// revision exactly. When a write came in between, it retries (three times),
+// then settles for the earlier revision: never newer than the view, so a
+// Watch from it misses nothing and may repeat a change the view already
+// shows, which MUPDATE clients apply idempotently (Cyrus's own master
+// repeats updates).
 func (a *Adapter) Snapshot(ctx context.Context) (mupdate.Snapshot, error) {
-	rev, err := a.Store.Revision(ctx)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		rev0, err := a.Store.Revision(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s := a.startListing(ctx)
+		select {
+		case m, ok := <-s.items:
+			if ok {
+				s.first = &m
+			} else {
+				// the listing ended before a first entry: empty, or failed
+				s.finished = true
+			}
+		case <-ctx.Done():
+			s.Close()
+			return nil, ctx.Err()
+		}
+		if s.finished {
+			if s.err != nil {
+				return nil, s.err
+			}
+			s.rev = s.listRev
+			return s, nil
+		}
+		rev1, err := a.Store.Revision(ctx)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		if rev1 == rev0 || attempt >= 3 {
+			s.rev = rev0
+			return s, nil
+		}
+		s.Close()
 	}
-	return &snapshot{a: a, rev: rev}, nil
 }
 
+// snapshotBuffer is how many entries the listing reads ahead of Range.
+const snapshotBuffer = 1024
+
 type snapshot struct {
-	a   *Adapter
 	rev int64
 
+	items    chan mupdate.Mailbox // closed when the listing ends
+	first    *mupdate.Mailbox
+	cancel   context.CancelFunc
+	done     chan struct{} // closed after err and listRev are set
+	err      error
+	listRev  int64
+	finished bool
+
 	mu     sync.Mutex
+	ranged bool
 	closed bool
+}
+
+func (a *Adapter) startListing(ctx context.Context) *snapshot {
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &snapshot{items: make(chan mupdate.Mailbox, snapshotBuffer), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		defer close(s.items)
+		s.listRev, s.err = a.Store.List(lctx, "", func(e registry.Entry) error {
+			if !visible(&e) {
+				return nil
+			}
+			select {
+			case s.items <- ToMailbox(&e):
+				return nil
+			case <-lctx.Done():
+				return lctx.Err()
+			}
+		})
+	}()
+	return s
 }
 
 func (s *snapshot) Revision() int64 { return s.rev }
 
-// Range streams the listing in Cyrus order.
+// Range streams the view in Cyrus order. A snapshot can be ranged once.
 func (s *snapshot) Range(ctx context.Context, fn func(mupdate.Mailbox) error) error {
 	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
-		return errors.New("bridge: snapshot closed")
+	if s.closed || s.ranged {
+		s.mu.Unlock()
+		return errors.New("bridge: snapshot closed or already ranged")
 	}
-	_, err := s.a.Store.List(ctx, "", func(e registry.Entry) error {
-		if !visible(&e) {
-			return nil
+	s.ranged = true
+	s.mu.Unlock()
+	if s.first != nil {
+		if err := fn(*s.first); err != nil {
+			s.cancel()
+			return err
 		}
-		return fn(ToMailbox(&e))
-	})
-	return err
+	}
+	for {
+		select {
+		case m, ok := <-s.items:
+			if !ok {
+				<-s.done
+				return s.err
+			}
+			if err := fn(m); err != nil {
+				s.cancel()
+				return err
+			}
+		case <-ctx.Done():
+			s.cancel()
+			return ctx.Err()
+		}
+	}
 }
 
+// Close ends the listing (if still running) and releases the view.
 func (s *snapshot) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.cancel()
 	return nil
 }
 

@@ -44,7 +44,8 @@ func TestLocations(t *testing.T) {
 	for in, want := range map[string]string{
 		"127.0.0.1:11143!default": "127.0.0.1:11143!default",
 		"127.0.0.1:11143!":        "127.0.0.1:11143!",
-		"h2":                      "h2!", // documented deviation: Cyrus sends back "h2"
+		"h2":                      "h2", // no '!': a partition-only location (replicated murders)
+		"":                        "",
 	} {
 		if got := bridge.FormatLocation(bridge.ParseLocation(in)); got != want {
 			t.Errorf("%q -> %q, want %q", in, got, want)

@@ -21,7 +21,7 @@
 //	active                       FlagReserve clear
 //	"server!partition"           Locations[0] = {server, partition}
 //	"server!"                    Locations[0] = {server, ""}
-//	"name" (no '!')              Locations[0] = {name, ""}, sent back as "name!"
+//	"part" (no '!')              Locations[0] = {"", part} (replicated murders)
 //	ACL "id\trights\t..."        ACL []ACLItem in the same order
 //
 // Entries written through MUPDATE get mbtype "er" (email, remote) as in a
