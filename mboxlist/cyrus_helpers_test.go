@@ -176,6 +176,8 @@ func corpus() []Entry {
 		{Name: "user.fred.&ZeVnLIqe-", UniqueID: "u-utf7b", Partition: "default", UIDValidity: 19, ACL: acl("fred", full)},
 		{Name: long, UniqueID: "u-long", Partition: "default", UIDValidity: 20, ACL: acl("fred", full)},
 		{Name: "DELETED.user.fred.Old.5F000000", UniqueID: "u-deld", Partition: "default", UIDValidity: 21, ACL: acl("fred", full, "bob", "lr")},
+		{Name: "shared.pct%name", UniqueID: "u-pct", Partition: "default", UIDValidity: 26, ACL: acl("anyone", "lr")},
+		{Name: "example.com!shared.q\"uo\\te*(x)", UniqueID: "u-quote", Partition: "default", UIDValidity: 27, ACL: acl("anyone", "lr")},
 		{Name: "TRASH.user.fred.T.5F000001", UniqueID: "u-trash", Partition: "default", UIDValidity: 25, ACL: acl("fred", full, "bob", "r")},
 		{Name: "user.john^doe", UniqueID: "u-john", Partition: "default", UIDValidity: 22, ACL: acl("john.doe", full, "anyone", "l")},
 		{Name: "shared.we ird", UniqueID: "u-weird", Partition: "default", UIDValidity: 23,
