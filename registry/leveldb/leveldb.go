@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -403,34 +405,55 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 		return st, err
 	}
 	entries = append([]registry.Entry(nil), entries...) // Prepare normalises; keep the caller's slice
+	dbs := make([]string, len(entries))
 	for i := range entries {
 		if err := registry.Prepare(&entries[i]); err != nil {
 			return st, registry.E("import", entries[i].Name, err)
 		}
+		dbs[i] = registry.DBName(entries[i].Name)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	oldE, err := s.lookupMany(pfxEntry, dbs)
+	if err != nil {
+		return registry.ImportStats{}, registry.E("import", "", err)
+	}
+	oldT, err := s.lookupMany(pfxTomb, dbs)
+	if err != nil {
+		return registry.ImportStats{}, registry.E("import", "", err)
+	}
 	b := &batch{rev: s.rev}
+	b.b = *goleveldb.MakeBatch(len(entries) * 768)
 	// Names repeated inside one call: the last one wins, as sequential
 	// writes would give.
 	pending := map[string]*registry.Entry{}
 	for i := range entries {
 		e := entries[i]
-		db := registry.DBName(e.Name)
-		var old registry.Entry
-		var exists bool
+		db := dbs[i]
+		var oldp *registry.Entry
 		if p, ok := pending[db]; ok {
-			old, exists = *p, true
-		} else {
-			var err error
-			old, exists, err = s.getEntry(s.db, db)
+			oldp = p
+		} else if raw, ok := oldE[db]; ok {
+			var rev struct {
+				Rev int64 `json:"r"`
+			}
+			if err := json.Unmarshal(raw, &rev); err != nil {
+				return registry.ImportStats{}, registry.E("import", e.Name, fmt.Errorf("registry: corrupt entry at %s key %q: %w", s.path, pfxEntry+db, err))
+			}
+			e.Revision = rev.Rev
+			if bytes.Equal(registry.EncodeEntry(&e, true), raw) {
+				st.Unchanged++
+				continue
+			}
+			old, err := registry.DecodeEntry(raw, fmt.Sprintf("%s key %q", s.path, pfxEntry+db))
 			if err != nil {
 				return registry.ImportStats{}, registry.E("import", e.Name, err)
 			}
+			oldp = &old
 		}
-		if exists {
-			e.Revision = old.Revision
-			if bytes.Equal(registry.EncodeEntry(&e, true), registry.EncodeEntry(&old, true)) {
+		if oldp != nil {
+			e.Revision = oldp.Revision
+			if bytes.Equal(registry.EncodeEntry(&e, true), registry.EncodeEntry(oldp, true)) {
 				st.Unchanged++
 				continue
 			}
@@ -438,14 +461,8 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 		} else {
 			st.Created++
 		}
-		_, hasTomb, err := s.getTomb(s.db, db)
-		if err != nil {
-			return registry.ImportStats{}, registry.E("import", e.Name, err)
-		}
-		var oldp *registry.Entry
-		if exists {
-			oldp = &old
-		}
+		_, hasTomb := oldT[db]
+		delete(oldT, db)
 		s.putEntry(b, &e, oldp, hasTomb)
 		pending[db] = &e
 	}
@@ -456,6 +473,59 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 		return registry.ImportStats{}, registry.E("import", "", err)
 	}
 	return st, nil
+}
+
+// lookupMany returns the stored values of pfx+db for those dbs that exist.
+// A batch from a sorted source covers a narrow key range: one iterator over
+// it answers every name with a single seek (a fresh import finds it empty).
+// When the range holds many other keys, the rest are looked up one by one.
+func (s *Store) lookupMany(pfx string, dbs []string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	if len(dbs) == 0 {
+		return out, nil
+	}
+	sorted := append([]string(nil), dbs...)
+	sort.Strings(sorted)
+	want := make(map[string]bool, len(sorted))
+	for _, d := range sorted {
+		want[d] = true
+	}
+	it := s.db.NewIterator(&util.Range{Start: []byte(pfx + sorted[0]), Limit: []byte(pfx + sorted[len(sorted)-1] + "\x00")}, nil)
+	budget := 2*len(sorted) + 64
+	visited := 0
+	complete := true
+	for it.Next() {
+		if visited++; visited > budget {
+			complete = false
+			break
+		}
+		db := string(it.Key()[len(pfx):])
+		if want[db] {
+			out[db] = append([]byte(nil), it.Value()...)
+		}
+	}
+	err := it.Error()
+	it.Release()
+	if err != nil {
+		return nil, registry.Unavailable(err)
+	}
+	if complete {
+		return out, nil
+	}
+	for _, db := range sorted {
+		if _, ok := out[db]; ok {
+			continue
+		}
+		v, err := s.db.Get([]byte(pfx+db), nil)
+		switch {
+		case errors.Is(err, goleveldb.ErrNotFound):
+		case err != nil:
+			return nil, registry.Unavailable(err)
+		default:
+			out[db] = v
+		}
+	}
+	return out, nil
 }
 
 // List implements registry.Store over one leveldb snapshot.
