@@ -285,3 +285,52 @@ func decodedRaw(in []byte) []Entry {
 	es, _ := decodeJSONAll(in)
 	return es
 }
+
+// FuzzDecodeRecord: any key and value of any version: no panic, typed
+// errors; entries of each version re-encode and decode to themselves.
+func FuzzDecodeRecord(f *testing.F) {
+	for _, v := range []Version{V24, V34, V36} {
+		for _, e := range oldCorpus(V34) {
+			kvs, err := EncodeRecords(v, &e, &EncodeOptions{ReverseACLs: true, ReverseUniqueIDs: true})
+			if err != nil {
+				continue
+			}
+			for _, kv := range kvs {
+				f.Add(kv.Key, kv.Value)
+			}
+		}
+	}
+	f.Add([]byte("AS\x1e"), []byte{})
+	f.Add([]byte("$RACL"), []byte("2"))
+	f.Add([]byte("Jfred\x1eJ123"), []byte("%(T e N user\x1ffred I u1 J J123 M 1)"))
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		for _, v := range []Version{V24, V30, V36} {
+			rec, err := DecodeRecord(v, key, value, nil)
+			if err != nil {
+				checkErr(t, err)
+				continue
+			}
+			if rec.Kind == 0 {
+				t.Fatalf("record without kind: %q", key)
+			}
+		}
+	})
+}
+
+// FuzzMUTF7: DecodeMUTF7 never panics; what it accepts re-encodes to the
+// same bytes (modified UTF-7 has one spelling per text).
+func FuzzMUTF7(f *testing.F) {
+	for _, s := range []string{"Entw&APw-rfe", "&ZeVnLIqe-", "a&-b", "&2D3eAA-", "&AGE-", "plain"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := DecodeMUTF7(s)
+		if err != nil {
+			return
+		}
+		e, err := EncodeMUTF7(d)
+		if err != nil || e != s {
+			t.Fatalf("DecodeMUTF7(%q) = %q, re-encoded %q, %v", s, d, e, err)
+		}
+	})
+}
