@@ -3,8 +3,10 @@ package leveldb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
@@ -56,5 +58,53 @@ func TestOpenURL(t *testing.T) {
 	}
 	if r, _ := s2.Revision(ctx); r != e.Revision || r == 0 {
 		t.Errorf("revision after reopen %d, entry %d", r, e.Revision)
+	}
+}
+
+// TestWatchResumesAfterRestart: a bridge that stopped at revision R reopens
+// the registry and gets exactly the changes after R from the change log.
+func TestWatchResumesAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "reg")
+	s, err := leveldb.Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var revs []int64
+	for _, n := range []string{"user.a", "user.b", "user.c"} {
+		e, err := s.Create(ctx, registrytest.Mailbox(n, "be1", "default"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs = append(revs, e.Revision)
+	}
+	tomb, err := s.Delete(ctx, "user.a", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = leveldb.Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ch := s.Watch(wctx, revs[0])
+	var got []string
+	for len(got) < 3 {
+		ev, ok := <-ch
+		if !ok || ev.Err != nil {
+			t.Fatalf("watch ended after %q: %v", got, ev.Err)
+		}
+		got = append(got, fmt.Sprintf("%s %s@%d", ev.Type, ev.Name, ev.Revision))
+	}
+	want := []string{
+		fmt.Sprintf("put user.b@%d", revs[1]),
+		fmt.Sprintf("put user.c@%d", revs[2]),
+		fmt.Sprintf("delete user.a@%d", tomb.Revision),
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after restart, Watch(%d) = %q, want %q", revs[0], got, want)
 	}
 }
