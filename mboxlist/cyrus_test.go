@@ -335,6 +335,7 @@ func TestCyrusReadsOurValues(t *testing.T) {
 		{Name: "user.front.Res", Type: FlagRemote | FlagReserve, Partition: "default", Server: "backend1", Mtime: 1700000004, ACL: ACL{}},
 		{Name: "example.com!user.x y.#calendars", Type: TypeCalendar | FlagRemote, Partition: "p%x", Server: "be{2}", Mtime: 1700000005,
 			ACL: acl("x y@example.com", full, "quo\"te", "lr")},
+		{Name: "shared.tabs", UniqueID: "u-tabs", Partition: "default", Mtime: 1700000006, ACL: acl("ta\tb", "lr", "c", "l\tx", "dangling\t", "")},
 	}
 	var kvs []KV
 	for i := range in {

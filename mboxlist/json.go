@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -199,6 +200,15 @@ func AppendJSONEntry(b []byte, e *Entry) []byte {
 // identifier keeps its first position and takes the last rights; items
 // with strings that are not valid UTF-8 are dropped.
 func jsonACL(a ACL) ACL {
+	for _, it := range a {
+		if strings.ContainsRune(it.ID, '\t') || strings.ContainsRune(it.Rights, '\t') {
+			// Cyrus keeps the ACL as "id TAB rights TAB ..." and its dump
+			// splits that string again: a TAB inside an item moves the
+			// split, and a trailing identifier without rights is dropped.
+			a = resplitACL(a.TabString())
+			break
+		}
+	}
 	if len(a) <= 32 {
 		clean := true
 		for i, it := range a {
@@ -480,3 +490,24 @@ func (d *JSONDecoder) Entry() *Entry { e := d.entry; return &e }
 
 // Err is the first error, nil at a clean end.
 func (d *JSONDecoder) Err() error { return d.err }
+
+// resplitACL reads a tab-form ACL the way Cyrus's acl_to_json does.
+func resplitACL(s string) ACL {
+	var a ACL
+	for s != "" {
+		q := strings.IndexByte(s, '\t')
+		if q < 0 {
+			break
+		}
+		id := s[:q]
+		s = s[q+1:]
+		var rights string
+		if p := strings.IndexByte(s, '\t'); p >= 0 {
+			rights, s = s[:p], s[p+1:]
+		} else {
+			rights, s = s, ""
+		}
+		a = append(a, ACLItem{ID: id, Rights: rights})
+	}
+	return a
+}
