@@ -166,6 +166,9 @@ func (o *serveOptions) resolve(cmd *cobra.Command, environ []string) error {
 			return exitcode.With(exitcode.Usage, err)
 		}
 		layers = append(layers, l)
+		if v, ok := l.Values["imapd-conf"]; ok && o.imapdConf == "" {
+			o.imapdConf = v // named in the config file
+		}
 	}
 	if o.imapdConf != "" {
 		l, err := config.ImapdConf(o.imapdConf)

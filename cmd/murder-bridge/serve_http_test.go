@@ -160,6 +160,19 @@ func TestServeConfigPrecedence(t *testing.T) {
 	if got != want {
 		t.Errorf("resolved %q, want %q", got, want)
 	}
+	// the shipped example config file is valid, and may name an imapd.conf
+	o = &serveOptions{}
+	cmd = newServeCmdWith(o)
+	cmd.ParseFlags(nil)
+	ex, _ := os.ReadFile("../../dist/bridge.conf.example")
+	exConf := filepath.Join(d, "example.conf")
+	os.WriteFile(exConf, append(ex, []byte("imapd-conf: "+imapd+"\n")...), 0o600)
+	if err := o.resolve(cmd, []string{"MURDER_BRIDGE_CONFIG=" + exConf}); err != nil {
+		t.Fatalf("dist/bridge.conf.example: %v", err)
+	}
+	if o.listen != ":3905" || o.http != "127.0.0.1:8405" || o.follow != "127.0.0.1:13905" || o.followPassword != "frompw" {
+		t.Errorf("example config resolved to listen %q http %q follow %q", o.listen, o.http, o.follow)
+	}
 	// a typo in the environment is a usage error naming the variable
 	o = &serveOptions{}
 	cmd = newServeCmdWith(o)
