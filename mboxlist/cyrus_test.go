@@ -335,6 +335,8 @@ func TestCyrusReadsOurValues(t *testing.T) {
 		{Name: "user.front.Res", Type: FlagRemote | FlagReserve, Partition: "default", Server: "backend1", Mtime: 1700000004, ACL: ACL{}},
 		{Name: "example.com!user.x y.#calendars", Type: TypeCalendar | FlagRemote, Partition: "p%x", Server: "be{2}", Mtime: 1700000005,
 			ACL: acl("x y@example.com", full, "quo\"te", "lr")},
+		{Name: "shared.bin\xff", UniqueID: "u-bin", Partition: "default", Mtime: 1700000007, ACL: acl("anyone", "lr")},
+		{Name: "shared.binacl", UniqueID: "u-binacl", Partition: "p\xfe", Mtime: 1700000008, ACL: acl("anyone", "lr", "bad\xc3", "lr", "ok", "l\xff")},
 		{Name: "shared.tabs", UniqueID: "u-tabs", Partition: "default", Mtime: 1700000006, ACL: acl("ta\tb", "lr", "c", "l\tx", "dangling\t", "")},
 	}
 	var kvs []KV
