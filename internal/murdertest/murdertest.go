@@ -65,7 +65,12 @@ type Options struct {
 	// RetryDelay is a frontend's mupdate_retry_delay in seconds (default 5,
 	// as the lab; the slave sends NOOP that often and reconnects that fast).
 	RetryDelay int
-	// Extra lines are appended to imapd.conf verbatim.
+	// Admins are added to imapd.conf's admins ("admin"; a master also has
+	// "murder"). A backend that receives XFER needs the proxying identity
+	// ("murder") here: replication commands are for admins only.
+	Admins []string
+	// Extra lines are appended to imapd.conf verbatim (not for settings
+	// written already, such as admins).
 	Extra []string
 }
 
@@ -253,7 +258,7 @@ func (in *Instance) writeConf(t testing.TB) {
 	bin := cyrustest.BinDir
 	switch in.Role {
 	case RoleMaster:
-		lines = append(lines, "admins: admin murder")
+		lines = append(lines, "admins: "+strings.Join(append([]string{"admin", "murder"}, o.Admins...), " "))
 		switch o.MasterMechs {
 		case "":
 			lines = append(lines, "sasl_mech_list: PLAIN LOGIN")
@@ -263,7 +268,7 @@ func (in *Instance) writeConf(t testing.TB) {
 		}
 		services = fmt.Sprintf("  mupdate cmd=\"%s/mupdate -C %s -m\" listen=\"%s\" prefork=1\n", bin, in.Conf, in.MupdateAddr)
 	case RoleBackend:
-		lines = append(lines, "admins: admin", "proxyservers: murder", "sasl_mech_list: PLAIN LOGIN")
+		lines = append(lines, "admins: "+strings.Join(append([]string{"admin"}, o.Admins...), " "), "proxyservers: murder", "sasl_mech_list: PLAIN LOGIN")
 		if in.MupdateServer != "" {
 			lines = append(lines, "mupdate_server: "+in.MupdateServer)
 		}
@@ -274,7 +279,7 @@ func (in *Instance) writeConf(t testing.TB) {
 		if rd == 0 {
 			rd = 5
 		}
-		lines = append(lines, "admins: admin", "sasl_mech_list: PLAIN LOGIN",
+		lines = append(lines, "admins: "+strings.Join(append([]string{"admin"}, o.Admins...), " "), "sasl_mech_list: PLAIN LOGIN",
 			"mupdate_server: "+in.MupdateServer,
 			"mupdate_retry_delay: "+strconv.Itoa(rd),
 			"proxy_authname: murder",

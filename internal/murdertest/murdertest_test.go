@@ -61,6 +61,19 @@ func TestRealMurder(t *testing.T) {
 		t.Errorf("frontend replica has user.alice.Projects = %+v, %v", e, ok)
 	}
 
+	// RawIMAP: the frontend advertises its mupdate server (design of the
+	// murder: frontends announce MUPDATE=mupdate://<mupdate_server>/).
+	caps, err := RawIMAP(m.Frontend.IMAPAddr, "alice", "alicepw", "CAPABILITY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(caps[0], "\n"); !strings.Contains(got, "MUPDATE=mupdate://"+m.MupdateAddr+"/") {
+		t.Errorf("frontend CAPABILITY lacks MUPDATE=mupdate://%s/:\n%s", m.MupdateAddr, got)
+	}
+	if _, err := RawIMAP(m.Frontend.IMAPAddr, "alice", "alicepw", "NOSUCHCOMMAND"); err == nil {
+		t.Errorf("RawIMAP reported no error for a BAD")
+	}
+
 	// syslog capture: the backend logs alice's login, the master its
 	// mupdate sessions.
 	if !m.Backend.WaitLog("login:", 5*time.Second) {
