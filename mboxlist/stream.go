@@ -177,25 +177,16 @@ func (d *Detector) Add(key, value []byte) {
 	}
 	if len(value) > 0 && value[0] == '%' {
 		raise(V25)
-		if root, ve := parseDlist(value); ve == nil && root.kind == dKVList {
-			for _, k := range root.kids {
-				switch k.key {
-				case "F":
-					raise(V30)
-				case "C":
-					raise(V32)
-				case "T":
-					if k.kind == dString {
-						for i := 0; i < len(k.val); i++ {
-							switch k.val[i] {
-							case 'b':
-								raise(V30)
-							case 'i', 's', 'p':
-								raise(V32)
-							}
-						}
-					}
-				}
+		if d.min >= V34 || (d.decided && d.is36) {
+			return // nothing more to learn from values
+		}
+		var e Entry
+		if scanEntry(value, modeLegacy, &e, nil) == nil {
+			if e.FolderModseq != 0 || e.Type.Kind() == TypeCollection {
+				raise(V30)
+			}
+			if e.CreatedModseq != 0 || e.Type.Has(FlagIntermediate) || e.Type.Kind() == TypeSubmission || e.Type.Kind() == TypePushSub {
+				raise(V32)
 			}
 		}
 	}
