@@ -13,7 +13,7 @@ BENCH_N       ?= 1000000
 # Debian packages the tests run for real (never mocked): Cyrus 3.6 for the
 # compatibility tests, etcd for the external-cluster registry tests,
 # chromium for the shadow HTML report test.
-DEB_PACKAGES  = cyrus-imapd cyrus-murder cyrus-admin cyrus-clients sasl2-bin etcd-server chromium
+DEB_PACKAGES  = cyrus-imapd cyrus-murder cyrus-admin cyrus-clients sasl2-bin etcd-server chromium nginx libnginx-mod-mail
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
