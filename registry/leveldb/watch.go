@@ -278,3 +278,16 @@ func (s *Store) DeleteSlot(ctx context.Context, name string, rev int64) error {
 	}
 	return nil
 }
+
+// Compact compacts the whole key space (leveldb's CompactRange): after a
+// bulk import, reads then find every key in few tables. Reads and writes
+// may continue meanwhile.
+func (s *Store) Compact(ctx context.Context) error {
+	if err := s.check(ctx, "compact", ""); err != nil {
+		return err
+	}
+	if err := s.db.CompactRange(util.Range{}); err != nil {
+		return registry.E("compact", "", registry.Unavailable(err))
+	}
+	return nil
+}
