@@ -217,14 +217,17 @@ func (d *LegacyDecoder) Next() bool {
 	for d.err == nil {
 		start := d.off
 		line, err := d.r.ReadSlice('\n')
-		for err == bufio.ErrBufferFull {
-			if len(line) > MaxLegacyLine {
-				d.err = &DumpError{Line: d.line + 1, Offset: start, What: "line longer than 1 MiB", Err: ErrSyntax}
-				return false
+		if err == bufio.ErrBufferFull {
+			long := append([]byte(nil), line...) // ReadSlice's buffer is reused
+			for err == bufio.ErrBufferFull {
+				if len(long) > MaxLegacyLine {
+					d.err = &DumpError{Line: d.line + 1, Offset: start, What: "line longer than 1 MiB", Err: ErrSyntax}
+					return false
+				}
+				line, err = d.r.ReadSlice('\n')
+				long = append(long, line...)
 			}
-			more, err2 := d.r.ReadSlice('\n')
-			line = append(append([]byte(nil), line...), more...)
-			err = err2
+			line = long
 		}
 		d.off += int64(len(line))
 		if len(line) == 0 && err == io.EOF {

@@ -507,3 +507,20 @@ func TestDisplay(t *testing.T) {
 		}
 	}
 }
+
+func TestLegacyDecoderLongLines(t *testing.T) {
+	long := strings.Repeat("x", 200<<10)
+	in := "user.a\t0 p " + long + "\tlr\t\nuser.b\t0 p b\tl\t\n"
+	d := NewLegacyDecoder(strings.NewReader(in), V34)
+	if !d.Next() || len(d.Entry().ACL) != 1 || d.Entry().ACL[0].ID != long {
+		t.Fatalf("long line: %v", d.Err())
+	}
+	if !d.Next() || d.Entry().Name != "user.b" || d.Next() || d.Err() != nil {
+		t.Fatalf("after the long line: %v", d.Err())
+	}
+	d = NewLegacyDecoder(strings.NewReader("user.a\t0 p "+strings.Repeat("y", 2<<20)+"\n"), V34)
+	var de *DumpError
+	if d.Next() || !errors.As(d.Err(), &de) || de.Line != 1 {
+		t.Fatalf("over-long line: %v", d.Err())
+	}
+}
