@@ -44,7 +44,7 @@ type DB struct {
 	// log holds the committed effect of the log per key: the offset of the
 	// ADD that set it, or -1 when deleted.
 	log     map[string]int64
-	logKeys []string // sorted with cmp
+	logKeys [][]byte // sorted with cmp
 	tail    *cyrusdb.Tail
 	f       *os.File
 	path    string
@@ -405,11 +405,11 @@ loop:
 		db.tail = &cyrusdb.Tail{Offset: txnStart, Length: size - txnStart, Note: note}
 	}
 	_ = lastCommitEnd
-	db.logKeys = make([]string, 0, len(db.log))
+	db.logKeys = make([][]byte, 0, len(db.log))
 	for k := range db.log {
-		db.logKeys = append(db.logKeys, k)
+		db.logKeys = append(db.logKeys, []byte(k))
 	}
-	slices.SortFunc(db.logKeys, func(a, b string) int { return db.cmp([]byte(a), []byte(b)) })
+	slices.SortFunc(db.logKeys, db.cmp)
 	return nil
 }
 
@@ -460,13 +460,13 @@ func (db *DB) iterate(fn func(k, v []byte) error) error {
 			lk := db.logKeys[li]
 			c := 0
 			if !all {
-				c = db.cmp([]byte(lk), key)
+				c = db.cmp(lk, key)
 				if c > 0 {
 					return false, nil
 				}
 			}
 			li++
-			if off := db.log[lk]; off >= 0 {
+			if off := db.log[string(lk)]; off >= 0 {
 				n, err := db.readNode(db.logs, off, db.size)
 				if err != nil {
 					return false, err

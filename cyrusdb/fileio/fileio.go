@@ -18,7 +18,11 @@ import (
 // than its declared size promised (the file shrank under the reader).
 var ErrShort = errors.New("short read: file shrank under the reader")
 
-const blockSize = 1 << 20
+const (
+	blockSize  = 1 << 20
+	randomRead = 16 << 10
+	streamBack = 64 << 10
+)
 
 // Src reads byte ranges of a file of known size through a 1 MiB block cache.
 // A slice returned by At is valid until the next call of At.
@@ -60,7 +64,18 @@ func (s *Src) At(off, n int64) ([]byte, error) {
 	if s.buf == nil {
 		s.buf = make([]byte, blockSize)
 	}
-	m := min(int64(blockSize), s.size-off)
+	// A forward, near miss is a stream: read a whole block. A jump (a
+	// log record named by a DELETE, a pointer backwards) reads a small
+	// window, so random access does not copy a block per record.
+	want := int64(randomRead)
+	// (A record straddling the window end is re-read from its start, just
+	// behind the window: that is still the stream.)
+	if s.off >= 0 && off >= s.off-streamBack && off <= s.off+int64(s.n)+blockSize {
+		want = blockSize
+	} else if s.off < 0 {
+		want = blockSize
+	}
+	m := min(max(want, n), s.size-off)
 	s.off, s.n = -1, 0
 	if err := s.readFull(s.buf[:m], off); err != nil {
 		return nil, err

@@ -82,3 +82,33 @@ func TestSrc(t *testing.T) {
 		t.Fatalf("shrunk reader: %v", err)
 	}
 }
+
+type countingReader struct {
+	r *bytes.Reader
+	n int
+}
+
+func (c *countingReader) ReadAt(b []byte, off int64) (int, error) { c.n++; return c.r.ReadAt(b, off) }
+
+// The readers' pattern — a record's fixed part, then the whole record from
+// its start — must stream in whole blocks even when records straddle the
+// window end (it once re-read a small window per block, 100x the reads).
+func TestSrcStreamsStraddlingRecords(t *testing.T) {
+	data := make([]byte, 8*blockSize)
+	c := &countingReader{r: bytes.NewReader(data)}
+	s := NewSrc(c, int64(len(data)))
+	for off := int64(0); off+300 <= int64(len(data)); off += 300 {
+		if _, err := s.At(off, 8); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.At(off+200, 8); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.At(off, 300); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.n > 2*8+2 {
+		t.Fatalf("%d reads for %d blocks", c.n, 8)
+	}
+}
