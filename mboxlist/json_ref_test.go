@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -136,6 +138,19 @@ func TestJSONScannerMatchesReference(t *testing.T) {
 		}
 		if d := cmp.Diff(want, got); d != "" {
 			t.Errorf("input %d (-reference +ours):\n%s", i, d)
+		}
+		for _, r := range []io.Reader{iotest.OneByteReader(strings.NewReader(in)), iotest.DataErrReader(strings.NewReader(in)), iotest.HalfReader(strings.NewReader(in))} {
+			d := NewJSONDecoder(r)
+			var small []Entry
+			for d.Next() {
+				small = append(small, *d.Entry())
+			}
+			if d.Err() != nil {
+				t.Fatalf("input %d, %T: %v", i, r, d.Err())
+			}
+			if diff := cmp.Diff(want, small); diff != "" {
+				t.Errorf("input %d, %T:\n%s", i, r, diff)
+			}
 		}
 	}
 	bad := []string{`{"a": {"uidvalidity": 5}}`, `{"a": {"acl": {"x": 1}}}`, `{"a": {}`, `{"a": {}} x`, `{"a": {"x": tru}}`,
