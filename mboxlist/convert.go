@@ -62,6 +62,9 @@ func Losses(v Version, e *Entry) []Loss {
 	if len(e.History) > 0 && !v.ByID() {
 		add("history", "Cyrus %s keeps no name history", v)
 	}
+	if len(e.History) > 0 && v.ByID() && e.UniqueID == "" {
+		add("history", "the name history lives in the I record, which an entry without uniqueid does not get")
+	}
 	if e.LegacySpecialUse != "" {
 		add("legacy_specialuse", "mailboxes.db of Cyrus %s does not store it (Cyrus moves it to annotations)", v)
 	}
@@ -102,6 +105,9 @@ func Convert(from, v Version, e *Entry) (Entry, []Loss) {
 	if !v.ByID() {
 		out.History = nil
 		out.Type &^= FlagLegacyDirs
+	}
+	if v.ByID() && out.UniqueID == "" {
+		out.History = nil
 	}
 	out.LegacySpecialUse = ""
 	out.JMAPID = ""
