@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,7 +23,8 @@ import (
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/registry"
-	_ "github.com/murderkit/murderkit/registry/etcd"    // etcd:// registries
+	_ "github.com/murderkit/murderkit/registry/etcd" // etcd:// registries
+	"github.com/murderkit/murderkit/registry/etcd/member"
 	_ "github.com/murderkit/murderkit/registry/leveldb" // leveldb:// registries
 )
 
@@ -51,6 +53,14 @@ type serveOptions struct {
 	http          string
 	httpTokenFile string
 	readyMaxLag   time.Duration
+
+	etcdMember         string
+	etcdDir            string
+	etcdPeerURL        string
+	etcdClientURL      string
+	etcdInitialCluster string
+	etcdJoin           bool
+	etcdPrefix         string
 
 	logger *slog.Logger // nil: text lines on stderr
 }
@@ -88,6 +98,13 @@ API (/v1/mailboxes/NAME, /v1/visible, /v1/slots; writes need the bearer
 token of --http-token-file) and nginx's mail auth_http (/auth). ADDR without
 a host listens on loopback.
 
+SEVERAL BRIDGES: over one etcd registry (--registry etcd://...) every bridge
+accepts writes and streams every change to its UPDATE clients. With
+--etcd-member NAME each bridge runs a member of the etcd cluster itself (no
+separate database): give every founding bridge the same
+--etcd-initial-cluster "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,..."
+and its own --etcd-peer-url/--etcd-client-url.
+
 CONFIGURATION: every flag can also come from the environment
 (MURDER_BRIDGE_<FLAG>, e.g. MURDER_BRIDGE_FOLLOW_USER), from --config FILE
 ("flag-name: value" lines, imapd.conf syntax) and, for the murder settings,
@@ -111,7 +128,12 @@ client (UPDATE streams included) gets * BYE, then it exits 0.
   # parallel run: follow the old master, with its settings taken from a
   # backend's imapd.conf, HTTP on loopback
   murder-bridge serve --credentials /etc/murder-bridge/credentials \
-      --imapd-conf /etc/imapd.conf --http :8405 --listen :3906`,
+      --imapd-conf /etc/imapd.conf --http :8405 --listen :3906
+
+  # one of three bridges, each an embedded etcd member
+  murder-bridge serve --credentials /etc/murder-bridge/credentials --admins murder \
+      --etcd-member a --etcd-peer-url http://10.0.0.1:2380 --etcd-client-url http://127.0.0.1:2379 \
+      --etcd-initial-cluster a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,c=http://10.0.0.3:2380`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			return o.resolve(cmd, os.Environ())
@@ -142,6 +164,13 @@ client (UPDATE streams included) gets * BYE, then it exits 0.
 	f.StringVar(&o.http, "http", "", "operator HTTP listen address (off by default; without a host: loopback)")
 	f.StringVar(&o.httpTokenFile, "http-token-file", "", "file holding the bearer token HTTP writes need")
 	f.DurationVar(&o.readyMaxLag, "ready-max-lag", 30*time.Second, "follow lag above which /readyz answers 503")
+	f.StringVar(&o.etcdMember, "etcd-member", "", "run an embedded etcd member of this name and use it as the registry")
+	f.StringVar(&o.etcdDir, "etcd-dir", "", "the embedded member's data directory (default DATA-DIR/etcd)")
+	f.StringVar(&o.etcdPeerURL, "etcd-peer-url", "http://127.0.0.1:2380", "the embedded member's peer URL (listen and advertise)")
+	f.StringVar(&o.etcdClientURL, "etcd-client-url", "http://127.0.0.1:2379", "the embedded member's client URL (listen and advertise)")
+	f.StringVar(&o.etcdInitialCluster, "etcd-initial-cluster", "", "NAME=PEER-URL,... of every founding member (default: this member alone)")
+	f.BoolVar(&o.etcdJoin, "etcd-join", false, "join an existing cluster (after `etcdctl member add`)")
+	f.StringVar(&o.etcdPrefix, "etcd-prefix", "/murder", "key prefix of the registry in the embedded cluster")
 	return cmd
 }
 
@@ -193,7 +222,53 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	return bridge.Run(ctx, cfg)
+	if o.etcdMember == "" {
+		return bridge.Run(ctx, cfg)
+	}
+	// embedded member: this bridge is a member of the registry's cluster
+	if o.registry != "" {
+		return exitcode.With(exitcode.Usage, errors.New("--etcd-member makes the registry: drop --registry"))
+	}
+	dir := o.etcdDir
+	if dir == "" {
+		dd := o.dataDir
+		if dd == "" {
+			dd = bridge.DefaultDataDir
+		}
+		dir = filepath.Join(dd, "etcd")
+	}
+	m, err := member.Start(ctx, member.Config{Name: o.etcdMember, Dir: dir, PeerURL: o.etcdPeerURL, ClientURL: o.etcdClientURL,
+		InitialCluster: o.etcdInitialCluster, Join: o.etcdJoin})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return exitcode.With(exitcode.Registry, err)
+	}
+	defer m.Close()
+	cfg.Registry = m.RegistryURL(o.etcdPrefix)
+	cfg.Logger.Info("murder-bridge: embedded etcd member ready", "member", o.etcdMember, "client", o.etcdClientURL, "peer", o.etcdPeerURL)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var memberErr error
+	var mu sync.Mutex
+	go func() {
+		select {
+		case err := <-m.Err():
+			mu.Lock()
+			memberErr = err
+			mu.Unlock()
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	err = bridge.Run(rctx, cfg)
+	mu.Lock()
+	defer mu.Unlock()
+	if memberErr != nil && ctx.Err() == nil {
+		return exitcode.With(exitcode.Registry, fmt.Errorf("embedded etcd member %s failed: %w", o.etcdMember, memberErr))
+	}
+	return err
 }
 
 // readSecret reads a password or token file, stripping one trailing newline.
