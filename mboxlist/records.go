@@ -189,18 +189,24 @@ func EncodeRecords(v Version, e *Entry, o *EncodeOptions) ([]KV, error) {
 	var out []KV
 	switch {
 	case v.ByID():
-		nv, err := ValueN(e, o.Names)
-		if err != nil {
+		out = make([]KV, 0, 2)
+		db := DBName(e.Name, o.Names)
+		hint := valueSizeHint(e)
+		w := kvWriter{b: make([]byte, 0, hint)}
+		if err := e.write36(&w, false, "", o.Names); err != nil {
 			return nil, err
 		}
-		db := DBName(e.Name, o.Names)
-		out = append(out, KV{Key: append([]byte{KeyName}, db...), Value: nv})
+		key := make([]byte, 0, 1+len(db))
+		key = append(append(key, KeyName), db...)
+		out = append(out, KV{Key: key, Value: w.b})
 		if e.UniqueID != "" {
-			iv, err := ValueI(e, o.Names)
-			if err != nil {
+			wi := kvWriter{b: make([]byte, 0, hint+len(db)+16)}
+			if err := e.write36(&wi, true, db, o.Names); err != nil {
 				return nil, err
 			}
-			out = append(out, KV{Key: append([]byte{KeyID}, e.UniqueID...), Value: iv})
+			ikey := make([]byte, 0, 1+len(e.UniqueID))
+			ikey = append(append(ikey, KeyID), e.UniqueID...)
+			out = append(out, KV{Key: ikey, Value: wi.b})
 		}
 	case v == V24:
 		val, err := Value2x(e)

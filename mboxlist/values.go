@@ -419,7 +419,7 @@ func ValueDlist(v Version, e *Entry) ([]byte, error) {
 	return w.b, nil
 }
 
-func (e *Entry) write36(w *kvWriter, forI bool, c *NameConfig) error {
+func (e *Entry) write36(w *kvWriter, forI bool, db string, c *NameConfig) error {
 	t, err := e.Type.Format36()
 	if err != nil {
 		return err
@@ -427,7 +427,7 @@ func (e *Entry) write36(w *kvWriter, forI bool, c *NameConfig) error {
 	w.open()
 	w.str("T", t)
 	if forI {
-		w.str("N", DBName(e.Name, c))
+		w.str("N", db)
 	} else if e.UniqueID != "" {
 		w.str("I", e.UniqueID)
 	}
@@ -490,8 +490,8 @@ func (e *Entry) write36(w *kvWriter, forI bool, c *NameConfig) error {
 // ValueN is the 3.6 N-record value, byte-exact as Cyrus 3.6–3.12 write it
 // (with M = e.Mtime where Cyrus writes the current time).
 func ValueN(e *Entry, c *NameConfig) ([]byte, error) {
-	w := kvWriter{b: make([]byte, 0, 128)}
-	if err := e.write36(&w, false, c); err != nil {
+	w := kvWriter{b: make([]byte, 0, valueSizeHint(e))}
+	if err := e.write36(&w, false, "", c); err != nil {
 		return nil, err
 	}
 	return w.b, nil
@@ -499,8 +499,8 @@ func ValueN(e *Entry, c *NameConfig) ([]byte, error) {
 
 // ValueI is the 3.6 I-record value (N field and H history list).
 func ValueI(e *Entry, c *NameConfig) ([]byte, error) {
-	w := kvWriter{b: make([]byte, 0, 160)}
-	if err := e.write36(&w, true, c); err != nil {
+	w := kvWriter{b: make([]byte, 0, valueSizeHint(e)+len(e.Name)+16)}
+	if err := e.write36(&w, true, DBName(e.Name, c), c); err != nil {
 		return nil, err
 	}
 	return w.b, nil
@@ -536,4 +536,16 @@ func decodeTree(value []byte, mode dlistMode, e *Entry, c *NameConfig) *ValueErr
 		return ve
 	}
 	return entryFromDlist(&root, mode, e, c)
+}
+
+// valueSizeHint is a capacity that holds most values without growing.
+func valueSizeHint(e *Entry) int {
+	n := 96 + len(e.UniqueID) + len(e.Partition) + len(e.Server)
+	for _, it := range e.ACL {
+		n += len(it.ID) + len(it.Rights) + 2
+	}
+	for _, h := range e.History {
+		n += 64 + 2*len(h.Name)
+	}
+	return n
 }
