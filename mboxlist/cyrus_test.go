@@ -378,3 +378,50 @@ func TestCyrusReadsOurValues(t *testing.T) {
 		t.Errorf("read back (-written +read):\n%s", d)
 	}
 }
+
+// TestCyrusRemovesOurRACLs: a 3.6 file written with our reverse-ACL records
+// and marker is recognised by Cyrus as having them: with `reverseacls: no`,
+// `ctl_cyrusdb -r` removes the marker and the records under the marker's
+// prefix `AS\x1E` — and, a Cyrus 3.6.1 bug pinned here, leaves every
+// `AU\x1E` (user-owned) record behind, stale. N and I records stay.
+func TestCyrusRemovesOurRACLs(t *testing.T) {
+	c := cyrustest.NewConfig(t, "virtdomains: yes", "reverseacls: no")
+	var kvs []KV
+	for _, e := range corpus() {
+		if e.Type.Has(FlagReserve) {
+			continue // ctl_cyrusdb -r deletes reserved entries
+		}
+		kv, err := EncodeRecords(V36, &e, &EncodeOptions{ReverseACLs: true, Admins: []string{"cyrus", "admin"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kvs = append(kvs, kv...)
+	}
+	kvs = append(kvs, *RACLMarker(V36))
+	sortKVs(kvs)
+	writeRecords(t, c, c.MailboxesDB(), kvs)
+	nAS, nAU := 0, 0
+	var rest []string
+	for _, kv := range kvs {
+		switch {
+		case bytes.HasPrefix(kv.Key, []byte("AS\x1e")):
+			nAS++
+		case bytes.HasPrefix(kv.Key, []byte("AU\x1e")):
+			nAU++
+			rest = append(rest, string(kv.Key))
+		default:
+			rest = append(rest, string(kv.Key))
+		}
+	}
+	if nAS < 3 || nAU < 5 {
+		t.Fatalf("only %d AS and %d AU records written", nAS, nAU)
+	}
+	c.MustRun(t, "ctl_cyrusdb", "-r")
+	var after []string
+	for _, kv := range readRecords(t, c, c.MailboxesDB()) {
+		after = append(after, string(kv.Key))
+	}
+	if d := cmp.Diff(rest, after); d != "" {
+		t.Errorf("keys after ctl_cyrusdb -r with reverseacls off (-want +got):\n%s", d)
+	}
+}
