@@ -91,14 +91,15 @@ func loadRegistry(b *testing.B, dump []byte) registry.Store {
 }
 
 // BenchmarkShadowRate measures users compared per second against a real
-// Cyrus 3.6.1 imapd with SHADOW_BENCH_USERS users (default 100; `make
-// bench-shadow` runs 1000), an admin authorizing as each user, 4 users at a
+// Cyrus 3.6.1 imapd with SHADOW_BENCH_USERS users (default 100;
+// bench/shadow.sh runs 1000) of SHADOW_BENCH_FOLDERS folders each (default
+// 4, plus INBOX and one folder shared with the next user), an admin authorizing as each user, 4 users at a
 // time, no rate cap: old imapd against itself as the new side (two IMAP
 // sessions per user) and against a goleveldb registry holding the same
 // entries.
 func BenchmarkShadowRate(b *testing.B) {
 	users := envInt("SHADOW_BENCH_USERS", 100)
-	dump, n := benchDump(users, 10, 20)
+	dump, n := benchDump(users, envInt("SHADOW_BENCH_FOLDERS", 4), 20)
 	s := cyrusimapd.Start(b, cyrusimapd.Options{BaseDir: benchBase()})
 	start := time.Now()
 	s.Undump(b, bytes.NewReader(dump))
@@ -142,8 +143,8 @@ func BenchmarkShadowRate(b *testing.B) {
 
 // BenchmarkRegistryListVsCyrus times the answer for one user (u0: 11 own
 // mailboxes, 1 shared to it by another user, 20 shared folders) when the
-// data holds SHADOW_BENCH_ENTRIES mailboxes (default 100000; `make
-// bench-shadow-1m` runs 1000000): real Cyrus 3.6.1 imapd's LIST "" "*"
+// data holds SHADOW_BENCH_ENTRIES mailboxes (default 100000;
+// ENTRIES=1000000 bench/shadow.sh): real Cyrus 3.6.1 imapd's LIST "" "*"
 // (logged in beforehand; Cyrus scans its mailboxes.db) against the
 // registry side (goleveldb Store.Visible through the reverse-ACL index,
 // then RegistryList).
