@@ -2,6 +2,7 @@ package mboxlist
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -423,5 +424,44 @@ func TestCyrusRemovesOurRACLs(t *testing.T) {
 	}
 	if d := cmp.Diff(rest, after); d != "" {
 		t.Errorf("keys after ctl_cyrusdb -r with reverseacls off (-want +got):\n%s", d)
+	}
+}
+
+// TestCyrusNameNormalisation: odd internal names go through real
+// `ctl_mboxlist -u`; the N keys Cyrus writes are DBName of them, and the
+// names `ctl_mboxlist -d` prints are IntNameFromDB of those keys.
+func TestCyrusNameNormalisation(t *testing.T) {
+	c := cyrustest.NewConfig(t, "virtdomains: yes")
+	names := []string{
+		"DELETED.user.fred.x.05f000000", "DELETED.user.fred.y.-1", "DELETED.user.fred.z.0x1A", "DELETED.user.fred.w.zz",
+		"DELETED.user.fred.v.0", "shared..double", "user.ann.trail.", "DELETED.two.5F000000", "user", "x.com!DELETED.user.a.b.1F",
+		"DELETED.user.fred.big.123456789ABCDEF01",
+	}
+	var in []Entry
+	for i, n := range names {
+		in = append(in, Entry{Name: n, UniqueID: fmt.Sprintf("u-odd%d", i), Partition: "default", ACL: acl("anyone", "lr")})
+	}
+	undump(t, c, jsonDump(t, in))
+	got := map[string]bool{}
+	for _, kv := range readRecords(t, c, c.MailboxesDB()) {
+		if kv.Key[0] == 'N' {
+			got[string(kv.Key[1:])] = true
+		}
+	}
+	for _, n := range names {
+		if db := DBName(n, nil); !got[db] {
+			t.Errorf("DBName(%q) = %q, not among Cyrus's keys %v", n, db, got)
+		}
+	}
+	d := dump(t, c)
+	jd := NewJSONDecoder(bytes.NewReader(d))
+	for jd.Next() {
+		e := jd.Entry()
+		if !got[DBName(e.Name, nil)] {
+			t.Errorf("dumped name %q does not map back to a key", e.Name)
+		}
+	}
+	if jd.Err() != nil {
+		t.Fatal(jd.Err())
 	}
 }

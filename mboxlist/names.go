@@ -65,8 +65,7 @@ func (n *Name) fill(domain string, parts []string, c *NameConfig) {
 		n.Domain = domain
 	}
 	if len(parts) > 2 && parts[0] == c.deletedPrefix() {
-		t, _ := strconv.ParseUint(hexPrefix(parts[len(parts)-1]), 16, 64)
-		n.Deleted = int64(t) // Cyrus keeps a time_t and prints it as (unsigned) %X
+		n.Deleted = int64(strtoul16(parts[len(parts)-1])) // Cyrus keeps a time_t and prints it as (unsigned) %X
 		parts = parts[1 : len(parts)-1]
 	}
 	if len(parts) > 1 && parts[0] == "user" {
@@ -77,23 +76,34 @@ func (n *Name) fill(domain string, parts []string, c *NameConfig) {
 	n.Boxes = parts
 }
 
-// hexPrefix is the part of s that strtoul(s, NULL, 16) reads.
-func hexPrefix(s string) string {
+// strtoul16 is C's strtoul(s, NULL, 16): leading white space, an optional
+// sign (a '-' negates modulo 2^64), an optional 0x, hex digits up to the
+// first other byte, ULONG_MAX on overflow.
+func strtoul16(s string) uint64 {
 	s = strings.TrimLeft(s, " \t\n\r\v\f")
-	i := 0
-	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") && strings.IndexByte("0123456789abcdefABCDEF", s[2]) >= 0 {
 		s = s[2:]
 	}
+	i := 0
 	for i < len(s) && strings.IndexByte("0123456789abcdefABCDEF", s[i]) >= 0 {
 		i++
 	}
-	if i == 0 {
-		return "0"
+	v, err := strconv.ParseUint(s[:i], 16, 64)
+	if err != nil {
+		if i == 0 {
+			return 0
+		}
+		return ^uint64(0) // overflow: ULONG_MAX, and the sign is not applied
 	}
-	if i > 16 {
-		return "ffffffffffffffff"
+	if neg {
+		v = -v
 	}
-	return s[:i]
+	return v
 }
 
 // ParseIntName splits an internal name ("example.com!user.fred.Sent").
