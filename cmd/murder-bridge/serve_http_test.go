@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -191,5 +192,34 @@ func TestServeConfigPrecedence(t *testing.T) {
 		if _, err := c.config(); err == nil {
 			t.Errorf("config(%+v) accepted", c)
 		}
+	}
+}
+
+// dist/murder-bridge.service passes systemd's own checker, and its
+// ExecStart arguments are flags serve accepts.
+func TestSystemdUnit(t *testing.T) {
+	unit, err := os.ReadFile("../../dist/murder-bridge.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var execStart string
+	for _, l := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(l, "ExecStart="); ok {
+			execStart = v
+		}
+	}
+	f := strings.Fields(execStart)
+	if len(f) < 2 || f[0] != "/usr/local/bin/murder-bridge" || f[1] != "serve" {
+		t.Fatalf("ExecStart=%q", execStart)
+	}
+	o := &serveOptions{}
+	if err := newServeCmdWith(o).ParseFlags(f[2:]); err != nil || o.configFile != "/etc/murder-bridge/bridge.conf" {
+		t.Errorf("serve rejects the unit's arguments %q: %v", f[2:], err)
+	}
+	tmp := filepath.Join(t.TempDir(), "murder-bridge.service")
+	os.WriteFile(tmp, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/murder-bridge", "/bin/true")), 0o644)
+	out, err := exec.Command("systemd-analyze", "verify", tmp).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
