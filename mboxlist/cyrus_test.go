@@ -465,3 +465,28 @@ func TestCyrusNameNormalisation(t *testing.T) {
 		t.Fatal(jd.Err())
 	}
 }
+
+// TestCyrusUndumpSkips: the entries UndumpSkips names are exactly those real
+// `ctl_mboxlist -u` leaves out.
+func TestCyrusUndumpSkips(t *testing.T) {
+	c := cyrustest.NewConfig(t)
+	in := []Entry{
+		{Name: "user.a", UniqueID: "u-a", Partition: "default", ACL: acl("a", full)},
+		{Name: "user.front", Type: FlagRemote, Server: "be1", Partition: "default", ACL: acl("front", full)},
+		{Name: "user.nopart", UniqueID: "u-np", ACL: acl("nopart", full)},
+		{Name: "user.int", Type: FlagIntermediate, UniqueID: "u-int"},
+		{Name: "user.b", UniqueID: "u-b", Partition: "p"},
+	}
+	undump(t, c, jsonDump(t, in))
+	stored := map[string]bool{}
+	for _, kv := range readRecords(t, c, c.MailboxesDB()) {
+		if kv.Key[0] == 'N' {
+			stored[IntNameFromDB(string(kv.Key[1:]), nil)] = true
+		}
+	}
+	for _, e := range in {
+		if skip := UndumpSkips(&e) != ""; skip == stored[e.Name] {
+			t.Errorf("%s: UndumpSkips = %q, stored by Cyrus = %v", e.Name, UndumpSkips(&e), stored[e.Name])
+		}
+	}
+}

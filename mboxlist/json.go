@@ -511,3 +511,18 @@ func resplitACL(s string) ACL {
 	}
 	return a
 }
+
+// UndumpSkips says why Cyrus 3.6 `ctl_mboxlist -u` (JSON) would not load
+// the entry, or "" when it would: entries without a partition or without a
+// uniqueid are skipped (every murder master and frontend entry lacks a
+// uniqueid: use the `-u -L` legacy lines, AppendLegacyLine with V36, for
+// those).
+func UndumpSkips(e *Entry) string {
+	switch {
+	case e.Partition == "":
+		return "no partition"
+	case e.UniqueID == "":
+		return "no uniqueid"
+	}
+	return ""
+}
