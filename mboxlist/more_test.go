@@ -524,3 +524,10 @@ func TestLegacyDecoderLongLines(t *testing.T) {
 		t.Fatalf("over-long line: %v", d.Err())
 	}
 }
+
+func TestDecoderNeedsVersion(t *testing.T) {
+	d := NewDecoder(&sliceIter{}, DecoderOptions{})
+	if d.Next() || d.Err() == nil {
+		t.Fatal("a Decoder without a Version decoded")
+	}
+}

@@ -16,8 +16,8 @@ type RecordIterator interface {
 
 // DecoderOptions configure a Decoder.
 type DecoderOptions struct {
-	// Version of the values; VersionUnknown means: detect it from the
-	// records with a first pass (the iterator factory is called twice).
+	// Version of the values; required (run a Detector over the records
+	// first: NewDecoder refuses VersionUnknown).
 	Version Version
 	Names   *NameConfig
 	// ByID, when set, is called for every 3.6 entry that has a uniqueid to
