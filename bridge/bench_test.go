@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/murderkit/murderkit/bridge"
@@ -86,5 +87,34 @@ func BenchmarkReserveActivate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+}
+
+// BenchmarkReserveActivate16: the same from 16 concurrent writers (what
+// group commit in the registry would speed up).
+func BenchmarkReserveActivate16(b *testing.B) {
+	ctx := context.Background()
+	st, err := leveldb.Open(ctx, b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	a := bridge.New(st)
+	b.SetParallelism(8) // 2 cores here: 16 goroutines
+	var seq atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			name := fmt.Sprintf("user.p%08d", seq.Add(1))
+			if err := a.Write(ctx, mupdate.Request{Op: mupdate.OpReserve, Name: name, Location: "h!p"}); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := a.Write(ctx, mupdate.Request{Op: mupdate.OpActivate, Name: name, Location: "h!p", ACL: "anyone\tlrs\t"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
 }
