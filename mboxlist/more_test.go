@@ -531,3 +531,33 @@ func TestDecoderNeedsVersion(t *testing.T) {
 		t.Fatal("a Decoder without a Version decoded")
 	}
 }
+
+// Decoding and encoding share no mutable state (mboxconv decodes batches in
+// parallel); run with -race.
+func TestConcurrentUse(t *testing.T) {
+	kvs := benchEntries(200)
+	done := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var buf []byte
+			for _, kv := range kvs {
+				rec, err := DecodeRecord(V36, kv.Key, kv.Value, nil)
+				if err != nil {
+					done <- err
+					return
+				}
+				buf = AppendJSONEntry(buf[:0], &rec.Entry)
+				if _, err := EncodeRecords(V36, &rec.Entry, &EncodeOptions{ReverseACLs: true}); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
