@@ -478,6 +478,7 @@ feed:
 func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]registry.Entry) (registry.ImportStats, error) {
 	var st registry.ImportStats
 	pending := dbs
+	transient := 0
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt == maxRetries {
 			return st, fmt.Errorf("%w: names still changing after %d attempts", registry.ErrConflict, maxRetries)
@@ -488,7 +489,11 @@ func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]r
 		}
 		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
 		if err != nil {
-			return st, wrap(err)
+			if transient++; transient > maxTransient || ctx.Err() != nil {
+				return st, wrap(err)
+			}
+			backoff(ctx, transient)
+			continue
 		}
 		type item struct {
 			db   string
@@ -536,7 +541,17 @@ func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]r
 			}
 			resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 			if err != nil {
-				return st, wrap(err)
+				// A timeout may or may not have applied the transaction: it
+				// is compared on what was read, so reading again and redoing
+				// it is safe (an applied one reads back as unchanged).
+				if transient++; transient > maxTransient || ctx.Err() != nil {
+					return st, wrap(err)
+				}
+				backoff(ctx, transient)
+				for _, it := range items {
+					retry = append(retry, it.db)
+				}
+				break
 			}
 			if resp.Succeeded {
 				for _, it := range items[:n] {
@@ -556,4 +571,15 @@ func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]r
 		pending = retry
 	}
 	return st, nil
+}
+
+// maxTransient bounds the retries of an Import chunk after errors such as
+// "etcdserver: request timed out" or a leader change.
+const maxTransient = 8
+
+func backoff(ctx context.Context, n int) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Duration(n) * 250 * time.Millisecond):
+	}
 }
