@@ -3,6 +3,7 @@ package murdertest
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -94,8 +95,9 @@ type Instance struct {
 	// Users holds every SASL user and password of this instance.
 	Users map[string]string
 
-	opts Options
-	log  *sink
+	opts    Options
+	log     *sink
+	started bool // started once: its ports are fixed
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -193,19 +195,10 @@ func newInstance(t testing.TB, role Role, mupdateAddr string, opts Options) *Ins
 	for k, v := range opts.Users {
 		in.Users[k] = v
 	}
-	switch role {
-	case RoleMaster:
+	if role != RoleBackend {
 		in.Servername = name + ".murdertest"
-		in.MupdateAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	case RoleBackend:
-		in.IMAPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-		// The servername doubles as the address frontends connect to.
-		in.Servername = in.IMAPAddr
-	case RoleFrontend:
-		in.Servername = name + ".murdertest"
-		in.IMAPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-		in.MupdateAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	}
+	in.pickPorts(t)
 	for _, d := range []string{"spool", "conf/socket", "conf/proc", "conf/lock", "conf/log", "conf/db",
 		"conf/user", "conf/quota", "conf/sieve", "conf/msg", "conf/ptclient", "conf/sync"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o750); err != nil {
@@ -350,12 +343,47 @@ func (in *Instance) nsCommand(argv ...string) *exec.Cmd {
 	return exec.Command("/usr/bin/unshare", args...)
 }
 
+// start starts cyrmaster and waits until the instance greets. A fresh
+// instance whose free port was taken in the meantime (cyrmaster logs
+// "unable to bind") gets new ports and is tried again, up to three times.
 func (in *Instance) start(t testing.TB) {
 	t.Helper()
+	in.startWith(t, !in.started)
+	in.started = true
+}
+
+func (in *Instance) startWith(t testing.TB, mayRepick bool) {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		err := in.startOnce()
+		if err == nil {
+			return
+		}
+		in.Stop()
+		if errors.Is(err, errBind) && mayRepick && attempt < 3 {
+			in.pickPorts(t)
+			in.writeConf(t)
+			if in.Role == RoleBackend {
+				in.makeSASLDB(t) // users live in the (new) servername's realm
+			}
+			if err := cyrustest.Chown(in.Dir); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		t.Fatalf("murdertest: %s %s: %v\ncyrmaster stderr:\n%s\nsyslog:\n%s", in.Role, in.Name, err,
+			readFile(filepath.Join(in.Dir, "cyrmaster-stderr.log")), in.Log())
+	}
+}
+
+var errBind = errors.New("a listen port was taken (cyrmaster: unable to bind)")
+
+func (in *Instance) startOnce() error {
 	stderr, err := os.OpenFile(filepath.Join(in.Dir, "cyrmaster-stderr.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
+	logStart := len(in.Log())
 	// Foreground cyrmaster (no -d), so it stays our child; it drops to the
 	// cyrus user itself. -p keeps it away from /var/run/master.pid.
 	cmd := in.nsCommand(CyrMaster, "-p", filepath.Join(in.Dir, "master.pid"), "-C", in.Conf, "-M", in.CyrusConf)
@@ -363,7 +391,7 @@ func (in *Instance) start(t testing.TB) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		stderr.Close()
-		t.Fatalf("start cyrmaster for %s: %v", in.Name, err)
+		return fmt.Errorf("start cyrmaster: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); stderr.Close(); close(done) }()
@@ -381,12 +409,32 @@ func (in *Instance) start(t testing.TB) {
 		// The slave greets only after its first full sync with the master.
 		addrs = []string{in.MupdateAddr, in.IMAPAddr}
 	}
-	for _, a := range addrs {
-		if err := waitBanner(a, StartTimeout, done); err != nil {
-			in.Stop()
-			t.Fatalf("murdertest: %s %s: %v\ncyrmaster stderr:\n%s\nsyslog:\n%s", in.Role, in.Name, err,
-				readFile(filepath.Join(in.Dir, "cyrmaster-stderr.log")), in.Log())
+	bound := func() error {
+		if strings.Contains(in.Log()[logStart:], "unable to bind") {
+			return errBind
 		}
+		return nil
+	}
+	for _, a := range addrs {
+		if err := waitBanner(a, StartTimeout, done, bound); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pickPorts chooses free ports for the instance's listeners.
+func (in *Instance) pickPorts(t testing.TB) {
+	switch in.Role {
+	case RoleMaster:
+		in.MupdateAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	case RoleBackend:
+		in.IMAPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		// The servername doubles as the address frontends connect to.
+		in.Servername = in.IMAPAddr
+	case RoleFrontend:
+		in.IMAPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		in.MupdateAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	}
 }
 
@@ -397,7 +445,7 @@ func readFile(p string) string {
 
 // waitBanner waits until addr accepts a connection and sends a line starting
 // "* OK" (IMAP greeting, or the last line of a MUPDATE banner).
-func waitBanner(addr string, timeout time.Duration, exited <-chan struct{}) error {
+func waitBanner(addr string, timeout time.Duration, exited <-chan struct{}, check func() error) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
@@ -405,6 +453,9 @@ func waitBanner(addr string, timeout time.Duration, exited <-chan struct{}) erro
 		case <-exited:
 			return fmt.Errorf("cyrmaster exited before %s greeted", addr)
 		default:
+		}
+		if err := check(); err != nil {
+			return err
 		}
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
