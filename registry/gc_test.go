@@ -1,0 +1,47 @@
+package registry_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/murderkit/murderkit/registry"
+	"github.com/murderkit/murderkit/registry/leveldb"
+	"github.com/murderkit/murderkit/registry/registrytest"
+)
+
+func TestGCLoop(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := leveldb.Open(ctx, filepath.Join(t.TempDir(), "reg"), &leveldb.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Create(ctx, registrytest.Mailbox("user.x", "be1", "default")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, "user.x", 0); err != nil {
+		t.Fatal(err)
+	}
+	gctx, gcancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { registry.GCLoop(gctx, s, 50*time.Millisecond, 10*time.Millisecond, nil); close(done) }()
+	if _, err := s.GetTombstone(ctx, "user.x"); err != nil {
+		t.Fatalf("tombstone gone before its age: %v", err)
+	}
+	for {
+		_, err := s.GetTombstone(ctx, "user.x")
+		if errors.Is(err, registry.ErrNotFound) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("tombstone still there after 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	gcancel()
+	<-done
+}
