@@ -1,0 +1,97 @@
+package mupdateserver_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/murderkit/murderkit/mupdate"
+	"github.com/murderkit/murderkit/mupdate/mupdateclient"
+)
+
+// BenchmarkFullUpdate: one UPDATE client receives the full list of N
+// entries (in-memory backend, loopback TCP, our client decoding). Set
+// MUPDATE_BENCH_MAX=1000000 for the 1M-entry run of the issue.
+func BenchmarkFullUpdate(b *testing.B) {
+	sizes := []int{10000, 100000}
+	if v, _ := strconv.Atoi(os.Getenv("MUPDATE_BENCH_MAX")); v > 100000 {
+		sizes = append(sizes, v)
+	}
+	for _, n := range sizes {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			ts := startServer(b, nil)
+			mbs := make([]mupdate.Mailbox, n)
+			for i := range mbs {
+				mbs[i] = mb(fmt.Sprintf("user.u%07d.Sent", i), "backend1.example.com!default", fmt.Sprintf("u%07d\tlrswipkxtecdan\tanyone\tlr\t", i))
+			}
+			ts.be.Load(mbs...)
+			b.ResetTimer()
+			for b.Loop() {
+				c := dialClient(b, ts.addr, "admin", "adminpw", "PLAIN", nil)
+				ctx, cancel := context.WithCancel(context.Background())
+				got := 0
+				c.Update(ctx, nil, func(ev mupdateclient.Event) error {
+					if ev.Type == mupdateclient.EventSynced {
+						cancel()
+						return context.Canceled
+					}
+					got++
+					return nil
+				})
+				cancel()
+				c.Close()
+				if got != n {
+					b.Fatalf("got %d entries, want %d", got, n)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+		})
+	}
+}
+
+// BenchmarkReserveActivate16: 16 clients, each sending RESERVE+ACTIVATE
+// pairs for fresh names, as backends do on CREATE (in-memory backend).
+func BenchmarkReserveActivate16(b *testing.B) {
+	ts := startServer(b, nil)
+	const clients = 16
+	cs := make([]*mupdateclient.Client, clients)
+	for i := range cs {
+		cs[i] = dialClient(b, ts.addr, "murder", "murderpw", "PLAIN", nil)
+	}
+	ctx := context.Background()
+	var next sync.Mutex
+	seq := 0
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				name := "user.bench" + strconv.Itoa(i)
+				if err := c.Reserve(ctx, name, "b1!default"); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := c.Activate(ctx, name, "b1!default", "x\tlrswipkxtecdan\t"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for b.Loop() {
+		next.Lock()
+		seq++
+		i := seq
+		next.Unlock()
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+}
