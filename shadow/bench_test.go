@@ -163,6 +163,7 @@ func BenchmarkRegistryListVsCyrus(b *testing.B) {
 	b.Run(fmt.Sprintf("cyrus-imapd-LIST/entries=%d", n), func(b *testing.B) {
 		// The admin authorizes as u0 over a raw session: LIST timing only.
 		cn := dialAs(b, s, "u0")
+		cn.Timeout = 20 * time.Minute
 		for b.Loop() {
 			lines := cn.Must(b, `LIST "" "*"`)
 			if len(lines) != want {

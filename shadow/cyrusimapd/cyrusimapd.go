@@ -216,6 +216,9 @@ type Conn struct {
 	c   net.Conn
 	r   *bufio.Reader
 	tag int
+	// Timeout bounds one command (default 30s; a LIST over a million
+	// mailboxes takes longer).
+	Timeout time.Duration
 }
 
 // Dial logs in with LOGIN.
@@ -245,7 +248,11 @@ func (cn *Conn) Run(t testing.TB, cmd string) (untagged []string, status string)
 	t.Helper()
 	cn.tag++
 	tag := "s" + strconv.Itoa(cn.tag)
-	cn.c.SetDeadline(time.Now().Add(30 * time.Second))
+	to := cn.Timeout
+	if to <= 0 {
+		to = 30 * time.Second
+	}
+	cn.c.SetDeadline(time.Now().Add(to))
 	if _, err := fmt.Fprintf(cn.c, "%s %s\r\n", tag, cmd); err != nil {
 		t.Fatal(err)
 	}
