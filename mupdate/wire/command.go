@@ -112,6 +112,16 @@ func readLine(s *scanner) (string, error) {
 // (first letter upper, rest lower, then an exact compare), so any case
 // works.
 func canonical(w string) string {
+	lower := false
+	for i := 0; i < len(w); i++ {
+		if 'a' <= w[i] && w[i] <= 'z' {
+			lower = true
+			break
+		}
+	}
+	if !lower {
+		return w
+	}
 	b := []byte(w)
 	for i, c := range b {
 		if 'a' <= c && c <= 'z' {

@@ -105,6 +105,21 @@ func isSpace(c int) bool {
 // word reads bytes up to whitespace, '(', ')' or '"' (Cyrus getword) and
 // returns them with the terminating byte.
 func (s *scanner) word() (string, int, error) {
+	// Fast path: the whole word is in the read buffer.
+	if s.back < 0 {
+		if buf, _ := s.r.Peek(s.r.Buffered()); len(buf) > 0 {
+			for i, c := range buf {
+				if i >= s.lim.MaxWord {
+					break
+				}
+				if isSpace(int(c)) || c == '(' || c == ')' || c == '"' {
+					w := string(buf[:i])
+					s.r.Discard(i + 1)
+					return w, int(c), nil
+				}
+			}
+		}
+	}
 	var b []byte
 	for {
 		c, err := s.getc()
@@ -231,27 +246,33 @@ func (s *scanner) str(atoms bool) (val string, next int, ok bool, err error) {
 				return "", 0, false, err
 			}
 		}
-		buf := make([]byte, n)
-		if s.back >= 0 && n > 0 {
-			buf[0] = byte(s.back)
+		var sb strings.Builder
+		sb.Grow(int(n))
+		rem := int(n)
+		if s.back >= 0 && rem > 0 {
+			sb.WriteByte(byte(s.back))
 			s.back = -1
-			if _, err := io.ReadFull(s.r, buf[1:]); err != nil {
+			rem--
+		}
+		for rem > 0 {
+			chunk, err := s.r.Peek(min(rem, max(s.r.Buffered(), 1)))
+			if len(chunk) == 0 && err != nil {
 				return "", 0, false, unexpected(err)
 			}
-		} else if _, err := io.ReadFull(s.r, buf); err != nil {
-			return "", 0, false, unexpected(err)
+			sb.Write(chunk)
+			s.r.Discard(len(chunk))
+			rem -= len(chunk)
 		}
 		next, err := s.getc()
 		if err != nil {
 			return "", 0, false, err
 		}
-		for _, b := range buf {
-			if b == 0 { // Cyrus refuses a literal holding NUL
-				s.ungetc(next)
-				return "", chFail, false, nil
-			}
+		val := sb.String()
+		if strings.IndexByte(val, 0) >= 0 { // Cyrus refuses a literal holding NUL
+			s.ungetc(next)
+			return "", chFail, false, nil
 		}
-		return string(buf), next, true, nil
+		return val, next, true, nil
 	default:
 		if !atoms {
 			s.ungetc(c)

@@ -80,6 +80,7 @@ func (d *ResponseDecoder) ReadResponse() (*Response, error) {
 		nargs = 1
 	}
 	if nargs > 0 {
+		r.Args = make([]string, 0, nargs)
 		for i := 0; i < nargs; i++ {
 			if ch != ' ' {
 				return perr("missing "+r.Kind+" argument", ch)
