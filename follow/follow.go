@@ -375,6 +375,9 @@ func (f *Follower) put(ctx context.Context, m mupdate.Mailbox) error {
 
 const maxCAS = 64
 
+// importBatch is the number of entries a resync writes per Import call.
+const importBatch = 512
+
 func (f *Follower) putEntry(ctx context.Context, m mupdate.Mailbox, cur *registry.Entry) (wrote, existed bool, err error) {
 	for range maxCAS {
 		var e registry.Entry
@@ -496,33 +499,72 @@ func (f *Follower) resync(ctx context.Context, dump []mupdate.Mailbox) (SyncStat
 	if err != nil {
 		return st, fmt.Errorf("follow: list the registry: %w", err)
 	}
-	for _, m := range dump {
-		var cp *registry.Entry
-		if e, ok := cur[m.Name]; ok {
-			if sameAs(&e, m) {
-				st.Unchanged++
-				continue
-			}
-			cp = &e
+	// new and changed entries are written in batches with Import (one
+	// atomic batch per call on leveldb, transactions on etcd): the master
+	// is authoritative for them, so no compare-and-set is needed, and Import
+	// itself leaves equal entries alone
+	var batch []registry.Entry
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
 		}
-		wrote, existed, err := f.putEntry(ctx, m, cp)
+		is, err := f.cfg.Store.Import(ctx, batch)
 		if err != nil {
-			return st, fmt.Errorf("follow: write %q: %w", m.Name, err)
+			return fmt.Errorf("follow: write %d entries: %w", len(batch), err)
 		}
-		switch {
-		case !wrote && existed:
-			if e, err := f.cfg.Store.Get(ctx, m.Name); err == nil && sameAs(&e, m) {
-				st.Unchanged++
-			} else {
-				st.Skipped++
+		st.Created += is.Created
+		st.Updated += is.Updated
+		st.Unchanged += is.Unchanged
+		f.mu.Lock()
+		f.applied += int64(is.Created + is.Updated)
+		f.mu.Unlock()
+		batch = batch[:0]
+		return nil
+	}
+	for _, m := range dump {
+		e, ok := cur[m.Name]
+		if !ok && len(cur) >= 1<<20 {
+			// the listing was too large to keep: read this one
+			var err error
+			e, err = f.cfg.Store.Get(ctx, m.Name)
+			ok = err == nil
+			if err != nil && !errors.Is(err, registry.ErrNotFound) {
+				return st, err
 			}
-		case !wrote:
-			st.Skipped++
-		case existed:
-			st.Updated++
-		default:
-			st.Created++
 		}
+		if ok && sameAs(&e, m) {
+			st.Unchanged++
+			continue
+		}
+		locs := []registry.Location{bridge.ParseLocation(m.Location)}
+		if ok {
+			locs = append(locs, e.Primary())
+		}
+		if own, err := f.bridgeOwns(ctx, locs...); err != nil {
+			return st, err
+		} else if own {
+			st.Skipped++
+			continue
+		}
+		if ok {
+			e.Locations = append([]registry.Location(nil), e.Locations...)
+			if len(e.Locations) == 0 {
+				e.Normalize()
+			}
+		} else {
+			e = registry.Entry{}
+		}
+		f.fill(&e, m)
+		e.Revision = 0
+		batch = append(batch, e)
+		if len(batch) >= importBatch {
+			if err := flush(); err != nil {
+				return st, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return st, err
 	}
 	for _, g := range vanished {
 		if own, err := f.bridgeOwns(ctx, g.loc); err != nil {

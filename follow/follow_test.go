@@ -37,7 +37,9 @@ type master struct {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func startMaster(t *testing.T, ctx context.Context) *master {
+func startMaster(t *testing.T, ctx context.Context) *master { return startMasterB(t, ctx) }
+
+func startMasterB(t testing.TB, ctx context.Context) *master {
 	t.Helper()
 	st, err := creds.Parse(strings.NewReader("murder:murderpw\n"))
 	if err != nil {
@@ -48,7 +50,7 @@ func startMaster(t *testing.T, ctx context.Context) *master {
 	return m
 }
 
-func (m *master) start(t *testing.T, ctx context.Context, st *creds.Store, addr string) {
+func (m *master) start(t testing.TB, ctx context.Context, st *creds.Store, addr string) {
 	srv, err := mupdateserver.New(mupdateserver.Config{Backend: m.be, Auth: st, Logger: quiet(), FailedLoginPause: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +101,9 @@ func regList(t *testing.T, st registry.Store) map[string]mupdate.Mailbox {
 	return out
 }
 
-func openStore(t *testing.T) registry.Store {
+func openStore(t *testing.T) registry.Store { return openStoreB(t) }
+
+func openStoreB(t testing.TB) registry.Store {
 	t.Helper()
 	st, err := leveldb.Open(context.Background(), t.TempDir(), nil)
 	if err != nil {
