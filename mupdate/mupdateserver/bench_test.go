@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/mupdateclient"
@@ -94,4 +96,80 @@ func BenchmarkReserveActivate16(b *testing.B) {
 	close(work)
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+}
+
+// BenchmarkWritesDuringDump: p99 latency of RESERVE+ACTIVATE pairs from 4
+// clients while one client receives a full UPDATE dump of N entries
+// (in-memory backend; dumps are served from a snapshot, so writers are not
+// stalled). MUPDATE_BENCH_MAX sets N (default 200000).
+func BenchmarkWritesDuringDump(b *testing.B) {
+	n := 200000
+	if v, _ := strconv.Atoi(os.Getenv("MUPDATE_BENCH_MAX")); v > 0 {
+		n = v
+	}
+	ts := startServer(b, nil)
+	mbs := make([]mupdate.Mailbox, n)
+	for i := range mbs {
+		mbs[i] = mb(fmt.Sprintf("user.u%07d.Sent", i), "backend1.example.com!default", "x\tlrswipkxtecdan\t")
+	}
+	ts.be.Load(mbs...)
+	ctx := context.Background()
+	writers := make([]*mupdateclient.Client, 4)
+	for i := range writers {
+		writers[i] = dialClient(b, ts.addr, "murder", "murderpw", "PLAIN", nil)
+	}
+	var all []time.Duration
+	seq := 0
+	for b.Loop() {
+		reader := dialClient(b, ts.addr, "admin", "adminpw", "PLAIN", nil)
+		dumpDone := make(chan struct{})
+		go func() {
+			uctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			reader.Update(uctx, nil, func(ev mupdateclient.Event) error {
+				if ev.Type == mupdateclient.EventSynced {
+					close(dumpDone)
+					return context.Canceled
+				}
+				return nil
+			})
+		}()
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for w, c := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := 0; ; k++ {
+					select {
+					case <-dumpDone:
+						return
+					default:
+					}
+					name := fmt.Sprintf("user.dd%d.%d.%d", seq, w, k)
+					t0 := time.Now()
+					if err := c.Reserve(ctx, name, "b1!p"); err != nil {
+						b.Error(err)
+						return
+					}
+					if err := c.Activate(ctx, name, "b1!p", ""); err != nil {
+						b.Error(err)
+						return
+					}
+					mu.Lock()
+					all = append(all, time.Since(t0))
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		reader.Close()
+		seq++
+	}
+	slices.Sort(all)
+	if len(all) > 0 {
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "pairs/s")
+	}
 }
