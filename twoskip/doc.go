@@ -50,7 +50,7 @@
 // rewrites record heads in place on every commit, recovery truncates, and a
 // checkpoint renames a new file over the path; so after iterating (and on
 // any damage found) a reader opened by path re-reads the header and the
-// path: if the generation or current_size changed, the file shrank, or the
+// path: if the generation, current_size or flags (DIRTY) changed, the file shrank, or the
 // path now names another inode, the result is a *cyrusdb.ChangedError
 // (errors.Is(err, cyrusdb.ErrChanged)) and the caller should read again.
 // Records already passed to the callback may then be inconsistent.

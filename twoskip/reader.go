@@ -503,8 +503,8 @@ func (db *DB) changed() error {
 		b := make([]byte, headerLen)
 		if _, err := db.f.ReadAt(b, 0); err != nil {
 			what = "header unreadable: " + err.Error()
-		} else if g, c := be.Uint64(b[offGen:]), be.Uint64(b[offCurrent:]); g != db.hdr.Generation || c != db.hdr.CurrentSize {
-			what = fmt.Sprintf("generation %d→%d, current_size %d→%d", db.hdr.Generation, g, db.hdr.CurrentSize, c)
+		} else if g, c, fl := be.Uint64(b[offGen:]), be.Uint64(b[offCurrent:]), be.Uint32(b[offFlags:]); g != db.hdr.Generation || c != db.hdr.CurrentSize || fl != db.hdr.Flags {
+			what = fmt.Sprintf("generation %d→%d, current_size %d→%d, flags %d→%d", db.hdr.Generation, g, db.hdr.CurrentSize, c, db.hdr.Flags, fl)
 		}
 	}
 	if what == "" {
