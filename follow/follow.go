@@ -472,33 +472,44 @@ func (f *Follower) delEntry(ctx context.Context, name string, rev int64) (bool, 
 // read first (names and revisions only are kept).
 func (f *Follower) resync(ctx context.Context, dump []mupdate.Mailbox) (SyncStats, error) {
 	st := SyncStats{Master: len(dump)}
-	inDump := make(map[string]struct{}, len(dump))
-	for _, m := range dump {
-		inDump[m.Name] = struct{}{}
+	// one pass over the registry marks each dump entry absent, equal or
+	// different (memory: an index over the dump's own name strings and one
+	// byte per entry; the full entry is read again only when it differs)
+	const (
+		absent uint8 = iota
+		equal
+		differs
+	)
+	inDump := make(map[string]int, len(dump))
+	for i, m := range dump {
+		inDump[m.Name] = i
 	}
+	mark := make([]uint8, len(dump))
 	type gone struct {
 		name string
 		rev  int64
 		loc  registry.Location
 	}
 	var vanished []gone
-	cur := make(map[string]registry.Entry)
 	_, err := f.cfg.Store.List(ctx, "", func(e registry.Entry) error {
-		if !live(&e) {
+		i, ok := inDump[e.Name]
+		if !ok {
+			if live(&e) {
+				vanished = append(vanished, gone{e.Name, e.Revision, e.Primary()})
+			}
 			return nil
 		}
-		if _, ok := inDump[e.Name]; !ok {
-			vanished = append(vanished, gone{e.Name, e.Revision, e.Primary()})
-			return nil
-		}
-		if len(cur) < 1<<20 {
-			cur[e.Name] = e
+		if sameAs(&e, dump[i]) { // false for an entry marked deleted: it is revived
+			mark[i] = equal
+		} else {
+			mark[i] = differs
 		}
 		return nil
 	})
 	if err != nil {
 		return st, fmt.Errorf("follow: list the registry: %w", err)
 	}
+	inDump = nil
 	// new and changed entries are written in batches with Import (one
 	// atomic batch per call on leveldb, transactions on etcd): the master
 	// is authoritative for them, so no compare-and-set is needed, and Import
@@ -521,20 +532,24 @@ func (f *Follower) resync(ctx context.Context, dump []mupdate.Mailbox) (SyncStat
 		batch = batch[:0]
 		return nil
 	}
-	for _, m := range dump {
-		e, ok := cur[m.Name]
-		if !ok && len(cur) >= 1<<20 {
-			// the listing was too large to keep: read this one
+	for i, m := range dump {
+		if mark[i] == equal {
+			st.Unchanged++
+			continue
+		}
+		var e registry.Entry
+		ok := false
+		if mark[i] == differs {
 			var err error
 			e, err = f.cfg.Store.Get(ctx, m.Name)
 			ok = err == nil
 			if err != nil && !errors.Is(err, registry.ErrNotFound) {
 				return st, err
 			}
-		}
-		if ok && sameAs(&e, m) {
-			st.Unchanged++
-			continue
+			if ok && sameAs(&e, m) { // changed back meanwhile
+				st.Unchanged++
+				continue
+			}
 		}
 		locs := []registry.Location{bridge.ParseLocation(m.Location)}
 		if ok {

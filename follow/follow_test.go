@@ -150,6 +150,14 @@ func TestFollowResyncAndLive(t *testing.T) {
 	if _, err := st.Create(ctx, registry.Entry{Locations: []registry.Location{{Server: "127.0.0.1:11143", Partition: "default"}}, Entry: entry("shared.lab")}); err != nil {
 		t.Fatal(err)
 	}
+	// and an entry of an imported backend db marked deleted, which the
+	// master has live: revived, keeping the fields MUPDATE does not carry
+	dead := entry("user.bob")
+	dead.Type |= mboxlist.FlagDeleted
+	dead.UniqueID = "b0b-uniqueid"
+	if _, err := st.Create(ctx, registry.Entry{Locations: []registry.Location{{Server: "127.0.0.1:11143", Partition: "default"}}, Entry: dead}); err != nil {
+		t.Fatal(err)
+	}
 	f, err := follow.New(follow.Config{Addr: m.addr, User: "murder", Password: "murderpw", Store: st, Logger: quiet(),
 		NoopInterval: 50 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	if err != nil {
@@ -161,8 +169,11 @@ func TestFollowResyncAndLive(t *testing.T) {
 
 	waitEqual(t, m, st, "after the first full list")
 	s := f.Status()
-	if s.LastSync.Created != 3 || s.LastSync.Updated != 1 || s.LastSync.Deleted != 1 || s.LastSync.Unchanged != 0 {
-		t.Errorf("first resync = %+v, want 3 created, 1 updated, 1 deleted", s.LastSync)
+	if s.LastSync.Created != 2 || s.LastSync.Updated != 2 || s.LastSync.Deleted != 1 || s.LastSync.Unchanged != 0 {
+		t.Errorf("first resync = %+v, want 2 created, 2 updated, 1 deleted", s.LastSync)
+	}
+	if e, err := st.Get(ctx, "user.bob"); err != nil || e.UniqueID != "b0b-uniqueid" || e.Type.Has(mboxlist.FlagDeleted) || !e.Type.Has(mboxlist.FlagReserve) {
+		t.Errorf("revived user.bob = %+v, %v", e, err)
 	}
 	if _, err := st.GetTombstone(ctx, "user.gone"); err != nil {
 		t.Errorf("vanished entry left no tombstone: %v", err)
