@@ -74,6 +74,15 @@ func (s *Server) authHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, authInvalid, false)
 		return
 	}
+	switch m := strings.ToLower(r.Header.Get("Auth-Method")); m {
+	case "", "plain", "login", "none":
+	default:
+		// cram-md5, apop, external: nginx would need the plain password
+		// back in Auth-Pass, which a pass-through bridge does not have
+		s.log.Info("auth_http: method needs the password from the auth server; configure nginx with imap_auth login plain", "method", m, "user", user)
+		fail(http.StatusOK, authInvalid, true)
+		return
+	}
 	defPort, ok := s.cfg.AuthPorts[proto]
 	if !ok {
 		s.log.Info("auth_http: unknown protocol", "protocol", proto)

@@ -314,6 +314,11 @@ func TestAuthHTTP(t *testing.T) {
 			t.Errorf("auth_http %s: failure without Auth-Wait", c.user)
 		}
 	}
+	cram := h("alice", "imap")
+	cram["Auth-Method"] = "cram-md5"
+	if r, _ := get(t, ts.URL+"/auth", cram); r.Header.Get("Auth-Status") != "Invalid login or password" {
+		t.Errorf("cram-md5 = %q, want refused (pass-through needs the plain password)", r.Header.Get("Auth-Status"))
+	}
 	if r, _ := get(t, ts.URL+"/auth", h("alice", "gopher")); r.StatusCode != 400 || r.Header.Get("Auth-Status") == "OK" {
 		t.Errorf("unknown protocol = %d %q", r.StatusCode, r.Header.Get("Auth-Status"))
 	}
