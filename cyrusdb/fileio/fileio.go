@@ -62,7 +62,7 @@ func (s *Src) At(off, n int64) ([]byte, error) {
 		return b, nil
 	}
 	if s.buf == nil {
-		s.buf = make([]byte, blockSize)
+		s.buf = make([]byte, min(int64(blockSize), s.size))
 	}
 	// A forward, near miss is a stream: read a whole block. A jump (a
 	// log record named by a DELETE, a pointer backwards) reads a small
