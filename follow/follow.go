@@ -367,9 +367,12 @@ func (f *Follower) fill(e *registry.Entry, m mupdate.Mailbox) {
 }
 
 // put makes the registry's entry for m.Name equal to m (no write when it
-// already is). It reports whether it wrote and whether the entry existed.
+// already is): a live MAILBOX/RESERVE line.
 func (f *Follower) put(ctx context.Context, m mupdate.Mailbox) error {
-	_, _, err := f.putEntry(ctx, m, nil)
+	wrote, _, err := f.putEntry(ctx, m, nil)
+	if wrote {
+		f.log.Debug("follow: applied", "name", m.Name, "state", m.State.String(), "location", m.Location)
+	}
 	return err
 }
 
@@ -433,7 +436,10 @@ func (f *Follower) putEntry(ctx context.Context, m mupdate.Mailbox, cur *registr
 
 // del removes name from the registry (leaving a tombstone); absent is fine.
 func (f *Follower) del(ctx context.Context, name string) error {
-	_, err := f.delEntry(ctx, name, 0)
+	ok, err := f.delEntry(ctx, name, 0)
+	if ok {
+		f.log.Debug("follow: applied", "name", name, "state", "deleted")
+	}
 	return err
 }
 
