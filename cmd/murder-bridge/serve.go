@@ -62,7 +62,9 @@ type serveOptions struct {
 	etcdJoin           bool
 	etcdPrefix         string
 
-	logger *slog.Logger // nil: text lines on stderr
+	logLevel  string
+	logFormat string
+	logger    *slog.Logger // nil: from logLevel and logFormat, on stderr
 }
 
 func newServeCmd() *cobra.Command { return newServeCmdWith(&serveOptions{}) }
@@ -164,6 +166,8 @@ client (UPDATE streams included) gets * BYE, then it exits 0.
 	f.StringVar(&o.http, "http", "", "operator HTTP listen address (off by default; without a host: loopback)")
 	f.StringVar(&o.httpTokenFile, "http-token-file", "", "file holding the bearer token HTTP writes need")
 	f.DurationVar(&o.readyMaxLag, "ready-max-lag", 30*time.Second, "follow lag above which /readyz answers 503")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error (debug adds a line per change followed)")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json (slog)")
 	f.StringVar(&o.etcdMember, "etcd-member", "", "run an embedded etcd member of this name and use it as the registry")
 	f.StringVar(&o.etcdDir, "etcd-dir", "", "the embedded member's data directory (default DATA-DIR/etcd)")
 	f.StringVar(&o.etcdPeerURL, "etcd-peer-url", "http://127.0.0.1:2380", "the embedded member's peer URL (listen and advertise)")
@@ -304,7 +308,19 @@ func (o serveOptions) config() (bridge.Config, error) {
 	}
 	log := o.logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		var lv slog.Level
+		if err := lv.UnmarshalText([]byte(o.logLevel)); o.logLevel != "" && err != nil {
+			return bridge.Config{}, exitcode.With(exitcode.Usage, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel))
+		}
+		ho := &slog.HandlerOptions{Level: lv}
+		switch o.logFormat {
+		case "", "text":
+			log = slog.New(slog.NewTextHandler(os.Stderr, ho))
+		case "json":
+			log = slog.New(slog.NewJSONHandler(os.Stderr, ho))
+		default:
+			return bridge.Config{}, exitcode.With(exitcode.Usage, fmt.Errorf("--log-format %q: want text or json", o.logFormat))
+		}
 	}
 	cfg := bridge.Config{
 		Registry:    o.registry,

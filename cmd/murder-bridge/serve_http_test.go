@@ -188,6 +188,8 @@ func TestServeConfigPrecedence(t *testing.T) {
 		{followUser: "u"},
 		{httpTokenFile: "/x"},
 		{follow: "h:1", followUser: "u", followPasswordFile: filepath.Join(d, "missing")},
+		{logLevel: "loud"},
+		{logFormat: "xml"},
 	} {
 		if _, err := c.config(); err == nil {
 			t.Errorf("config(%+v) accepted", c)
