@@ -301,7 +301,6 @@ func (db *DB) replay() error {
 	size := db.size
 	off := int64(db.hdr.LogStart)
 	txnStart := off
-	lastCommitEnd := off
 	// The damage rule: bad bytes followed later by a COMMIT are damage,
 	// otherwise they are the crash tail.
 	stopAt := func(err error) error {
@@ -388,7 +387,7 @@ loop:
 			pending = pending[:0]
 			clear(pendingOff)
 			off += commitLen
-			txnStart, lastCommitEnd = off, off
+			txnStart = off
 		default:
 			stopErr = stopAt(corrupt(off, "%s record (type %d) in the log", typeName(typ), typ))
 			break loop
@@ -404,7 +403,6 @@ loop:
 		}
 		db.tail = &cyrusdb.Tail{Offset: txnStart, Length: size - txnStart, Note: note}
 	}
-	_ = lastCommitEnd
 	db.logKeys = make([][]byte, 0, len(db.log))
 	for k := range db.log {
 		db.logKeys = append(db.logKeys, []byte(k))
@@ -513,7 +511,7 @@ func (db *DB) iterate(fn func(k, v []byte) error) error {
 		if over {
 			continue
 		}
-		// Re-read: emitLog may not invalidate db.inord, but be explicit.
+		// n.key/n.val alias db.inord; emitLog reads through db.logs only.
 		if err := fn(n.key, n.val); err != nil {
 			return err
 		}
