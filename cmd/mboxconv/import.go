@@ -2,21 +2,36 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/murderkit/murderkit/convert"
+	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
+	_ "github.com/murderkit/murderkit/registry/etcd"    // etcd:// URLs
 	_ "github.com/murderkit/murderkit/registry/leveldb" // leveldb:// URLs
 )
 
 type importOptions struct {
-	registry string
-	server   string
-	batch    int
+	registry   string
+	server     string
+	batch      int
+	checkpoint string
+	dryRun     bool
+	attempts   int
+	filters    filterFlags
+	report     reportFlags
 }
 
 func init() { rootCmd.AddCommand(newImportCommand()) }
@@ -24,10 +39,11 @@ func init() { rootCmd.AddCommand(newImportCommand()) }
 func newImportCommand() *cobra.Command {
 	var o importOptions
 	cmd := &cobra.Command{
-		Use:   "import SRC --registry URL [--server NAME]",
-		Short: "Import the mailboxes of a mailboxes.db or dump into the registry",
-		Long: `Store every mailbox of SRC (any format and Cyrus version) in the registry
-at URL (leveldb:///path or etcd://host:port,.../prefix).
+		Use:   "import SRC --registry URL [--server NAME] [filters] [--dry-run] [--progress auto|bar|json|none] [--quiet]",
+		Short: "Import the mailboxes of a mailboxes.db, dump or registry into the registry",
+		Long: `Store every mailbox of SRC (a mailboxes.db of any format and Cyrus version,
+a JSON or legacy dump, or another registry's URL) in the registry at URL
+(leveldb:///path or etcd://host:port,.../prefix).
 
 Absent entries are created, different ones replaced, equal ones left alone,
 so running the same import again is a no-op that exits 0. Tombstones of
@@ -37,10 +53,39 @@ A backend's own mailboxes.db has no server in its entries: --server NAME
 records them at NAME!partition. Without --server, entries without a server
 keep none.
 
+Filters (--slot, --only-server, --partition, --domain, --prefix; each may
+repeat or take a comma list) select entries after --server is applied.
+
+Resumable: after every batch the number of source entries done is saved in
+a checkpoint file (--checkpoint; by default under $XDG_STATE_HOME or
+~/.local/state/mboxconv/, named after the job: source path, size and
+mtime, registry URL, --server, filters). Killed at any moment (kill -9
+included), the same command continues after the last saved batch. A batch
+stored twice changes nothing, so the result equals an uninterrupted run.
+
+Live files: the file is read without locks, so a running Cyrus is never
+blocked. When Cyrus checkpoints, replaces or truncates the file while it is
+read, the read is detected as inconsistent and the import starts again on
+the new file (up to --attempts times); everything stored from the old
+snapshot is corrected by the new pass. Following later changes is the
+bridge's job.
+
+Verified: after the last batch the registry is listed and, per slot, the
+count and a content digest of the imported names are compared with the
+source's; a difference is exit status 5.
+
+--dry-run writes nothing and says how many entries would be created,
+updated or left unchanged. Progress goes to stderr: a bar on a terminal
+(entries/s, ETA), JSON lines with --progress json, nothing with --quiet,
+which also drops the closing summary line on stdout (--summary json
+prints the summary as JSON instead: counts, by type, per-slot digests).
+
 A leveldb registry has one owner process: stop murder-bridge first (or
 import through its HTTP API when that lands).`,
 		Example: `  mboxconv import /var/lib/cyrus/mailboxes.db --registry leveldb:///var/lib/murder-bridge/registry
-  mboxconv import backend1-mailboxes.db --server backend1 --registry etcd://10.0.0.1:2379,10.0.0.2:2379/murder`,
+  mboxconv import backend1-mailboxes.db --server backend1 --registry etcd://10.0.0.1:2379,10.0.0.2:2379/murder
+  mboxconv import mailboxes.db --registry leveldb:///srv/reg --domain example.com --dry-run
+  mboxconv import mailboxes.db --registry leveldb:///srv/reg --progress json 2>progress.log`,
 		Args: exactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if o.registry == "" {
@@ -49,7 +94,10 @@ import through its HTTP API when that lands).`,
 			if o.batch < 1 {
 				return exitcode.With(exitcode.Usage, fmt.Errorf("--batch must be at least 1"))
 			}
-			return nil
+			if o.attempts < 1 {
+				return exitcode.With(exitcode.Usage, fmt.Errorf("--attempts must be at least 1"))
+			}
+			return o.report.check()
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runImport(cmd.Context(), o, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -59,62 +107,246 @@ import through its HTTP API when that lands).`,
 	f.StringVar(&o.registry, "registry", "", "registry URL: leveldb:///path or etcd://hosts/prefix")
 	f.StringVar(&o.server, "server", "", "server name for entries that have none (a backend's own mailboxes.db)")
 	f.IntVar(&o.batch, "batch", 1000, "entries per registry transaction")
+	f.StringVar(&o.checkpoint, "checkpoint", "", "checkpoint file (default: under $XDG_STATE_HOME/mboxconv, named after the job)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "write nothing; say what would be created, updated or left unchanged")
+	f.IntVar(&o.attempts, "attempts", 5, "reads of a live file that changes under the reader before giving up")
+	o.filters.add(cmd)
+	o.report.add(cmd)
 	return cmd
 }
 
-func runImport(ctx context.Context, o importOptions, path string, stdout, stderr io.Writer) error {
-	kind, err := sniff(path)
+// isRegistryURL tells a registry URL from a file path.
+func isRegistryURL(s string) bool { return strings.Contains(s, "://") }
+
+// fileIdentity is what makes a file's content the same across runs for a
+// checkpoint: path, size and modification time.
+func fileIdentity(path string) (string, error) {
+	abs, err := filepath.Abs(path)
 	if err != nil {
-		return err
+		return "", err
 	}
-	src, err := openSource(ctx, path, kind, false, stderr)
+	st, err := os.Stat(path)
 	if err != nil {
-		return err
+		return "", err
 	}
-	defer src.Close()
+	return abs + "\x00" + strconv.FormatInt(st.Size(), 10) + "\x00" + strconv.FormatInt(st.ModTime().UnixNano(), 10), nil
+}
+
+func runImport(ctx context.Context, o importOptions, src string, stdout, stderr io.Writer) error {
 	store, err := registry.Open(ctx, o.registry)
 	if err != nil {
 		return exitcode.With(exitcode.Registry, err)
 	}
 	defer store.Close()
-
-	var total registry.ImportStats
-	n := 0
-	batch := make([]registry.Entry, 0, o.batch)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		st, err := store.Import(ctx, batch)
-		if err != nil {
-			return exitcode.With(exitcode.Registry, err)
-		}
-		total.Created += st.Created
-		total.Updated += st.Updated
-		total.Unchanged += st.Unchanged
-		batch = batch[:0]
-		return nil
-	}
-	err = src.entries(ctx, func(e *mboxlist.Entry) error {
-		re := registry.Entry{Entry: *e}
-		if re.Server == "" && o.server != "" {
-			re.Server = o.server
-		}
-		re.Normalize()
-		batch = append(batch, re)
-		n++
-		if len(batch) == o.batch {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
+	flt, err := o.filters.filter(ctx, store)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "imported %d mailboxes from %s: %d created, %d updated, %d unchanged\n",
-		n, path, total.Created, total.Updated, total.Unchanged)
+	slots, err := store.ListSlots(ctx)
+	if err != nil {
+		return exitcode.With(exitcode.Registry, err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.report.quiet {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	var sum *convert.Summary
+	attempt := 0
+	for {
+		attempt++
+		sum, err = importOnce(ctx, o, src, store, flt, slots, log, stderr)
+		if err == nil || !errors.Is(err, cyrusdb.ErrChanged) || attempt >= o.attempts {
+			break
+		}
+		log.Warn("source changed while reading; reading the new snapshot", "source", src, "attempt", attempt, "err", err)
+	}
+	if err != nil {
+		var ve *convert.VerifyError
+		switch {
+		case errors.As(err, &ve):
+			return exitcode.With(exitcode.Registry, err)
+		case errors.Is(err, cyrusdb.ErrChanged):
+			return exitcode.With(exitcode.Input, fmt.Errorf("%w (gave up after %d attempts)", err, attempt))
+		}
+		var ee *exitcode.Error
+		if errors.As(err, &ee) {
+			return err
+		}
+		if isRegistryURL(src) || strings.Contains(err.Error(), "registry") {
+			return exitcode.With(exitcode.Registry, err)
+		}
+		return inputErr(src, err)
+	}
+	sum.Attempts = attempt
+	return o.report.summary(stdout, stderr, sum, "imported", src)
+}
+
+// importOnce makes one pass over the source.
+func importOnce(ctx context.Context, o importOptions, src string, store registry.Store, flt convert.Filter, slots []registry.Slot, log *slog.Logger, stderr io.Writer) (*convert.Summary, error) {
+	each, total, ident, closeFn, err := openEntrySource(ctx, src, o.report.progressOn(stderr), stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	job := convert.JobKey("import", ident, o.registry, o.server, flt.String())
+	cpPath := o.checkpoint
+	if cpPath == "" {
+		if cpPath, err = convert.DefaultCheckpointPath(job); err != nil {
+			return nil, exitcode.With(exitcode.Output, fmt.Errorf("checkpoint: %w (give --checkpoint FILE)", err))
+		}
+	}
+	return convert.Import(ctx, each, store, convert.ImportOptions{
+		Server: o.server, Batch: o.batch, Filter: flt, DryRun: o.dryRun,
+		Checkpoint: cpPath, Job: job, Progress: o.report.progress(stderr), Total: total,
+		SlotOf: convert.SlotBy(slots), Log: log,
+	})
+}
+
+// openEntrySource opens a file (any format) or a registry URL as an entry
+// source. total is the number of entries when cheap to know (-1 otherwise);
+// ident identifies the content for checkpoints.
+func openEntrySource(ctx context.Context, src string, wantTotal bool, stderr io.Writer) (each convert.EntrySource, total int64, ident string, closeFn func(), err error) {
+	total = -1
+	if isRegistryURL(src) {
+		st, err := registry.Open(ctx, src)
+		if err != nil {
+			return nil, 0, "", nil, exitcode.With(exitcode.Registry, err)
+		}
+		if wantTotal {
+			if n, err := st.Count(ctx, ""); err == nil {
+				total = int64(n)
+			}
+		}
+		each = func(ctx context.Context, fn func(e *mboxlist.Entry) error) error {
+			_, err := st.List(ctx, "", func(e registry.Entry) error { return fn(&e.Entry) })
+			return err
+		}
+		// A registry changes without a size or mtime: the job key is the
+		// URL and the checkpoint relies on the idempotent import.
+		return each, total, "registry\x00" + src, func() { st.Close() }, nil
+	}
+	ident, err = fileIdentity(src)
+	if err != nil {
+		return nil, 0, "", nil, exitcode.With(exitcode.Input, err)
+	}
+	kind, err := sniff(src)
+	if err != nil {
+		return nil, 0, "", nil, err
+	}
+	s, err := openSource(ctx, src, kind, false, stderr)
+	if err != nil {
+		return nil, 0, "", nil, err
+	}
+	if wantTotal && kind.isDB() && s.version == mboxlist.V36 {
+		var n int64
+		if err := s.db.Iterate(func(k, _ []byte) error {
+			if len(k) > 0 && k[0] == mboxlist.KeyName {
+				n++
+			}
+			return nil
+		}); err == nil {
+			total = n
+		}
+	}
+	return s.entries, total, ident, func() { s.Close() }, nil
+}
+
+// reportFlags are the progress and summary flags shared by import and export.
+type reportFlags struct {
+	progressMode string
+	quiet        bool
+	summaryJSON  bool
+	summaryFmt   string
+}
+
+func (r *reportFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&r.progressMode, "progress", "auto", "progress on stderr: auto (a bar on a terminal), bar, json (one JSON line a second) or none")
+	f.BoolVarP(&r.quiet, "quiet", "q", false, "no progress and no closing summary (errors only)")
+	f.StringVar(&r.summaryFmt, "summary", "text", "closing summary on stdout: text (one line) or json")
+}
+
+func (r *reportFlags) check() error {
+	switch convert.ProgressMode(r.progressMode) {
+	case convert.ProgressAuto, convert.ProgressBar, convert.ProgressJSON, convert.ProgressNone:
+	default:
+		return exitcode.With(exitcode.Usage, fmt.Errorf("--progress must be auto, bar, json or none, not %q", r.progressMode))
+	}
+	switch r.summaryFmt {
+	case "text", "json":
+	default:
+		return exitcode.With(exitcode.Usage, fmt.Errorf("--summary must be text or json, not %q", r.summaryFmt))
+	}
+	return nil
+}
+
+func (r *reportFlags) progress(stderr io.Writer) convert.Progress {
+	if r.quiet {
+		return convert.NewProgress(convert.ProgressNone, stderr)
+	}
+	return convert.NewProgress(convert.ProgressMode(r.progressMode), stderr)
+}
+
+// progressOn reports whether a progress reporter will show anything (then
+// a total is worth a counting pass).
+func (r *reportFlags) progressOn(stderr io.Writer) bool {
+	if r.quiet || r.progressMode == "none" {
+		return false
+	}
+	return r.progressMode != "auto" || convert.IsTerminal(stderr)
+}
+
+// summary prints the closing summary: one text line on stdout (nothing
+// with --quiet), or the JSON object with --summary json.
+func (r *reportFlags) summary(stdout, stderr io.Writer, s *convert.Summary, verb, from string) error {
+	for _, w := range s.Warnings {
+		if !r.quiet {
+			fmt.Fprintf(stderr, "mboxconv: warning: %s\n", w)
+		}
+	}
+	if r.summaryFmt == "json" {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		_, err := stdout.Write(append(b, '\n'))
+		return outputErr(err)
+	}
+	if r.quiet {
+		return nil
+	}
+	_, err := fmt.Fprintln(stdout, s.Text(verb, from))
 	return outputErr(err)
+}
+
+// filterFlags are the entry filters shared by import, export and verify.
+type filterFlags struct {
+	slot                                   string
+	servers, partitions, domains, prefixes []string
+}
+
+func (ff *filterFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&ff.slot, "slot", "", "only entries whose preferred location is in this registry slot")
+	f.StringSliceVar(&ff.servers, "only-server", nil, "only entries on these servers (the preferred location)")
+	f.StringSliceVar(&ff.partitions, "partition", nil, "only entries on these partitions")
+	f.StringSliceVar(&ff.domains, "domain", nil, `only names in these domains ("" for names without a domain)`)
+	f.StringSliceVar(&ff.prefixes, "prefix", nil, "only these names and the names below them (user.foo: user.foo and user.foo.*)")
+}
+
+// filter builds the filter; a slot is looked up in store (nil: no registry).
+func (ff *filterFlags) filter(ctx context.Context, store registry.Store) (convert.Filter, error) {
+	f := convert.Filter{Slot: ff.slot, Servers: ff.servers, Partitions: ff.partitions, Domains: ff.domains, Prefixes: ff.prefixes}
+	if ff.slot != "" {
+		if store == nil {
+			return f, exitcode.With(exitcode.Usage, fmt.Errorf("--slot needs a registry"))
+		}
+		s, err := store.GetSlot(ctx, ff.slot)
+		if err != nil {
+			if errors.Is(err, registry.ErrNotFound) {
+				return f, exitcode.With(exitcode.Usage, fmt.Errorf("--slot %s: no such slot in the registry", ff.slot))
+			}
+			return f, exitcode.With(exitcode.Registry, err)
+		}
+		f.SlotDef = &s
+	}
+	return f, nil
 }

@@ -1,0 +1,156 @@
+package convert
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"sort"
+
+	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/registry"
+)
+
+// Digest sums the content of a set of entries per slot: a count and an
+// order-independent sum (mod 2^256) of the SHA-256 of each entry's
+// canonical bytes, so two sources listed in different orders, or an import
+// resumed half-way, digest alike exactly when they hold the same entries.
+//
+// The canonical bytes are registry.EncodeEntry without the revision, with
+// an absent ACL and an empty one made equal (Cyrus's undump turns one into
+// the other) and with Locations set from Server/Partition when empty.
+type Digest struct {
+	// SlotOf names the slot of an entry; nil groups by "server:" + the
+	// preferred primary's server.
+	SlotOf func(e *registry.Entry) string
+	// IgnoreMtime leaves mtimes out of the canonical bytes.
+	IgnoreMtime bool
+	slots       map[string]*SlotDigest
+}
+
+// SlotDigest is the digest of the entries of one slot.
+type SlotDigest struct {
+	Count int
+	sum   [4]uint64
+}
+
+// Sum is the hex form of the content sum.
+func (s *SlotDigest) Sum() string {
+	var b [32]byte
+	for i, v := range s.sum {
+		binary.BigEndian.PutUint64(b[i*8:], v)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// SlotBy returns a SlotOf function using the registry's slots: the slot
+// covering the preferred primary location, "server:NAME" when none does.
+func SlotBy(slots []registry.Slot) func(e *registry.Entry) string {
+	return func(e *registry.Entry) string {
+		if s, ok := registry.SlotFor(slots, e.Primary()); ok {
+			return s.Name
+		}
+		return "server:" + e.Primary().Server
+	}
+}
+
+// Canonical returns the canonical bytes of e.
+func Canonical(e *registry.Entry, ignoreMtime bool) []byte {
+	c := *e
+	c.Revision = 0
+	if c.ACL == nil {
+		c.ACL = mboxlist.ACL{}
+	}
+	if ignoreMtime {
+		c.Mtime = 0
+		if len(c.History) > 0 {
+			h := make([]mboxlist.HistoryItem, len(c.History))
+			copy(h, c.History)
+			for i := range h {
+				h[i].Mtime = 0
+			}
+			c.History = h
+		}
+	}
+	c.Normalize()
+	return registry.EncodeEntry(&c, false)
+}
+
+// Add adds one entry.
+func (d *Digest) Add(e *registry.Entry) {
+	if d.slots == nil {
+		d.slots = map[string]*SlotDigest{}
+	}
+	var slot string
+	if d.SlotOf != nil {
+		slot = d.SlotOf(e)
+	} else {
+		slot = "server:" + e.Primary().Server
+	}
+	s := d.slots[slot]
+	if s == nil {
+		s = &SlotDigest{}
+		d.slots[slot] = s
+	}
+	h := sha256.Sum256(Canonical(e, d.IgnoreMtime))
+	var carry uint64
+	for i := 3; i >= 0; i-- {
+		v := binary.BigEndian.Uint64(h[i*8:])
+		sum := s.sum[i] + v + carry
+		if sum < s.sum[i] || (carry == 1 && sum == s.sum[i]) {
+			carry = 1
+		} else {
+			carry = 0
+		}
+		s.sum[i] = sum
+	}
+	s.Count++
+}
+
+// Total is the number of entries added.
+func (d *Digest) Total() int {
+	n := 0
+	for _, s := range d.slots {
+		n += s.Count
+	}
+	return n
+}
+
+// Slots returns the slot names, sorted.
+func (d *Digest) Slots() []string {
+	var names []string
+	for n := range d.slots {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Slot returns the digest of one slot (a zero one when absent).
+func (d *Digest) Slot(name string) SlotDigest {
+	if s := d.slots[name]; s != nil {
+		return *s
+	}
+	return SlotDigest{}
+}
+
+// Compare lists every slot whose count or sum differs between d and o, one
+// readable line each; nil when they agree.
+func (d *Digest) Compare(o *Digest) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, names := range [][]string{d.Slots(), o.Slots()} {
+		for _, n := range names {
+			if seen[n] {
+				continue
+			}
+			seen[n] = true
+			a, b := d.Slot(n), o.Slot(n)
+			if a.Count != b.Count || a.sum != b.sum {
+				out = append(out, fmt.Sprintf("slot %s: %d entries (sum %.16s…) against %d (sum %.16s…)", n, a.Count, a.Sum(), b.Count, b.Sum()))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}

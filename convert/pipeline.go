@@ -1,0 +1,310 @@
+package convert
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/registry"
+)
+
+// EntrySource yields the mailboxes of a source in a fixed order (the same
+// order on every run over the same content: resuming depends on it).
+type EntrySource func(ctx context.Context, fn func(e *mboxlist.Entry) error) error
+
+// Summary is what a pipeline did.
+type Summary struct {
+	Read      int64               `json:"read"`      // entries read from the source
+	Selected  int64               `json:"selected"`  // passed the filter
+	Skipped   int64               `json:"skipped"`   // left out by the filter
+	Resumed   int64               `json:"resumed"`   // selected, but stored by an earlier run (checkpoint)
+	Created   int                 `json:"created"`   // absent in the sink before
+	Updated   int                 `json:"updated"`   // present with other content
+	Unchanged int                 `json:"unchanged"` // present with the same content
+	ByType    map[string]int      `json:"by_type"`   // selected entries by 3.6 type string ("e", "er", "cd", ...)
+	Warnings  []string            `json:"warnings"`
+	Verified  bool                `json:"verified"`           // counts and digests per slot compared equal
+	Slots     []SlotSummary       `json:"slots,omitempty"`    // per-slot count and digest of the selection
+	DryRun    bool                `json:"dry_run,omitempty"`  // nothing was written
+	Attempts  int                 `json:"attempts,omitempty"` // source reads (a live file changed under the reader)
+	Digest    *Digest             `json:"-"`
+	Names     map[string]struct{} `json:"-"`
+}
+
+// SlotSummary is one slot of Summary.Slots.
+type SlotSummary struct {
+	Slot   string `json:"slot"`
+	Count  int    `json:"count"`
+	Digest string `json:"digest"`
+}
+
+// TypeName is the key of Summary.ByType for t.
+func TypeName(t mboxlist.MBType) string {
+	if s := t.String(); s != "" {
+		return s
+	}
+	return fmt.Sprintf("kind%d", t.Kind())
+}
+
+// FillSlots copies the digest's slots into s.Slots.
+func (s *Summary) FillSlots() {
+	s.Slots = nil
+	if s.Digest == nil {
+		return
+	}
+	for _, n := range s.Digest.Slots() {
+		d := s.Digest.Slot(n)
+		s.Slots = append(s.Slots, SlotSummary{Slot: n, Count: d.Count, Digest: d.Sum()})
+	}
+}
+
+// Text is the closing summary for people.
+func (s *Summary) Text(verb, from string) string {
+	var b strings.Builder
+	if s.Selected == s.Read {
+		fmt.Fprintf(&b, "%s %d mailboxes", verb, s.Selected)
+	} else {
+		fmt.Fprintf(&b, "%s %d of %d mailboxes", verb, s.Selected, s.Read)
+	}
+	if from != "" {
+		fmt.Fprintf(&b, " from %s", from)
+	}
+	if s.DryRun {
+		fmt.Fprintf(&b, " (dry run: would create %d, update %d; %d unchanged)", s.Created, s.Updated, s.Unchanged)
+	} else {
+		fmt.Fprintf(&b, ": %d created, %d updated, %d unchanged", s.Created, s.Updated, s.Unchanged)
+	}
+	if s.Resumed > 0 {
+		fmt.Fprintf(&b, ", %d stored by the interrupted run", s.Resumed)
+	}
+	if s.Skipped > 0 {
+		fmt.Fprintf(&b, ", %d skipped by the filter", s.Skipped)
+	}
+	var types []string
+	for t := range s.ByType {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	if len(types) > 0 {
+		b.WriteString("; by type:")
+		for _, t := range types {
+			fmt.Fprintf(&b, " %s=%d", t, s.ByType[t])
+		}
+	}
+	fmt.Fprintf(&b, "; %d warning(s)", len(s.Warnings))
+	if s.Verified {
+		fmt.Fprintf(&b, "; verified: counts and digests of %d slot(s) equal", len(s.Slots))
+	}
+	return b.String()
+}
+
+// ImportOptions configures Import.
+type ImportOptions struct {
+	Server string // recorded for entries without a server
+	Batch  int    // entries per Store.Import call (default 1000)
+	Filter Filter
+	DryRun bool
+	// Checkpoint is the checkpoint file; "" runs without one. Job
+	// identifies the job (see JobKey): a checkpoint of another job is
+	// ignored.
+	Checkpoint string
+	Job        string
+	Progress   Progress
+	Total      int64 // entries in the source for the progress total; -1 unknown
+	SlotOf     func(e *registry.Entry) string
+	Log        *slog.Logger
+}
+
+// Prepare turns a source entry into the registry entry an import stores.
+func Prepare(e *mboxlist.Entry, server string) registry.Entry {
+	re := registry.Entry{Entry: *e}
+	if re.Server == "" && server != "" {
+		re.Server = server
+	}
+	re.Normalize()
+	return re
+}
+
+// Import stores every selected entry of src in store, Store.Import batch by
+// batch, recording after each batch how many source entries are done in
+// the checkpoint. A rerun of the same job skips the entries a checkpoint
+// covers (they are still read, for the digest); since Store.Import creates
+// absent entries, replaces different ones and leaves equal ones, a batch
+// stored again after a kill changes nothing: no duplicate, no loss.
+//
+// With DryRun nothing is written: each selected entry is compared with the
+// registry (Get) and counted as it would be. Otherwise, after the last
+// batch, the registry is listed and the count and digest per slot of the
+// imported names are compared with the source's (Summary.Verified); a
+// difference is an error. The checkpoint is removed after a verified run.
+func Import(ctx context.Context, src EntrySource, store registry.Store, o ImportOptions) (*Summary, error) {
+	if o.Batch <= 0 {
+		o.Batch = 1000
+	}
+	if o.Progress == nil {
+		o.Progress = noProgress{}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	cp := Checkpoint{Job: o.Job}
+	if o.Checkpoint != "" && !o.DryRun {
+		var err error
+		if cp, err = LoadCheckpoint(o.Checkpoint, o.Job); err != nil {
+			return nil, err
+		}
+		if cp.Done > 0 {
+			o.Log.Info("resuming from checkpoint", "checkpoint", o.Checkpoint, "done", cp.Done)
+		}
+	}
+	s := &Summary{ByType: map[string]int{}, Warnings: []string{}, DryRun: o.DryRun,
+		Digest: &Digest{SlotOf: o.SlotOf}, Names: map[string]struct{}{}}
+	total := o.Total
+	if total == 0 {
+		total = -1
+	}
+	o.Progress.Start("import", total)
+	var idx int64
+	batch := make([]registry.Entry, 0, o.Batch)
+	flush := func() error {
+		if len(batch) > 0 {
+			if o.DryRun {
+				for i := range batch {
+					cur, err := store.Get(ctx, batch[i].Name)
+					switch {
+					case err == nil && string(Canonical(&cur, false)) == string(Canonical(&batch[i], false)):
+						s.Unchanged++
+					case err == nil:
+						s.Updated++
+					default:
+						if !isNotFound(err) {
+							return err
+						}
+						s.Created++
+					}
+				}
+			} else {
+				st, err := store.Import(ctx, batch)
+				if err != nil {
+					return err
+				}
+				s.Created += st.Created
+				s.Updated += st.Updated
+				s.Unchanged += st.Unchanged
+			}
+			o.Progress.Add(len(batch))
+			batch = batch[:0]
+		}
+		if o.Checkpoint != "" && !o.DryRun && idx > cp.Done {
+			cp.Done = idx
+			if err := cp.Save(o.Checkpoint); err != nil {
+				return fmt.Errorf("checkpoint: %w", err)
+			}
+		}
+		return nil
+	}
+	err := src(ctx, func(e *mboxlist.Entry) error {
+		s.Read++
+		re := Prepare(e, o.Server)
+		idx++
+		if !o.Filter.Match(&re) {
+			s.Skipped++
+			return nil
+		}
+		if _, dup := s.Names[re.Name]; dup {
+			return fmt.Errorf("%s: the source holds this name twice", re.Name)
+		}
+		s.Names[re.Name] = struct{}{}
+		s.Selected++
+		s.ByType[TypeName(re.Type)]++
+		s.Digest.Add(&re)
+		if idx <= cp.Done {
+			s.Resumed++
+			o.Progress.Add(1)
+			return nil
+		}
+		batch = append(batch, re)
+		if len(batch) >= o.Batch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	o.Progress.Done()
+	if err != nil {
+		return s, err
+	}
+	s.FillSlots()
+	if o.DryRun {
+		return s, nil
+	}
+	got, err := RegistryDigest(ctx, store, s.Names, o.Filter.ListPrefix(), s.Digest.SlotOf, false)
+	if err != nil {
+		return s, fmt.Errorf("verify: %w", err)
+	}
+	if d := s.Digest.Compare(got); d != nil {
+		return s, &VerifyError{What: "registry after import", Diffs: d}
+	}
+	s.Verified = true
+	if o.Checkpoint != "" {
+		if err := RemoveCheckpoint(o.Checkpoint); err != nil {
+			s.Warnings = append(s.Warnings, "checkpoint not removed: "+err.Error())
+		}
+	}
+	return s, nil
+}
+
+// VerifyError says that a finished pipeline's sink does not hold what the
+// source held.
+type VerifyError struct {
+	What  string
+	Diffs []string
+}
+
+func (e *VerifyError) Error() string {
+	return fmt.Sprintf("verification of the %s failed: %s", e.What, strings.Join(e.Diffs, "; "))
+}
+
+// RegistryDigest lists the registry (under prefix) and digests the live
+// entries whose names are in names (all of them when names is nil).
+func RegistryDigest(ctx context.Context, store registry.Store, names map[string]struct{}, prefix string, slotOf func(*registry.Entry) string, ignoreMtime bool) (*Digest, error) {
+	d := &Digest{SlotOf: slotOf, IgnoreMtime: ignoreMtime}
+	_, err := store.List(ctx, prefix, func(e registry.Entry) error {
+		if names != nil {
+			if _, ok := names[e.Name]; !ok {
+				return nil
+			}
+		}
+		d.Add(&e)
+		return nil
+	})
+	return d, err
+}
+
+// Collect lists the registry entries passing f, in Cyrus order, from one
+// snapshot; it returns them with the snapshot's revision.
+func Collect(ctx context.Context, store registry.Store, f *Filter, p Progress) ([]registry.Entry, int64, error) {
+	if p == nil {
+		p = noProgress{}
+	}
+	total := int64(-1)
+	if n, err := store.Count(ctx, f.ListPrefix()); err == nil {
+		total = int64(n)
+	}
+	p.Start("read registry", total)
+	var all []registry.Entry
+	rev, err := store.List(ctx, f.ListPrefix(), func(e registry.Entry) error {
+		p.Add(1)
+		if f.Match(&e) {
+			all = append(all, e)
+		}
+		return nil
+	})
+	p.Done()
+	return all, rev, err
+}
