@@ -6,8 +6,8 @@
 // Writes take one mutex for a map update and a non-blocking hand-off to each
 // watcher. Snapshots share an immutable sorted slice that is rebuilt, outside
 // the mutex, only after the list changed; a reader of a snapshot never holds
-// the mutex, so dumps do not stall writers. Watchers get a buffered channel
-// each; one that falls more than WatchBuffer changes behind is ended with
+// the mutex, so dumps do not stall writers. Each watcher gets a pending list
+// (no preallocation); one that falls more than WatchBuffer changes behind is ended with
 // mupdate.ErrLagged rather than slowing writers. A bounded history of recent
 // changes lets a watch start from an older revision (older than the history:
 // mupdate.ErrCompacted).
@@ -24,7 +24,7 @@ import (
 // Options tune a Backend; nil means defaults.
 type Options struct {
 	History     int // changes kept for watches from an older revision (default 65536)
-	WatchBuffer int // per-watcher channel size (default 65536)
+	WatchBuffer int // changes a watcher may have pending before it is ended with ErrLagged (default 65536)
 }
 
 // Backend is the in-memory store. The zero value is not usable; call New.
@@ -42,9 +42,12 @@ type Backend struct {
 	sortedRev int64
 }
 
+// watcher holds the changes not yet taken by its Watch loop; memory grows
+// only with the actual backlog (idle watchers cost a few bytes).
 type watcher struct {
-	ch     chan mupdate.Change
-	lagged bool // set under Backend.mu when the channel overflowed
+	pending []mupdate.Change // guarded by Backend.mu
+	lagged  bool             // set under Backend.mu when pending overflowed
+	notify  chan struct{}    // cap 1
 }
 
 var _ mupdate.Backend = (*Backend)(nil)
@@ -135,12 +138,16 @@ func (b *Backend) commitLocked(name string, next *mupdate.Mailbox) {
 		b.histHead = (b.histHead + 1) % b.histMax
 	}
 	for w := range b.watchers {
-		select {
-		case w.ch <- ch:
-		default:
+		if len(w.pending) >= b.wbuf {
 			w.lagged = true
-			close(w.ch)
+			w.pending = nil
 			delete(b.watchers, w)
+		} else {
+			w.pending = append(w.pending, ch)
+		}
+		select {
+		case w.notify <- struct{}{}:
+		default:
 		}
 	}
 }
@@ -221,15 +228,12 @@ func (b *Backend) Watch(ctx context.Context, after int64, fn func(mupdate.Change
 			replay = append(replay, b.history[(b.histHead+i)%n])
 		}
 	}
-	w := &watcher{ch: make(chan mupdate.Change, b.wbuf)}
+	w := &watcher{notify: make(chan struct{}, 1)}
 	b.watchers[w] = struct{}{}
 	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
-		if _, ok := b.watchers[w]; ok {
-			delete(b.watchers, w)
-			close(w.ch)
-		}
+		delete(b.watchers, w)
 		b.mu.Unlock()
 	}()
 	for _, c := range replay {
@@ -237,17 +241,25 @@ func (b *Backend) Watch(ctx context.Context, after int64, fn func(mupdate.Change
 			return err
 		}
 	}
+	var batch []mupdate.Change
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case c, ok := <-w.ch:
-			if !ok {
-				return mupdate.ErrLagged
-			}
-			if err := fn(c); err != nil {
+		case <-w.notify:
+		}
+		b.mu.Lock()
+		batch, w.pending = w.pending, batch[:0]
+		lagged := w.lagged
+		b.mu.Unlock()
+		if lagged {
+			return mupdate.ErrLagged
+		}
+		for i := range batch {
+			if err := fn(batch[i]); err != nil {
 				return err
 			}
+			batch[i] = mupdate.Change{}
 		}
 	}
 }

@@ -3,9 +3,12 @@ package mupdateserver_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -172,4 +175,68 @@ func BenchmarkWritesDuringDump(b *testing.B) {
 		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(len(all))/b.Elapsed().Seconds(), "pairs/s")
 	}
+}
+
+// BenchmarkIdleUpdateClients: N idle UPDATE clients (default 1000;
+// MUPDATE_IDLE_CLIENTS) stay connected; reports the server's memory per
+// idle client (heap + goroutine stacks, measured in this process, minus
+// the test clients' share, which is a bare net.Conn each) and how long a
+// new connection then waits for its greeting.
+func BenchmarkIdleUpdateClients(b *testing.B) {
+	n := 1000
+	if v, _ := strconv.Atoi(os.Getenv("MUPDATE_IDLE_CLIENTS")); v > 0 {
+		n = v
+	}
+	ts := startServer(b, nil)
+	ts.be.Load(mb("user.a", "h!p", "a\tlrs\t"), mb("user.b", "h!p", "b\tlrs\t"))
+	login := "A01 AUTHENTICATE \"PLAIN\" {20+}\r\n" + b64("\x00admin\x00adminpw") + "\r\nU01 UPDATE\r\n"
+	readUntil := func(c net.Conn, marker string) {
+		var got []byte
+		buf := make([]byte, 512)
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for !strings.Contains(string(got), marker) {
+			k, err := c.Read(buf)
+			if err != nil {
+				b.Fatalf("reading for %q: %v (%q)", marker, err, got)
+			}
+			got = append(got, buf[:k]...)
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c)
+		c.Write([]byte(login))
+		readUntil(c, "U01 OK \"streaming starts\"\r\n")
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perClient := float64((after.HeapInuse+after.StackInuse)-(before.HeapInuse+before.StackInuse)) / float64(n)
+	var worst time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		c, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		readUntil(c, "* OK MUPDATE")
+		worst = max(worst, time.Since(t0))
+		c.Close()
+	}
+	if got := ts.srv.Conns(); got < n {
+		b.Fatalf("only %d connections open", got)
+	}
+	b.ReportMetric(perClient/1024, "KiB/idle-client")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-greeting-ms")
 }

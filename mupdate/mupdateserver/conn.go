@@ -69,14 +69,16 @@ type stream struct {
 	tag   string
 	hosts []string // PARTIAL-UPDATE servers; nil: all
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	queue   []mupdate.Change
-	seen    int64 // highest revision observed on the feed
-	err     error // set when the feed ended
-	notify  chan struct{}
-	done    chan struct{} // closed when the streamer exits
-	stopped bool
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []mupdate.Change
+	seen   int64 // highest revision observed on the feed
+	err    error // set when the feed ended
+	notify chan struct{}
+	done   chan struct{} // closed when the streamer exits
+	// stopWatch ends the feed (called when the streamer exits)
+	stopWatch context.CancelFunc
+	stopped   bool
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -87,8 +89,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 }
 
 func (c *conn) setIO(rw net.Conn) {
-	c.br = bufio.NewReaderSize(rw, 16<<10)
-	c.bw = bufio.NewWriterSize(rw, 64<<10)
+	c.br = bufio.NewReaderSize(rw, 4<<10)
+	c.bw = bufio.NewWriterSize(rw, 16<<10)
 	c.enc = wire.NewEncoder(c.bw)
 	c.dec = wire.NewCommandDecoder(c.br, c.s.cfg.Limits, c.goAhead)
 }
@@ -409,16 +411,17 @@ func (c *conn) startUpdate(ctx context.Context, tag string, hosts []string) bool
 		default:
 		}
 	}()
-	stopWatch := wcancel
-	go func() { <-st.done; stopWatch() }()
+	st.stopWatch = wcancel
 
 	match := func(m *mupdate.Mailbox) bool { return hosts == nil || slices.Contains(hosts, m.Server()) }
 	if err := c.dump(ctx, snap, tag, match); err != nil {
+		wcancel()
 		close(st.done)
 		st.stopped = true
 		return false
 	}
 	if c.write(true, func(e *wire.Encoder) { e.Status(tag, wire.KindOK, textStreamingStarts) }) != nil {
+		wcancel()
 		close(st.done)
 		st.stopped = true
 		return false
@@ -449,6 +452,7 @@ func (c *conn) drainLocked(st *stream) (ferr error) {
 
 func (c *conn) streamer(ctx context.Context, st *stream) {
 	defer close(st.done)
+	defer st.stopWatch()
 	for {
 		select {
 		case <-ctx.Done():
