@@ -71,7 +71,8 @@ type Config struct {
 	// reconnects and resyncs, as a Cyrus slave does). Default 100000.
 	StreamQueue int
 	// NoopWait bounds how long a streaming NOOP waits for the change feed
-	// to reach the backend's current revision. Default 5 s.
+	// to reach the backend's current revision. Default 2 s (below the 5 s
+	// mupdate_retry_delay a slave may use to declare the master dead).
 	NoopWait time.Duration
 	Limits   wire.Limits
 }
@@ -144,7 +145,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.StreamQueue = 100000
 	}
 	if cfg.NoopWait <= 0 {
-		cfg.NoopWait = 5 * time.Second
+		cfg.NoopWait = 2 * time.Second
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
 	if len(cfg.Admins) > 0 {
