@@ -39,7 +39,8 @@ deps:
 	done
 
 ## demo: the main job on the shipped sample mailboxes.db
-demo: deps build
+demo: deps
+	$(GO) build -o $(BIN)/ ./cmd/mboxconv
 	$(BIN)/mboxconv inspect testdata/sample.twoskip.db
 	$(BIN)/mboxconv dump testdata/sample.twoskip.db
 
@@ -69,8 +70,9 @@ soak: deps
 trials: deps
 	MURDERKIT_TRIALS=$(TRIALS) $(GO) test -timeout 4h -run 'Trials' -v ./...
 
-bench: deps build
+bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+	$(GO) build -o $(BIN)/ ./cmd/mboxconv
 	N=$(BENCH_N) bench/dump.sh
 
 ## fixtures: regenerate testdata/ with the real Cyrus tools

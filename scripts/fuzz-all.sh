@@ -4,13 +4,18 @@
 # up without editing anything. Used by `make test` (brief) and `make fuzz` (long).
 #
 #   scripts/fuzz-all.sh [FUZZTIME]        e.g. scripts/fuzz-all.sh 5m
+# Env: PKGS (default ./...), FUZZMINIMIZETIME (default 5s: Go's default of
+# 60s per new input makes a brief run spend all its time minimizing).
 set -euo pipefail
 fuzztime=${1:-${FUZZTIME:-10s}}
 go=${GO:-go}
 cd "$(dirname "$0")/.."
 
 # `go test -list` prints the matching names of a package, then "ok  <pkg> ...".
-list=$($go test -run '^$' -list '^Fuzz' ./... 2>&1) || { echo "$list" >&2; exit 1; }
+pkgs=${PKGS:-./...}
+minimize=${FUZZMINIMIZETIME:-5s}
+# shellcheck disable=SC2086
+list=$($go test -run '^$' -list '^Fuzz' $pkgs 2>&1) || { echo "$list" >&2; exit 1; }
 pending=()
 targets=()
 while IFS= read -r line; do
@@ -30,7 +35,7 @@ failed=0
 for t in "${targets[@]+"${targets[@]}"}"; do
 	read -r pkg name <<<"$t"
 	echo "fuzz: $name ($pkg)" >&2
-	if ! $go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >&2; then
+	if ! $go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "$pkg" >&2; then
 		echo "fuzz: $name FAILED; the crasher is under $pkg's testdata/fuzz/$name/ — commit it with the fix" >&2
 		failed=1
 	fi

@@ -12,6 +12,7 @@ import (
 
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/registry"
 )
 
 type verifyOptions struct {
@@ -24,11 +25,13 @@ func init() { rootCmd.AddCommand(newVerifyCommand()) }
 func newVerifyCommand() *cobra.Command {
 	var o verifyOptions
 	cmd := &cobra.Command{
-		Use:   "verify [--json] SRC1 SRC2",
+		Use:   "verify [--json] SRC1 SRC2   (each a file of any format or a registry URL)",
 		Short: "Compare the mailboxes of two sources; exit 0 when equal, 1 with a diff",
 		Long: `Compare the mailboxes held by two sources, entry by entry, whatever their
-formats (twoskip, skiplist, JSON dump, legacy dump) and Cyrus versions: both
-are read into the version-neutral 3.6 model and compared by name.
+formats (twoskip, skiplist, JSON dump, legacy dump, or a registry URL:
+leveldb:///path, etcd://hosts/prefix) and Cyrus versions: both are read into
+the version-neutral 3.6 model and compared by name. A registry entry is
+compared by its preferred primary location.
 
 Every field counts (type and flags, partition, server, ACL in order,
 uniqueid, uidvalidity, modseqs, name history) except mtime, which Cyrus
@@ -42,7 +45,8 @@ The output is a readable diff (go-cmp): "-" lines are SRC1, "+" lines SRC2.
 --json prints {"equal": bool, "only_in_1": [...], "only_in_2": [...],
 "changed": [{"name": ..., "diff": ...}]} instead.`,
 		Example: `  mboxconv verify /var/lib/cyrus/mailboxes.db converted.db
-  mboxconv verify --json master.json backend1-mailboxes.db`,
+  mboxconv verify --json master.json backend1-mailboxes.db
+  mboxconv verify /var/lib/cyrus/mailboxes.db leveldb:///var/lib/murder-bridge/registry`,
 		Args: exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runVerify(cmd.Context(), o, args[0], args[1], cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -56,6 +60,9 @@ The output is a readable diff (go-cmp): "-" lines are SRC1, "+" lines SRC2.
 // loadEntries reads every mailbox of a source into a map by name, keeping
 // the order of names.
 func loadEntries(ctx context.Context, path string, stderr io.Writer) (map[string]mboxlist.Entry, []string, error) {
+	if isRegistryURL(path) {
+		return loadRegistry(ctx, path)
+	}
 	kind, err := sniff(path)
 	if err != nil {
 		return nil, nil, err
@@ -75,6 +82,29 @@ func loadEntries(ctx context.Context, path string, stderr io.Writer) (map[string
 		return nil
 	})
 	return m, order, err
+}
+
+// loadRegistry reads every live entry of a registry, from one snapshot.
+// An entry with several locations is compared by its preferred primary (a
+// file holds one); registry-to-registry comparisons see the others in the
+// "locations" line of the diff only through that field.
+func loadRegistry(ctx context.Context, url string) (map[string]mboxlist.Entry, []string, error) {
+	st, err := registry.Open(ctx, url)
+	if err != nil {
+		return nil, nil, exitcode.With(exitcode.Registry, err)
+	}
+	defer st.Close()
+	m := map[string]mboxlist.Entry{}
+	var order []string
+	_, err = st.List(ctx, "", func(e registry.Entry) error {
+		order = append(order, e.Name)
+		m[e.Name] = e.Entry
+		return nil
+	})
+	if err != nil {
+		return nil, nil, exitcode.With(exitcode.Registry, err)
+	}
+	return m, order, nil
 }
 
 type verifyResult struct {

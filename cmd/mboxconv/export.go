@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/murderkit/murderkit/convert"
+	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/registry"
+)
+
+type exportOptions struct {
+	registry     string
+	to           string
+	cyrusVersion string
+	reverseACLs  string
+	admins       []string
+	lossy        bool
+	dryRun       bool
+	filters      filterFlags
+	report       reportFlags
+}
+
+func init() { rootCmd.AddCommand(newExportCommand()) }
+
+func newExportCommand() *cobra.Command {
+	var o exportOptions
+	cmd := &cobra.Command{
+		Use:   "export --registry URL DST --to twoskip|skiplist|json|legacy [--cyrus-version V] [--slot S] [filters]",
+		Short: "Write the registry's mailboxes (or a slot of them) as a mailboxes.db or dump",
+		Long: `List the registry at URL from one consistent snapshot, keep the entries the
+filters select (--slot S: the locations of registry slot S; --only-server,
+--partition, --domain, --prefix) and write DST in the format of --to with the
+values of --cyrus-version (default 3.6), as "mboxconv convert" does:
+
+  twoskip   a mailboxes.db in twoskip checkpoint form; Cyrus 2.5 and later
+  skiplist  a mailboxes.db in skiplist checkpoint form; every version
+  json      the Cyrus 3.6 "ctl_mboxlist -d" JSON (3.6 only)
+  legacy    legacy dump lines of the version
+
+A file holds one location per mailbox: an entry with several locations
+keeps its preferred primary, and that is a loss. Every loss (also fields the
+target version has no place for) is listed on stderr and the command exits
+7 without writing DST unless --lossy is given.
+
+Reverse-ACL records (3.0+) are rebuilt by Cyrus's rule for the target
+version (cyrus-formats.md §3.4): --reverseacls on writes them, off (and
+auto, since a registry keeps none and Cyrus's reverseacls defaults to 0)
+leaves them out; identifiers in --admins get none. Cyrus started with
+reverseacls: 1 builds them itself on first open.
+
+DST is written to a temporary file beside it, synced and renamed over DST:
+killed at any moment, DST is either the old file or the whole new one, and
+running the same command again (which removes the temporary files a killed
+run left, ".DST.tmp*") gives the same result as an uninterrupted run.
+
+Verified: DST is read back and its count and content digest per slot are
+compared with the exported entries (after conversion); a difference is
+exit status 4. --dry-run reads and converts but writes nothing.`,
+		Example: `  mboxconv export --registry leveldb:///var/lib/murder-bridge/registry mailboxes.db --to twoskip
+  mboxconv export --registry etcd://10.0.0.1:2379/murder backend1.db --to twoskip --slot backend1
+  mboxconv export --registry leveldb:///srv/reg rollback.db --to skiplist --cyrus-version 2.4 --lossy`,
+		Args: exactArgs(1),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			if o.registry == "" {
+				return exitcode.With(exitcode.Usage, fmt.Errorf("--registry URL is required"))
+			}
+			if err := checkTarget(o.to, o.cyrusVersion, o.reverseACLs); err != nil {
+				return err
+			}
+			return o.report.check()
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExport(cmd.Context(), o, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.registry, "registry", "", "registry URL: leveldb:///path or etcd://hosts/prefix")
+	f.StringVar(&o.to, "to", "", "output format: twoskip, skiplist, json or legacy")
+	f.StringVar(&o.cyrusVersion, "cyrus-version", "3.6", "Cyrus version of the output values: 2.4, 2.5, 3.0, 3.2, 3.4 or 3.6")
+	f.StringVar(&o.reverseACLs, "reverseacls", "auto", "write reverse-ACL records: auto (= off for a registry), on or off")
+	f.StringSliceVar(&o.admins, "admins", []string{"cyrus", "admin"}, "identifiers that get no reverse-ACL record (imapd.conf admins)")
+	f.BoolVar(&o.lossy, "lossy", false, "write DST even when it cannot hold everything (losses listed on stderr)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "read and convert, list losses, write nothing")
+	o.filters.add(cmd)
+	o.report.add(cmd)
+	return cmd
+}
+
+// checkTarget validates --to, --cyrus-version and --reverseacls.
+func checkTarget(to, version, racl string) error {
+	switch to {
+	case "twoskip", "skiplist", "json", "legacy":
+	case "":
+		return exitcode.With(exitcode.Usage, errors.New("--to is required (twoskip, skiplist, json or legacy)"))
+	default:
+		return exitcode.With(exitcode.Usage, fmt.Errorf("--to must be twoskip, skiplist, json or legacy, not %q", to))
+	}
+	v, err := parseVersion(version)
+	if err != nil {
+		return err
+	}
+	if to == "json" && v != mboxlist.V36 {
+		return exitcode.With(exitcode.Usage, fmt.Errorf("--to json is the Cyrus 3.6 dump; for %s use --to legacy", v))
+	}
+	if to == "twoskip" && v < mboxlist.V25 {
+		return exitcode.With(exitcode.Usage, fmt.Errorf("Cyrus %s has no twoskip backend; use --to skiplist", v))
+	}
+	switch racl {
+	case "auto", "on", "off":
+	default:
+		return exitcode.With(exitcode.Usage, fmt.Errorf("--reverseacls must be auto, on or off, not %q", racl))
+	}
+	return nil
+}
+
+// removeStaleTemps removes the temporary files a killed writer of dst left.
+func removeStaleTemps(dst string) {
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), "."+globEscape(filepath.Base(dst))+".tmp*"))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}
+
+func globEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
+	return r.Replace(s)
+}
+
+func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr io.Writer) error {
+	v, _ := parseVersion(o.cyrusVersion)
+	store, err := registry.Open(ctx, o.registry)
+	if err != nil {
+		return exitcode.With(exitcode.Registry, err)
+	}
+	defer store.Close()
+	flt, err := o.filters.filter(ctx, store)
+	if err != nil {
+		return err
+	}
+	prog := o.report.progress(stderr)
+	list, _, err := convert.Collect(ctx, store, &flt, prog)
+	if err != nil {
+		return exitcode.With(exitcode.Registry, err)
+	}
+	// Legacy dump lines carry no mtime: leave it out of both digests.
+	ignoreMtime := o.to == "legacy"
+	sum := &convert.Summary{ByType: map[string]int{}, Warnings: []string{}, DryRun: o.dryRun,
+		Digest: &convert.Digest{IgnoreMtime: ignoreMtime}}
+	sum.Read = int64(len(list))
+	var all []mboxlist.Entry
+	var lost []string
+	for i := range list {
+		e := &list[i]
+		if len(e.Locations) > 1 {
+			lost = append(lost, fmt.Sprintf("%s: locations: %d locations, a mailboxes.db holds one (the preferred primary %s is kept)", e.Name, len(e.Locations), e.Primary()))
+		}
+		ce, losses := mboxlist.Convert(mboxlist.V36, v, &e.Entry)
+		drop := false
+		for _, l := range losses {
+			lost = append(lost, fmt.Sprintf("%s: %s", e.Name, l))
+			drop = drop || l.Field == "mbtype"
+		}
+		if drop {
+			lost = append(lost, fmt.Sprintf("%s: left out: Cyrus %s cannot store its type", e.Name, v))
+			sum.Skipped++
+			continue
+		}
+		all = append(all, ce)
+		sum.Selected++
+		sum.ByType[convert.TypeName(e.Type)]++
+	}
+	for _, l := range lost {
+		fmt.Fprintf(stderr, "mboxconv: loss: %s\n", l)
+	}
+	if len(lost) > 0 && !o.lossy {
+		return exitcode.With(exitcode.Lossy, fmt.Errorf("%s (Cyrus %s) cannot hold %d field(s) listed above; nothing written (rerun with --lossy to accept)", o.to, v, len(lost)))
+	}
+	sum.Warnings = append(sum.Warnings, lost...)
+	// The order of ctl_mboxlist -d and of the files' keys: raw 3.6 dbname.
+	sortByDBName(all, nil)
+	for i := range all {
+		re := registry.Entry{Entry: all[i]}
+		re.Normalize()
+		sum.Digest.Add(&re)
+	}
+	sum.FillSlots()
+	if o.dryRun {
+		sum.Created = len(all)
+		return o.report.summary(stdout, stderr, sum, "would export", o.registry)
+	}
+
+	removeStaleTemps(dst)
+	prog.Start("write "+o.to, -1)
+	switch o.to {
+	case "json", "legacy":
+		err = writeFileAtomic(dst, func(w io.Writer) error {
+			out := newOut(w)
+			var err error
+			if o.to == "json" {
+				err = writeEntriesJSON(out, all)
+			} else {
+				err = writeEntriesLegacy(out, all, v)
+			}
+			if err != nil {
+				return err
+			}
+			return out.Flush()
+		})
+	default:
+		racl := o.reverseACLs == "on" && v >= mboxlist.V30
+		eo := &mboxlist.EncodeOptions{ReverseACLs: racl, Admins: o.admins}
+		err = writeDB(dst, o.to, v, all, eo, racl)
+	}
+	prog.Add(len(all))
+	prog.Done()
+	if err != nil {
+		return err
+	}
+	sum.Created = len(all)
+
+	// Read DST back and compare.
+	got, err := fileDigest(ctx, dst, ignoreMtime, stderr)
+	if err != nil {
+		return err
+	}
+	if d := sum.Digest.Compare(got); d != nil {
+		return exitcode.With(exitcode.Output, &convert.VerifyError{What: "exported file " + dst, Diffs: d})
+	}
+	sum.Verified = true
+	return o.report.summary(stdout, stderr, sum, "exported", o.registry)
+}
+
+// fileDigest digests every mailbox of a file (any format).
+func fileDigest(ctx context.Context, path string, ignoreMtime bool, stderr io.Writer) (*convert.Digest, error) {
+	kind, err := sniff(path)
+	if err != nil {
+		return nil, err
+	}
+	src, err := openSource(ctx, path, kind, false, stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	d := &convert.Digest{IgnoreMtime: ignoreMtime}
+	err = src.entries(ctx, func(e *mboxlist.Entry) error {
+		re := registry.Entry{Entry: *e}
+		re.Normalize()
+		d.Add(&re)
+		return nil
+	})
+	return d, err
+}
