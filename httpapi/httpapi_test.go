@@ -402,7 +402,11 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	// a registry error is counted
+	// a registry error is counted (the MUPDATE server and its UPDATE stream
+	// are stopped first: they use the store)
+	c.Close()
+	c2.Close()
+	ms.Close()
 	st.Close()
 	get(t, ts.URL+"/v1/mailboxes/user.alice", nil)
 	_, body = get(t, ts.URL+"/metrics", nil)
