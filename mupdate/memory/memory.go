@@ -16,6 +16,7 @@ package memory
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/murderkit/murderkit/mupdate"
@@ -174,13 +175,25 @@ func (b *Backend) Snapshot(ctx context.Context) (mupdate.Snapshot, error) {
 		b.mu.Unlock()
 		return &snapshot{rev: rev, list: s}, nil
 	}
-	list := make([]*mupdate.Mailbox, 0, len(b.m))
+	type keyed struct {
+		key string
+		p   *mupdate.Mailbox
+	}
+	ks := make([]keyed, 0, len(b.m))
 	for _, p := range b.m {
-		list = append(list, p)
+		ks = append(ks, keyed{p: p})
 	}
 	b.mu.Unlock()
-	// Sort outside the mutex: writers are not stalled.
-	slices.SortFunc(list, func(x, y *mupdate.Mailbox) int { return mupdate.CompareNames(x.Name, y.Name) })
+	// Sort outside the mutex (writers are not stalled), on precomputed
+	// mailboxes.db keys (mupdate.DBName), which compare as plain strings.
+	for i := range ks {
+		ks[i].key = mupdate.DBName(ks[i].p.Name)
+	}
+	slices.SortFunc(ks, func(x, y keyed) int { return strings.Compare(x.key, y.key) })
+	list := make([]*mupdate.Mailbox, len(ks))
+	for i := range ks {
+		list[i] = ks[i].p
+	}
 	b.mu.Lock()
 	if b.rev == rev {
 		b.sorted, b.sortedRev = list, rev
