@@ -46,7 +46,7 @@ func childHold(path string) {
 	time.Sleep(time.Minute)
 }
 
-const importBatch = 500
+const importBatch = 2000
 
 // importEntry is the i-th entry of the crash import: three ACL identifiers
 // with `l`, so four index rows each.
@@ -137,8 +137,9 @@ func TestCrashDuringImport(t *testing.T) {
 			}
 			acked, _ = strconv.Atoi(strings.TrimPrefix(line, "acked "))
 		}
-		// Let the next batch get under way, then kill without warning.
-		time.Sleep(time.Duration(1+trial%4) * time.Millisecond)
+		// Let the next batch get under way (building and writing 2,000
+		// entries takes tens of milliseconds here), then kill without warning.
+		time.Sleep(time.Duration(3+(trial*7)%20) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
