@@ -18,6 +18,7 @@ import (
 
 	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/config"
+	"github.com/murderkit/murderkit/cutover"
 	"github.com/murderkit/murderkit/follow"
 	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/exitcode"
@@ -30,15 +31,17 @@ import (
 
 // serveOptions are the flags of `murder-bridge serve`.
 type serveOptions struct {
-	registry    string
-	dataDir     string
-	listen      string
-	credentials string
-	admins      string
-	requireTLS  bool
-	tlsCert     string
-	tlsKey      string
-	serverName  string
+	registry string
+	dataDir  string
+	// writeThroughQueue: the cutover queue's directory
+	writeThroughQueue string
+	listen            string
+	credentials       string
+	admins            string
+	requireTLS        bool
+	tlsCert           string
+	tlsKey            string
+	serverName        string
 
 	configFile string
 	imapdConf  string
@@ -92,7 +95,10 @@ rewriting only what differs (vanished mailboxes are deleted, leaving
 tombstones). Lag is the age of the last completed NOOP round trip (a NOOP
 makes Cyrus flush its 5-second batch). While following, MUPDATE writes for
 mailboxes the old master owns are refused with NO (slots in cutover are the
-bridge's); reads are served from the registry.
+bridge's: their changes are written through to the old master, queued in
+--write-through-queue while it is down and sent in order when it returns;
+while anything is queued, creates in them are refused with NO "try later");
+reads are served from the registry.
 
 HTTP (off by default): --http ADDR serves /healthz, /readyz (registry
 reachable, follow lag under --ready-max-lag), /metrics (Prometheus), the JSON
@@ -161,6 +167,7 @@ client (UPDATE streams included) gets * BYE, then it exits 0.
 	f.StringVar(&o.follow, "follow", "", "follow (mirror) this Cyrus mupdate master, HOST:PORT")
 	f.StringVar(&o.followUser, "follow-user", "", "user to authenticate to the followed master as (its mupdate_authname)")
 	f.StringVar(&o.followPasswordFile, "follow-password-file", "", "file holding that user's password (one trailing newline stripped)")
+	f.StringVar(&o.writeThroughQueue, "write-through-queue", "", "directory of the durable queue of changes for the followed master while slots are cut over (default DATA-DIR/write-through-queue)")
 	f.StringVar(&o.followMech, "follow-mech", "", "SASL mechanism towards the followed master (default: the strongest it offers)")
 	f.BoolVar(&o.followStartTLS, "follow-starttls", false, "use STARTTLS towards the followed master")
 	f.StringVar(&o.http, "http", "", "operator HTTP listen address (off by default; without a host: loopback)")
@@ -378,6 +385,22 @@ func (o serveOptions) config() (bridge.Config, error) {
 			b = f.Guard(b)
 			fs = f
 			works = append(works, f.Run)
+			// slots in cutover: the bridge is authoritative and writes
+			// every change through to the old master (package cutover)
+			qdir := o.writeThroughQueue
+			if qdir == "" {
+				qdir = filepath.Join(o.dataDir, "write-through-queue")
+			}
+			wt, err := cutover.New(cutover.Config{Store: st, Addr: o.follow, User: o.followUser, Password: followPW,
+				Mech: o.followMech, StartTLS: o.followStartTLS, QueueDir: qdir, Logger: log})
+			if err != nil {
+				return nil, nil, exitcode.With(exitcode.Input, err)
+			}
+			b = wt.Wrap(b)
+			works = append(works, func(ctx context.Context) error {
+				defer wt.Close()
+				return wt.Run(ctx)
+			})
 			log.Info("murder-bridge: following a mupdate master", "master", o.follow, "user", o.followUser)
 		}
 		if o.http != "" {
