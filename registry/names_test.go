@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/murderkit/murderkit/mboxlist"
 )
 
 func TestDBName(t *testing.T) {
@@ -98,3 +100,19 @@ func TestTombstonedIsConflict(t *testing.T) {
 		t.Errorf("errors.Is on %v wrong", err)
 	}
 }
+
+// TestDBNameAgreesWithMboxlist: the registry's order key is the dbname the
+// entry-model package computes as Cyrus 3.6 does (checked there against real
+// Cyrus), for every valid name it does not normalise.
+func TestDBNameAgreesWithMboxlist(t *testing.T) {
+	for _, name := range append([]string{
+		"user.john^doe.Sent", "example.com!user.jane.a^b", "example.com!shared.x y",
+		"DELETED.user.fred.Old.5F000000", "user.alice.&AOk-t&AOk- 2024",
+	}, cyrusOrderNames...) {
+		if got, want := DBName(name), mboxlist.DBName(name, nil); got != want {
+			t.Errorf("DBName(%q) = %q, mboxlist.DBName = %q", name, got, want)
+		}
+	}
+}
+
+var cyrusOrderNames = []string{"shared", "shared.lab", "user.foo", "user.foo x", "user.foo^bar", "user.foobar.Trash"}
