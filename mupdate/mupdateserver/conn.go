@@ -164,12 +164,12 @@ func (c *conn) serve(ctx context.Context) {
 	for {
 		// Wait for the first byte of a command under the idle timeout,
 		// then allow CommandTimeout to read the rest.
-		c.raw.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		c.readDeadline(ctx, c.s.cfg.IdleTimeout)
 		if _, err := c.br.Peek(1); err != nil {
 			c.ended(ctx, err)
 			return
 		}
-		c.raw.SetReadDeadline(time.Now().Add(c.s.cfg.CommandTimeout))
+		c.readDeadline(ctx, c.s.cfg.CommandTimeout)
 		cmd, err := c.dec.ReadCommand(wire.ServerState{Authenticated: c.userid != "", StartTLS: c.s.cfg.TLSConfig != nil})
 		if err != nil {
 			var bad *wire.BadCommand
@@ -204,6 +204,18 @@ func (c *conn) serve(ctx context.Context) {
 				return
 			}
 		}
+	}
+}
+
+// readDeadline sets the read deadline d from now. The cancel hook of serve
+// sets a deadline in the past; when ctx ended before this call, that hook has
+// already run and its deadline would be overwritten here, so a shutdown
+// between two commands would go unnoticed until the idle timeout. Checking
+// ctx after setting the deadline closes that window.
+func (c *conn) readDeadline(ctx context.Context, d time.Duration) {
+	c.raw.SetReadDeadline(time.Now().Add(d))
+	if ctx.Err() != nil {
+		c.raw.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 

@@ -1,0 +1,58 @@
+package mupdateserver_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/murderkit/murderkit/mupdate/creds"
+	"github.com/murderkit/murderkit/mupdate/memory"
+	"github.com/murderkit/murderkit/mupdate/mupdateserver"
+)
+
+// A shutdown that lands right after a command's answer (between two reads)
+// still reaches the client as `* BYE` at once, not after the idle timeout.
+// The cancel is sent the moment the answer arrives, to hit the window between
+// the answer and the next read deadline, many times over.
+func TestShutdownBetweenCommandsSaysBye(t *testing.T) {
+	st, err := creds.Parse(strings.NewReader(labCreds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		srv, err := mupdateserver.New(mupdateserver.Config{
+			Backend: memory.New(nil), Auth: st, Admins: []string{"admin"},
+			FailedLoginPause: -1, IdleTimeout: time.Minute,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); srv.Serve(ctx, ln) }()
+
+		c := dialRaw(t, ln.Addr().String())
+		c.login("admin", "adminpw")
+		c.send("N01 NOOP\r\n")
+		c.until("N01 OK")
+		cancel()
+		c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		start := time.Now()
+		l, err := c.br.ReadString('\n')
+		if err != nil || !strings.HasPrefix(l, "* BYE") {
+			t.Fatalf("trial %d: after shutdown got %q, %v (after %v), want * BYE", i, l, err, time.Since(start))
+		}
+		srv.Close()
+		<-done
+		c.nc.Close()
+	}
+}
