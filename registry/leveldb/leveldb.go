@@ -626,11 +626,13 @@ func (s *Store) Visible(ctx context.Context, userid string, groups []string) ([]
 		return nil, registry.E("visible", userid, registry.Unavailable(err))
 	}
 	defer snap.Release()
+	// One iterator for every prefix (creating a leveldb iterator costs more
+	// than seeking one).
+	it := snap.NewIterator(util.BytesPrefix([]byte(pfxIndex)), nil)
+	defer it.Release()
 	scan := func(ctx context.Context, prefix string, fn func(string) error) error {
-		p := pfxIndex + prefix
-		it := snap.NewIterator(util.BytesPrefix([]byte(p)), nil)
-		defer it.Release()
-		for it.Next() {
+		p := []byte(pfxIndex + prefix)
+		for ok := it.Seek(p); ok && bytes.HasPrefix(it.Key(), p); ok = it.Next() {
 			if err := fn(string(it.Key()[len(p):])); err != nil {
 				return err
 			}
