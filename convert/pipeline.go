@@ -72,7 +72,12 @@ func (s *Summary) Text(verb, from string) string {
 	if from != "" {
 		fmt.Fprintf(&b, " from %s", from)
 	}
-	if s.DryRun {
+	if strings.Contains(verb, "export") {
+		fmt.Fprintf(&b, ": %d written", s.Created)
+		if s.Skipped > 0 {
+			fmt.Fprintf(&b, ", %d left out (--lossy)", s.Skipped)
+		}
+	} else if s.DryRun {
 		fmt.Fprintf(&b, " (dry run: would create %d, update %d; %d unchanged)", s.Created, s.Updated, s.Unchanged)
 	} else {
 		fmt.Fprintf(&b, ": %d created, %d updated, %d unchanged", s.Created, s.Updated, s.Unchanged)
@@ -80,7 +85,7 @@ func (s *Summary) Text(verb, from string) string {
 	if s.Resumed > 0 {
 		fmt.Fprintf(&b, ", %d stored by the interrupted run", s.Resumed)
 	}
-	if s.Skipped > 0 {
+	if s.Skipped > 0 && !strings.Contains(verb, "export") {
 		fmt.Fprintf(&b, ", %d skipped by the filter", s.Skipped)
 	}
 	var types []string

@@ -174,6 +174,10 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 			sum.Skipped++
 			continue
 		}
+		if o.to == "legacy" && len(ce.History) > 0 {
+			lost = append(lost, fmt.Sprintf("%s: name_history: legacy dump lines have no place for %d former name(s)", e.Name, len(ce.History)))
+			ce.History = nil
+		}
 		all = append(all, ce)
 		sum.Selected++
 		sum.ByType[convert.TypeName(e.Type)]++
