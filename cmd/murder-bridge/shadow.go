@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/registry"
 	_ "github.com/murderkit/murderkit/registry/leveldb" // leveldb:// for --registry
@@ -44,11 +45,15 @@ type shadowOptions struct {
 	altNamespace, unixSep    bool
 	nsFlagsSet               bool
 	stderrIsTerminal         bool
+	// slot: record the run's result on this slot (needs --registry)
+	slot, tokenFile string
 }
 
 func (o *shadowOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.old, "old", "", "the old side: imap://host[:port] (LOGIN, STARTTLS when offered) or imaps://host[:port]")
 	f.StringVar(&o.new, "new", "", "the new side as an IMAP URL (a new frontend)")
+	f.StringVar(&o.slot, "slot", "", "record the result on this slot of --registry: clean moves mirrored to shadow-clean, a difference moves shadow-clean back to mirrored")
+	f.StringVar(&o.tokenFile, "token-file", "", "with --registry http://BRIDGE and --slot: file holding the bridge's bearer token")
 	f.StringVar(&o.registry, "registry", "", "the new side is the registry at this URL (what Cyrus would LIST, computed from its reverse-ACL answer)")
 	f.StringVar(&o.dump, "dump", "", "the new side is computed from a Cyrus 3.6 `ctl_mboxlist -d [-y]` JSON dump (before a registry exists)")
 	f.StringVar(&o.usersFile, "users", "", "users to compare: `user:password` a line, or a bare `user` with --proxy-user (# comments)")
@@ -88,14 +93,15 @@ Each difference is printed on stdout as one line "USER: KIND NAME ...", KIND one
 only-old, only-new, attrs, delim, duplicate; a user that could not be compared prints
 "USER: error ...". The summary goes to stderr.
 
-` + exitcode.Help + `
-
-A run with users that could not be compared (after retries) exits 6 even when others
-differ; the differences are still printed and written to --json/--report.`,
+Exit status (full table below): 0 every user equal, 1 some user differs, 6 some user
+could not be compared after retries (even when others differ; the differences are still
+printed and written to --json/--report).`,
 		Example: `  murder-bridge shadow --old imap://frontend1:143 --new imaps://newfront:993 --users users.txt --report shadow.html
   murder-bridge shadow --old imap://frontend1 --dump mailboxes.json --all-owners \
       --proxy-user admin --proxy-password-file admin.pw --json shadow.jsonl --resume shadow.state
-  murder-bridge shadow --old imap://frontend1 --registry leveldb:///var/lib/murder-bridge/registry --users users.txt`,
+  murder-bridge shadow --old imap://frontend1 --registry leveldb:///var/lib/murder-bridge/registry --users users.txt
+  # through a running bridge's HTTP API, recording a clean run on slot be1
+  murder-bridge shadow --old imap://frontend1 --registry http://127.0.0.1:8405 --users users.txt --slot be1 --token-file token`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			o.nsFlagsSet = cmd.Flags().Changed("altnamespace") || cmd.Flags().Changed("unixhierarchysep")
@@ -133,6 +139,9 @@ func (o *shadowOptions) check() error {
 	}
 	if (o.usersFile == "") == !o.allOwners {
 		return usage("give exactly one of --users and --all-owners")
+	}
+	if o.slot != "" && o.registry == "" {
+		return usage("--slot needs --registry (the slot is recorded there)")
 	}
 	if o.allOwners && o.proxyUser == "" {
 		return usage("--all-owners needs --proxy-user and --proxy-password-file (there are no user passwords)")
@@ -266,7 +275,7 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 		}
 		newSrc, structural = rs, true
 	case o.registry != "":
-		rs, st, err := registrySource(ctx, o.registry)
+		rs, st, err := registrySource(ctx, o.registry, o.tokenFile)
 		if err != nil {
 			return err
 		}
@@ -410,6 +419,14 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 	if sum.Errors > 0 {
 		return exitcode.With(exitcode.Network, fmt.Errorf("%d of %d users could not be compared", sum.Errors, sum.Users))
 	}
+	if o.slot != "" {
+		sl, err := recordShadowRun(ctx, store, o.slot, sum.Different == 0,
+			fmt.Sprintf("shadow %s vs %s: %d users, %d different", oldSrc.String(), newSrc.String(), sum.Users, sum.Different))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "slot %s: %s\n", sl.Name, sl.State)
+	}
 	if sum.Different > 0 {
 		return exitcode.With(exitcode.Difference, fmt.Errorf("%d of %d users differ", sum.Different, sum.Users))
 	}
@@ -418,7 +435,23 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 
 // registrySource opens the registry for the new side. The store stays open
 // until the program exits.
-func registrySource(ctx context.Context, rawURL string) (*shadow.RegistrySource, registry.Store, error) {
+func registrySource(ctx context.Context, rawURL, tokenFile string) (*shadow.RegistrySource, registry.Store, error) {
+	if strings.HasPrefix(rawURL, "http://") || strings.HasPrefix(rawURL, "https://") {
+		// a running bridge's HTTP API (it owns its leveldb registry)
+		token := ""
+		if tokenFile != "" {
+			t, err := readSecret("--token-file", tokenFile)
+			if err != nil {
+				return nil, nil, err
+			}
+			token = t
+		}
+		hc, err := httpapi.NewClient(rawURL, token)
+		if err != nil {
+			return nil, nil, exitcode.With(exitcode.Usage, err)
+		}
+		return &shadow.RegistrySource{Name: rawURL, Visible: shadow.StoreVisible(hc, nil)}, hc, nil
+	}
 	st, err := registry.Open(ctx, rawURL)
 	if err != nil {
 		return nil, nil, exitcode.With(exitcode.Registry, err)
