@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/murderkit/murderkit/follow"
+	"github.com/murderkit/murderkit/httpapi"
+	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/registry"
+	"github.com/murderkit/murderkit/registry/leveldb"
+)
+
+func wantCode(t *testing.T, err error, code int, sub string) {
+	t.Helper()
+	var ee *exitcode.Error
+	if !errors.As(err, &ee) || ee.Code != code || !strings.Contains(err.Error(), sub) {
+		t.Fatalf("err = %v, want exit %d containing %q", err, code, sub)
+	}
+}
+
+func TestSlotLifecycle(t *testing.T) {
+	ctx := context.Background()
+	st, err := leveldb.Open(ctx, filepath.Join(t.TempDir(), "r"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var out bytes.Buffer
+	if err := runSlotDefine(ctx, st, "s1", []string{"be1"}, "mirrored", "op", "", &out); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, runSlotDefine(ctx, st, "s2", []string{"be1!p2"}, "legacy", "op", "", &out), exitcode.Usage, "overlaps slot \"s1\"")
+	wantCode(t, runSlotDefine(ctx, st, "s2", nil, "legacy", "op", "", &out), exitcode.Usage, "--location")
+	wantCode(t, runSlotDefine(ctx, st, "s2", []string{"be2"}, "cutover", "op", "", &out), exitcode.Usage, "legacy or mirrored")
+	if err := runSlotDefine(ctx, st, "s2", []string{"be2!default", "be3"}, "legacy", "op", "", &out); err != nil {
+		t.Fatal(err)
+	}
+
+	// not shadow-clean: refused with the reason
+	wantCode(t, runSlotCutover(ctx, st, "s1", nil, time.Minute, false, "op", "", &out), exitcode.Usage, "last shadow run of slot s1 was not clean")
+	// a clean shadow run moves it to shadow-clean
+	if s, err := recordShadowRun(ctx, st, "s1", true, "clean"); err != nil || s.State != registry.SlotShadowClean {
+		t.Fatalf("recordShadowRun = %v %v", s.State, err)
+	}
+	// follow lag high: refused
+	status := func(lag time.Duration, synced bool) func(context.Context) (httpapi.Readiness, error) {
+		return func(context.Context) (httpapi.Readiness, error) {
+			return httpapi.Readiness{Follow: &follow.Status{Master: "m:3905", Connected: true, Synced: synced, Lag: lag}}, nil
+		}
+	}
+	wantCode(t, runSlotCutover(ctx, st, "s1", status(2*time.Minute, true), time.Minute, false, "op", "", &out), exitcode.Usage, "follow lag is high")
+	wantCode(t, runSlotCutover(ctx, st, "s1", status(time.Second, false), time.Minute, false, "op", "", &out), exitcode.Usage, "not synchronised")
+	// a dirty shadow run moves it back
+	if s, _ := recordShadowRun(ctx, st, "s1", false, "3 differ"); s.State != registry.SlotMirrored {
+		t.Fatalf("after a dirty run: %s", s.State)
+	}
+	recordShadowRun(ctx, st, "s1", true, "clean")
+	out.Reset()
+	if err := runSlotCutover(ctx, st, "s1", status(time.Second, true), time.Minute, false, "op", "chg 1", &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "shadow-clean -> cutover") {
+		t.Errorf("cutover said %q", out.String())
+	}
+	wantCode(t, runSlotCutover(ctx, st, "s1", nil, time.Minute, true, "op", "", &out), exitcode.Usage, "already cutover")
+	// forced cutover of a legacy slot is recorded as forced
+	if err := runSlotCutover(ctx, st, "s2", nil, time.Minute, true, "op", "", &out); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := st.GetSlot(ctx, "s2")
+	if h := s2.History[len(s2.History)-1]; s2.State != registry.SlotCutover || !strings.Contains(h.Note, "forced") || h.From != registry.SlotLegacy {
+		t.Errorf("forced cutover: %+v", s2)
+	}
+	// rollback
+	wantCode(t, runSlotRollback(ctx, st, "s1", "retired", false, "op", "", &out), exitcode.Usage, "refusing to roll slot s1 back")
+	if err := runSlotRollback(ctx, st, "s1", "mirrored", false, "op", "rehearsal", &out); err != nil {
+		t.Fatal(err)
+	}
+	s1, _ := st.GetSlot(ctx, "s1")
+	var seq []string
+	for _, h := range s1.History {
+		seq = append(seq, string(h.To))
+	}
+	if got := strings.Join(seq, ","); got != "mirrored,shadow-clean,mirrored,shadow-clean,cutover,mirrored" {
+		t.Errorf("history %s", got)
+	}
+	out.Reset()
+	if err := runSlotList(ctx, st, false, &out); err != nil || !strings.Contains(out.String(), "s1    mirrored") || !strings.Contains(out.String(), "be2!default,be3") {
+		t.Errorf("list: %v\n%s", err, out.String())
+	}
+}
