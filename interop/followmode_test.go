@@ -154,7 +154,7 @@ func TestBridgeFollowsRealMasterThroughKill(t *testing.T) {
 	reg := "leveldb://" + filepath.Join(dir, "registry")
 	listen := fmt.Sprintf("127.0.0.1:%d", murdertest.FreePort(t))
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", murdertest.FreePort(t))
-	args := []string{"--registry", reg, "--listen", listen, "--credentials", credFile, "--admins", "murder,admin",
+	args := []string{"--registry", reg, "--data-dir", dir, "--listen", listen, "--credentials", credFile, "--admins", "murder,admin",
 		"--imapd-conf", m.Backend.Conf, "--http", httpAddr}
 	p := startServe(t, args...)
 	waitGreeting(t, listen)
