@@ -190,6 +190,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return exitcode.With(exitcode.Network, err)
 		}
 	case err := <-besideErr:
+		beside = nil // done: nothing to wait for below
 		if ctx.Err() == nil && err != nil {
 			sstop()
 			<-serveErr
