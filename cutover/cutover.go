@@ -175,6 +175,13 @@ func (b *backend) Write(ctx context.Context, req mupdate.Request) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if n := w.q.Len(); n > 0 && (req.Op == mupdate.OpDelete || (req.Op == mupdate.OpReserve && !exists)) {
+		// 3.6's delayed delete is DELETE then RESERVE DELETED.*: refusing
+		// only the RESERVE would leave the registry without the mailbox
+		// the backend keeps
+		w.count(func(s *Status) { s.Refused++ })
+		return tryLater(fmt.Sprintf("%d changes are still queued for the old mupdate master %s", n, w.cfg.Addr))
+	}
 	if req.Op == mupdate.OpReserve && !exists {
 		if n := w.q.Len(); n > 0 {
 			w.count(func(s *Status) { s.Refused++ })
