@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/murderkit/murderkit/mboxlist"
@@ -31,12 +32,33 @@ func StoreVisible(st registry.Store, groups map[string][]string) VisibleFunc {
 			return nil, err
 		}
 		inter := map[string]bool{}
-		_, err = st.List(ctx, ownName(user), func(e registry.Entry) error {
+		own := ownName(user)
+		_, err = st.List(ctx, own, func(e registry.Entry) error {
 			if e.Type.Has(mboxlist.FlagIntermediate) {
 				inter[e.Name] = true
 			}
 			return nil
 		})
+		if errors.Is(err, registry.ErrInvalid) {
+			// A store that cannot List (a bridge's HTTP API): Get each
+			// name of the user's own hierarchy instead.
+			err = nil
+			for _, n := range names {
+				if n != own && !strings.HasPrefix(n, own+".") {
+					continue
+				}
+				e, gerr := st.Get(ctx, n)
+				if errors.Is(gerr, registry.ErrNotFound) {
+					continue // deleted since Visible answered
+				}
+				if gerr != nil {
+					return nil, gerr
+				}
+				if e.Type.Has(mboxlist.FlagIntermediate) {
+					inter[n] = true
+				}
+			}
+		}
 		if err != nil {
 			return nil, err
 		}

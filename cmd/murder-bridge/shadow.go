@@ -305,10 +305,18 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 		case dumpEntries != nil:
 			names = shadow.DumpOwners(dumpEntries)
 		case store != nil:
-			if names, err = shadow.StoreOwners(ctx, store); err != nil {
+			names, err = shadow.StoreOwners(ctx, store)
+			if errors.Is(err, registry.ErrInvalid) {
+				// A bridge's HTTP API cannot list every entry: ask
+				// the old side, as the admin.
+				names, err = nil, nil
+				break
+			}
+			if err != nil {
 				return exitcode.With(exitcode.Registry, fmt.Errorf("--all-owners: %w", err))
 			}
-		default:
+		}
+		if names == nil && dumpEntries == nil && err == nil {
 			names, err = oldSrc.Owners(ctx)
 			if err != nil {
 				return exitcode.With(exitcode.Network, fmt.Errorf("--all-owners: %w", err))

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mboxlist"
@@ -189,6 +191,33 @@ func TestShadowDump(t *testing.T) {
 	if code != 0 || stdout != "" || !strings.Contains(stderr, "3 users: 3 compared, 3 equal") {
 		t.Fatalf("--registry: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
+
+	// The same registry behind a bridge's HTTP API (--registry http://): equal.
+	func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		st, err := leveldb.Open(ctx, regDir, &leveldb.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		api, err := httpapi.New(httpapi.Config{Store: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan struct{})
+		go func() { api.Serve(ctx, ln); close(served) }()
+		defer func() { cancel(); <-served }()
+		bo := defaults(&shadowOptions{old: "imap://" + old.Addr, registry: "http://" + ln.Addr().String(), allOwners: true, proxyUser: cyrusimapd.AdminUser, proxyPassFile: pw})
+		stdout, stderr, code := runShadowTest(t, bo)
+		if code != 0 || stdout != "" || !strings.Contains(stderr, "3 users: 3 compared, 3 equal") {
+			t.Fatalf("--registry http://: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+	}()
 
 	// carol's right on cshare removed from the dump: carol differs.
 	changed := regexp.MustCompile(`"acl": \{"carol": "lr"\}`).ReplaceAllString(string(dump), `"acl": {}`)
