@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -264,6 +266,12 @@ func TestBridgeFollowsRealMasterThroughKill(t *testing.T) {
 	if st := p2.term(t); st != 0 {
 		t.Fatalf("SIGTERM: exit %d\n%s", st, p2.out.String())
 	}
+	// the issue's check: `mboxconv verify` of the master's mailboxes.db
+	// (twoskip, written by the real master) against the registry
+	out, err := exec.Command(mboxconvBinary(t), "verify", filepath.Join(m.Master.ConfigDir, "mailboxes.db"), reg).CombinedOutput()
+	if err != nil {
+		t.Errorf("mboxconv verify master-mailboxes.db registry: %v\n%s", err, out)
+	}
 	st, err := leveldb.Open(ctx, filepath.Join(dir, "registry"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -285,4 +293,31 @@ func TestBridgeFollowsRealMasterThroughKill(t *testing.T) {
 			t.Errorf("no tombstone for %s: %v", n, err)
 		}
 	}
+}
+
+var (
+	mboxconvOnce sync.Once
+	mboxconvPath string
+	mboxconvErr  error
+)
+
+// mboxconvBinary builds cmd/mboxconv once per test process.
+func mboxconvBinary(t *testing.T) string {
+	t.Helper()
+	mboxconvOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "murderkit-mboxconv-")
+		if err != nil {
+			mboxconvErr = err
+			return
+		}
+		mboxconvPath = filepath.Join(dir, "mboxconv")
+		out, err := exec.Command("go", "build", "-o", mboxconvPath, "github.com/murderkit/murderkit/cmd/mboxconv").CombinedOutput()
+		if err != nil {
+			mboxconvErr = fmt.Errorf("go build ./cmd/mboxconv: %v\n%s", err, out)
+		}
+	})
+	if mboxconvErr != nil {
+		t.Fatal(mboxconvErr)
+	}
+	return mboxconvPath
 }
