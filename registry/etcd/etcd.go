@@ -388,6 +388,9 @@ func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.To
 		for _, k := range keys {
 			ops = append(ops, clientv3.OpDelete(s.xkey(k)))
 		}
+		if len(ops) > s.o.MaxTxnOps {
+			return registry.Tombstone{}, registry.E("delete", name, fmt.Errorf("entry needs %d operations in one transaction, more than the cluster's --max-txn-ops %d (raise it and the URL's maxtxnops): %w", len(ops), s.o.MaxTxnOps, registry.ErrInvalid))
+		}
 		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(s.ekey(db)), "=", c.emod)).Then(ops...).Commit()
 		if err != nil {
 			return registry.Tombstone{}, registry.E("delete", name, wrap(err))
