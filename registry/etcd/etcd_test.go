@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/etcd"
 	"github.com/murderkit/murderkit/registry/etcd/etcdtest"
@@ -81,5 +83,24 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Open(no server) took %v", d)
+	}
+}
+
+// TestTooManyOperations: an entry whose index rows exceed the cluster's
+// --max-txn-ops is refused with a clear error before anything is written.
+func TestTooManyOperations(t *testing.T) {
+	s := newStore(t)
+	defer s.Close()
+	ctx := context.Background()
+	e := registrytest.Mailbox("shared.big", "be1", "default")
+	for i := range 200 {
+		e.ACL = append(e.ACL, mboxlist.ACLItem{ID: fmt.Sprintf("u%03d", i), Rights: "lr"})
+	}
+	_, err := s.Create(ctx, e)
+	if !errors.Is(err, registry.ErrInvalid) || !strings.Contains(err.Error(), "max-txn-ops") {
+		t.Fatalf("Create of a 201-operation entry = %v, want ErrInvalid naming --max-txn-ops", err)
+	}
+	if _, err := s.Get(ctx, "shared.big"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("refused entry was written: %v", err)
 	}
 }
