@@ -31,6 +31,7 @@ import (
 type shadowOptions struct {
 	old, new, registry, dump string
 	usersFile                string
+	groupsFile               string
 	allOwners                bool
 	proxyUser, proxyPassFile string
 	report, jsonFile, resume string
@@ -60,6 +61,7 @@ func (o *shadowOptions) AddFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.allOwners, "all-owners", false, "compare every user owning a mailbox (needs --proxy-user; owners come from --dump, or from the old side listed as the proxy user)")
 	f.StringVar(&o.proxyUser, "proxy-user", "", "an admin that authorizes as each user with SASL PLAIN (authzid)")
 	f.StringVar(&o.proxyPassFile, "proxy-password-file", "", "file holding --proxy-user's password (one trailing newline stripped)")
+	f.StringVar(&o.groupsFile, "groups", "", "registry/dump side: `user: group group ...` a line, the Cyrus groups (group:NAME identifiers) each user is a member of")
 	f.StringVar(&o.report, "report", "", "write an HTML report a person can read to this file")
 	f.StringVar(&o.jsonFile, "json", "", "write one JSON line per user to this file")
 	f.StringVar(&o.resume, "resume", "", "resume file: users already compared (equal or different) are skipped; every new result is appended")
@@ -251,6 +253,18 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 	var dumpEntries []shadow.DumpEntry
 	var store registry.Store
 	structural := false
+	groups := map[string][]string{}
+	if o.groupsFile != "" {
+		f, err := os.Open(o.groupsFile)
+		if err != nil {
+			return exitcode.With(exitcode.Input, err)
+		}
+		groups, err = readGroups(f)
+		f.Close()
+		if err != nil {
+			return exitcode.With(exitcode.Input, fmt.Errorf("%s: %w", o.groupsFile, err))
+		}
+	}
 	switch {
 	case o.new != "":
 		s, err := newIMAP(o.new)
@@ -268,14 +282,14 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 		if err != nil {
 			return exitcode.With(exitcode.Input, fmt.Errorf("%s: %w", o.dump, err))
 		}
-		rs := &shadow.RegistrySource{Name: "dump:" + o.dump, Visible: shadow.DumpVisible(dumpEntries, nil)}
+		rs := &shadow.RegistrySource{Name: "dump:" + o.dump, Visible: shadow.DumpVisible(dumpEntries, groups)}
 		if o.nsFlagsSet {
 			ns := shadow.StandardNamespace(o.altNamespace, o.unixSep)
 			rs.Namespace = &ns
 		}
 		newSrc, structural = rs, true
 	case o.registry != "":
-		rs, st, err := registrySource(ctx, o.registry, o.tokenFile)
+		rs, st, err := registrySource(ctx, o.registry, o.tokenFile, groups)
 		if err != nil {
 			return err
 		}
@@ -443,7 +457,7 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 
 // registrySource opens the registry for the new side. The store stays open
 // until the program exits.
-func registrySource(ctx context.Context, rawURL, tokenFile string) (*shadow.RegistrySource, registry.Store, error) {
+func registrySource(ctx context.Context, rawURL, tokenFile string, groups map[string][]string) (*shadow.RegistrySource, registry.Store, error) {
 	if strings.HasPrefix(rawURL, "http://") || strings.HasPrefix(rawURL, "https://") {
 		// a running bridge's HTTP API (it owns its leveldb registry)
 		token := ""
@@ -458,11 +472,35 @@ func registrySource(ctx context.Context, rawURL, tokenFile string) (*shadow.Regi
 		if err != nil {
 			return nil, nil, exitcode.With(exitcode.Usage, err)
 		}
-		return &shadow.RegistrySource{Name: rawURL, Visible: shadow.StoreVisible(hc, nil)}, hc, nil
+		return &shadow.RegistrySource{Name: rawURL, Visible: shadow.StoreVisible(hc, groups)}, hc, nil
 	}
 	st, err := registry.Open(ctx, rawURL)
 	if err != nil {
 		return nil, nil, exitcode.With(exitcode.Registry, err)
 	}
-	return &shadow.RegistrySource{Name: rawURL, Visible: shadow.StoreVisible(st, nil)}, st, nil
+	return &shadow.RegistrySource{Name: rawURL, Visible: shadow.StoreVisible(st, groups)}, st, nil
+}
+
+// readGroups parses --groups: `user: g1 g2 ...` a line (a "group:" prefix on
+// a name is accepted and dropped); blank lines and # comments are skipped.
+func readGroups(r io.Reader) (map[string][]string, error) {
+	out := map[string][]string{}
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		user, list, ok := strings.Cut(s, ":")
+		user = strings.TrimSpace(user)
+		if !ok || user == "" {
+			return nil, fmt.Errorf("line %d: want `user: group ...`", line)
+		}
+		for _, g := range strings.Fields(list) {
+			out[user] = append(out[user], strings.TrimPrefix(g, "group:"))
+		}
+	}
+	return out, sc.Err()
 }

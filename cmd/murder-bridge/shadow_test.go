@@ -229,6 +229,16 @@ func TestShadowDump(t *testing.T) {
 	if code != 1 || strings.TrimSpace(stdout) != `carol: only-old "cshare" delim="." attrs=(\HasNoChildren)` {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
+
+	// The right through a group instead: carol is in group:crew per
+	// --groups, so the dump side shows cshare to her again.
+	viaGroup := regexp.MustCompile(`"acl": \{"carol": "lr"\}`).ReplaceAllString(string(dump), `"acl": {"group:crew": "lr"}`)
+	o.dump = writeFile(t, dir, "dump3.json", viaGroup)
+	o.groupsFile = writeFile(t, dir, "groups", "# user: groups\ncarol: crew group:other\n")
+	stdout, stderr, code = runShadowTest(t, o)
+	if code != 0 || stdout != "" {
+		t.Errorf("--groups: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
 }
 
 func TestShadowUsage(t *testing.T) {
