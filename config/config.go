@@ -251,6 +251,10 @@ func Apply(fs *pflag.FlagSet, extra []string, layers ...Layer) (*Resolved, error
 
 func flagNames(fs *pflag.FlagSet) []string {
 	var out []string
-	fs.VisitAll(func(f *pflag.Flag) { out = append(out, f.Name) })
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "help" {
+			out = append(out, f.Name)
+		}
+	})
 	return out
 }

@@ -122,9 +122,7 @@ admins, tls_server_cert, tls_server_key). Precedence: flags > environment >
 --config > --imapd-conf.
 
 SIGTERM or SIGINT stop it gracefully: commands in flight finish, every
-client (UPDATE streams included) gets * BYE, then it exits 0.
-
-` + exitcode.Help,
+client (UPDATE streams included) gets * BYE, then it exits 0.`,
 		Example: `  # the lab's murder user, as Cyrus backends send it (mupdate_authname/mupdate_password)
   echo 'murder:murderpw' > /etc/murder-bridge/credentials
   murder-bridge serve --registry leveldb:///var/lib/murder-bridge/registry \
