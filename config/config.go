@@ -152,6 +152,9 @@ func imapdConf(r io.Reader, name string) (Layer, error) {
 	if v, ok := raw.Values["mupdate_password"]; ok {
 		set("follow-password", "mupdate_password", v)
 	}
+	if v := raw.Values["force_sasl_client_mech"]; v != "" {
+		set("follow-mech", "force_sasl_client_mech", v)
+	}
 	if v := raw.Values["admins"]; v != "" {
 		set("admins", "admins", strings.Join(strings.Fields(v), ","))
 	}

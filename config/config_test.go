@@ -17,6 +17,7 @@ func flags() (*pflag.FlagSet, map[string]*string) {
 		v[n] = fs.String(n, "def-"+n, "")
 	}
 	fs.Bool("follow-starttls", false, "")
+	v["follow-mech"] = fs.String("follow-mech", "", "")
 	return fs, v
 }
 
@@ -42,6 +43,7 @@ mupdate_password: s3cret
 tls_server_cert: /etc/ssl/imapd.pem
 tls_server_key: /etc/ssl/imapd.key
 proxyservers: murder
+force_sasl_client_mech: PLAIN
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +69,7 @@ proxyservers: murder
 		"follow":      {"master.example.com:3905", imapd.Name},
 		"admins":      {"cyrus,murder", imapd.Name},
 		"tls-key":     {"/etc/ssl/imapd.key", imapd.Name},
+		"follow-mech": {"PLAIN", imapd.Name},
 	}
 	for k, w := range want {
 		if *v[k] != w[0] || r.Source[k] != w[1] {

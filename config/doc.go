@@ -10,7 +10,8 @@
 //     settings are taken: mupdate_server (→ --follow, ":3905" added when it
 //     has no port, a "/tls" suffix → --follow-starttls), mupdate_authname
 //     (or, without it, mupdate_username) (→ --follow-user), mupdate_password
-//     (the follow password itself: key "follow-password"), admins (→
+//     (the follow password itself: key "follow-password"),
+//     force_sasl_client_mech (→ --follow-mech), admins (→
 //     --admins), tls_server_cert and tls_server_key (→ --tls-cert, --tls-key).
 //
 // Source of truth: Cyrus 3.6's imapd.conf(5) syntax (`key: value`, '#'

@@ -118,6 +118,7 @@ CONFIGURATION: every flag can also come from the environment
 ("flag-name: value" lines, imapd.conf syntax) and, for the murder settings,
 from an existing Cyrus imapd.conf (--imapd-conf: mupdate_server → --follow,
 mupdate_authname or mupdate_username → --follow-user, mupdate_password,
+force_sasl_client_mech → --follow-mech,
 admins, tls_server_cert, tls_server_key). Precedence: flags > environment >
 --config > --imapd-conf.
 
