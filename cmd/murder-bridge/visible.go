@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	neturl "net/url"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -75,6 +78,12 @@ the answer, not with the registry.
 // openQueryRegistry opens the registry for the read-only commands (visible,
 // lookup), mapping failures to exit statuses.
 func openQueryRegistry(ctx context.Context, url string) (registry.Store, error) {
+	// A query must not create an empty leveldb registry at a mistyped path.
+	if u, err := neturl.Parse(url); err == nil && u.Scheme == "leveldb" && u.Path != "" {
+		if _, err := os.Stat(filepath.Join(u.Path, "CURRENT")); err != nil {
+			return nil, exitcode.With(exitcode.Registry, fmt.Errorf("registry: no leveldb registry at %s", u.Path))
+		}
+	}
 	s, err := registry.Open(ctx, url)
 	if err != nil {
 		if errors.Is(err, registry.ErrInvalid) {

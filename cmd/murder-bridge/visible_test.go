@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -78,5 +79,16 @@ func TestVisibleCommand(t *testing.T) {
 	defer held.Close()
 	if _, err := run("fred", "--registry", "leveldb://"+dir); exitcode.Of(err) != exitcode.Registry {
 		t.Errorf("visible on a locked registry = %v (exit %d)", err, exitcode.Of(err))
+	}
+}
+
+func TestQueryDoesNotCreateRegistry(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "typo")
+	_, err := openQueryRegistry(context.Background(), "leveldb://"+dir)
+	if exitcode.Of(err) != exitcode.Registry {
+		t.Fatalf("open of a missing registry = %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("a query created %s", dir)
 	}
 }
