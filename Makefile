@@ -75,6 +75,8 @@ bench: deps
 	$(GO) build -o $(BIN)/ ./cmd/mboxconv
 	N=$(BENCH_N) bench/dump.sh
 
+rehearsal: deps ; GO=$(GO) scripts/rehearsal.sh $(or $(REHEARSAL_USERS),200)
+
 ## fixtures: regenerate testdata/ with the real Cyrus tools
 fixtures: deps
 	testdata/make-fixtures.sh

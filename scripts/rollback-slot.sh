@@ -1,0 +1,91 @@
+#!/bin/sh
+# rollback-slot.sh — rebuild Cyrus-native artifacts for a slot from the
+# murderkit registry and print the Cyrus commands of a rollback, safest
+# first. It changes nothing on a Cyrus server: it writes files into OUTDIR
+# and prints what to run. See docs/runbook.md, "6. Rollback".
+#
+# usage: scripts/rollback-slot.sh SLOT REGISTRY-URL OUTDIR [BACKEND...]
+#   SLOT          the registry slot rolled back (murder-bridge slot list)
+#   REGISTRY-URL  leveldb:///DIR (stop the bridge first: leveldb has one
+#                 owner) or etcd://HOST:PORT/PREFIX
+#   OUTDIR        where the files go (created)
+#   BACKEND       the slot's backends, only to address the printed commands
+# environment: MBOXCONV (default: mboxconv on PATH), CYRUS_BIN (default
+# /usr/lib/cyrus/bin), CYRUS_VERSION (default 3.6).
+#
+# Files written, each verified against the registry with `mboxconv verify`:
+#   OUTDIR/master-mailboxes.db   twoskip mailboxes.db of every registry entry:
+#                                what the old master's mailboxes.db should be
+#   OUTDIR/SLOT-mailboxes.db     twoskip mailboxes.db of the slot's entries
+#   OUTDIR/SLOT.legacy           the slot's entries as `ctl_mboxlist -u -L`
+#                                lines (3.6's JSON undump, -u without -L,
+#                                skips entries without a uniqueid: entries
+#                                that came over MUPDATE have none)
+# Exit status: 0 done, 1 a written file differs from the registry, 2 usage,
+# others: mboxconv's.
+set -eu
+
+if [ $# -lt 3 ]; then
+	sed -n '2,/^set -eu/p' "$0" | sed 's/^# \{0,1\}//;/^set -eu/d' >&2
+	exit 2
+fi
+slot=$1 reg=$2 out=$3
+shift 3
+MBOXCONV=${MBOXCONV:-mboxconv}
+CYRUS_BIN=${CYRUS_BIN:-/usr/lib/cyrus/bin}
+CYRUS_VERSION=${CYRUS_VERSION:-3.6}
+mkdir -p "$out"
+
+step() { printf '%s\n' "rollback-slot: $*" >&2; }
+
+step "exporting the whole registry as a twoskip mailboxes.db"
+"$MBOXCONV" export --registry "$reg" "$out/master-mailboxes.db" --to twoskip --cyrus-version "$CYRUS_VERSION"
+step "exporting slot $slot"
+"$MBOXCONV" export --registry "$reg" "$out/$slot-mailboxes.db" --to twoskip --slot "$slot" --cyrus-version "$CYRUS_VERSION"
+"$MBOXCONV" export --registry "$reg" "$out/$slot.legacy" --to legacy --slot "$slot" --cyrus-version "$CYRUS_VERSION"
+step "verifying $out/master-mailboxes.db against the registry"
+set +e
+"$MBOXCONV" verify "$out/master-mailboxes.db" "$reg"
+st=$?
+set -e
+if [ $st -ne 0 ]; then
+	step "the exported file differs from the registry (exit $st): do not use it"
+	exit $st
+fi
+
+backends=${*:-BACKEND-OF-$slot}
+cat <<EOT
+
+# ---- Rollback of slot $slot: the Cyrus commands, safest first ----
+#
+# 0. murder-bridge slot rollback $slot  (done?) and, on every backend of the
+#    slot, mupdate_server back to the old master in imapd.conf, then restart.
+#    While $slot was cut over the bridge wrote every change through to the
+#    old master: check first that nothing is left to do.
+#
+# 1. Compare, changing nothing: the old master's mailboxes.db against the
+#    registry (run where the master's file is; a live file is fine):
+#      $MBOXCONV verify /var/lib/cyrus/mailboxes.db $reg
+#    exit 0: the master already holds every change; stop here.
+#
+# 2. On each backend of the slot ($backends), see what a push would change:
+#      sudo -u cyrus $CYRUS_BIN/ctl_mboxlist -m -w
+#    then push:
+#      sudo -u cyrus $CYRUS_BIN/ctl_mboxlist -m
+#    WARNING: a plain push (-m) DELETES the backend's local mailboxes that
+#    the master (FIND) places on another server; read the -w output first.
+#
+# 3. Only if the master lost entries (step 1 differs and 2 did not fix it),
+#    rebuild its mailboxes.db, with the master stopped:
+#      cp -p /var/lib/cyrus/mailboxes.db /var/lib/cyrus/mailboxes.db.before-rollback
+#      install -o cyrus -g mail -m 600 $out/master-mailboxes.db /var/lib/cyrus/mailboxes.db
+#    or load only this slot's entries into the existing file:
+#      sudo -u cyrus $CYRUS_BIN/ctl_mboxlist -u -L < $out/$slot.legacy
+#    (-L: legacy lines; 3.6's JSON undump skips entries without a uniqueid)
+#    then start the master and repeat step 1.
+#
+# NOTE: ctl_cyrusdb -r (the recovery cyrus.conf's START section runs at every
+# start) DROPS reserved entries (mbtype z, RESERVE without ACTIVATE) from
+# mailboxes.db: a create in flight during the rollback is lost there and
+# must be retried by the user.
+EOT
