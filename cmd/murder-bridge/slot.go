@@ -37,7 +37,7 @@ func init() { rootCmd.AddCommand(newSlotCommand()) }
 func newSlotCommand() *cobra.Command {
 	o := &slotOptions{}
 	cmd := &cobra.Command{
-		Use:   "slot list|define|cutover|rollback ...",
+		Use:   "slot list|define|cutover|rollback|retire ...",
 		Short: "Define slots and move them through legacy → mirrored → shadow-clean → cutover → retired",
 		Long: `A slot is a named set of locations: "server" (every partition of a backend)
 or "server!partition". Its state says who is authoritative for its mailboxes:
@@ -127,7 +127,15 @@ need --token-file, the bridge's --http-token-file).
 	rb.Flags().StringVar(&o.to, "to", string(registry.SlotMirrored), "state to return to: legacy, mirrored or shadow-clean")
 	rb.Flags().BoolVar(&o.force, "force", false, "allow any backward state change (even from retired)")
 
-	cmd.AddCommand(list, define, cut, rb)
+	retire := &cobra.Command{
+		Use: "retire S", Short: "Record that the old master no longer serves cut-over slot S (no more write-through)", Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
+				return runSlotRetire(ctx, st, args[0], o.by, o.note, c.OutOrStdout())
+			})
+		},
+	}
+	cmd.AddCommand(list, define, cut, rb, retire)
 	return cmd
 }
 
@@ -373,4 +381,20 @@ func recordShadowRun(ctx context.Context, st registry.Store, name string, clean 
 		return s, nil
 	}
 	return moveSlot(ctx, st, s, to, false, "shadow", summary)
+}
+
+func runSlotRetire(ctx context.Context, st registry.Store, name, by, note string, stdout io.Writer) error {
+	s, err := st.GetSlot(ctx, name)
+	if err != nil {
+		return registryExit(err)
+	}
+	if s.State != registry.SlotCutover {
+		return exitcode.With(exitcode.Usage, fmt.Errorf("refusing to retire slot %s: it is %s, not cutover", name, s.State))
+	}
+	out, err := moveSlot(ctx, st, s, registry.SlotRetired, false, by, note)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "slot %s: cutover -> %s; changes are no longer written through to the old master\n", name, out.State)
+	return nil
 }

@@ -77,6 +77,11 @@ func TestSlotLifecycle(t *testing.T) {
 	if h := s2.History[len(s2.History)-1]; s2.State != registry.SlotCutover || !strings.Contains(h.Note, "forced") || h.From != registry.SlotLegacy {
 		t.Errorf("forced cutover: %+v", s2)
 	}
+	// retire: only from cutover; then no rollback
+	if err := runSlotRetire(ctx, st, "s2", "op", "", &out); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, runSlotRollback(ctx, st, "s2", "mirrored", false, "op", "", &out), exitcode.Usage, "never from retired")
 	// rollback
 	wantCode(t, runSlotRollback(ctx, st, "s1", "retired", false, "op", "", &out), exitcode.Usage, "refusing to roll slot s1 back")
 	if err := runSlotRollback(ctx, st, "s1", "mirrored", false, "op", "rehearsal", &out); err != nil {
@@ -90,6 +95,7 @@ func TestSlotLifecycle(t *testing.T) {
 	if got := strings.Join(seq, ","); got != "mirrored,shadow-clean,mirrored,shadow-clean,cutover,mirrored" {
 		t.Errorf("history %s", got)
 	}
+	wantCode(t, runSlotRetire(ctx, st, "s1", "op", "", &out), exitcode.Usage, "it is mirrored, not cutover")
 	out.Reset()
 	if err := runSlotList(ctx, st, false, &out); err != nil || !strings.Contains(out.String(), "s1    mirrored") || !strings.Contains(out.String(), "be2!default,be3") {
 		t.Errorf("list: %v\n%s", err, out.String())
