@@ -17,7 +17,7 @@ DEB_PACKAGES  = cyrus-imapd cyrus-murder cyrus-admin cyrus-clients sasl2-bin etc
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps demo test vet fmt-check go-test fuzz-brief fuzz soak trials bench fixtures clean
+.PHONY: all build deps demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak trials bench fixtures clean
 
 all: build
 
@@ -38,11 +38,16 @@ deps:
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || { echo "deps: $$p is still missing" >&2; exit 1; }; \
 	done
 
-## demo: the main job on the shipped sample mailboxes.db
+## demo: the main job: a bridge on the embedded default (leveldb) with the
+## shipped sample mailboxes.db imported, in the foreground until Ctrl-C
 demo: deps
-	$(GO) build -o $(BIN)/ ./cmd/mboxconv
-	$(BIN)/mboxconv inspect testdata/sample.twoskip.db
-	$(BIN)/mboxconv dump testdata/sample.twoskip.db
+	$(GO) build -o $(BIN)/ ./cmd/mboxconv ./cmd/murder-bridge
+	BIN=$(BIN) scripts/demo.sh
+
+## demo-check: the same, non-interactive: start it, query it the ways it prints, stop it
+demo-check: deps
+	$(GO) build -o $(BIN)/ ./cmd/mboxconv ./cmd/murder-bridge
+	BIN=$(BIN) DEMO_PORT=$(or $(DEMO_PORT),3925) DEMO_HTTP=$(or $(DEMO_HTTP),8425) scripts/demo.sh --check
 
 ## test: everything CI runs (< 30 min on 2 cores); ends with go test's summary
 test: deps fmt-check vet fuzz-brief go-test
