@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/internal/murdertest"
 )
 
@@ -293,5 +296,50 @@ func TestRehearsal(t *testing.T) {
 			t.Errorf("the old master's ACL of shared.b1.new = %v, want group:staff lrs", e.ACL)
 		}
 		t.Logf("mboxconv verify: %s", strings.TrimSpace(tail(out, 300)))
+	})
+	step("rollback script: rebuild the master's mailboxes.db, start Cyrus on it", func() {
+		before := master.Dump(t)
+		outDir := filepath.Join(dir, "rollback")
+		cmd := exec.Command("sh", "../scripts/rollback-slot.sh", "s1", reg, outDir, be1.Servername)
+		cmd.Env = append(os.Environ(), "MBOXCONV="+mc)
+		outb, err := cmd.CombinedOutput()
+		out := string(outb)
+		if err != nil {
+			t.Fatalf("scripts/rollback-slot.sh: %v\n%s", err, out)
+		}
+		iw, im := strings.Index(out, "ctl_mboxlist -m -w"), strings.Index(out, "ctl_mboxlist -m\n")
+		if iw < 0 || im < 0 || iw > im || !strings.Contains(out, "ctl_cyrusdb -r") || !strings.Contains(out, "ctl_mboxlist -u -L") {
+			t.Errorf("the script's commands are not the expected ones, safest first:\n%s", out)
+		}
+		// Cyrus 3.6.1 records subfolders of a renamed folder and DELETED.*
+		// with no partition on the master: those have no legacy line
+		if _, err := os.Stat(filepath.Join(outDir, "s1.legacy")); err == nil || !strings.Contains(out, "no s1.legacy") {
+			t.Errorf("s1.legacy written (%v) or not explained although user.u001.Done.a has no partition:\n%s", err, out)
+		}
+		// the real Cyrus master takes the rebuilt file and the legacy lines
+		master.Stop()
+		db, err := os.ReadFile(filepath.Join(outDir, "master-mailboxes.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(masterDB, db, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := cyrustest.Chown(masterDB); err != nil {
+			t.Fatal(err)
+		}
+		master.Restart(t)
+		// MUPDATE carries no mtime: a master stamps the time it took a
+		// change, the follower the time it saw it (seconds apart)
+		noMtime := func(m map[string]murdertest.DumpEntry) map[string]murdertest.DumpEntry {
+			for n, e := range m {
+				e.Mtime = ""
+				m[n] = e
+			}
+			return m
+		}
+		if diff := cmp.Diff(noMtime(before), noMtime(master.Dump(t))); diff != "" {
+			t.Errorf("master before (-) vs started on the rebuilt mailboxes.db (+):\n%s", diff)
+		}
 	})
 }
