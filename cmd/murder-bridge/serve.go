@@ -166,7 +166,7 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.StringVar(&o.follow, "follow", "", "follow (mirror) this Cyrus mupdate master, HOST:PORT")
 	f.StringVar(&o.followUser, "follow-user", "", "user to authenticate to the followed master as (its mupdate_authname)")
 	f.StringVar(&o.followPasswordFile, "follow-password-file", "", "file holding that user's password (one trailing newline stripped)")
-	f.StringVar(&o.writeThroughQueue, "write-through-queue", "", "directory of the durable queue of changes for the followed master while slots are cut over (default DATA-DIR/write-through-queue)")
+	f.StringVar(&o.writeThroughQueue, "write-through-queue", "", "directory of the durable queue of changes for the followed master while slots are cut over (default: beside a leveldb registry, DIR.write-through-queue; else DATA-DIR/write-through-queue)")
 	f.StringVar(&o.followMech, "follow-mech", "", "SASL mechanism towards the followed master (default: the strongest it offers)")
 	f.BoolVar(&o.followStartTLS, "follow-starttls", false, "use STARTTLS towards the followed master")
 	f.StringVar(&o.http, "http", "", "operator HTTP listen address (off by default; without a host: loopback)")
@@ -389,6 +389,10 @@ func (o serveOptions) config() (bridge.Config, error) {
 			qdir := o.writeThroughQueue
 			if qdir == "" {
 				qdir = filepath.Join(o.dataDir, "write-through-queue")
+				if strings.HasPrefix(o.registry, "leveldb://") {
+					// beside the registry this bridge owns
+					qdir = strings.TrimRight(strings.TrimPrefix(o.registry, "leveldb://"), "/") + ".write-through-queue"
+				}
 			}
 			wt, err := cutover.New(cutover.Config{Store: st, Addr: o.follow, User: o.followUser, Password: followPW,
 				Mech: o.followMech, StartTLS: o.followStartTLS, QueueDir: qdir, Logger: log})
