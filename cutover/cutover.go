@@ -175,7 +175,8 @@ func (b *backend) Write(ctx context.Context, req mupdate.Request) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if n := w.q.Len(); n > 0 && (req.Op == mupdate.OpDelete || (req.Op == mupdate.OpReserve && !exists)) {
+	create := !exists && (req.Op == mupdate.OpReserve || req.Op == mupdate.OpActivate) // ctl_mboxlist -m ACTIVATEs new names
+	if n := w.q.Len(); n > 0 && (req.Op == mupdate.OpDelete || create) {
 		// 3.6's delayed delete is DELETE then RESERVE DELETED.*: refusing
 		// only the RESERVE would leave the registry without the mailbox
 		// the backend keeps

@@ -159,6 +159,7 @@ func TestQueueWhileMasterDown(t *testing.T) {
 	for _, req := range []mupdate.Request{
 		{Op: mupdate.OpReserve, Name: "user.new", Location: "be1!default"},
 		{Op: mupdate.OpDelete, Name: "user.q"},
+		{Op: mupdate.OpActivate, Name: "user.pushed", Location: "be1!default", ACL: "p\tl\t"},
 	} {
 		if err := b.Write(context.Background(), req); !errors.Is(err, ErrTryLater) || !strings.Contains(err.Error(), "try later") {
 			t.Errorf("%s while queued = %v, want try later", req.Op, err)

@@ -12,6 +12,10 @@
 // and passed on to the old master with the MUPDATE client, so old frontends
 // keep seeing it and a rollback loses nothing:
 //
+//   - while anything is queued, RESERVE or ACTIVATE of a new name (a create;
+//     `ctl_mboxlist -m` pushes with ACTIVATE) and DELETE are refused with
+//     NO "... try later": 3.6's delayed delete is DELETE then RESERVE
+//     DELETED.*, a rename starts with RESERVE of the new name.
 //   - RESERVE (a create) goes to the old master first: if the master refuses
 //     (the name exists there) the create is refused; if the master cannot be
 //     reached, or any change is still queued for it, the create is refused
@@ -24,5 +28,9 @@
 //     is logged and counted (Rejected), never retried forever.
 //
 // Retired slots are not written through (the old master no longer serves
-// them).
+// them). Which slots are cut over is read from the registry (cached
+// SlotTTL); the follow Guard decides authority the same way.
+//
+// The queue is local to one bridge: with several bridges over etcd, each
+// writes through (and queues) the changes its own clients send.
 package cutover
