@@ -3,6 +3,7 @@ package cutover
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -27,13 +28,13 @@ type oldMaster struct {
 	srv  *mupdateserver.Server
 }
 
-func (m *oldMaster) start(t *testing.T) {
+func (m *oldMaster) start(t testing.TB) {
 	t.Helper()
 	a, err := creds.Parse(strings.NewReader("murder:murderpw\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := mupdateserver.New(mupdateserver.Config{Backend: m.be, Auth: a, ServerName: "old.master"})
+	srv, err := mupdateserver.New(mupdateserver.Config{Backend: m.be, Auth: a, ServerName: "old.master", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func (m *oldMaster) start(t *testing.T) {
 
 func (m *oldMaster) stop() { m.srv.Close() }
 
-func (m *oldMaster) get(t *testing.T, name string) (mupdate.Mailbox, bool) {
+func (m *oldMaster) get(t testing.TB, name string) (mupdate.Mailbox, bool) {
 	t.Helper()
 	mb, ok, err := m.be.Lookup(context.Background(), name)
 	if err != nil {
@@ -60,7 +61,7 @@ func (m *oldMaster) get(t *testing.T, name string) (mupdate.Mailbox, bool) {
 	return mb, ok
 }
 
-func setup(t *testing.T) (*oldMaster, *WriteThrough, mupdate.Backend, registry.Store) {
+func setup(t testing.TB) (*oldMaster, *WriteThrough, mupdate.Backend, registry.Store) {
 	t.Helper()
 	ctx := context.Background()
 	m := &oldMaster{be: memory.New(nil)}
@@ -71,7 +72,7 @@ func setup(t *testing.T) (*oldMaster, *WriteThrough, mupdate.Backend, registry.S
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	wt, err := New(Config{Store: st, Addr: m.addr, User: "murder", Password: "murderpw", QueueDir: filepath.Join(t.TempDir(), "q"),
+	wt, err := New(Config{Store: st, Addr: m.addr, User: "murder", Password: "murderpw", QueueDir: filepath.Join(t.TempDir(), "q"), Logger: slog.New(slog.DiscardHandler),
 		SlotTTL: time.Nanosecond, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
