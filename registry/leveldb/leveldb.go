@@ -64,9 +64,25 @@ type Store struct {
 	db   *goleveldb.DB
 	wo   *opt.WriteOptions
 
-	mu     sync.Mutex // serialises writes (read-modify-write + revision)
-	rev    int64
+	mu     sync.Mutex    // serialises writes (read-modify-write + revision)
+	rev    int64         // last revision on disk (what readers and Watch see)
 	notify chan struct{} // closed and replaced after every write
+
+	// Group commit: a writer checks and assigns its revision under mu
+	// against the disk state plus pending (the keys written by groups not
+	// yet on disk), appends its batch to open and waits; one writer at a
+	// time (the leader) writes a whole group with one synced leveldb write.
+	// Revisions are assigned in order and groups written in order, so the
+	// change log stays gap-free; a failed group fails the group built on it
+	// too and assigned revisions restart after the last written one.
+	cond    *sync.Cond
+	next    int64 // last assigned revision (>= rev)
+	pending map[string]pendingVal
+	open    *group
+	writing bool
+	gen     uint64
+	groups  int64  // groups written (tests)
+	doneGen uint64 // groups up to this gen are written or failed
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -117,7 +133,8 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 		}
 		return nil, &registry.Error{Op: "open", Err: fmt.Errorf("%w: leveldb registry %s: %v", registry.ErrUnavailable, path, err)}
 	}
-	s := &Store{path: path, db: db, wo: &opt.WriteOptions{Sync: !o.NoSync}, notify: make(chan struct{}), closed: make(chan struct{})}
+	s := &Store{path: path, db: db, wo: &opt.WriteOptions{Sync: !o.NoSync}, notify: make(chan struct{}), closed: make(chan struct{}), pending: map[string]pendingVal{}}
+	s.cond = sync.NewCond(&s.mu)
 	v, err := db.Get([]byte(keyVer), nil)
 	switch {
 	case errors.Is(err, goleveldb.ErrNotFound):
@@ -136,11 +153,14 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 		db.Close()
 		return nil, &registry.Error{Op: "open", Err: err}
 	}
+	s.next = s.rev
 	return s, nil
 }
 
-func (s *Store) getInt(key string) (int64, error) {
-	v, err := s.db.Get([]byte(key), nil)
+func (s *Store) getInt(key string) (int64, error) { return readInt(s.db, key, s.path) }
+
+func readInt(g getter, key, path string) (int64, error) {
+	v, err := g.Get([]byte(key), nil)
 	if errors.Is(err, goleveldb.ErrNotFound) {
 		return 0, nil
 	}
@@ -148,7 +168,7 @@ func (s *Store) getInt(key string) (int64, error) {
 		return 0, registry.Unavailable(err)
 	}
 	if len(v) != 8 {
-		return 0, fmt.Errorf("leveldb registry %s: key %q holds %d bytes, want 8", s.path, key, len(v))
+		return 0, fmt.Errorf("leveldb registry %s: key %q holds %d bytes, want 8", path, key, len(v))
 	}
 	return int64(binary.BigEndian.Uint64(v)), nil
 }
@@ -281,15 +301,152 @@ func (s *Store) putEntry(b *batch, e *registry.Entry, old *registry.Entry, hadTo
 	b.b.Put(changeKey(b.rev), append([]byte{chPut}, enc...))
 }
 
+// group is one synced leveldb write of several writers' batches.
+type group struct {
+	b    goleveldb.Batch
+	rev  int64 // last revision in the group
+	gen  uint64
+	done bool
+	err  error
+}
+
+// pendingVal is a key's value in a group not yet on disk (del: removed).
+type pendingVal struct {
+	v   []byte
+	del bool
+	gen uint64
+}
+
+// pendingReader reads through the pending groups to the disk state; used
+// with s.mu held by writers checking what they replace.
+type pendingReader struct{ s *Store }
+
+func (p pendingReader) Get(key []byte, ro *opt.ReadOptions) ([]byte, error) {
+	if pv, ok := p.s.pending[string(key)]; ok {
+		if pv.del {
+			return nil, goleveldb.ErrNotFound
+		}
+		return pv.v, nil
+	}
+	return p.s.db.Get(key, ro)
+}
+
+// groupAppender copies a writer's batch into the open group and records
+// its entry, tombstone and slot keys as pending.
+type groupAppender struct {
+	g    *group
+	p    map[string]pendingVal
+	copy bool // false: the batch already is g's
+}
+
+func tracked(k []byte) bool {
+	return len(k) > 0 && (k[0] == pfxEntry[0] || k[0] == pfxTomb[0] || k[0] == pfxSlot[0])
+}
+
+func (a groupAppender) Put(k, v []byte) {
+	if a.copy {
+		a.g.b.Put(k, v)
+	}
+	if tracked(k) {
+		a.p[string(k)] = pendingVal{v: append([]byte(nil), v...), gen: a.g.gen}
+	}
+}
+
+func (a groupAppender) Delete(k []byte) {
+	if a.copy {
+		a.g.b.Delete(k)
+	}
+	if tracked(k) {
+		a.p[string(k)] = pendingVal{del: true, gen: a.g.gen}
+	}
+}
+
+// commit is called with s.mu held (and returns with it held): it adds b,
+// whose revisions follow s.next, to the open group and returns once that
+// group is on disk (synced unless NoSync) or has failed.
 func (s *Store) commit(b *batch) error {
 	b.b.Put([]byte(keyRev), be64(b.rev))
-	if err := s.db.Write(&b.b, s.wo); err != nil {
+	g := s.open
+	if g == nil {
+		s.gen++
+		g = &group{gen: s.gen}
+		s.open = g
+	}
+	first := g.b.Len() == 0
+	if first {
+		// The usual case for a lone writer: take the batch as it is.
+		g.b = b.b
+	}
+	if err := b.b.Replay(groupAppender{g: g, p: s.pending, copy: !first}); err != nil {
 		return registry.Unavailable(err)
 	}
-	s.rev = b.rev
+	g.rev = b.rev
+	s.next = b.rev
+	for !g.done {
+		if s.writing {
+			s.cond.Wait()
+			continue
+		}
+		// Lead: write the open group (g itself, as no one else took it).
+		w := s.open
+		s.open = nil
+		s.writing = true
+		s.mu.Unlock()
+		err := s.db.Write(&w.b, s.wo)
+		s.mu.Lock()
+		s.writing = false
+		s.finish(w, err)
+	}
+	return g.err
+}
+
+// settle is called with s.mu held by a writer about to refuse a write
+// because of the state of keys: when some of them are pending, it waits
+// until their groups are written (or failed) and returns true, and the
+// writer checks again. A refusal is thus only ever based on what is on
+// disk, and a retrying caller's next read sees the state that refused it.
+func (s *Store) settle(keys ...string) bool {
+	var g uint64
+	for _, k := range keys {
+		if pv, ok := s.pending[k]; ok && pv.gen > g {
+			g = pv.gen
+		}
+	}
+	if g == 0 {
+		return false
+	}
+	for s.doneGen < g {
+		s.cond.Wait()
+	}
+	return true
+}
+
+func (s *Store) finish(w *group, err error) {
+	w.done = true
+	s.doneGen = w.gen
+	if err != nil {
+		s.doneGen = s.gen
+		w.err = registry.Unavailable(err)
+		// The open group was checked against w's writes: it fails too.
+		if o := s.open; o != nil {
+			o.done, o.err = true, fmt.Errorf("%w: an earlier write it depended on failed: %v", registry.ErrUnavailable, err)
+			s.open = nil
+		}
+		clear(s.pending)
+		s.next = s.rev
+		s.cond.Broadcast()
+		return
+	}
+	s.rev = w.rev
+	s.groups++
+	for k, pv := range s.pending {
+		if pv.gen == w.gen {
+			delete(s.pending, k)
+		}
+	}
 	close(s.notify)
 	s.notify = make(chan struct{})
-	return nil
+	s.cond.Broadcast()
 }
 
 func (s *Store) write(ctx context.Context, op string, e registry.Entry, mode int) (registry.Entry, error) {
@@ -305,31 +462,44 @@ func (s *Store) write(ctx context.Context, op string, e registry.Entry, mode int
 	if err := s.check(ctx, op, e.Name); err != nil {
 		return registry.Entry{}, err
 	}
-	old, exists, err := s.getEntry(s.db, db)
-	if err != nil {
-		return registry.Entry{}, registry.E(op, e.Name, err)
-	}
-	tomb, hasTomb, err := s.getTomb(s.db, db)
-	if err != nil {
-		return registry.Entry{}, registry.E(op, e.Name, err)
-	}
-	switch mode {
-	case modeCreate:
-		if exists {
-			return registry.Entry{}, registry.E(op, e.Name, registry.ErrExists)
+	var (
+		old, exists   = registry.Entry{}, false
+		tomb, hasTomb = registry.Tombstone{}, false
+	)
+	for {
+		var err error
+		old, exists, err = s.getEntry(pendingReader{s}, db)
+		if err != nil {
+			return registry.Entry{}, registry.E(op, e.Name, err)
 		}
-	case modeUpdate:
-		if !exists {
-			return registry.Entry{}, registry.E(op, e.Name, registry.ErrNotFound)
+		tomb, hasTomb, err = s.getTomb(pendingReader{s}, db)
+		if err != nil {
+			return registry.Entry{}, registry.E(op, e.Name, err)
 		}
-		if old.Revision != e.Revision {
-			return registry.Entry{}, registry.E(op, e.Name, fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, e.Revision, old.Revision))
+		var refusal error
+		switch mode {
+		case modeCreate:
+			if exists {
+				refusal = registry.ErrExists
+			}
+		case modeUpdate:
+			if !exists {
+				refusal = registry.ErrNotFound
+			} else if old.Revision != e.Revision {
+				refusal = fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, e.Revision, old.Revision)
+			}
+		}
+		if refusal == nil && !exists && hasTomb && registry.TombstoneBlocks(&tomb, &e) {
+			refusal = fmt.Errorf("%w: state read at revision %d, deleted at %d", registry.ErrTombstoned, e.Revision, tomb.Revision)
+		}
+		if refusal == nil {
+			break
+		}
+		if !s.settle(pfxEntry+db, pfxTomb+db) {
+			return registry.Entry{}, registry.E(op, e.Name, refusal)
 		}
 	}
-	if !exists && hasTomb && registry.TombstoneBlocks(&tomb, &e) {
-		return registry.Entry{}, registry.E(op, e.Name, fmt.Errorf("%w: state read at revision %d, deleted at %d", registry.ErrTombstoned, e.Revision, tomb.Revision))
-	}
-	b := &batch{rev: s.rev}
+	b := &batch{rev: s.next}
 	var oldp *registry.Entry
 	if exists {
 		oldp = &old
@@ -373,17 +543,28 @@ func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.To
 	db := registry.DBName(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, exists, err := s.getEntry(s.db, db)
-	if err != nil {
-		return registry.Tombstone{}, registry.E("delete", name, err)
+	var old registry.Entry
+	for {
+		var exists bool
+		var err error
+		old, exists, err = s.getEntry(pendingReader{s}, db)
+		if err != nil {
+			return registry.Tombstone{}, registry.E("delete", name, err)
+		}
+		var refusal error
+		if !exists {
+			refusal = registry.ErrNotFound
+		} else if rev != 0 && rev != old.Revision {
+			refusal = fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, rev, old.Revision)
+		}
+		if refusal == nil {
+			break
+		}
+		if !s.settle(pfxEntry + db) {
+			return registry.Tombstone{}, registry.E("delete", name, refusal)
+		}
 	}
-	if !exists {
-		return registry.Tombstone{}, registry.E("delete", name, registry.ErrNotFound)
-	}
-	if rev != 0 && rev != old.Revision {
-		return registry.Tombstone{}, registry.E("delete", name, fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, rev, old.Revision))
-	}
-	b := &batch{rev: s.rev + 1}
+	b := &batch{rev: s.next + 1}
 	t := registry.Tombstone{Name: name, UniqueID: old.UniqueID, UIDValidity: old.UIDValidity, Revision: b.rev, Time: time.Now().UTC()}
 	for _, k := range registry.IndexKeys(&old) {
 		b.b.Delete([]byte(pfxIndex + k))
@@ -422,7 +603,24 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 	if err != nil {
 		return registry.ImportStats{}, registry.E("import", "", err)
 	}
-	b := &batch{rev: s.rev}
+	if len(s.pending) > 0 {
+		// Writes of groups not yet on disk count as present.
+		for _, db := range dbs {
+			for _, m := range []struct {
+				pfx string
+				out map[string][]byte
+			}{{pfxEntry, oldE}, {pfxTomb, oldT}} {
+				if pv, ok := s.pending[m.pfx+db]; ok {
+					if pv.del {
+						delete(m.out, db)
+					} else {
+						m.out[db] = pv.v
+					}
+				}
+			}
+		}
+	}
+	b := &batch{rev: s.next}
 	b.b = *goleveldb.MakeBatch(len(entries) * 768)
 	// Names repeated inside one call: the last one wins, as sequential
 	// writes would give.
@@ -466,7 +664,7 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 		s.putEntry(b, &e, oldp, hasTomb)
 		pending[db] = &e
 	}
-	if b.rev == s.rev {
+	if b.rev == s.next {
 		return st, nil
 	}
 	if err := s.commit(b); err != nil {
@@ -576,7 +774,14 @@ func (s *Store) snapshot() (*goleveldb.Snapshot, int64, error) {
 	if err != nil {
 		return nil, 0, registry.Unavailable(err)
 	}
-	return snap, s.rev, nil
+	// The revision the snapshot holds (a group may be on disk before
+	// s.rev says so).
+	rev, err := readInt(snap, keyRev, s.path)
+	if err != nil {
+		snap.Release()
+		return nil, 0, err
+	}
+	return snap, rev, nil
 }
 
 func rangeOf(pfx string, r registry.PrefixRange) *util.Range {

@@ -128,6 +128,9 @@ func (s *Store) GCTombstones(ctx context.Context, cutoff time.Time) (int, error)
 			it.Release()
 			return 0, registry.E("gc", "", err)
 		}
+		if _, busy := s.pending[string(it.Key())]; busy {
+			continue // rewritten by a group not yet on disk
+		}
 		if t.Time.Before(cutoff) {
 			b.Delete(append([]byte(nil), it.Key()...))
 			n++
@@ -163,8 +166,8 @@ func (s *Store) GCTombstones(ctx context.Context, cutoff time.Time) (int, error)
 
 // Slots.
 
-func (s *Store) getSlot(name string) (registry.Slot, bool, error) {
-	v, err := s.db.Get([]byte(pfxSlot+name), nil)
+func (s *Store) getSlot(g getter, name string) (registry.Slot, bool, error) {
+	v, err := g.Get([]byte(pfxSlot+name), nil)
 	if errors.Is(err, goleveldb.ErrNotFound) {
 		return registry.Slot{}, false, nil
 	}
@@ -180,7 +183,7 @@ func (s *Store) GetSlot(ctx context.Context, name string) (registry.Slot, error)
 	if err := s.check(ctx, "get-slot", name); err != nil {
 		return registry.Slot{}, err
 	}
-	sl, ok, err := s.getSlot(name)
+	sl, ok, err := s.getSlot(s.db, name)
 	if err != nil {
 		return registry.Slot{}, registry.E("get-slot", name, err)
 	}
@@ -220,22 +223,28 @@ func (s *Store) writeSlot(ctx context.Context, op string, sl registry.Slot, crea
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, exists, err := s.getSlot(sl.Name)
-	if err != nil {
-		return registry.Slot{}, registry.E(op, sl.Name, err)
-	}
-	if create && exists {
-		return registry.Slot{}, registry.E(op, sl.Name, registry.ErrExists)
-	}
-	if !create {
-		if !exists {
-			return registry.Slot{}, registry.E(op, sl.Name, registry.ErrNotFound)
+	for {
+		old, exists, err := s.getSlot(pendingReader{s}, sl.Name)
+		if err != nil {
+			return registry.Slot{}, registry.E(op, sl.Name, err)
 		}
-		if old.Revision != sl.Revision {
-			return registry.Slot{}, registry.E(op, sl.Name, fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, sl.Revision, old.Revision))
+		var refusal error
+		switch {
+		case create && exists:
+			refusal = registry.ErrExists
+		case !create && !exists:
+			refusal = registry.ErrNotFound
+		case !create && old.Revision != sl.Revision:
+			refusal = fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, sl.Revision, old.Revision)
+		}
+		if refusal == nil {
+			break
+		}
+		if !s.settle(pfxSlot + sl.Name) {
+			return registry.Slot{}, registry.E(op, sl.Name, refusal)
 		}
 	}
-	b := &batch{rev: s.rev + 1}
+	b := &batch{rev: s.next + 1}
 	sl.Revision = b.rev
 	b.b.Put([]byte(pfxSlot+sl.Name), registry.EncodeSlot(&sl, true))
 	if err := s.commit(b); err != nil {
@@ -261,17 +270,25 @@ func (s *Store) DeleteSlot(ctx context.Context, name string, rev int64) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, exists, err := s.getSlot(name)
-	if err != nil {
-		return registry.E("delete-slot", name, err)
+	for {
+		old, exists, err := s.getSlot(pendingReader{s}, name)
+		if err != nil {
+			return registry.E("delete-slot", name, err)
+		}
+		var refusal error
+		if !exists {
+			refusal = registry.ErrNotFound
+		} else if rev != 0 && rev != old.Revision {
+			refusal = fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, rev, old.Revision)
+		}
+		if refusal == nil {
+			break
+		}
+		if !s.settle(pfxSlot + name) {
+			return registry.E("delete-slot", name, refusal)
+		}
 	}
-	if !exists {
-		return registry.E("delete-slot", name, registry.ErrNotFound)
-	}
-	if rev != 0 && rev != old.Revision {
-		return registry.E("delete-slot", name, fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, rev, old.Revision))
-	}
-	b := &batch{rev: s.rev + 1}
+	b := &batch{rev: s.next + 1}
 	b.b.Delete([]byte(pfxSlot + name))
 	if err := s.commit(b); err != nil {
 		return registry.E("delete-slot", name, err)
