@@ -23,7 +23,7 @@ type Config struct {
 	// wrapped backend.
 	Store registry.Store
 	// Addr is the old mupdate master, HOST:PORT; User, Password and Mech
-	// authenticate to it (Mech "" picks PLAIN when offered, else the first).
+	// authenticate to it (Mech "": the strongest offered, as follow does).
 	Addr, User, Password, Mech string
 	// StartTLS upgrades the connection to the old master.
 	StartTLS bool
@@ -257,11 +257,7 @@ func (w *WriteThrough) sendLocked(ctx context.Context, req mupdate.Request) erro
 			w.count(func(s *Status) { s.LastError = err.Error() })
 			return err
 		}
-		mech := w.cfg.Mech
-		if mech == "" {
-			mech = "PLAIN"
-		}
-		if err := c.Authenticate(ctx, w.cfg.User, w.cfg.Password, mech); err != nil {
+		if err := c.Authenticate(ctx, w.cfg.User, w.cfg.Password, w.cfg.Mech); err != nil {
 			c.Close()
 			w.count(func(s *Status) { s.LastError = err.Error() })
 			return fmt.Errorf("cutover: authenticating to %s: %v", w.cfg.Addr, err) // %v: not an answer to req
