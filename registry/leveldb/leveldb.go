@@ -85,6 +85,7 @@ type Store struct {
 	doneGen uint64 // groups up to this gen are written or failed
 
 	closeOnce sync.Once
+	closeMu   sync.Mutex // orders closing s.closed against watchers.Add
 	closed    chan struct{}
 	watchers  sync.WaitGroup
 }
@@ -185,7 +186,9 @@ func changeKey(rev int64) []byte { return append([]byte(pfxChange), be64(rev)...
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.closeMu.Lock()
 		close(s.closed)
+		s.closeMu.Unlock()
 		s.watchers.Wait()
 		s.mu.Lock()
 		err = s.db.Close()

@@ -18,12 +18,18 @@ import (
 // not an in-memory queue, is the source.
 func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 	ch := make(chan registry.Event, 256)
+	// check and Add under closeMu, so that Close (which closes s.closed under
+	// closeMu, then Waits) never races an Add and never returns while a
+	// watcher it did not wait for still reads the database
+	s.closeMu.Lock()
 	if err := s.check(ctx, "watch", ""); err != nil {
+		s.closeMu.Unlock()
 		ch <- registry.Event{Err: err}
 		close(ch)
 		return ch
 	}
 	s.watchers.Add(1)
+	s.closeMu.Unlock()
 	go func() {
 		defer s.watchers.Done()
 		defer close(ch)
