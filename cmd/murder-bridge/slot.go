@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -352,7 +353,7 @@ func runSlotRollback(ctx context.Context, st registry.Store, name, to string, fo
 	if err != nil {
 		return registryExit(err)
 	}
-	if !force && (s.State == registry.SlotRetired || !registry.CanTransition(s.State, target) || target == registry.SlotCutover || target == registry.SlotRetired) {
+	if !force && (s.State == registry.SlotRetired || !slotBefore(target, s.State) || !registry.CanTransition(s.State, target)) {
 		return exitcode.With(exitcode.Usage, fmt.Errorf("refusing to roll slot %s back from %s to %s (a rollback goes to an earlier state, never from retired; --force overrides)", name, s.State, target))
 	}
 	out, err := moveSlot(ctx, st, s, target, force, by, note)
@@ -397,4 +398,12 @@ func runSlotRetire(ctx context.Context, st registry.Store, name, by, note string
 	}
 	fmt.Fprintf(stdout, "slot %s: cutover -> %s; changes are no longer written through to the old master\n", name, out.State)
 	return nil
+}
+
+// slotBefore reports whether state a comes before b in the order legacy →
+// mirrored → shadow-clean → cutover → retired.
+func slotBefore(a, b registry.SlotState) bool {
+	order := []registry.SlotState{registry.SlotLegacy, registry.SlotMirrored, registry.SlotShadowClean, registry.SlotCutover, registry.SlotRetired}
+	ia, ib := slices.Index(order, a), slices.Index(order, b)
+	return ia >= 0 && ib >= 0 && ia < ib
 }

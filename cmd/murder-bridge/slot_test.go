@@ -82,6 +82,11 @@ func TestSlotLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, runSlotRollback(ctx, st, "s2", "mirrored", false, "op", "", &out), exitcode.Usage, "never from retired")
+	// rollback goes back only
+	if err := runSlotDefine(ctx, st, "s3", []string{"be9"}, "legacy", "op", "", &out); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, runSlotRollback(ctx, st, "s3", "mirrored", false, "op", "", &out), exitcode.Usage, "refusing to roll slot s3 back from legacy to mirrored")
 	// rollback
 	wantCode(t, runSlotRollback(ctx, st, "s1", "retired", false, "op", "", &out), exitcode.Usage, "refusing to roll slot s1 back")
 	if err := runSlotRollback(ctx, st, "s1", "mirrored", false, "op", "rehearsal", &out); err != nil {
