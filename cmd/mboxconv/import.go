@@ -328,7 +328,7 @@ func (ff *filterFlags) add(cmd *cobra.Command) {
 	f.StringVar(&ff.slot, "slot", "", "only entries whose preferred location is in this registry slot")
 	f.StringSliceVar(&ff.servers, "only-server", nil, "only entries on these servers (the preferred location)")
 	f.StringSliceVar(&ff.partitions, "partition", nil, "only entries on these partitions")
-	f.StringSliceVar(&ff.domains, "domain", nil, `only names in these domains ("" for names without a domain)`)
+	f.StringSliceVar(&ff.domains, "domain", nil, "only names in these domains (the part before !)")
 	f.StringSliceVar(&ff.prefixes, "prefix", nil, "only these names and the names below them (user.foo: user.foo and user.foo.*)")
 }
 
