@@ -79,8 +79,12 @@ func encodeLoc(l Location) string {
 	return l.Server + "!" + l.Partition
 }
 
-// DecodeEntry parses the stored form; where names the key for the error.
+// DecodeEntry parses either stored form (JSON, or the compact one of
+// AppendEntryBinary); where names the key for the error.
 func DecodeEntry(b []byte, where string) (Entry, error) {
+	if len(b) > 0 && b[0] == binEntryV1 {
+		return decodeEntryBinary(b, where)
+	}
 	var s storedEntry
 	if err := json.Unmarshal(b, &s); err != nil {
 		return Entry{}, fmt.Errorf("registry: corrupt entry at %s: %w", where, err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -23,13 +22,16 @@ import (
 
 // Key layout (part of the on-disk format; do not change):
 //
-//	"v"                     format version, "1"
+//	"v"                     format version: "2" (entries in either form);
+//	                        "1" (JSON entries only) is read and upgraded
+//	                        to "2" on open
 //	"r"                     current revision, 8 bytes big-endian
 //	"g"                     oldest revision still in the change log (8 bytes)
-//	"e" dbname              entry (registry stored JSON, with its revision)
+//	"e" dbname              entry (registry.AppendEntryBinary with its revision;
+//	                        JSON in stores written before version "2")
 //	"t" dbname              tombstone
 //	"x" index key           reverse-ACL index row (registry.IndexKeys), empty value
-//	"c" rev (8 bytes BE)    change record: 'p' entry JSON | 'd' tombstone JSON
+//	"c" rev (8 bytes BE)    change record: 'p' entry (as "e") | 'd' tombstone JSON
 //	"s" slot name           slot
 //
 // Every write puts the entry, its index rows, the change record and the new
@@ -43,7 +45,8 @@ const (
 	keyRev    = "r"
 	keyFloor  = "g"
 	keyVer    = "v"
-	version   = "1"
+	version   = "2"
+	version1  = "1"
 
 	chPut = 'p'
 	chDel = 'd'
@@ -138,7 +141,9 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 	s.cond = sync.NewCond(&s.mu)
 	v, err := db.Get([]byte(keyVer), nil)
 	switch {
-	case errors.Is(err, goleveldb.ErrNotFound):
+	case errors.Is(err, goleveldb.ErrNotFound) || err == nil && string(v) == version1:
+		// New, or written by a version that stored JSON only: from now
+		// on entries may be compact, which that version cannot read.
 		if err := db.Put([]byte(keyVer), []byte(version), s.wo); err != nil {
 			db.Close()
 			return nil, &registry.Error{Op: "open", Err: registry.Unavailable(err)}
@@ -299,9 +304,10 @@ func (s *Store) putEntry(b *batch, e *registry.Entry, old *registry.Entry, hadTo
 	if hadTomb {
 		b.b.Delete([]byte(pfxTomb + db))
 	}
-	enc := registry.EncodeEntry(e, true)
-	b.b.Put([]byte(pfxEntry+db), enc)
-	b.b.Put(changeKey(b.rev), append([]byte{chPut}, enc...))
+	// The change record is the entry's stored form after a kind byte.
+	rec := registry.AppendEntryBinary(append(make([]byte, 0, 256), chPut), e, true)
+	b.b.Put([]byte(pfxEntry+db), rec[1:])
+	b.b.Put(changeKey(b.rev), rec)
 }
 
 // group is one synced leveldb write of several writers' batches.
@@ -422,6 +428,21 @@ func (s *Store) settle(keys ...string) bool {
 		s.cond.Wait()
 	}
 	return true
+}
+
+// commitAlone is commit for a bulk batch (Import): it waits until no
+// group is open or being written and writes b itself under s.mu, so its
+// keys need not be tracked as pending.
+func (s *Store) commitAlone(b *batch) error {
+	for s.writing || s.open != nil {
+		s.cond.Wait()
+	}
+	b.b.Put([]byte(keyRev), be64(b.rev))
+	s.gen++
+	w := &group{b: b.b, rev: b.rev, gen: s.gen}
+	s.next = b.rev
+	s.finish(w, s.db.Write(&w.b, s.wo))
+	return w.err
 }
 
 func (s *Store) finish(w *group, err error) {
@@ -628,6 +649,7 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 	// Names repeated inside one call: the last one wins, as sequential
 	// writes would give.
 	pending := map[string]*registry.Entry{}
+	var cmpA, cmpB []byte
 	for i := range entries {
 		e := entries[i]
 		db := dbs[i]
@@ -635,17 +657,6 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 		if p, ok := pending[db]; ok {
 			oldp = p
 		} else if raw, ok := oldE[db]; ok {
-			var rev struct {
-				Rev int64 `json:"r"`
-			}
-			if err := json.Unmarshal(raw, &rev); err != nil {
-				return registry.ImportStats{}, registry.E("import", e.Name, fmt.Errorf("registry: corrupt entry at %s key %q: %w", s.path, pfxEntry+db, err))
-			}
-			e.Revision = rev.Rev
-			if bytes.Equal(registry.EncodeEntry(&e, true), raw) {
-				st.Unchanged++
-				continue
-			}
 			old, err := registry.DecodeEntry(raw, fmt.Sprintf("%s key %q", s.path, pfxEntry+db))
 			if err != nil {
 				return registry.ImportStats{}, registry.E("import", e.Name, err)
@@ -653,8 +664,12 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 			oldp = &old
 		}
 		if oldp != nil {
+			// Compared in the compact form: an entry stored as JSON by an
+			// older version is unchanged when its content is.
 			e.Revision = oldp.Revision
-			if bytes.Equal(registry.EncodeEntry(&e, true), registry.EncodeEntry(oldp, true)) {
+			cmpA = registry.AppendEntryBinary(cmpA[:0], &e, true)
+			cmpB = registry.AppendEntryBinary(cmpB[:0], oldp, true)
+			if bytes.Equal(cmpA, cmpB) {
 				st.Unchanged++
 				continue
 			}
@@ -670,7 +685,7 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 	if b.rev == s.next {
 		return st, nil
 	}
-	if err := s.commit(b); err != nil {
+	if err := s.commitAlone(b); err != nil {
 		return registry.ImportStats{}, registry.E("import", "", err)
 	}
 	return st, nil

@@ -1,0 +1,201 @@
+package registry
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/murderkit/murderkit/mboxlist"
+)
+
+// The compact stored form of an entry (leveldb backend): a version byte
+// binEntryV1 (a JSON form always starts with '{'), then
+//
+//	name, type, revision, locations (count, then server and partition
+//	each), ACL (0 for nil, else count+1, then id and rights each),
+//	uniqueid, uidvalidity, createdmodseq, foldermodseq, mtime,
+//	specialuse, history (count, then name, mtime, uidvalidity,
+//	createdmodseq, foldermodseq, type, partition each)
+//
+// with strings as uvarint length + bytes, unsigned numbers as uvarints and
+// revision and times as zigzag varints. It holds exactly what the JSON
+// form holds (DecodeEntry reads both), without encoding/json's reflection
+// and allocations.
+const binEntryV1 = 0x01
+
+// AppendEntryBinary appends the compact stored form of e to b.
+func AppendEntryBinary(b []byte, e *Entry, withRev bool) []byte {
+	b = append(b, binEntryV1)
+	b = appendStr(b, e.Name)
+	b = binary.AppendUvarint(b, uint64(e.Type))
+	var rev int64
+	if withRev {
+		rev = e.Revision
+	}
+	b = binary.AppendVarint(b, rev)
+	locs := e.Locations
+	if len(locs) == 0 && (e.Server != "" || e.Partition != "") {
+		b = binary.AppendUvarint(b, 1)
+		b = appendStr(b, e.Server)
+		b = appendStr(b, e.Partition)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(locs)))
+		for _, l := range locs {
+			b = appendStr(b, l.Server)
+			b = appendStr(b, l.Partition)
+		}
+	}
+	if e.ACL == nil {
+		b = append(b, 0)
+	} else {
+		b = binary.AppendUvarint(b, uint64(len(e.ACL))+1)
+		for _, it := range e.ACL {
+			b = appendStr(b, it.ID)
+			b = appendStr(b, it.Rights)
+		}
+	}
+	b = appendStr(b, e.UniqueID)
+	b = binary.AppendUvarint(b, uint64(e.UIDValidity))
+	b = binary.AppendUvarint(b, e.CreatedModseq)
+	b = binary.AppendUvarint(b, e.FolderModseq)
+	b = binary.AppendVarint(b, e.Mtime)
+	b = appendStr(b, e.LegacySpecialUse)
+	b = binary.AppendUvarint(b, uint64(len(e.History)))
+	for _, h := range e.History {
+		b = appendStr(b, h.Name)
+		b = binary.AppendVarint(b, h.Mtime)
+		b = binary.AppendUvarint(b, uint64(h.UIDValidity))
+		b = binary.AppendUvarint(b, h.CreatedModseq)
+		b = binary.AppendUvarint(b, h.FolderModseq)
+		b = binary.AppendUvarint(b, uint64(h.Type))
+		b = appendStr(b, h.Partition)
+	}
+	return b
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// binReader reads the compact form; the first error sticks.
+type binReader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *binReader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s at offset %d (0x%x)", what, r.off, r.off)
+	}
+}
+
+func (r *binReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		r.fail("bad number")
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func (r *binReader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b[r.off:])
+	if n <= 0 {
+		r.fail("bad number")
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func (r *binReader) u32() uint32 {
+	v := r.uvarint()
+	if v > 1<<32-1 {
+		r.fail("number out of range")
+		return 0
+	}
+	return uint32(v)
+}
+
+// count reads a count of items each at least min bytes long.
+func (r *binReader) count(min int) int {
+	v := r.uvarint()
+	if r.err == nil && v > uint64(len(r.b)-r.off)/uint64(min) {
+		r.fail("count past the end")
+		return 0
+	}
+	return int(v)
+}
+
+func (r *binReader) str() string {
+	n := r.uvarint()
+	if r.err != nil {
+		return ""
+	}
+	if n > uint64(len(r.b)-r.off) {
+		r.fail("string past the end")
+		return ""
+	}
+	s := string(r.b[r.off : r.off+int(n)])
+	r.off += int(n)
+	return s
+}
+
+func decodeEntryBinary(b []byte, where string) (Entry, error) {
+	r := &binReader{b: b, off: 1}
+	var e Entry
+	e.Name = r.str()
+	e.Type = mboxlist.MBType(r.u32())
+	e.Revision = r.varint()
+	if n := r.count(2); n > 0 {
+		e.Locations = make([]Location, n)
+		for i := range e.Locations {
+			e.Locations[i] = Location{Server: r.str(), Partition: r.str()}
+		}
+	}
+	if n := r.count(1); n > 0 {
+		if n-1 > (len(b)-r.off)/2 {
+			r.fail("count past the end")
+		} else {
+			e.ACL = make(mboxlist.ACL, n-1)
+			for i := range e.ACL {
+				e.ACL[i] = mboxlist.ACLItem{ID: r.str(), Rights: r.str()}
+			}
+		}
+	}
+	e.UniqueID = r.str()
+	e.UIDValidity = r.u32()
+	e.CreatedModseq = r.uvarint()
+	e.FolderModseq = r.uvarint()
+	e.Mtime = r.varint()
+	e.LegacySpecialUse = r.str()
+	if n := r.count(7); n > 0 {
+		e.History = make([]mboxlist.HistoryItem, n)
+		for i := range e.History {
+			h := &e.History[i]
+			h.Name = r.str()
+			h.Mtime = r.varint()
+			h.UIDValidity = r.u32()
+			h.CreatedModseq = r.uvarint()
+			h.FolderModseq = r.uvarint()
+			h.Type = mboxlist.MBType(r.u32())
+			h.Partition = r.str()
+		}
+	}
+	if r.err == nil && r.off != len(b) {
+		r.fail("trailing bytes")
+	}
+	if r.err != nil {
+		return Entry{}, fmt.Errorf("registry: corrupt entry at %s: %w", where, r.err)
+	}
+	e.Normalize()
+	return e, nil
+}

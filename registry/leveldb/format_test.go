@@ -1,0 +1,79 @@
+package leveldb
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	goleveldb "github.com/syndtr/goleveldb/leveldb"
+
+	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/registry"
+)
+
+// A store written before format "2" (JSON entries) is read, upgraded on
+// open, and a re-import of the same content leaves it unchanged; new
+// writes are compact.
+func TestFormatVersion1Upgrade(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "reg")
+	e := registry.Entry{}
+	e.Name = "user.old"
+	e.Server, e.Partition = "be1", "default"
+	e.ACL = mboxlist.ACL{{ID: "old", Rights: "lrswipkxtecdan"}}
+	e.UniqueID, e.UIDValidity = "abc", 7
+	e.Normalize()
+	e.Revision = 1
+	db, err := goleveldb.OpenFile(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := registry.EncodeEntry(&e, true)
+	var b goleveldb.Batch
+	b.Put([]byte(keyVer), []byte("1"))
+	b.Put([]byte(keyRev), be64(1))
+	b.Put([]byte(pfxEntry+registry.DBName(e.Name)), js)
+	b.Put(changeKey(1), append([]byte{chPut}, js...))
+	if err := db.Write(&b, nil); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.Get(ctx, e.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(e, got); diff != "" {
+		t.Fatalf("JSON entry read back (-want +got):\n%s", diff)
+	}
+	if v, _ := s.db.Get([]byte(keyVer), nil); string(v) != version {
+		t.Fatalf("format version after open %q", v)
+	}
+	again := e
+	again.Revision = 0
+	st, err := s.Import(ctx, []registry.Entry{again})
+	if err != nil || st.Unchanged != 1 || st.Created+st.Updated != 0 {
+		t.Fatalf("re-import of a JSON-stored entry: %+v %v", st, err)
+	}
+	got.ACL = append(got.ACL, mboxlist.ACLItem{ID: "anyone", Rights: "lr"})
+	if _, err := s.Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := s.db.Get([]byte(pfxEntry+registry.DBName(e.Name)), nil)
+	if err != nil || raw[0] != 0x01 || len(raw) >= len(js)+10 {
+		t.Fatalf("stored after update: %q %v", raw, err)
+	}
+	ch := s.Watch(ctx, 0)
+	for r := int64(1); r <= 2; r++ {
+		ev := <-ch
+		if ev.Err != nil || ev.Revision != r || ev.Entry.Name != e.Name {
+			t.Fatalf("watch: %+v", ev)
+		}
+	}
+}
