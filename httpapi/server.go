@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/murderkit/murderkit/cutover"
 	"github.com/murderkit/murderkit/follow"
 	"github.com/murderkit/murderkit/registry"
 )
@@ -29,12 +30,22 @@ type FollowStatus interface {
 	Status() follow.Status
 }
 
+// WriteThroughStatus is what the HTTP API reads of the write-through to the
+// old master (a *cutover.WriteThrough).
+type WriteThroughStatus interface {
+	Status() cutover.Status
+}
+
 // Config configures a Server. Store is required.
 type Config struct {
 	Store registry.Store
 	// Follow is set in follow mode: /readyz then checks the lag and
 	// /v1/status and /metrics show the follower's state.
 	Follow FollowStatus
+	// WriteThrough is set when cut-over slots are written through to the
+	// old master: /v1/status and /metrics then show its queue, and
+	// `slot rollback --bridge` refuses while changes are still queued.
+	WriteThrough WriteThroughStatus
 	// Token is the bearer token writes need; empty refuses every write.
 	Token string
 	// MaxLag bounds the follow lag /readyz accepts (default 30 s). Before
@@ -115,6 +126,22 @@ func New(cfg Config) (*Server, error) {
 				Name: "murder_bridge_follow_writes_total",
 				Help: "Registry writes made by the follower.",
 			}, func() float64 { return float64(f.Status().Applied) }),
+		)
+	}
+	if wt := cfg.WriteThrough; wt != nil {
+		cfg.Metrics.Registry.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "murder_bridge_write_through_queued",
+				Help: "Changes of cut-over slots queued for the old master (creates in those slots are refused while > 0).",
+			}, func() float64 { return float64(wt.Status().Queued) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "murder_bridge_write_through_sent_total",
+				Help: "Changes the old master accepted from the write-through.",
+			}, func() float64 { return float64(wt.Status().Sent) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "murder_bridge_write_through_refused_total",
+				Help: "Creates refused with \"try later\" while changes were queued or the old master was unreachable.",
+			}, func() float64 { return float64(wt.Status().Refused) }),
 		)
 	}
 	s.handle("GET /healthz", "healthz", s.healthz)
@@ -267,6 +294,9 @@ type Readiness struct {
 	Reasons  []string       `json:"reasons,omitempty"`
 	Revision int64          `json:"revision"`
 	Follow   *follow.Status `json:"follow,omitempty"`
+	// WriteThrough is the write-through queue to the old master (follow
+	// mode); Queued > 0 means changes have not reached it yet.
+	WriteThrough *cutover.Status `json:"write_through,omitempty"`
 }
 
 func (s *Server) readiness(ctx context.Context) Readiness {
@@ -288,6 +318,10 @@ func (s *Server) readiness(ctx context.Context) Readiness {
 		case st.Lag > s.cfg.MaxLag:
 			rd.Reasons = append(rd.Reasons, fmt.Sprintf("follow: lag %s exceeds %s", st.Lag.Round(time.Millisecond), s.cfg.MaxLag))
 		}
+	}
+	if s.cfg.WriteThrough != nil {
+		wt := s.cfg.WriteThrough.Status()
+		rd.WriteThrough = &wt
 	}
 	rd.Ready = len(rd.Reasons) == 0
 	return rd

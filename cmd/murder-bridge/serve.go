@@ -375,6 +375,7 @@ func (o serveOptions) config() (bridge.Config, error) {
 	cfg.Extend = func(ctx context.Context, st registry.Store, b mupdate.Backend) (mupdate.Backend, func(context.Context) error, error) {
 		var works []func(context.Context) error
 		var fs httpapi.FollowStatus
+		var wts httpapi.WriteThroughStatus
 		if o.follow != "" {
 			f, err := follow.New(follow.Config{Addr: o.follow, User: o.followUser, Password: followPW, Mech: o.followMech,
 				StartTLS: o.followStartTLS, Store: st, Logger: log})
@@ -400,6 +401,7 @@ func (o serveOptions) config() (bridge.Config, error) {
 				return nil, nil, exitcode.With(exitcode.Input, err)
 			}
 			b = wt.Wrap(b)
+			wts = wt
 			works = append(works, func(ctx context.Context) error {
 				defer wt.Close()
 				return wt.Run(ctx)
@@ -407,7 +409,7 @@ func (o serveOptions) config() (bridge.Config, error) {
 			log.Info("murder-bridge: following a mupdate master", "master", o.follow, "user", o.followUser)
 		}
 		if o.http != "" {
-			hs, err := httpapi.New(httpapi.Config{Store: st, Follow: fs, Token: token, MaxLag: o.readyMaxLag, Logger: log})
+			hs, err := httpapi.New(httpapi.Config{Store: st, Follow: fs, WriteThrough: wts, Token: token, MaxLag: o.readyMaxLag, Logger: log})
 			if err != nil {
 				return nil, nil, exitcode.With(exitcode.Usage, err)
 			}

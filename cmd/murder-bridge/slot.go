@@ -121,12 +121,18 @@ need --token-file, the bridge's --http-token-file).
 		Use: "rollback S", Short: "Return authority for slot S to the old master", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
-				return runSlotRollback(ctx, st, args[0], o.to, o.force, o.by, o.note, c.OutOrStdout())
+				var status func(context.Context) (httpapi.Readiness, error)
+				if hc, ok := st.(*httpapi.Client); ok {
+					status = hc.Status
+				} else {
+					fmt.Fprintln(c.ErrOrStderr(), "murder-bridge slot: write-through queue not checked (give --bridge URL of the following bridge)")
+				}
+				return runSlotRollback(ctx, st, args[0], status, o.to, o.force, o.by, o.note, c.OutOrStdout())
 			})
 		},
 	}
 	rb.Flags().StringVar(&o.to, "to", string(registry.SlotMirrored), "state to return to: legacy, mirrored or shadow-clean")
-	rb.Flags().BoolVar(&o.force, "force", false, "allow any backward state change (even from retired)")
+	rb.Flags().BoolVar(&o.force, "force", false, "allow any backward state change (even from retired) and a rollback while changes are still queued for the old master")
 
 	retire := &cobra.Command{
 		Use: "retire S", Short: "Record that the old master no longer serves cut-over slot S (no more write-through)", Args: cobra.ExactArgs(1),
@@ -344,7 +350,8 @@ func runSlotCutover(ctx context.Context, st registry.Store, name string, status 
 	return nil
 }
 
-func runSlotRollback(ctx context.Context, st registry.Store, name, to string, force bool, by, note string, stdout io.Writer) error {
+func runSlotRollback(ctx context.Context, st registry.Store, name string, status func(context.Context) (httpapi.Readiness, error),
+	to string, force bool, by, note string, stdout io.Writer) error {
 	target, err := registry.ParseSlotState(to)
 	if err != nil {
 		return exitcode.With(exitcode.Usage, err)
@@ -355,6 +362,17 @@ func runSlotRollback(ctx context.Context, st registry.Store, name, to string, fo
 	}
 	if !force && (s.State == registry.SlotRetired || !slotBefore(target, s.State) || !registry.CanTransition(s.State, target)) {
 		return exitcode.With(exitcode.Usage, fmt.Errorf("refusing to roll slot %s back from %s to %s (a rollback goes to an earlier state, never from retired; --force overrides)", name, s.State, target))
+	}
+	if status != nil && s.State == registry.SlotCutover {
+		rd, err := status(ctx)
+		if err != nil {
+			return exitcode.With(exitcode.Network, fmt.Errorf("bridge status: %w", err))
+		}
+		// Changes still queued have not reached the old master: handing
+		// authority back now would lose them.
+		if wt := rd.WriteThrough; wt != nil && wt.Queued > 0 && !force {
+			return exitcode.With(exitcode.Usage, fmt.Errorf("refusing to roll slot %s back: %d change(s) are still queued for the old master (last error %q); wait until they drain (murder_bridge_write_through_queued = 0) or --force", name, wt.Queued, wt.LastError))
+		}
 	}
 	out, err := moveSlot(ctx, st, s, target, force, by, note)
 	if err != nil {

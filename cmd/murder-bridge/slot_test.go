@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/cutover"
 	"github.com/murderkit/murderkit/follow"
 	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/exitcode"
@@ -81,15 +82,25 @@ func TestSlotLifecycle(t *testing.T) {
 	if err := runSlotRetire(ctx, st, "s2", "op", "", &out); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, runSlotRollback(ctx, st, "s2", "mirrored", false, "op", "", &out), exitcode.Usage, "never from retired")
+	wantCode(t, runSlotRollback(ctx, st, "s2", nil, "mirrored", false, "op", "", &out), exitcode.Usage, "never from retired")
 	// rollback goes back only
 	if err := runSlotDefine(ctx, st, "s3", []string{"be9"}, "legacy", "op", "", &out); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, runSlotRollback(ctx, st, "s3", "mirrored", false, "op", "", &out), exitcode.Usage, "refusing to roll slot s3 back from legacy to mirrored")
+	wantCode(t, runSlotRollback(ctx, st, "s3", nil, "mirrored", false, "op", "", &out), exitcode.Usage, "refusing to roll slot s3 back from legacy to mirrored")
 	// rollback
-	wantCode(t, runSlotRollback(ctx, st, "s1", "retired", false, "op", "", &out), exitcode.Usage, "refusing to roll slot s1 back")
-	if err := runSlotRollback(ctx, st, "s1", "mirrored", false, "op", "rehearsal", &out); err != nil {
+	wantCode(t, runSlotRollback(ctx, st, "s1", nil, "retired", false, "op", "", &out), exitcode.Usage, "refusing to roll slot s1 back")
+	// changes still queued for the old master block a rollback
+	queued := func(n int) func(context.Context) (httpapi.Readiness, error) {
+		return func(context.Context) (httpapi.Readiness, error) {
+			return httpapi.Readiness{Ready: true, WriteThrough: &cutover.Status{Queued: n, LastError: "master down"}}, nil
+		}
+	}
+	wantCode(t, runSlotRollback(ctx, st, "s1", queued(3), "mirrored", false, "op", "", &out), exitcode.Usage, "3 change(s) are still queued")
+	if s, _ := st.GetSlot(ctx, "s1"); s.State != registry.SlotCutover {
+		t.Fatalf("a refused rollback changed the slot to %s", s.State)
+	}
+	if err := runSlotRollback(ctx, st, "s1", queued(0), "mirrored", false, "op", "rehearsal", &out); err != nil {
 		t.Fatal(err)
 	}
 	s1, _ := st.GetSlot(ctx, "s1")
