@@ -2,10 +2,8 @@ package shadow
 
 import (
 	"context"
-	"errors"
 	"strings"
 
-	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 )
 
@@ -20,51 +18,18 @@ func ownName(user string) string {
 	return n
 }
 
-// StoreVisible answers VisibleFunc from a registry.Store: its reverse-ACL
-// Visible answer, with the user's own intermediate entries marked (they are
-// the only intermediates Visible can return, as intermediates carry no ACL;
-// Cyrus's LIST "" "*" never shows them). groups maps a user to its group
-// names.
+// StoreVisible answers VisibleFunc from a registry.Store's reverse-ACL
+// Visible answer (which, like Cyrus's LIST "" "*", never holds
+// intermediate entries). groups maps a user to its group names.
 func StoreVisible(st registry.Store, groups map[string][]string) VisibleFunc {
 	return func(ctx context.Context, user string) ([]VisibleMailbox, error) {
 		names, err := st.Visible(ctx, user, groups[user])
 		if err != nil {
 			return nil, err
 		}
-		inter := map[string]bool{}
-		own := ownName(user)
-		_, err = st.List(ctx, own, func(e registry.Entry) error {
-			if e.Type.Has(mboxlist.FlagIntermediate) {
-				inter[e.Name] = true
-			}
-			return nil
-		})
-		if errors.Is(err, registry.ErrInvalid) {
-			// A store that cannot List (a bridge's HTTP API): Get each
-			// name of the user's own hierarchy instead.
-			err = nil
-			for _, n := range names {
-				if n != own && !strings.HasPrefix(n, own+".") {
-					continue
-				}
-				e, gerr := st.Get(ctx, n)
-				if errors.Is(gerr, registry.ErrNotFound) {
-					continue // deleted since Visible answered
-				}
-				if gerr != nil {
-					return nil, gerr
-				}
-				if e.Type.Has(mboxlist.FlagIntermediate) {
-					inter[n] = true
-				}
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
 		out := make([]VisibleMailbox, len(names))
 		for i, n := range names {
-			out[i] = VisibleMailbox{Name: n, Intermediate: inter[n]}
+			out[i] = VisibleMailbox{Name: n}
 		}
 		return out, nil
 	}

@@ -268,7 +268,7 @@ func (s *Store) putOps(e *registry.Entry, old *registry.Entry, delTomb bool) []c
 	db := registry.DBName(e.Name)
 	var oldKeys []string
 	if old != nil {
-		oldKeys = registry.IndexKeys(old)
+		oldKeys = registry.StoredIndexKeys(old)
 	}
 	del, add := registry.DiffKeys(oldKeys, registry.IndexKeys(e))
 	ops := make([]clientv3.Op, 0, 2+len(del)+len(add))
@@ -383,7 +383,7 @@ func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.To
 			return registry.Tombstone{}, registry.E("delete", name, fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, rev, c.emod))
 		}
 		t := registry.Tombstone{Name: name, UniqueID: c.entry.UniqueID, UIDValidity: c.entry.UIDValidity, Time: time.Now().UTC()}
-		keys := registry.IndexKeys(&c.entry)
+		keys := registry.StoredIndexKeys(&c.entry)
 		ops := []clientv3.Op{clientv3.OpDelete(s.ekey(db)), clientv3.OpPut(s.tkey(db), string(registry.EncodeTombstone(&t, false)))}
 		for _, k := range keys {
 			ops = append(ops, clientv3.OpDelete(s.xkey(k)))

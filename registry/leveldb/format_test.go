@@ -77,3 +77,40 @@ func TestFormatVersion1Upgrade(t *testing.T) {
 		}
 	}
 }
+
+// An intermediate entry indexed by an earlier version (its "l" row) loses
+// the row when it is deleted, so Visible stops returning it.
+func TestLegacyIntermediateRowRemoved(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "reg"), &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := registry.Entry{}
+	e.Name = "user.fred.Proj"
+	e.Type = mboxlist.FlagIntermediate
+	e.Server, e.Partition = "be1", "default"
+	got, err := s.Create(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := registry.StoredIndexKeys(&got)
+	if len(legacy) == 0 || len(registry.IndexKeys(&got)) != 0 {
+		t.Fatalf("keys: stored %q, now %q", legacy, registry.IndexKeys(&got))
+	}
+	for _, k := range legacy { // as the earlier version wrote them
+		if err := s.db.Put([]byte(pfxIndex+k), nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, _ := s.Visible(ctx, "fred", nil); len(v) != 1 {
+		t.Fatalf("legacy row not in place: %q", v)
+	}
+	if _, err := s.Delete(ctx, e.Name, got.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Visible(ctx, "fred", nil); err != nil || len(v) != 0 {
+		t.Fatalf("after delete: %q %v", v, err)
+	}
+}

@@ -292,7 +292,7 @@ func (s *Store) putEntry(b *batch, e *registry.Entry, old *registry.Entry, hadTo
 	db := registry.DBName(e.Name)
 	var oldKeys []string
 	if old != nil {
-		oldKeys = registry.IndexKeys(old)
+		oldKeys = registry.StoredIndexKeys(old)
 	}
 	del, add := registry.DiffKeys(oldKeys, registry.IndexKeys(e))
 	for _, k := range del {
@@ -590,7 +590,7 @@ func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.To
 	}
 	b := &batch{rev: s.next + 1}
 	t := registry.Tombstone{Name: name, UniqueID: old.UniqueID, UIDValidity: old.UIDValidity, Revision: b.rev, Time: time.Now().UTC()}
-	for _, k := range registry.IndexKeys(&old) {
+	for _, k := range registry.StoredIndexKeys(&old) {
 		b.b.Delete([]byte(pfxIndex + k))
 	}
 	b.b.Delete([]byte(pfxEntry + db))

@@ -385,6 +385,10 @@ func visibleFixture(t *testing.T, s registry.Store) {
 		typed(Mailbox("user.fred.Gone", "be1", "default", "fred", all), mboxlist.FlagDeleted),
 		typed(Mailbox("user.fred.Pending", "be1", "default", "fred", all), mboxlist.FlagReserve|mboxlist.FlagRemote),
 		typed(Mailbox("user.fred.Remote", "be2", "default", "fred", all), mboxlist.FlagRemote),
+		// A 3.6 intermediate (placeholder parent of user.fred.Proj.Sub):
+		// Cyrus's LIST never shows it, even to its owner.
+		typed(Mailbox("user.fred.Proj", "be1", "default"), mboxlist.FlagIntermediate),
+		typed(Mailbox("user.fred.Proj2", "be1", "default", "fred", all, "anyone", "lr"), mboxlist.FlagIntermediate),
 		Mailbox("DELETED.user.fred.Old.5F000000", "be1", "default", "fred", all),
 		Mailbox("user.fredrick", "be1", "default", "fredrick", all), // not fred's: user.fred is not a prefix of it
 		Mailbox("user.fredrick.Shared", "be1", "default", "fredrick", all, "fred", "lr"),
