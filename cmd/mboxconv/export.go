@@ -147,19 +147,28 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 		return err
 	}
 	prog := o.report.progress(stderr)
-	list, _, err := convert.Collect(ctx, store, &flt, prog)
-	if err != nil {
-		return exitcode.With(exitcode.Registry, err)
-	}
 	// Legacy dump lines carry no mtime: leave it out of both digests.
 	ignoreMtime := o.to == "legacy"
 	sum := &convert.Summary{ByType: map[string]int{}, Warnings: []string{}, DryRun: o.dryRun,
 		Digest: &convert.Digest{IgnoreMtime: ignoreMtime}}
-	sum.Read = int64(len(list))
+	total := int64(-1)
+	if o.report.progressOn(stderr) {
+		if n, err := store.Count(ctx, flt.ListPrefix()); err == nil {
+			total = int64(n)
+		}
+	}
+	prog.Start("read registry", total)
+	// Each entry is converted as it is listed: only the converted copies
+	// are held.
 	var all []mboxlist.Entry
 	var lost []string
-	for i := range list {
-		e := &list[i]
+	_, err = store.List(ctx, flt.ListPrefix(), func(le registry.Entry) error {
+		prog.Add(1)
+		e := &le
+		if !flt.Match(e) {
+			return nil
+		}
+		sum.Read++
 		if len(e.Locations) > 1 {
 			lost = append(lost, fmt.Sprintf("%s: locations: %d locations, a mailboxes.db holds one (the preferred primary %s is kept)", e.Name, len(e.Locations), e.Primary()))
 		}
@@ -172,7 +181,7 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 		if drop {
 			lost = append(lost, fmt.Sprintf("%s: left out: Cyrus %s cannot store its type", e.Name, v))
 			sum.Skipped++
-			continue
+			return nil
 		}
 		if o.to == "legacy" && len(ce.History) > 0 {
 			lost = append(lost, fmt.Sprintf("%s: name_history: legacy dump lines have no place for %d former name(s)", e.Name, len(ce.History)))
@@ -181,6 +190,11 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 		all = append(all, ce)
 		sum.Selected++
 		sum.ByType[convert.TypeName(e.Type)]++
+		return nil
+	})
+	prog.Done()
+	if err != nil {
+		return exitcode.With(exitcode.Registry, err)
 	}
 	for _, l := range lost {
 		fmt.Fprintf(stderr, "mboxconv: loss: %s\n", l)
@@ -230,6 +244,7 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 		return err
 	}
 	sum.Created = len(all)
+	all = nil // the digest holds what the read-back is compared with
 
 	// Read DST back and compare.
 	got, err := fileDigest(ctx, dst, ignoreMtime, stderr)
