@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 )
 
@@ -26,6 +25,7 @@ type Digest struct {
 	// IgnoreMtime leaves mtimes out of the canonical bytes.
 	IgnoreMtime bool
 	slots       map[string]*SlotDigest
+	buf         []byte
 }
 
 // SlotDigest is the digest of the entries of one slot.
@@ -54,26 +54,64 @@ func SlotBy(slots []registry.Slot) func(e *registry.Entry) string {
 	}
 }
 
-// Canonical returns the canonical bytes of e.
+// Canonical returns the canonical bytes of e: every field of the entry the
+// registry stores, length-prefixed, in a fixed order (the revision left
+// out, an absent ACL the same as an empty one, Locations taken from
+// Server/Partition when empty).
 func Canonical(e *registry.Entry, ignoreMtime bool) []byte {
-	c := *e
-	c.Revision = 0
-	if c.ACL == nil {
-		c.ACL = mboxlist.ACL{}
+	return appendCanonical(nil, e, ignoreMtime)
+}
+
+func appendCanonical(b []byte, e *registry.Entry, ignoreMtime bool) []byte {
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
 	}
-	if ignoreMtime {
-		c.Mtime = 0
-		if len(c.History) > 0 {
-			h := make([]mboxlist.HistoryItem, len(c.History))
-			copy(h, c.History)
-			for i := range h {
-				h[i].Mtime = 0
-			}
-			c.History = h
+	num := func(v uint64) { b = binary.AppendUvarint(b, v) }
+	str(e.Name)
+	num(uint64(e.Type))
+	locs := e.Locations
+	if len(locs) == 0 && (e.Server != "" || e.Partition != "") {
+		num(1)
+		str(e.Server)
+		str(e.Partition)
+	} else {
+		num(uint64(len(locs)))
+		for _, l := range locs {
+			str(l.Server)
+			str(l.Partition)
 		}
 	}
-	c.Normalize()
-	return registry.EncodeEntry(&c, false)
+	num(uint64(len(e.ACL)))
+	for _, it := range e.ACL {
+		str(it.ID)
+		str(it.Rights)
+	}
+	str(e.UniqueID)
+	num(uint64(e.UIDValidity))
+	num(e.CreatedModseq)
+	num(e.FolderModseq)
+	if ignoreMtime {
+		num(0)
+	} else {
+		num(uint64(e.Mtime))
+	}
+	str(e.LegacySpecialUse)
+	num(uint64(len(e.History)))
+	for _, h := range e.History {
+		str(h.Name)
+		if ignoreMtime {
+			num(0)
+		} else {
+			num(uint64(h.Mtime))
+		}
+		num(uint64(h.UIDValidity))
+		num(h.CreatedModseq)
+		num(h.FolderModseq)
+		num(uint64(h.Type))
+		str(h.Partition)
+	}
+	return b
 }
 
 // Add adds one entry.
@@ -92,7 +130,8 @@ func (d *Digest) Add(e *registry.Entry) {
 		s = &SlotDigest{}
 		d.slots[slot] = s
 	}
-	h := sha256.Sum256(Canonical(e, d.IgnoreMtime))
+	d.buf = appendCanonical(d.buf[:0], e, d.IgnoreMtime)
+	h := sha256.Sum256(d.buf)
 	var carry uint64
 	for i := 3; i >= 0; i-- {
 		v := binary.BigEndian.Uint64(h[i*8:])
