@@ -106,6 +106,40 @@ func (o *jsonObj) str(k, v string) {
 	o.strOK(k, v)
 }
 
+// keyLit writes a key known to be plain ASCII (a literal).
+func (o *jsonObj) keyLit(k string) {
+	if !o.first {
+		o.b = append(o.b, ',', ' ')
+	}
+	o.first = false
+	o.b = append(o.b, '"')
+	o.b = append(o.b, k...)
+	o.b = append(o.b, '"', ':', ' ')
+}
+
+// strLit is str for a literal key: v is scanned once when plain.
+func (o *jsonObj) strLit(k, v string) {
+	if plainJSON(v) {
+		o.keyLit(k)
+		o.b = append(o.b, '"')
+		o.b = append(o.b, v...)
+		o.b = append(o.b, '"')
+		return
+	}
+	if jsonOK(v) {
+		o.keyLit(k)
+		o.b = appendJSONString(o.b, v)
+	}
+}
+
+// typeLit writes an mbtype string (ASCII letters).
+func (o *jsonObj) typeLit(k string, t MBType) {
+	o.keyLit(k)
+	o.b = append(o.b, '"')
+	o.b = t.appendString(o.b)
+	o.b = append(o.b, '"')
+}
+
 // strOK is str for a k and v known to be valid.
 func (o *jsonObj) strOK(k, v string) {
 	o.key(k)
@@ -114,14 +148,14 @@ func (o *jsonObj) strOK(k, v string) {
 
 // num writes a decimal as a JSON string (Cyrus prints every number so).
 func (o *jsonObj) num(k string, v uint64) {
-	o.key(k)
+	o.keyLit(k)
 	o.b = append(o.b, '"')
 	o.b = strconv.AppendUint(o.b, v, 10)
 	o.b = append(o.b, '"')
 }
 
 func (o *jsonObj) snum(k string, v int64) {
-	o.key(k)
+	o.keyLit(k)
 	o.b = append(o.b, '"')
 	o.b = strconv.AppendInt(o.b, v, 10)
 	o.b = append(o.b, '"')
@@ -137,41 +171,45 @@ func (o *jsonObj) snum(k string, v int64) {
 // valid UTF-8 are left out as jansson leaves them out; a name that is not
 // valid UTF-8 gives nothing at all.
 func AppendJSONEntry(b []byte, e *Entry) []byte {
-	if !jsonOK(e.Name) {
+	plain := plainJSON(e.Name)
+	if !plain && !jsonOK(e.Name) {
 		return b
 	}
+	start := len(b)
 	b = appendJSONString(b, e.Name)
+	quoted := b[start:] // the name as a JSON string, reused for "name"
 	b = append(b, ':', ' ')
 	o := jsonObj{b: b}
 	o.open()
-	o.str("name", e.Name)
+	o.keyLit("name")
+	o.b = append(o.b, quoted...)
 	o.snum("mtime", e.Mtime)
 	o.num("uidvalidity", uint64(e.UIDValidity))
 	o.num("createdmodseq", e.CreatedModseq)
 	o.num("foldermodseq", e.FolderModseq)
-	o.str("mbtype", e.Type.String())
+	o.typeLit("mbtype", e.Type)
 	if e.Partition != "" {
-		o.str("partition", e.Partition)
+		o.strLit("partition", e.Partition)
 	}
 	if e.Server != "" {
-		o.str("server", e.Server)
+		o.strLit("server", e.Server)
 	}
-	o.key("acl")
+	o.keyLit("acl")
 	acl := jsonACL(e.ACL)
 	a := jsonObj{b: o.b}
 	a.open()
 	for _, it := range acl {
-		a.str(it.ID, it.Rights)
+		a.strOK(it.ID, it.Rights) // jsonACL kept only valid items
 	}
 	a.close()
 	o.b = a.b
 	if e.UniqueID != "" {
-		o.str("uniqueid", e.UniqueID)
+		o.strLit("uniqueid", e.UniqueID)
 	}
 	if e.LegacySpecialUse != "" {
-		o.str("legacy_specialuse", e.LegacySpecialUse)
+		o.strLit("legacy_specialuse", e.LegacySpecialUse)
 	}
-	o.key("name_history")
+	o.keyLit("name_history")
 	o.b = append(o.b, '[')
 	for i, h := range e.History {
 		if i > 0 {
@@ -179,14 +217,14 @@ func AppendJSONEntry(b []byte, e *Entry) []byte {
 		}
 		ho := jsonObj{b: o.b}
 		ho.open()
-		ho.str("name", h.Name)
+		ho.strLit("name", h.Name)
 		ho.snum("mtime", h.Mtime)
 		ho.num("uidvalidity", uint64(h.UIDValidity))
 		ho.num("createdmodseq", h.CreatedModseq)
 		ho.num("foldermodseq", h.FolderModseq)
-		ho.str("mbtype", h.Type.String())
+		ho.typeLit("mbtype", h.Type)
 		if h.Partition != "" {
-			ho.str("partition", h.Partition)
+			ho.strLit("partition", h.Partition)
 		}
 		ho.close()
 		o.b = ho.b

@@ -211,6 +211,18 @@ func IntNameFromDB(dbname string, c *NameConfig) string {
 	return ParseDBName(dbname, c).IntName(c)
 }
 
+// intNameFromDBKey is IntNameFromDB of a database key's bytes, with one
+// allocation (the result) for almost every name.
+func intNameFromDBKey(dbname []byte, c *NameConfig) string {
+	if len(dbname) == 0 {
+		return ""
+	}
+	if s, ok := simpleMap(dbname, c, DBHierSep, DBDomainSep, '.', '.', '^'); ok {
+		return s
+	}
+	return ParseDBName(string(dbname), c).IntName(c)
+}
+
 // simpleIntName is the byte mapping that IntNameFromDB comes down to for
 // almost every name: no domain separator, no empty component, not a
 // DELETED name. It reports false when the full algorithm is needed.
@@ -221,8 +233,8 @@ func simpleIntName(dbname string, c *NameConfig) (string, bool) {
 // simpleMap maps sep to newSep and from to to, byte by byte, when the name
 // has no domain (dom, or '!'), no empty component and does not start with
 // the deleted prefix; otherwise it reports false.
-func simpleMap(name string, c *NameConfig, sep, dom, from, newSep, to byte) (string, bool) {
-	if name[0] == sep || name[len(name)-1] == sep || strings.HasPrefix(name, c.deletedPrefix()) {
+func simpleMap[S ~string | ~[]byte](name S, c *NameConfig, sep, dom, from, newSep, to byte) (string, bool) {
+	if p := c.deletedPrefix(); name[0] == sep || name[len(name)-1] == sep || len(name) >= len(p) && string(name[:len(p)]) == p {
 		return "", false
 	}
 	b := make([]byte, len(name))

@@ -81,7 +81,7 @@ func decode36(key, value []byte, c *NameConfig) (Record, error) {
 	}
 	switch key[0] {
 	case KeyName:
-		name := IntNameFromDB(string(key[1:]), c)
+		name := intNameFromDBKey(key[1:], c)
 		e, f, err := DecodeValue(V36, name, value, c)
 		if err != nil {
 			return Record{}, withKey(err, key)

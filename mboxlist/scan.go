@@ -93,6 +93,22 @@ var internTable = func() map[string]string {
 	return m
 }()
 
+// fieldNames holds the one-letter field names, so that naming a field
+// (passed on to error messages) costs no allocation per value.
+var fieldNames = func() (t [128]string) {
+	for i := range t {
+		t[i] = string(rune(i))
+	}
+	return t
+}()
+
+func fieldName(letter byte) string {
+	if letter < 128 {
+		return fieldNames[letter]
+	}
+	return string(rune(letter))
+}
+
 func intern(b []byte) string {
 	if s, ok := internTable[string(b)]; ok {
 		return s
@@ -203,7 +219,7 @@ func (d *dparser) stringValue(field string) ([]byte, bool, int, *ValueError) {
 }
 
 func (d *dparser) scanField(letter byte, mode dlistMode, e *Entry, c *NameConfig) *ValueError {
-	field := string(rune(letter))
+	field := fieldName(letter)
 	v, isNil, pos, ve := d.stringValue(field)
 	if ve != nil {
 		return ve

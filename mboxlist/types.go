@@ -24,7 +24,12 @@ const knownFlags = FlagRemote | FlagReserve | FlagMoving | FlagDeleted | FlagInt
 // mboxlist_mbtype_to_string of 3.6 writes it. Kinds without a letter print
 // nothing for the kind.
 func (t MBType) String() string {
-	var b []byte
+	var a [24]byte
+	return string(t.appendString(a[:0]))
+}
+
+// appendString appends String's letters to b.
+func (t MBType) appendString(b []byte) []byte {
 	if c, ok := typeLetters36[t.Kind()]; ok {
 		b = append(b, c)
 	}
@@ -33,7 +38,7 @@ func (t MBType) String() string {
 			b = append(b, fl.c)
 		}
 	}
-	return string(b)
+	return b
 }
 
 // Format36 is String with the checks Cyrus makes: the kind must have a letter
