@@ -3,6 +3,7 @@ package leveldb
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -113,4 +114,41 @@ func TestLegacyIntermediateRowRemoved(t *testing.T) {
 	if v, err := s.Visible(ctx, "fred", nil); err != nil || len(v) != 0 {
 		t.Fatalf("after delete: %q %v", v, err)
 	}
+}
+
+// A corrupt stored entry is an error naming the directory, the key and the
+// offset, from Get, List and Watch alike.
+func TestCorruptEntryNamesPlace(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "reg")
+	s, err := Open(ctx, dir, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := registry.Entry{}
+	e.Name = "user.bad"
+	e.Server, e.Partition = "be1", "default"
+	if _, err := s.Create(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	bad := []byte{0x01, 0x05, 'u'} // name length 5, one byte left
+	if err := s.db.Put([]byte(pfxEntry+registry.DBName(e.Name)), bad, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Put(changeKey(1), append([]byte{chPut}, bad...), nil); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "offset") {
+			t.Errorf("%s: %v, want the directory, the key and the offset", what, err)
+		}
+	}
+	_, err = s.Get(ctx, e.Name)
+	check("Get", err)
+	_, err = s.List(ctx, "", func(registry.Entry) error { return nil })
+	check("List", err)
+	ev := <-s.Watch(ctx, 0)
+	check("Watch", ev.Err)
 }

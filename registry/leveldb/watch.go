@@ -91,7 +91,15 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 }
 
 func decodeChange(k, v []byte, path string) (registry.Event, error) {
-	where := fmt.Sprintf("%s change key %x", path, k)
+	ev, err := decodeChangeAt(k, v, "")
+	if err != nil {
+		// the place, formatted only for an error
+		_, err = decodeChangeAt(k, v, fmt.Sprintf("%s change key %x", path, k))
+	}
+	return ev, err
+}
+
+func decodeChangeAt(k, v []byte, where string) (registry.Event, error) {
 	if len(k) != 9 || len(v) < 1 {
 		return registry.Event{}, fmt.Errorf("registry: corrupt change record at %s", where)
 	}
