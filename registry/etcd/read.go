@@ -68,7 +68,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(registry.Entry)
 			if !r.Match(db) {
 				continue
 			}
-			e, err := registry.DecodeEntry(kv.Value, "etcd key "+strconv.Quote(string(kv.Key)))
+			e, err := decodeEntry(kv.Value, kv.Key)
 			if err != nil {
 				return 0, registry.E("list", prefix, err)
 			}
@@ -230,11 +230,20 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 	return ch
 }
 
+// decodeEntry decodes a stored entry; the key is quoted only for an error.
+func decodeEntry(v, key []byte) (registry.Entry, error) {
+	e, err := registry.DecodeEntry(v, "")
+	if err != nil {
+		_, err = registry.DecodeEntry(v, "etcd key "+strconv.Quote(string(key)))
+	}
+	return e, err
+}
+
 func (s *Store) event(ev *clientv3.Event) (registry.Event, bool, error) {
 	key := string(ev.Kv.Key)
 	switch {
 	case strings.HasPrefix(key, s.p+dirEntry) && ev.Type == clientv3.EventTypePut:
-		e, err := registry.DecodeEntry(ev.Kv.Value, "etcd key "+strconv.Quote(key))
+		e, err := decodeEntry(ev.Kv.Value, ev.Kv.Key)
 		if err != nil {
 			return registry.Event{}, false, err
 		}
