@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,4 +141,86 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatalf("round %d: %d creators of one name succeeded", round, n)
 		}
 	}
+}
+
+// TestGroupCommitFailure: the database fails (closed under the writers)
+// while groups are open and being written. Every acknowledged write is on
+// disk after a reopen, none of the refused ones is, and the change log is
+// gap-free up to the stored revision.
+func TestGroupCommitFailure(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "reg")
+	s, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers = 16
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := map[string]bool{}
+	failed := map[string]bool{}
+	var seq atomic.Int64
+	started := make(chan struct{}, writers*1000)
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 1000 {
+				e := registry.Entry{}
+				e.Name = fmt.Sprintf("user.g%06d", seq.Add(1))
+				e.Server, e.Partition = "be1", "default"
+				_, err := s.Create(ctx, e)
+				mu.Lock()
+				if err == nil {
+					ok[e.Name] = true
+				} else {
+					failed[e.Name] = true
+				}
+				mu.Unlock()
+				started <- struct{}{}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for range 200 {
+		<-started
+	}
+	s.db.Close() // the failure: every later leveldb write errs
+	wg.Wait()
+	s.Close()
+	if len(ok) < 200 || len(failed) == 0 {
+		t.Fatalf("%d acknowledged, %d refused: the failure did not happen mid-run", len(ok), len(failed))
+	}
+	s, err = Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rev, _ := s.Revision(ctx)
+	if rev != int64(len(ok)) {
+		t.Errorf("revision %d after reopen, %d writes acknowledged", rev, len(ok))
+	}
+	for n := range ok {
+		if _, err := s.Get(ctx, n); err != nil {
+			t.Errorf("acknowledged %s: %v", n, err)
+		}
+	}
+	for n := range failed {
+		if _, err := s.Get(ctx, n); !errors.Is(err, registry.ErrNotFound) {
+			t.Errorf("refused %s: %v, want not found", n, err)
+		}
+	}
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	ch := s.Watch(wctx, 0)
+	for r := int64(1); r <= rev; r++ {
+		ev := <-ch
+		if ev.Err != nil || ev.Revision != r {
+			t.Fatalf("change log at %d: %+v", r, ev)
+		}
+	}
+	t.Logf("%d acknowledged, %d refused after the failure", len(ok), len(failed))
 }
