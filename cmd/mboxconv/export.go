@@ -126,9 +126,15 @@ func checkTarget(to, version, racl string) error {
 func removeStaleTemps(dst string) {
 	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), "."+globEscape(filepath.Base(dst))+".tmp*"))
 	for _, m := range matches {
-		os.Remove(m)
+		os.RemoveAll(m) // a spool directory too
 	}
 }
+
+// spoolError is a failure to write the export's spool (an output error,
+// not the registry's).
+type spoolError struct{ err error }
+
+func (e *spoolError) Error() string { return e.err.Error() }
 
 func globEscape(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
@@ -158,10 +164,33 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 		}
 	}
 	prog.Start("read registry", total)
-	// Each entry is converted as it is listed: only the converted copies
-	// are held.
+	// Each entry is converted as it is listed. json and legacy hold the
+	// converted entries; twoskip and skiplist hold none: their records are
+	// encoded at once and spooled to disk (recordSpool), the N records in
+	// the registry's order (raw 3.6 dbname, the files' order of those keys),
+	// the others sorted in bounded runs, and merged into DST at the end.
+	db := o.to == "twoskip" || o.to == "skiplist"
 	var all []mboxlist.Entry
 	var lost []string
+	var spool *recordSpool
+	var encErr error
+	racl := o.reverseACLs == "on" && v >= mboxlist.V30
+	eo := &mboxlist.EncodeOptions{ReverseACLs: racl, Admins: o.admins}
+	if db && !o.dryRun {
+		removeStaleTemps(dst)
+		spool, err = newRecordSpool(dst, spoolCompare(o.to))
+		if err != nil {
+			return outputErr(err)
+		}
+		defer spool.Remove()
+		if racl {
+			if m := mboxlist.RACLMarker(v); m != nil {
+				if err := spool.Add(m.Key, m.Value, false); err != nil {
+					return outputErr(err)
+				}
+			}
+		}
+	}
 	_, err = store.List(ctx, flt.ListPrefix(), func(le registry.Entry) error {
 		prog.Add(1)
 		e := &le
@@ -188,12 +217,35 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 				lost = append(lost, fmt.Sprintf("%s: %s", e.Name, l))
 			}
 		}
-		all = append(all, ce)
 		sum.Selected++
 		sum.ByType[convert.TypeName(e.Type)]++
+		re := registry.Entry{Entry: ce}
+		re.Normalize()
+		sum.Digest.Add(&re)
+		switch {
+		case !db:
+			all = append(all, ce)
+		case spool != nil && encErr == nil:
+			// An encoding error is reported after the losses, as
+			// writeDB would; the listing goes on to collect them.
+			recs, err := mboxlist.EncodeRecords(v, &ce, eo)
+			if err != nil {
+				encErr = exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", ce.Name, err))
+				return nil
+			}
+			for i, kv := range recs {
+				if err := spool.Add(kv.Key, kv.Value, i == 0); err != nil {
+					return &spoolError{err}
+				}
+			}
+		}
 		return nil
 	})
 	prog.Done()
+	var se *spoolError
+	if errors.As(err, &se) {
+		return outputErr(se.err)
+	}
 	if err != nil {
 		return exitcode.With(exitcode.Registry, err)
 	}
@@ -203,24 +255,22 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 	if len(lost) > 0 && !o.lossy {
 		return exitcode.With(exitcode.Lossy, fmt.Errorf("%s (Cyrus %s) cannot hold %d field(s) listed above; nothing written (rerun with --lossy to accept)", o.to, v, len(lost)))
 	}
-	sum.Warnings = append(sum.Warnings, lost...)
-	// The order of ctl_mboxlist -d and of the files' keys: raw 3.6 dbname.
-	sortByDBName(all, nil)
-	for i := range all {
-		re := registry.Entry{Entry: all[i]}
-		re.Normalize()
-		sum.Digest.Add(&re)
+	if encErr != nil {
+		return encErr
 	}
+	sum.Warnings = append(sum.Warnings, lost...)
 	sum.FillSlots()
 	if o.dryRun {
-		sum.Created = len(all)
+		sum.Created = int(sum.Selected)
 		return o.report.summary(stdout, stderr, sum, "would export", o.registry)
 	}
 
-	removeStaleTemps(dst)
 	prog.Start("write "+o.to, -1)
 	switch o.to {
 	case "json", "legacy":
+		// The order of ctl_mboxlist -d: raw 3.6 dbname.
+		sortByDBName(all, nil)
+		removeStaleTemps(dst)
 		err = writeFileAtomic(dst, func(w io.Writer) error {
 			out := newOut(w)
 			var err error
@@ -235,16 +285,14 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 			return out.Flush()
 		})
 	default:
-		racl := o.reverseACLs == "on" && v >= mboxlist.V30
-		eo := &mboxlist.EncodeOptions{ReverseACLs: racl, Admins: o.admins}
-		err = writeDB(dst, o.to, v, all, eo, racl)
+		err = writeDBFromSpool(dst, o.to, spool)
 	}
-	prog.Add(len(all))
+	prog.Add(int(sum.Selected))
 	prog.Done()
 	if err != nil {
 		return err
 	}
-	sum.Created = len(all)
+	sum.Created = int(sum.Selected)
 	all = nil // the digest holds what the read-back is compared with
 
 	// Read DST back and compare.

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"container/heap"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/skiplist"
+	"github.com/murderkit/murderkit/twoskip"
+)
+
+// spoolBudget is the bytes of keys and values a recordSpool holds in memory
+// before it sorts them and writes them out as a run.
+const spoolBudget = 64 << 20
+
+// recordSpool is an external sort of the records of a mailboxes.db, so that
+// an export holds a bounded amount of them in memory. Records offered as
+// "ordered" (the N record of each entry, listed in raw 3.6 dbname order by
+// the registry, which is the file's order of those keys) are appended to a
+// run of their own while each is after the previous one; every other record
+// (I, reverse-ACL and marker keys, an ordered one that is out of order, and
+// all keys of the versions whose keys are internal names) goes to a memory
+// buffer that is sorted and written as a run when full. Merge then yields
+// all records in the file's order, refusing two equal keys.
+//
+// The runs live in a directory beside DST named ".DST.tmp-spool*", which
+// removeStaleTemps clears after a killed run.
+type recordSpool struct {
+	dir    string
+	cmp    func(a, b []byte) int
+	budget int
+
+	ordered     *os.File
+	orderedW    *bufio.Writer
+	lastOrdered []byte
+	nOrdered    int
+
+	arena []byte      // keys and values of the buffered records
+	index []spoolItem // where they are in arena
+	runs  []string    // the sorted run files written so far
+	lenb  [2 * binary.MaxVarintLen64]byte
+}
+
+type spoolItem struct {
+	off  int
+	klen int
+	vlen int
+}
+
+func newRecordSpool(dst string, cmp func(a, b []byte) int) (*recordSpool, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-spool*")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Create(filepath.Join(dir, "ordered"))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &recordSpool{dir: dir, cmp: cmp, budget: spoolBudget, ordered: f, orderedW: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+// Remove deletes every file of the spool.
+func (s *recordSpool) Remove() {
+	if s.ordered != nil {
+		s.ordered.Close()
+	}
+	os.RemoveAll(s.dir)
+}
+
+func (s *recordSpool) writeRecord(w io.Writer, key, value []byte) error {
+	n := binary.PutUvarint(s.lenb[:], uint64(len(key)))
+	n += binary.PutUvarint(s.lenb[n:], uint64(len(value)))
+	if _, err := w.Write(s.lenb[:n]); err != nil {
+		return err
+	}
+	if _, err := w.Write(key); err != nil {
+		return err
+	}
+	_, err := w.Write(value)
+	return err
+}
+
+// Add spools one record. ordered says it may go to the ordered run.
+func (s *recordSpool) Add(key, value []byte, ordered bool) error {
+	if ordered && (s.nOrdered == 0 || s.cmp(s.lastOrdered, key) < 0) {
+		s.lastOrdered = append(s.lastOrdered[:0], key...)
+		s.nOrdered++
+		return s.writeRecord(s.orderedW, key, value)
+	}
+	off := len(s.arena)
+	s.arena = append(append(s.arena, key...), value...)
+	s.index = append(s.index, spoolItem{off: off, klen: len(key), vlen: len(value)})
+	if len(s.arena)+len(s.index)*24 >= s.budget {
+		return s.flushRun()
+	}
+	return nil
+}
+
+func (s *recordSpool) flushRun() error {
+	if len(s.index) == 0 {
+		return nil
+	}
+	a := s.arena
+	key := func(it spoolItem) []byte { return a[it.off : it.off+it.klen] }
+	sort.Slice(s.index, func(i, j int) bool { return s.cmp(key(s.index[i]), key(s.index[j])) < 0 })
+	name := filepath.Join(s.dir, fmt.Sprintf("run%d", len(s.runs)))
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for _, it := range s.index {
+		if err := s.writeRecord(w, key(it), a[it.off+it.klen:it.off+it.klen+it.vlen]); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	s.runs = append(s.runs, name)
+	s.arena, s.index = s.arena[:0], s.index[:0]
+	return nil
+}
+
+// runReader reads one run back, one record at a time.
+type runReader struct {
+	f          *os.File
+	r          *bufio.Reader
+	key, value []byte
+	seq        int // ties (equal keys) come out in run order, for the error message only
+}
+
+func (rr *runReader) next() (bool, error) {
+	klen, err := binary.ReadUvarint(rr.r)
+	if err == io.EOF {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	vlen, err := binary.ReadUvarint(rr.r)
+	if err != nil {
+		return false, err
+	}
+	if cap(rr.key) < int(klen) {
+		rr.key = make([]byte, klen)
+	}
+	rr.key = rr.key[:klen]
+	if cap(rr.value) < int(vlen) {
+		rr.value = make([]byte, vlen)
+	}
+	rr.value = rr.value[:vlen]
+	if _, err := io.ReadFull(rr.r, rr.key); err != nil {
+		return false, err
+	}
+	if _, err := io.ReadFull(rr.r, rr.value); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+type runHeap struct {
+	rs  []*runReader
+	cmp func(a, b []byte) int
+}
+
+func (h *runHeap) Len() int { return len(h.rs) }
+func (h *runHeap) Less(i, j int) bool {
+	if c := h.cmp(h.rs[i].key, h.rs[j].key); c != 0 {
+		return c < 0
+	}
+	return h.rs[i].seq < h.rs[j].seq
+}
+func (h *runHeap) Swap(i, j int) { h.rs[i], h.rs[j] = h.rs[j], h.rs[i] }
+func (h *runHeap) Push(x any)    { h.rs = append(h.rs, x.(*runReader)) }
+func (h *runHeap) Pop() any {
+	x := h.rs[len(h.rs)-1]
+	h.rs = h.rs[:len(h.rs)-1]
+	return x
+}
+
+// errDuplicateKey reports two records with one key.
+var errDuplicateKey = errors.New("duplicate key")
+
+// Merge calls fn with every spooled record in order; two records with the
+// same key are an exitcode.Input error. The key and value passed to fn are
+// valid only during the call.
+func (s *recordSpool) Merge(fn func(key, value []byte) error) error {
+	if err := s.orderedW.Flush(); err != nil {
+		return err
+	}
+	if err := s.ordered.Close(); err != nil {
+		return err
+	}
+	s.ordered = nil
+	if err := s.flushRun(); err != nil {
+		return err
+	}
+	s.arena, s.index = nil, nil
+	h := &runHeap{cmp: s.cmp}
+	defer func() {
+		for _, rr := range h.rs {
+			rr.f.Close()
+		}
+	}()
+	for i, name := range append([]string{filepath.Join(s.dir, "ordered")}, s.runs...) {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		rr := &runReader{f: f, r: bufio.NewReaderSize(f, 1<<20), seq: i}
+		ok, err := rr.next()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if !ok {
+			f.Close()
+			continue
+		}
+		h.rs = append(h.rs, rr)
+	}
+	heap.Init(h)
+	var last []byte
+	n := 0
+	for h.Len() > 0 {
+		rr := h.rs[0]
+		if n > 0 && bytes.Equal(last, rr.key) {
+			return exitcode.With(exitcode.Input, fmt.Errorf("two records with the key %q (two mailboxes share a uniqueid, or a name repeats): %w", rr.key, errDuplicateKey))
+		}
+		if err := fn(rr.key, rr.value); err != nil {
+			return err
+		}
+		last = append(last[:0], rr.key...)
+		n++
+		ok, err := rr.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			heap.Fix(h, 0)
+		} else {
+			rr.f.Close()
+			heap.Pop(h)
+		}
+	}
+	return nil
+}
+
+// spoolCompare is the key order of a mailboxes.db format.
+func spoolCompare(format string) func(a, b []byte) int {
+	if format == "skiplist" {
+		return cyrusdb.CompareSigned
+	}
+	return cyrusdb.CompareRaw
+}
+
+// writeDBFromSpool writes every spooled record, in order, as a new skiplist
+// or twoskip file dst (as writeDB does with records held in memory).
+func writeDBFromSpool(dst, format string, s *recordSpool) error {
+	var w cyrusdb.Writer
+	var err error
+	if format == "skiplist" {
+		w, err = skiplist.Create(dst, nil)
+	} else {
+		w, err = twoskip.Create(dst, nil)
+	}
+	if err != nil {
+		return outputErr(err)
+	}
+	abort := func() {
+		if a, ok := w.(cyrusdb.Aborter); ok {
+			a.Abort()
+		}
+	}
+	var addErr error
+	err = s.Merge(func(key, value []byte) error {
+		if err := w.Add(key, value); err != nil {
+			addErr = err
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		abort()
+		if addErr != nil {
+			return outputErr(addErr)
+		}
+		if errors.Is(err, errDuplicateKey) {
+			return err
+		}
+		return outputErr(fmt.Errorf("spool: %w", err))
+	}
+	return outputErr(w.Close())
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/internal/exitcode"
+)
+
+// TestExportSpoolOrder spools records in many small runs, some "ordered"
+// ones out of order, and checks the merge yields exactly the records sorted
+// by the format's comparator (signed for skiplist: bytes >= 0x80 first).
+func TestExportSpoolOrder(t *testing.T) {
+	for _, format := range []string{"twoskip", "skiplist"} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			cmp := spoolCompare(format)
+			s, err := newRecordSpool(filepath.Join(dir, "out.db"), cmp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Remove()
+			s.budget = 512 // many runs
+			rng := rand.New(rand.NewSource(1))
+			want := map[string]string{}
+			for i := range 2000 {
+				key := fmt.Sprintf("N%06d", i)
+				if rng.Intn(10) == 0 {
+					key = fmt.Sprintf("N%06d\xc3\xa9", rng.Intn(3000)+5000) // out of order, non-ASCII
+				}
+				if _, dup := want[key]; dup {
+					continue
+				}
+				want[key] = "v" + key
+				if err := s.Add([]byte(key), []byte("v"+key), true); err != nil {
+					t.Fatal(err)
+				}
+				ikey := fmt.Sprintf("I%08x", rng.Uint32())
+				if _, dup := want[ikey]; dup {
+					continue
+				}
+				want[ikey] = key
+				if err := s.Add([]byte(ikey), []byte(key), false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(s.runs) < 10 {
+				t.Fatalf("only %d sorted runs: the test should exercise the merge", len(s.runs))
+			}
+			var keys []string
+			for k := range want {
+				keys = append(keys, k)
+			}
+			sort.Slice(keys, func(i, j int) bool { return cmp([]byte(keys[i]), []byte(keys[j])) < 0 })
+			var got []string
+			err = s.Merge(func(k, v []byte) error {
+				if want[string(k)] != string(v) {
+					return fmt.Errorf("key %q: value %q, want %q", k, v, want[string(k)])
+				}
+				got = append(got, string(k))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(keys) {
+				t.Fatalf("merged %d records, want %d", len(got), len(keys))
+			}
+			for i := range keys {
+				if got[i] != keys[i] {
+					t.Fatalf("record %d: %q, want %q", i, got[i], keys[i])
+				}
+			}
+		})
+	}
+}
+
+// TestExportSpoolDuplicate: two records with one key, in different runs,
+// are an input error, not two records in the file.
+func TestExportSpoolDuplicate(t *testing.T) {
+	dir := t.TempDir()
+	s, err := newRecordSpool(filepath.Join(dir, "out.db"), cyrusdb.CompareRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.budget = 64
+	for _, k := range []string{"Na", "Nb", "Iu1", "Iu2", "Iu3", "Iu4", "Iu1"} {
+		if err := s.Add([]byte(k), []byte("x"), k[0] == 'N'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = s.Merge(func(k, v []byte) error { return nil })
+	if !errors.Is(err, errDuplicateKey) || exitcode.Of(err) != exitcode.Input {
+		t.Fatalf("Merge = %v, want a duplicate-key input error", err)
+	}
+	if !bytes.Contains([]byte(err.Error()), []byte(`"Iu1"`)) {
+		t.Fatalf("error %q does not name the key", err)
+	}
+	s.Remove()
+	if _, err := os.Stat(s.dir); !os.IsNotExist(err) {
+		t.Fatalf("spool directory left behind: %v", err)
+	}
+}
