@@ -81,6 +81,10 @@ bench: deps
 	$(GO) build -o $(BIN)/ ./cmd/mboxconv
 	N=$(BENCH_N) bench/dump.sh
 
+## bench-mupdate: MUPDATE side by side with the real Cyrus master (bench/mupdate.sh)
+bench-mupdate: deps
+	N=$(BENCH_N) bench/mupdate.sh
+
 rehearsal: deps ; GO=$(GO) scripts/rehearsal.sh $(or $(REHEARSAL_USERS),200)
 
 ## fixtures: regenerate testdata/ with the real Cyrus tools

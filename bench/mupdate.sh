@@ -89,7 +89,7 @@ measure() { # LABEL ADDR PID
 	$LOAD -label "$l." -addr "$a" -mode update
 	$LOAD -label "$l." -addr "$a" -mode dumpwrite
 	$LOAD -label "$l." -addr "$a" -mode write -clients "$CLIENTS" -duration "$DURATION"
-	$LOAD -label "$l." -addr "$a" -mode idle -idle "$IDLE" -pid "$p" || echo "$l.idle_failed=1"
+	timeout 300 $LOAD -label "$l." -addr "$a" -mode idle -idle "$IDLE" -pid "$p" -timeout 4m || echo "$l.idle_failed=1"
 	echo "$l.$(rss "$p")"
 }
 

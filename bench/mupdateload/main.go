@@ -296,9 +296,15 @@ func runIdle(ctx context.Context) error {
 			}
 		}()
 	}
+	wait := time.After(2 * time.Minute)
 	for i := 0; i < *idle; i++ {
-		if err := <-synced; err != nil {
-			return err
+		select {
+		case err := <-synced:
+			if err != nil {
+				return err
+			}
+		case <-wait:
+			return fmt.Errorf("only %d of %d idle UPDATE clients synced within 2 min", i, *idle)
 		}
 	}
 	time.Sleep(time.Second)
