@@ -50,7 +50,7 @@ demo-check: deps
 	BIN=$(BIN) DEMO_PORT=$(or $(DEMO_PORT),3925) DEMO_HTTP=$(or $(DEMO_HTTP),8425) scripts/demo.sh --check
 
 ## test: everything CI runs (< 30 min on 2 cores); ends with go test's summary
-test: deps fmt-check vet fuzz-brief go-test
+test: deps fmt-check vet demo-check fuzz-brief go-test
 
 fmt-check:
 	@out=$$(gofmt -l .); \
