@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -138,6 +139,9 @@ func removeStaleTemps(dst string) {
 	}
 }
 
+// errExportStopped stops the listing after the consumer of its entries failed.
+var errExportStopped = errors.New("export stopped")
+
 // spoolError is a failure to write the export's spool (an output error,
 // not the registry's).
 type spoolError struct{ err error }
@@ -199,8 +203,7 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 			}
 		}
 	}
-	_, err = store.List(ctx, flt.ListPrefix(), func(le registry.Entry) error {
-		prog.Add(1)
+	consume := func(le registry.Entry) error {
 		e := &le
 		if !flt.Match(e) {
 			return nil
@@ -248,7 +251,50 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 			}
 		}
 		return nil
+	}
+	// Listing (the registry's decoding) and the rest (conversion, digest,
+	// encoding, spooling) run on two goroutines, in batches, in order.
+	batches := make(chan []registry.Entry, 4)
+	done := make(chan struct{})
+	var consErr error
+	var failed atomic.Bool
+	go func() {
+		defer close(done)
+		for b := range batches {
+			if consErr != nil {
+				continue // drain
+			}
+			for i := range b {
+				if err := consume(b[i]); err != nil {
+					consErr = err
+					failed.Store(true)
+					break
+				}
+			}
+		}
+	}()
+	const batchSize = 256
+	batch := make([]registry.Entry, 0, batchSize)
+	_, err = store.List(ctx, flt.ListPrefix(), func(le registry.Entry) error {
+		prog.Add(1)
+		if failed.Load() {
+			return errExportStopped
+		}
+		batch = append(batch, le)
+		if len(batch) == batchSize {
+			batches <- batch
+			batch = make([]registry.Entry, 0, batchSize)
+		}
+		return nil
 	})
+	if len(batch) > 0 {
+		batches <- batch
+	}
+	close(batches)
+	<-done
+	if consErr != nil {
+		err = consErr
+	}
 	prog.Done()
 	var se *spoolError
 	if errors.As(err, &se) {
