@@ -35,7 +35,30 @@ failed=0
 for t in "${targets[@]+"${targets[@]}"}"; do
 	read -r pkg name <<<"$t"
 	echo "fuzz: $name ($pkg)" >&2
-	if ! $go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "$pkg" >&2; then
+	# Go's fuzz coordinator sometimes ends a run with "context deadline
+	# exceeded" when a worker is slow to stop at -fuzztime, without any
+	# failing input: that is not a finding, so such a run is tried once more.
+	# A run that wrote a failing input always fails.
+	try() {
+		local out rc
+		out=$($go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "$pkg" 2>&1)
+		rc=$?
+		printf '%s\n' "$out" >&2
+		if [ $rc -ne 0 ] && grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
+			return 75
+		fi
+		return $rc
+	}
+	set +e
+	try
+	rc=$?
+	if [ $rc -eq 75 ]; then
+		echo "fuzz: $name: the fuzzing engine timed out stopping (no failing input); trying once more" >&2
+		try
+		rc=$?
+	fi
+	set -e
+	if [ $rc -ne 0 ]; then
 		echo "fuzz: $name FAILED; the crasher is under $pkg's testdata/fuzz/$name/ — commit it with the fix" >&2
 		failed=1
 	fi
