@@ -38,6 +38,11 @@ func DecodeMUTF7(s string) (string, error) {
 			i++
 			continue
 		}
+		// encoding/base64 skips \r and \n; modified UTF-7 allows only its
+		// own 64 letters between '&' and '-'.
+		if k := strings.IndexFunc(enc, notMUTF7Base64); k >= 0 {
+			return "", fmt.Errorf("%w: modified UTF-7 byte %d: %#02x is not a modified base64 letter", ErrSyntax, i+1+k, enc[k])
+		}
 		raw, err := mutf7.Strict().DecodeString(enc)
 		if err != nil || len(raw)%2 != 0 {
 			return "", fmt.Errorf("%w: modified UTF-7 byte %d: bad base64 %q", ErrSyntax, i, enc)
@@ -102,4 +107,8 @@ func EncodeMUTF7(s string) (string, error) {
 	}
 	flush()
 	return b.String(), nil
+}
+
+func notMUTF7Base64(r rune) bool {
+	return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '+' || r == ',')
 }
