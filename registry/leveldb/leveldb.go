@@ -97,18 +97,63 @@ var _ registry.Store = (*Store)(nil)
 
 func init() {
 	registry.Register("leveldb", func(ctx context.Context, u *url.URL) (registry.Store, error) {
-		if u.Host != "" {
-			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("leveldb URL %q must be leveldb:///absolute/path (no host): %w", u.String(), registry.ErrInvalid)}
+		path, o, err := fromURL(u)
+		if err != nil {
+			return nil, err
 		}
-		if u.Path == "" {
-			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("leveldb URL %q has no path: %w", u.String(), registry.ErrInvalid)}
-		}
-		var o Options
-		if u.Query().Get("nosync") == "1" {
-			o.NoSync = true
-		}
-		return Open(ctx, u.Path, &o)
+		return Open(ctx, path, o)
 	})
+}
+
+func fromURL(u *url.URL) (string, *Options, error) {
+	if u.Host != "" {
+		return "", nil, &registry.Error{Op: "open", Err: fmt.Errorf("leveldb URL %q must be leveldb:///absolute/path (no host): %w", u.String(), registry.ErrInvalid)}
+	}
+	if u.Path == "" {
+		return "", nil, &registry.Error{Op: "open", Err: fmt.Errorf("leveldb URL %q has no path: %w", u.String(), registry.ErrInvalid)}
+	}
+	var o Options
+	if u.Query().Get("nosync") == "1" {
+		o.NoSync = true
+	}
+	return u.Path, &o, nil
+}
+
+// ParseURL returns the directory and options of a leveldb:///path URL, as
+// registry.Open reads them (for Build).
+func ParseURL(raw string) (string, *Options, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "leveldb" {
+		return "", nil, &registry.Error{Op: "open", Err: fmt.Errorf("%q is not a leveldb:///path URL: %w", raw, registry.ErrInvalid)}
+	}
+	return fromURL(u)
+}
+
+// dbOptions are the goleveldb options of every registry (Open and Build).
+func dbOptions(o *Options) *opt.Options {
+	return &opt.Options{
+		WriteBuffer:            32 << 20,
+		CompactionTableSize:    8 << 20,
+		BlockCacheCapacity:     32 << 20,
+		OpenFilesCacheCapacity: 500,
+		// Imports look up mostly absent names (entry and tombstone): a bloom
+		// filter answers those without reading table blocks.
+		Filter:                 filter.NewBloomFilter(bloomBits),
+		CompactionL0Trigger:    8,
+		WriteL0SlowdownTrigger: 24,
+		WriteL0PauseTrigger:    36,
+		NoSync:                 o.NoSync,
+	}
+}
+
+const bloomBits = 10
+
+// openErr wraps an error of opening path: another process's lock is named.
+func openErr(path string, err error) error {
+	if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) {
+		return &registry.Error{Op: "open", Err: fmt.Errorf("%w: leveldb registry %s is locked by another process (a running murder-bridge? reach it with --bridge URL, or stop it): %v", registry.ErrUnavailable, path, err)}
+	}
+	return &registry.Error{Op: "open", Err: fmt.Errorf("%w: leveldb registry %s: %v", registry.ErrUnavailable, path, err)}
 }
 
 // Open opens (creating if needed) the registry in directory path. When
@@ -118,24 +163,9 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 	if o == nil {
 		o = &Options{}
 	}
-	db, err := goleveldb.OpenFile(path, &opt.Options{
-		WriteBuffer:            32 << 20,
-		CompactionTableSize:    8 << 20,
-		BlockCacheCapacity:     32 << 20,
-		OpenFilesCacheCapacity: 500,
-		// Imports look up mostly absent names (entry and tombstone): a bloom
-		// filter answers those without reading table blocks.
-		Filter:                 filter.NewBloomFilter(10),
-		CompactionL0Trigger:    8,
-		WriteL0SlowdownTrigger: 24,
-		WriteL0PauseTrigger:    36,
-		NoSync:                 o.NoSync,
-	})
+	db, err := goleveldb.OpenFile(path, dbOptions(o))
 	if err != nil {
-		if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) {
-			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("%w: leveldb registry %s is locked by another process (a running murder-bridge? reach it with --bridge URL, or stop it): %v", registry.ErrUnavailable, path, err)}
-		}
-		return nil, &registry.Error{Op: "open", Err: fmt.Errorf("%w: leveldb registry %s: %v", registry.ErrUnavailable, path, err)}
+		return nil, openErr(path, err)
 	}
 	s := &Store{path: path, db: db, wo: &opt.WriteOptions{Sync: !o.NoSync}, notify: make(chan struct{}), closed: make(chan struct{}), pending: map[string]pendingVal{}}
 	s.cond = sync.NewCond(&s.mu)
