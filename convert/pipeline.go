@@ -30,6 +30,7 @@ type Summary struct {
 	Slots     []SlotSummary       `json:"slots,omitempty"`    // per-slot count and digest of the selection
 	DryRun    bool                `json:"dry_run,omitempty"`  // nothing was written
 	Attempts  int                 `json:"attempts,omitempty"` // source reads (a live file changed under the reader)
+	Bulk      bool                `json:"bulk,omitempty"`     // stored in one bulk step (ImportOptions.Bulk), not in batches
 	Digest    *Digest             `json:"-"`
 	Names     map[string]struct{} `json:"-"`
 }
@@ -85,6 +86,9 @@ func (s *Summary) Text(verb, from string) string {
 	if s.Resumed > 0 {
 		fmt.Fprintf(&b, ", %d stored by the interrupted run", s.Resumed)
 	}
+	if s.Bulk {
+		b.WriteString(" (bulk)")
+	}
 	if s.Skipped > 0 && !strings.Contains(verb, "export") {
 		fmt.Fprintf(&b, ", %d skipped by the filter", s.Skipped)
 	}
@@ -121,6 +125,14 @@ type ImportOptions struct {
 	Total      int64 // entries in the source for the progress total; -1 unknown
 	SlotOf     func(e *registry.Entry) string
 	Log        *slog.Logger
+	// Bulk, when set, stores the whole selection in one step instead of
+	// Store.Import batches (leveldb.Build into an empty registry): it calls
+	// feed, which calls add for every selected entry in source order, and
+	// returns the store to verify against (the caller closes it). It is
+	// not used for a dry run or to resume from a checkpoint; no checkpoint
+	// is written (the step is all or nothing), and an error from add
+	// (e.g. leveldb.ErrUnsorted) ends the import with that error.
+	Bulk func(ctx context.Context, feed func(add func(registry.Entry) error) error) (registry.Store, registry.ImportStats, error)
 }
 
 // Prepare turns a source entry into the registry entry an import stores.
@@ -211,34 +223,86 @@ func Import(ctx context.Context, src EntrySource, store registry.Store, o Import
 		}
 		return nil
 	}
-	err := src(ctx, func(e *mboxlist.Entry) error {
+	// take reads one source entry into the summary; ok reports whether it
+	// is selected.
+	bulk := o.Bulk != nil && !o.DryRun && cp.Done == 0
+	// A bulk step digests on another goroutine, and needs no set of names:
+	// it refuses a name given twice (out of order), and the registry it
+	// fills held nothing before, so all it holds afterwards is this import.
+	var ad *asyncDigest
+	if bulk {
+		ad = newAsyncDigest(s.Digest)
+		s.Names = nil
+	}
+	take := func(e *mboxlist.Entry) (re registry.Entry, ok bool, err error) {
 		s.Read++
-		re := Prepare(e, o.Server)
+		re = Prepare(e, o.Server)
 		idx++
 		if !o.Filter.Match(&re) {
 			s.Skipped++
-			return nil
+			return re, false, nil
 		}
-		if _, dup := s.Names[re.Name]; dup {
-			return fmt.Errorf("%s: the source holds this name twice", re.Name)
+		if !bulk {
+			if _, dup := s.Names[re.Name]; dup {
+				return re, false, fmt.Errorf("%s: the source holds this name twice", re.Name)
+			}
+			s.Names[re.Name] = struct{}{}
 		}
-		s.Names[re.Name] = struct{}{}
 		s.Selected++
 		s.ByType[TypeName(re.Type)]++
-		s.Digest.Add(&re)
-		if idx <= cp.Done {
-			s.Resumed++
-			o.Progress.Add(1)
+		if ad != nil {
+			ad.Add(&re)
+		} else {
+			s.Digest.Add(&re)
+		}
+		return re, true, nil
+	}
+	var err error
+	if bulk {
+		var st registry.ImportStats
+		var bulkStore registry.Store
+		bulkStore, st, err = o.Bulk(ctx, func(add func(registry.Entry) error) error {
+			pending := 0
+			err := src(ctx, func(e *mboxlist.Entry) error {
+				re, ok, err := take(e)
+				if err != nil || !ok {
+					return err
+				}
+				if pending++; pending == 1024 {
+					o.Progress.Add(pending)
+					pending = 0
+				}
+				return add(re)
+			})
+			o.Progress.Add(pending)
+			return err
+		})
+		ad.Close()
+		if bulkStore != nil {
+			store = bulkStore
+		}
+		s.Created, s.Updated, s.Unchanged = st.Created, st.Updated, st.Unchanged
+		s.Bulk = err == nil
+	} else {
+		err = src(ctx, func(e *mboxlist.Entry) error {
+			re, ok, err := take(e)
+			if err != nil || !ok {
+				return err
+			}
+			if idx <= cp.Done {
+				s.Resumed++
+				o.Progress.Add(1)
+				return nil
+			}
+			batch = append(batch, re)
+			if len(batch) >= o.Batch {
+				return flush()
+			}
 			return nil
+		})
+		if err == nil {
+			err = flush()
 		}
-		batch = append(batch, re)
-		if len(batch) >= o.Batch {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
 	}
 	o.Progress.Done()
 	if err != nil {
@@ -279,16 +343,62 @@ func (e *VerifyError) Error() string {
 // entries whose names are in names (all of them when names is nil).
 func RegistryDigest(ctx context.Context, store registry.Store, names map[string]struct{}, prefix string, slotOf func(*registry.Entry) string, ignoreMtime bool) (*Digest, error) {
 	d := &Digest{SlotOf: slotOf, IgnoreMtime: ignoreMtime}
+	ad := newAsyncDigest(d) // listing and digesting on two cores
 	_, err := store.List(ctx, prefix, func(e registry.Entry) error {
 		if names != nil {
 			if _, ok := names[e.Name]; !ok {
 				return nil
 			}
 		}
-		d.Add(&e)
+		ad.Add(&e)
 		return nil
 	})
+	ad.Close()
 	return d, err
+}
+
+// asyncDigest adds entries to a Digest on its own goroutine, in chunks and
+// in order (the digest does not depend on the order, but Add is not safe
+// for concurrent use). The entries are copied; what they refer to (ACL,
+// locations) must not be changed after Add.
+type asyncDigest struct {
+	d     *Digest
+	ch    chan []registry.Entry
+	chunk []registry.Entry
+	done  chan struct{}
+}
+
+const digestChunk = 512
+
+func newAsyncDigest(d *Digest) *asyncDigest {
+	a := &asyncDigest{d: d, ch: make(chan []registry.Entry, 8), chunk: make([]registry.Entry, 0, digestChunk), done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		for c := range a.ch {
+			for i := range c {
+				a.d.Add(&c[i])
+			}
+		}
+	}()
+	return a
+}
+
+func (a *asyncDigest) Add(e *registry.Entry) {
+	a.chunk = append(a.chunk, *e)
+	if len(a.chunk) == digestChunk {
+		a.ch <- a.chunk
+		a.chunk = make([]registry.Entry, 0, digestChunk)
+	}
+}
+
+// Close waits until every entry is in the digest.
+func (a *asyncDigest) Close() {
+	if len(a.chunk) > 0 {
+		a.ch <- a.chunk
+	}
+	a.chunk = nil
+	close(a.ch)
+	<-a.done
 }
 
 // Collect lists the registry entries passing f, in Cyrus order, from one
