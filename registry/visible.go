@@ -57,9 +57,10 @@ func IndexKeys(e *Entry) []string {
 	}
 	db := DBName(e.Name)
 	domain, _ := splitDomain(e.Name)
-	keys := []string{idxListable + db}
+	keys := make([]string, 1, 1+len(e.ACL))
+	keys[0] = idxListable + db
 	for _, it := range e.ACL {
-		if !strings.ContainsRune(it.Rights, 'l') {
+		if strings.IndexByte(it.Rights, 'l') < 0 {
 			continue
 		}
 		id, sign := it.ID, "+"
@@ -69,9 +70,11 @@ func IndexKeys(e *Entry) []string {
 		if id == "" || strings.IndexByte(id, 0) >= 0 {
 			continue
 		}
-		keys = append(keys, aclPrefix(domain, sign, id)+db)
+		keys = append(keys, idxACL+domain+"\x00"+sign+id+"\x00"+db) // aclPrefix(domain, sign, id) + db
 	}
-	sort.Strings(keys)
+	if !sort.StringsAreSorted(keys) {
+		sort.Strings(keys)
+	}
 	out := keys[:0]
 	for i, k := range keys {
 		if i == 0 || k != keys[i-1] {

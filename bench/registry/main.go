@@ -76,21 +76,35 @@ type gen struct {
 
 func (g *gen) entry(i int) registry.Entry {
 	// 10 mailboxes per user: INBOX + 9 folders.
+	// (strconv rather than fmt: the generator should cost little next to
+	// what is measured; the strings are those of "u%07d", "be%d",
+	// "%016x-%d", "group:g%d".)
 	u := i / 10
 	k := i % 10
 	e := registry.Entry{}
-	name := fmt.Sprintf("user.u%07d", u)
+	owner := pad("u", strconv.Itoa(u), 7)
+	name := "user." + owner
 	if k > 0 {
 		name += "." + folders[k-1]
 	}
 	e.Name = name
-	e.Server = fmt.Sprintf("be%d", u%8)
+	e.Server = servers[u%8]
 	e.Partition = "default"
-	e.UniqueID = fmt.Sprintf("%016x-%d", u, k)
+	e.UniqueID = pad("", strconv.FormatInt(int64(u), 16), 16) + "-" + strconv.Itoa(k)
 	e.UIDValidity = uint32(1600000000 + i)
 	e.CreatedModseq, e.FolderModseq, e.Mtime = 1, uint64(i%97+1), 1795319039
-	e.ACL = mboxlist.ACL{{ID: fmt.Sprintf("u%07d", u), Rights: allRight}, {ID: fmt.Sprintf("group:g%d", u%1000), Rights: "lrs"}}
+	e.ACL = mboxlist.ACL{{ID: owner, Rights: allRight}, {ID: "group:g" + strconv.Itoa(u%1000), Rights: "lrs"}}
 	return e
+}
+
+var servers = []string{"be0", "be1", "be2", "be3", "be4", "be5", "be6", "be7"}
+
+// pad returns prefix + digits left-padded with zeros to width.
+func pad(prefix, digits string, width int) string {
+	if len(digits) >= width {
+		return prefix + digits
+	}
+	return prefix + "0000000000000000"[:width-len(digits)] + digits
 }
 
 // probes: user visK owns K/2 mailboxes and is granted `lr` on K/2 INBOXes of
@@ -153,6 +167,12 @@ func run() error {
 		}
 		defer os.RemoveAll(d)
 		work = d
+	}
+	if *build {
+		if *backend != "leveldb" {
+			return fmt.Errorf("-build is for -backend leveldb")
+		}
+		return runBuild(ctx, work)
 	}
 	var s registry.Store
 	var cluster *etcdtest.Cluster

@@ -82,7 +82,7 @@ func Build(ctx context.Context, path string, o *Options, feed func(add func(regi
 	})
 	werr := b.finish(ferr != nil)
 	if errors.Is(ferr, errWriting) {
-		ferr, werr = nil, b.werr
+		ferr, werr = nil, b.writerErr()
 	}
 	if ferr != nil {
 		return st, ferr
@@ -150,17 +150,23 @@ type builder struct {
 	n    int64  // entries added (= last revision)
 	prev string // last dbname
 
-	chunk []bulkItem
-	ch    chan []bulkItem
-	wg    sync.WaitGroup
-	werr  error       // the writer goroutine's first error
-	wfail atomic.Bool // set with werr: add stops feeding
+	chunk    []bulkItem
+	chE, chX chan []bulkItem
+	wg       sync.WaitGroup
+	errE     error       // the entry writer's first error
+	errX     error       // the index writer's first error
+	wfail    atomic.Bool // set with either: add stops feeding
 
 	ent, lst, acl *tableStream
 
-	dbs    []string           // dbname of each entry with ACL rows, by ordinal
-	groups map[string][]int32 // ACL row prefix -> ordinals, increasing
+	dbs     []string             // dbname of each entry with ACL rows, by ordinal
+	groups  map[string]*aclGroup // ACL row prefix -> its entries
+	last    *aclGroup
+	lastPfx string
 }
+
+// aclGroup is the entries with ACL rows under one prefix, in order.
+type aclGroup struct{ ords []int32 }
 
 type bulkItem struct {
 	db string
@@ -184,7 +190,7 @@ func newBuilder(stor storage.Storage, o *Options, dbo *opt.Options) (*builder, e
 			max = fd.Num
 		}
 	}
-	b := &builder{stor: stor, o: o, groups: map[string][]int32{}}
+	b := &builder{stor: stor, o: o, groups: map[string]*aclGroup{}}
 	b.num.Store(max)
 	b.to = &opt.Options{
 		Comparer:    ikeyComparer{},
@@ -199,36 +205,39 @@ func newBuilder(stor storage.Storage, o *Options, dbo *opt.Options) (*builder, e
 	return b, nil
 }
 
-// start runs the goroutine that encodes entries, writes the entry and
-// listable streams and groups the ACL rows (the caller's goroutine reads
-// and checks; this one does the rest).
+// start runs the two goroutines that take every chunk the caller's
+// goroutine (which reads and checks) passes: one encodes entries into the
+// entry stream, the other writes the listable stream and groups the ACL
+// rows. They only read the chunk.
 func (b *builder) start() {
-	b.ch = make(chan []bulkItem, 4)
-	b.wg.Add(1)
-	go func() {
+	b.chE = make(chan []bulkItem, 8)
+	b.chX = make(chan []bulkItem, 8)
+	run := func(ch chan []bulkItem, errp *error, write func(*bulkItem) error) {
 		defer b.wg.Done()
-		var k, v []byte
-		for chunk := range b.ch {
-			if b.werr != nil {
+		for chunk := range ch {
+			if *errp != nil {
 				continue // drain
 			}
 			for i := range chunk {
-				if err := b.write(&chunk[i], &k, &v); err != nil {
-					b.werr = err
+				if err := write(&chunk[i]); err != nil {
+					*errp = err
 					b.wfail.Store(true)
 					break
 				}
 			}
 		}
-	}()
+	}
+	b.wg.Add(2)
+	var k, v, xk []byte
+	go run(b.chE, &b.errE, func(it *bulkItem) error {
+		k = append(append(k[:0], pfxEntry...), it.db...)
+		v = registry.AppendEntryBinary(v[:0], &it.e, true)
+		return b.ent.append(k, v)
+	})
+	go run(b.chX, &b.errX, func(it *bulkItem) error { return b.writeIndex(it, &xk) })
 }
 
-func (b *builder) write(it *bulkItem, k, v *[]byte) error {
-	*k = append(append((*k)[:0], pfxEntry...), it.db...)
-	*v = registry.AppendEntryBinary((*v)[:0], &it.e, true)
-	if err := b.ent.append(*k, *v); err != nil {
-		return err
-	}
+func (b *builder) writeIndex(it *bulkItem, k *[]byte) error {
 	ord := int32(-1)
 	for _, ik := range registry.IndexKeys(&it.e) {
 		if ik[0] == 'l' {
@@ -244,7 +253,16 @@ func (b *builder) write(it *bulkItem, k, v *[]byte) error {
 			ord = int32(len(b.dbs))
 			b.dbs = append(b.dbs, it.db)
 		}
-		b.groups[ik[:i+1]] = append(b.groups[ik[:i+1]], ord)
+		p := ik[:i+1]
+		g := b.last // consecutive entries mostly share their owner's row prefix
+		if g == nil || b.lastPfx != p {
+			if g = b.groups[p]; g == nil {
+				g = &aclGroup{}
+				b.groups[p] = g
+			}
+			b.last, b.lastPfx = g, p
+		}
+		g.ords = append(g.ords, ord)
 	}
 	return nil
 }
@@ -270,10 +288,18 @@ func (b *builder) add(ctx context.Context, e registry.Entry) error {
 		if b.wfail.Load() {
 			return errWriting
 		}
-		b.ch <- b.chunk
+		b.chE <- b.chunk
+		b.chX <- b.chunk
 		b.chunk = make([]bulkItem, 0, bulkChunk)
 	}
 	return nil
+}
+
+func (b *builder) writerErr() error {
+	if b.errE != nil {
+		return b.errE
+	}
+	return b.errX
 }
 
 // finish writes what is left: the rest of the entry and listable streams
@@ -281,17 +307,18 @@ func (b *builder) add(ctx context.Context, e registry.Entry) error {
 // keys. With failed set it only stops the goroutine.
 func (b *builder) finish(failed bool) error {
 	if len(b.chunk) > 0 && !failed {
-		b.ch <- b.chunk
+		b.chE <- b.chunk
+		b.chX <- b.chunk
 	}
 	b.chunk = nil
-	close(b.ch)
+	close(b.chE)
+	close(b.chX)
+	b.wg.Wait()
 	if failed {
-		b.wg.Wait()
 		return nil
 	}
-	b.wg.Wait()
-	if b.werr != nil {
-		return b.werr
+	if err := b.writerErr(); err != nil {
+		return err
 	}
 	if b.n > 0 {
 		pfxs := make([]string, 0, len(b.groups))
@@ -301,7 +328,7 @@ func (b *builder) finish(failed bool) error {
 		sort.Strings(pfxs)
 		var k []byte
 		for _, p := range pfxs {
-			for _, ord := range b.groups[p] {
+			for _, ord := range b.groups[p].ords {
 				k = append(append(append(k[:0], pfxIndex...), p...), b.dbs[ord]...)
 				if err := b.acl.append(k, nil); err != nil {
 					return err
