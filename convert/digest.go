@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"math/bits"
 	"sort"
 
 	"github.com/murderkit/murderkit/registry"
@@ -132,18 +133,42 @@ func (d *Digest) Add(e *registry.Entry) {
 	}
 	d.buf = appendCanonical(d.buf[:0], e, d.IgnoreMtime)
 	h := sha256.Sum256(d.buf)
+	var v [4]uint64
+	for i := range v {
+		v[i] = binary.BigEndian.Uint64(h[i*8:])
+	}
+	s.add(&v)
+	s.Count++
+}
+
+// add adds v to the sum, mod 2^256 (big-endian words).
+func (s *SlotDigest) add(v *[4]uint64) {
 	var carry uint64
 	for i := 3; i >= 0; i-- {
-		v := binary.BigEndian.Uint64(h[i*8:])
-		sum := s.sum[i] + v + carry
-		if sum < s.sum[i] || (carry == 1 && sum == s.sum[i]) {
-			carry = 1
-		} else {
-			carry = 0
-		}
-		s.sum[i] = sum
+		s.sum[i], carry = bits.Add64(s.sum[i], v[i], carry)
 	}
-	s.Count++
+}
+
+// Merge adds every entry digested in o to d, as if each had been added to
+// d (the sums are order-independent): the digests of several goroutines,
+// each over a part of the entries, merge into the digest of all of them.
+// o should use the same SlotOf and IgnoreMtime as d.
+func (d *Digest) Merge(o *Digest) {
+	if len(o.slots) == 0 {
+		return
+	}
+	if d.slots == nil {
+		d.slots = map[string]*SlotDigest{}
+	}
+	for name, os := range o.slots {
+		s := d.slots[name]
+		if s == nil {
+			s = &SlotDigest{}
+			d.slots[name] = s
+		}
+		s.add(&os.sum)
+		s.Count += os.Count
+	}
 }
 
 // Total is the number of entries added.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -203,48 +202,34 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 			}
 		}
 	}
-	consume := func(le registry.Entry) error {
-		e := &le
-		if !flt.Match(e) {
+	// Listing (the registry's decoding, on this goroutine), the per-entry
+	// work (filter, conversion, digest, encoding: exportWorkers, in
+	// batches) and the rest (losses, counts and spooling, in the listing's
+	// order: one goroutine) run in parallel; see exportPipeline.
+	p := &exportPipeline{flt: flt, v: v, to: o.to, db: db, encode: spool != nil, eo: eo, ignoreMtime: ignoreMtime}
+	p.take = func(it *exportItem) error {
+		if !it.matched {
 			return nil
 		}
 		sum.Read++
-		if len(e.Locations) > 1 {
-			lost = append(lost, fmt.Sprintf("%s: locations: %d locations, a mailboxes.db holds one (the preferred primary %s is kept)", e.Name, len(e.Locations), e.Primary()))
-		}
-		ce, losses := mboxlist.Convert(mboxlist.V36, v, &e.Entry)
-		drop := false
-		for _, l := range losses {
-			lost = append(lost, fmt.Sprintf("%s: %s", e.Name, l))
-			drop = drop || l.Field == "mbtype"
-		}
-		if drop {
-			lost = append(lost, fmt.Sprintf("%s: left out: Cyrus %s cannot store its type", e.Name, v))
+		lost = append(lost, it.lost...)
+		if it.skipped {
 			sum.Skipped++
 			return nil
 		}
-		if o.to == "legacy" {
-			for _, l := range legacyLineLosses(v, &ce) {
-				lost = append(lost, fmt.Sprintf("%s: %s", e.Name, l))
-			}
-		}
 		sum.Selected++
-		sum.ByType[convert.TypeName(e.Type)]++
-		re := registry.Entry{Entry: ce}
-		re.Normalize()
-		sum.Digest.Add(&re)
+		sum.ByType[it.typ]++
 		switch {
 		case !db:
-			all = append(all, ce)
+			all = append(all, it.ce)
 		case spool != nil && encErr == nil:
 			// An encoding error is reported after the losses, as
 			// writeDB would; the listing goes on to collect them.
-			recs, err := mboxlist.EncodeRecords(v, &ce, eo)
-			if err != nil {
-				encErr = exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", ce.Name, err))
+			if it.encErr != nil {
+				encErr = exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", it.name, it.encErr))
 				return nil
 			}
-			for i, kv := range recs {
+			for i, kv := range it.recs {
 				if err := spool.Add(kv.Key, kv.Value, i == 0); err != nil {
 					return &spoolError{err}
 				}
@@ -252,48 +237,14 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 		}
 		return nil
 	}
-	// Listing (the registry's decoding) and the rest (conversion, digest,
-	// encoding, spooling) run on two goroutines, in batches, in order.
-	batches := make(chan []registry.Entry, 4)
-	done := make(chan struct{})
-	var consErr error
-	var failed atomic.Bool
-	go func() {
-		defer close(done)
-		for b := range batches {
-			if consErr != nil {
-				continue // drain
-			}
-			for i := range b {
-				if err := consume(b[i]); err != nil {
-					consErr = err
-					failed.Store(true)
-					break
-				}
-			}
-		}
-	}()
-	const batchSize = 256
-	batch := make([]registry.Entry, 0, batchSize)
-	_, err = store.List(ctx, flt.ListPrefix(), func(le registry.Entry) error {
-		prog.Add(1)
-		if failed.Load() {
-			return errExportStopped
-		}
-		batch = append(batch, le)
-		if len(batch) == batchSize {
-			batches <- batch
-			batch = make([]registry.Entry, 0, batchSize)
-		}
-		return nil
-	})
-	if len(batch) > 0 {
-		batches <- batch
+	err = p.run(ctx, store, flt.ListPrefix(), prog)
+	for _, d := range p.digests {
+		sum.Digest.Merge(d)
 	}
-	close(batches)
-	<-done
-	if consErr != nil {
-		err = consErr
+	if err == nil && spool != nil {
+		if ferr := spool.wait(); ferr != nil {
+			err = &spoolError{ferr}
+		}
 	}
 	prog.Done()
 	var se *spoolError
@@ -372,6 +323,9 @@ func fileDigest(ctx context.Context, path string, ignoreMtime bool, stderr io.Wr
 		return nil, err
 	}
 	defer src.Close()
+	if src.kind.isDB() && src.version == mboxlist.V36 {
+		return digestDB36(ctx, src, ignoreMtime)
+	}
 	d := &convert.Digest{IgnoreMtime: ignoreMtime}
 	err = src.entries(ctx, func(e *mboxlist.Entry) error {
 		re := registry.Entry{Entry: *e}

@@ -10,7 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 
 	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/internal/exitcode"
@@ -19,8 +19,14 @@ import (
 )
 
 // spoolBudget is the bytes of keys and values a recordSpool holds in memory
-// before it sorts them and writes them out as a run.
-const spoolBudget = 64 << 20
+// before it sorts them and writes them out as a run; the index of the
+// records takes up to a fifth more (spoolAvgRecord). Two such buffers
+// exist: one is filled while the other is sorted and written.
+const spoolBudget = 32 << 20
+
+// spoolAvgRecord is the smallest average record size (key and value) that
+// fills a buffer before its index does.
+const spoolAvgRecord = 128
 
 // recordSpool is an external sort of the records of a mailboxes.db, so that
 // an export holds a bounded amount of them in memory. Records offered as
@@ -48,6 +54,14 @@ type recordSpool struct {
 	index []spoolItem // where they are in arena
 	runs  []string    // the sorted run files written so far
 	lenb  [2 * binary.MaxVarintLen64]byte
+
+	// A full buffer is sorted and written by a goroutine of its own while
+	// Add fills the other one: flushing is closed (and flushErr set) when
+	// that run is on disk; spare is the buffer it gives back.
+	flushing   chan struct{}
+	flushErr   error
+	spareArena []byte
+	spareIndex []spoolItem
 }
 
 type spoolItem struct {
@@ -71,6 +85,7 @@ func newRecordSpool(dst string, cmp func(a, b []byte) int) (*recordSpool, error)
 
 // Remove deletes every file of the spool.
 func (s *recordSpool) Remove() {
+	s.wait()
 	if s.ordered != nil {
 		s.ordered.Close()
 	}
@@ -78,9 +93,13 @@ func (s *recordSpool) Remove() {
 }
 
 func (s *recordSpool) writeRecord(w io.Writer, key, value []byte) error {
-	n := binary.PutUvarint(s.lenb[:], uint64(len(key)))
-	n += binary.PutUvarint(s.lenb[n:], uint64(len(value)))
-	if _, err := w.Write(s.lenb[:n]); err != nil {
+	return writeSpoolRecord(w, &s.lenb, key, value)
+}
+
+func writeSpoolRecord(w io.Writer, lenb *[2 * binary.MaxVarintLen64]byte, key, value []byte) error {
+	n := binary.PutUvarint(lenb[:], uint64(len(key)))
+	n += binary.PutUvarint(lenb[n:], uint64(len(value)))
+	if _, err := w.Write(lenb[:n]); err != nil {
 		return err
 	}
 	if _, err := w.Write(key); err != nil {
@@ -97,30 +116,69 @@ func (s *recordSpool) Add(key, value []byte, ordered bool) error {
 		s.nOrdered++
 		return s.writeRecord(s.orderedW, key, value)
 	}
+	// The buffers do not grow (which would hold the old and the new
+	// array at once): a record that does not fit starts a new run.
+	if len(s.index) > 0 && (len(s.arena)+len(key)+len(value) > cap(s.arena) || len(s.index) == cap(s.index)) {
+		if err := s.flushRun(); err != nil {
+			return err
+		}
+	}
+	if s.arena == nil {
+		s.arena = make([]byte, 0, s.budget)
+		s.index = make([]spoolItem, 0, s.budget/spoolAvgRecord+1)
+	}
 	off := len(s.arena)
 	s.arena = append(append(s.arena, key...), value...)
 	s.index = append(s.index, spoolItem{off: off, klen: len(key), vlen: len(value)})
-	if len(s.arena)+len(s.index)*24 >= s.budget {
-		return s.flushRun()
-	}
 	return nil
 }
 
+// flushRun starts writing the buffered records as a sorted run, on a
+// goroutine of its own (after the previous run is written), and gives Add
+// an empty buffer.
 func (s *recordSpool) flushRun() error {
 	if len(s.index) == 0 {
 		return nil
 	}
-	a := s.arena
-	key := func(it spoolItem) []byte { return a[it.off : it.off+it.klen] }
-	sort.Slice(s.index, func(i, j int) bool { return s.cmp(key(s.index[i]), key(s.index[j])) < 0 })
+	if err := s.wait(); err != nil {
+		return err
+	}
 	name := filepath.Join(s.dir, fmt.Sprintf("run%d", len(s.runs)))
+	s.runs = append(s.runs, name)
+	arena, index, cmp := s.arena, s.index, s.cmp
+	s.arena, s.index = s.spareArena[:0], s.spareIndex[:0]
+	s.spareArena, s.spareIndex = nil, nil
+	done := make(chan struct{})
+	s.flushing = done
+	go func() {
+		defer close(done)
+		s.flushErr = writeRun(name, arena, index, cmp)
+		s.spareArena, s.spareIndex = arena[:0], index[:0]
+	}()
+	return nil
+}
+
+// wait waits for the run being written, if any, and returns its error.
+func (s *recordSpool) wait() error {
+	if s.flushing != nil {
+		<-s.flushing
+		s.flushing = nil
+	}
+	return s.flushErr
+}
+
+// writeRun sorts the records of a buffer and writes them to a new file.
+func writeRun(name string, a []byte, index []spoolItem, cmp func(a, b []byte) int) error {
+	key := func(it spoolItem) []byte { return a[it.off : it.off+it.klen] }
+	slices.SortFunc(index, func(x, y spoolItem) int { return cmp(key(x), key(y)) })
 	f, err := os.Create(name)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	for _, it := range s.index {
-		if err := s.writeRecord(w, key(it), a[it.off+it.klen:it.off+it.klen+it.vlen]); err != nil {
+	var lenb [2 * binary.MaxVarintLen64]byte
+	for _, it := range index {
+		if err := writeSpoolRecord(w, &lenb, key(it), a[it.off+it.klen:it.off+it.klen+it.vlen]); err != nil {
 			f.Close()
 			return err
 		}
@@ -129,12 +187,7 @@ func (s *recordSpool) flushRun() error {
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	s.runs = append(s.runs, name)
-	s.arena, s.index = s.arena[:0], s.index[:0]
-	return nil
+	return f.Close()
 }
 
 // runReader reads one run back, one record at a time.
@@ -211,7 +264,10 @@ func (s *recordSpool) Merge(fn func(key, value []byte) error) error {
 	if err := s.flushRun(); err != nil {
 		return err
 	}
-	s.arena, s.index = nil, nil
+	if err := s.wait(); err != nil {
+		return err
+	}
+	s.arena, s.index, s.spareArena, s.spareIndex = nil, nil, nil, nil
 	h := &runHeap{cmp: s.cmp}
 	defer func() {
 		for _, rr := range h.rs {
