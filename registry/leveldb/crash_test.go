@@ -30,6 +30,8 @@ func TestMain(m *testing.M) {
 		childHold(os.Getenv("REG_PATH"))
 	case "import":
 		childImport(os.Getenv("REG_PATH"))
+	case "build":
+		childBuild(os.Getenv("REG_PATH"))
 	default:
 		os.Exit(m.Run())
 	}
@@ -215,4 +217,140 @@ func checkPrefix(t *testing.T, path string, acked int) {
 		t.Fatalf("%d change records for revision %d", changes, rev)
 	}
 	t.Logf("kill -9 after %d acknowledged: %d entries, %d index rows, %d change records, consistent", acked, n, rows, changes)
+}
+
+const buildCrashN = 100000
+
+// childBuild runs one Build of buildCrashN entries (synced), saying when it
+// starts and when it is done.
+func childBuild(path string) {
+	fmt.Println("start")
+	_, err := Build(context.Background(), path, nil, func(add func(registry.Entry) error) error {
+		for i := range buildCrashN {
+			if err := add(importEntry(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(3)
+	}
+	fmt.Println("built")
+	time.Sleep(time.Minute)
+}
+
+// TestCrashDuringBuild kill -9s a child process at a random moment of a
+// Build: reopened, the registry is either empty (revision 0, no key but
+// the version) or the whole build, with every index row; never a part.
+func TestCrashDuringBuild(t *testing.T) {
+	trials := 3
+	if n, err := strconv.Atoi(os.Getenv("MURDERKIT_CRASH_TRIALS")); err == nil && n > 0 {
+		trials = n
+	}
+	// How long a whole build takes here, to kill within it.
+	path := filepath.Join(t.TempDir(), "reg")
+	_, sc := startChild(t, "build", path)
+	sc.Scan()
+	t0 := time.Now()
+	if !sc.Scan() || sc.Text() != "built" {
+		t.Fatalf("child: %s", sc.Text())
+	}
+	full := time.Since(t0)
+	empty, whole := 0, 0
+	for trial := range trials {
+		path := filepath.Join(t.TempDir(), "reg")
+		cmd, sc := startChild(t, "build", path)
+		if !sc.Scan() || sc.Text() != "start" {
+			t.Fatalf("child: %s", sc.Text())
+		}
+		at := time.Duration(int64(full) * int64(1+trial*7%15) / 10) // 10% to 150%
+		done := make(chan bool, 1)
+		go func() { done <- sc.Scan() && sc.Text() == "built" }()
+		var built bool
+		select {
+		case built = <-done:
+		case <-time.After(at):
+		}
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		n := checkBuilt(t, path, built)
+		if n == 0 {
+			empty++
+		} else {
+			whole++
+		}
+	}
+	t.Logf("a build of %d takes %v; %d trials killed at 10-150%% of that: %d left empty, %d whole", buildCrashN, full, trials, empty, whole)
+}
+
+// checkBuilt reopens path after a killed Build and returns its entry
+// count, failing unless it is 0 (and built is false) or everything.
+func checkBuilt(t *testing.T, path string, built bool) int {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, path, nil)
+	if err != nil {
+		t.Fatalf("reopen after kill -9: %v", err)
+	}
+	defer s.Close()
+	n, err := s.Count(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, _ := s.Revision(ctx)
+	if n == 0 {
+		if built || rev != 0 {
+			t.Fatalf("after kill -9: empty registry at revision %d (child said built: %v)", rev, built)
+		}
+		it := s.db.NewIterator(nil, nil)
+		defer it.Release()
+		for it.Next() {
+			if string(it.Key()) != keyVer {
+				t.Fatalf("after kill -9: empty registry holds key %q", it.Key())
+			}
+		}
+		return 0
+	}
+	if n != buildCrashN || rev != buildCrashN {
+		t.Fatalf("after kill -9: %d entries at revision %d; want none or all %d", n, rev, buildCrashN)
+	}
+	i := 0
+	_, err = s.List(ctx, "", func(e registry.Entry) error {
+		want := importEntry(i)
+		want.Normalize()
+		want.Revision = int64(i + 1)
+		if string(registry.EncodeEntry(&e, true)) != string(registry.EncodeEntry(&want, true)) {
+			return fmt.Errorf("entry %d is %+v, want %+v", i, e, want)
+		}
+		i++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for k := range n {
+		e := importEntry(k)
+		for _, key := range registry.IndexKeys(&e) {
+			want[key] = true
+		}
+	}
+	it := s.db.NewIterator(util.BytesPrefix([]byte(pfxIndex)), nil)
+	rows := 0
+	for it.Next() {
+		if !want[string(it.Key()[len(pfxIndex):])] {
+			it.Release()
+			t.Fatalf("index row %q has no entry", it.Key())
+		}
+		rows++
+	}
+	it.Release()
+	if rows != len(want) {
+		t.Fatalf("%d index rows, want %d", rows, len(want))
+	}
+	return n
 }
