@@ -75,6 +75,7 @@ soak: deps
 trials: deps
 	MURDERKIT_TRIALS=$(TRIALS) $(GO) test -timeout 4h -run 'Trials' -v ./...
 	MURDERKIT_KILL_TRIALS=50 MURDERKIT_TRIAL_ENTRIES=200000 $(GO) test -timeout 4h -run 'KillTrials' -v ./cmd/mboxconv
+	MURDERKIT_CRASH_TRIALS=50 $(GO) test -timeout 1h -run 'Crash' -v ./registry/leveldb
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
