@@ -110,7 +110,8 @@ func child(t *testing.T, kill time.Duration, args ...string) (int, string, time.
 }
 
 // TestImportExportKillTrials: kill -9 at a random moment of a 200,000-entry
-// import into leveldb (and of an export from it to twoskip), then run the
+// import into leveldb (bulk and batches in turn; and of an export from it
+// to twoskip), then run the
 // same command again: it resumes and the result verifies equal to the
 // source. MURDERKIT_KILL_TRIALS sets the number of trials of each (default
 // 3), MURDERKIT_TRIAL_ENTRIES the size (default 20,000, so that CI stays
@@ -128,13 +129,26 @@ func TestImportExportKillTrials(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("uninterrupted import: exit %d\n%s", code, stderr)
 	}
-	t.Logf("%d entries: an uninterrupted import takes %v", n, full)
+	batchReg := "leveldb://" + filepath.Join(dir, "ref-batches")
+	code, stderr, fullBatches := child(t, 0, "import", src, "--registry", batchReg, "--checkpoint", filepath.Join(dir, "refb.cp"), "-q", "--batch", "1000", "--bulk", "off")
+	if code != 0 {
+		t.Fatalf("uninterrupted import in batches: exit %d\n%s", code, stderr)
+	}
+	t.Logf("%d entries: an uninterrupted import takes %v (bulk), %v (batches)", n, full, fullBatches)
 	resumedSome := 0
 	for i := 0; i < trials && time.Now().Before(deadline); i++ {
 		reg := "leveldb://" + filepath.Join(dir, fmt.Sprintf("reg%d", i))
 		cp := filepath.Join(dir, fmt.Sprintf("cp%d.json", i))
 		at := time.Duration(rand.Int64N(int64(full)))
+		if i%2 == 1 {
+			at = time.Duration(rand.Int64N(int64(fullBatches)))
+		}
+		// Even trials fill the empty registry in one bulk step (all or
+		// nothing), odd ones in checkpointed batches.
 		args := []string{"import", src, "--registry", reg, "--checkpoint", cp, "-q", "--batch", "1000"}
+		if i%2 == 1 {
+			args = append(args, "--bulk", "off")
+		}
 		code, stderr, _ := child(t, at, args...)
 		if code != -1 && code != 0 {
 			t.Fatalf("trial %d: killed run: exit %d\n%s", i, code, stderr)
