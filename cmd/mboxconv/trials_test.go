@@ -23,7 +23,8 @@ func TestTrialChild(t *testing.T) {
 	if args == "" {
 		return // not a child: nothing to do (the parent tests are below)
 	}
-	_, stderr, code := run(t, strings.Split(args, "\x1f")...)
+	stdout, stderr, code := run(t, strings.Split(args, "\x1f")...)
+	os.Stdout.WriteString(stdout)
 	os.Stderr.WriteString(stderr)
 	os.Exit(code)
 }
