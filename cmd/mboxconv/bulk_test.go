@@ -78,3 +78,18 @@ func TestImportBulkAndFallback(t *testing.T) {
 		t.Fatalf("--bulk sometimes: exit %d, want 2", code)
 	}
 }
+
+// --domain . selects the names without a domain (16 of the sample's 18;
+// the other 2 are in example.com).
+func TestImportDefaultDomainFilter(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(fixtures, "sample.twoskip.db")
+	s := importSummary(t, src, "--registry", "leveldb://"+filepath.Join(dir, "a"), "--domain", ".", "--checkpoint", filepath.Join(dir, "cp1"))
+	if s.Selected != 16 || s.Skipped != 2 || !s.Verified {
+		t.Fatalf("--domain .: %+v, want 16 selected, 2 skipped", s)
+	}
+	s = importSummary(t, src, "--registry", "leveldb://"+filepath.Join(dir, "b"), "--domain", ".,example.com", "--checkpoint", filepath.Join(dir, "cp2"))
+	if s.Selected != 18 || !s.Verified {
+		t.Fatalf("--domain .,example.com: %+v, want all 18", s)
+	}
+}

@@ -393,13 +393,19 @@ func (ff *filterFlags) add(cmd *cobra.Command) {
 	f.StringVar(&ff.slot, "slot", "", "only entries whose preferred location is in this registry slot")
 	f.StringSliceVar(&ff.servers, "only-server", nil, "only entries on these servers (the preferred location)")
 	f.StringSliceVar(&ff.partitions, "partition", nil, "only entries on these partitions")
-	f.StringSliceVar(&ff.domains, "domain", nil, "only names in these domains (the part before !)")
+	f.StringSliceVar(&ff.domains, "domain", nil, "only names in these domains (the part before !; \".\" for names without a domain)")
 	f.StringSliceVar(&ff.prefixes, "prefix", nil, "only these names and the names below them (user.foo: user.foo and user.foo.*)")
 }
 
 // filter builds the filter; a slot is looked up in store (nil: no registry).
 func (ff *filterFlags) filter(ctx context.Context, store registry.Store) (convert.Filter, error) {
-	f := convert.Filter{Slot: ff.slot, Servers: ff.servers, Partitions: ff.partitions, Domains: ff.domains, Prefixes: ff.prefixes}
+	f := convert.Filter{Slot: ff.slot, Servers: ff.servers, Partitions: ff.partitions, Prefixes: ff.prefixes}
+	for _, d := range ff.domains {
+		if d == "." {
+			d = "" // the default domain: a shell cannot pass an empty list item
+		}
+		f.Domains = append(f.Domains, d)
+	}
 	if ff.slot != "" {
 		if store == nil {
 			return f, exitcode.With(exitcode.Usage, fmt.Errorf("--slot needs a registry"))
