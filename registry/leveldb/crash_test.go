@@ -184,30 +184,9 @@ func checkPrefix(t *testing.T, path string, acked int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Index rows: exactly the union of every entry's IndexKeys.
-	want := map[string]bool{}
-	for k := range n {
-		e := importEntry(k)
-		for _, key := range registry.IndexKeys(&e) {
-			want[key] = true
-		}
-	}
-	it := s.db.NewIterator(util.BytesPrefix([]byte(pfxIndex)), nil)
-	rows := 0
-	for it.Next() {
-		k := string(it.Key()[len(pfxIndex):])
-		if !want[k] {
-			it.Release()
-			t.Fatalf("index row %q has no entry", k)
-		}
-		rows++
-	}
-	it.Release()
-	if rows != len(want) {
-		t.Fatalf("%d index rows, want %d", rows, len(want))
-	}
+	rows := checkIndexRows(t, s, n)
 	// Change log: one record per revision 1..rev.
-	it = s.db.NewIterator(util.BytesPrefix([]byte(pfxChange)), nil)
+	it := s.db.NewIterator(util.BytesPrefix([]byte(pfxChange)), nil)
 	changes := 0
 	for it.Next() {
 		changes++
@@ -332,6 +311,14 @@ func checkBuilt(t *testing.T, path string, built bool) int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkIndexRows(t, s, n)
+	return n
+}
+
+// checkIndexRows checks that the index rows are exactly the union of the
+// IndexKeys of importEntry 0..n-1, and returns how many there are.
+func checkIndexRows(t *testing.T, s *Store, n int) int {
+	t.Helper()
 	want := map[string]bool{}
 	for k := range n {
 		e := importEntry(k)
@@ -340,17 +327,16 @@ func checkBuilt(t *testing.T, path string, built bool) int {
 		}
 	}
 	it := s.db.NewIterator(util.BytesPrefix([]byte(pfxIndex)), nil)
+	defer it.Release()
 	rows := 0
 	for it.Next() {
-		if !want[string(it.Key()[len(pfxIndex):])] {
-			it.Release()
-			t.Fatalf("index row %q has no entry", it.Key())
+		if k := string(it.Key()[len(pfxIndex):]); !want[k] {
+			t.Fatalf("index row %q has no entry", k)
 		}
 		rows++
 	}
-	it.Release()
 	if rows != len(want) {
 		t.Fatalf("%d index rows, want %d", rows, len(want))
 	}
-	return n
+	return rows
 }
