@@ -27,6 +27,10 @@ type Writer struct {
 	lastAt [maxLevel]*pending
 	err    error
 	done   bool
+	// free holds finished pendings for reuse, by level; body is the
+	// scratch copy of a record's key, value and padding.
+	free [maxLevel + 1][]*pending
+	body []byte
 	// forceEscape writes 64-bit length extensions for every record (tests:
 	// Cyrus writes them only for keys ≥ 65535 or values ≥ 4 GiB).
 	forceEscape bool
@@ -120,7 +124,9 @@ func (w *Writer) Add(key, value []byte) error {
 	if vlen >= valLenEscape || w.forceEscape {
 		hl += 8
 	}
-	head := make([]byte, hl+8*(lvl+1))
+	me := w.newPending(lvl, hl+8*(lvl+1))
+	me.off, me.waiting = off, lvl
+	head := me.head
 	head[0], head[1] = typeRecord, byte(lvl)
 	p := 8
 	if klen >= keyLenEscape || w.forceEscape {
@@ -136,24 +142,27 @@ func (w *Writer) Add(key, value []byte) error {
 	} else {
 		be.PutUint32(head[4:], uint32(vlen))
 	}
-	pad := int(r8(int64(klen+vlen)) - int64(klen+vlen))
-	tc := crc32.ChecksumIEEE(key)
-	tc = crc32.Update(tc, crc32.IEEETable, value)
-	tc = crc32.Update(tc, crc32.IEEETable, make([]byte, pad))
+	// Key, value and zero padding to 8 bytes: one checksum, one write.
+	n := int(r8(int64(klen + vlen)))
+	if cap(w.body) < n {
+		w.body = make([]byte, n)
+	}
+	body := w.body[:n]
+	copy(body, key)
+	copy(body[klen:], value)
+	clear(body[klen+vlen:])
 	var crcs [8]byte
-	be.PutUint32(crcs[4:], tc)
+	be.PutUint32(crcs[4:], crc32.ChecksumIEEE(body))
 	w.out.Write(head) // pointers and head CRC are patched when known
 	w.out.Write(crcs[:])
-	w.out.Write(key)
-	w.out.Write(value)
-	w.out.Write(make([]byte, pad))
-	me := &pending{off: off, head: head, waiting: lvl}
+	w.out.Write(body)
 	for k := 0; k < lvl; k++ {
 		pr := w.lastAt[k]
 		s := len(pr.head) - 8*(maxLevelOf(pr)+1) + 8*slotFor(k)
 		be.PutUint64(pr.head[s:], uint64(off))
 		if pr.waiting--; pr.waiting == 0 {
 			w.flushHead(pr)
+			w.release(pr)
 		}
 		w.lastAt[k] = me
 	}
@@ -162,6 +171,32 @@ func (w *Writer) Add(key, value []byte) error {
 }
 
 func maxLevelOf(p *pending) int { return int(p.head[1]) }
+
+// newPending returns a pending of level lvl with a zeroed head of n bytes,
+// reusing a released one when it can.
+func (w *Writer) newPending(lvl, n int) *pending {
+	if f := w.free[lvl]; len(f) > 0 {
+		p := f[len(f)-1]
+		w.free[lvl] = f[:len(f)-1]
+		if cap(p.head) >= n {
+			p.head = p.head[:n]
+			clear(p.head)
+			return p
+		}
+	}
+	return &pending{head: make([]byte, n)}
+}
+
+// release keeps a written pending (no level waits for it any more) for
+// reuse; the DUMMY is not reused.
+func (w *Writer) release(p *pending) {
+	if p.off == dummyOffset {
+		return
+	}
+	if lvl := maxLevelOf(p); len(w.free[lvl]) < 64 {
+		w.free[lvl] = append(w.free[lvl], p)
+	}
+}
 
 // flushHead writes a finished head and its CRC.
 func (w *Writer) flushHead(p *pending) {

@@ -175,14 +175,15 @@ func (p *exportPipeline) process(b *exportBatch, d *convert.Digest) {
 	b.entries = nil
 }
 
-// digestBatch is a run of N records of a 3.6 file, copied out of the
-// reader's buffer: keys and values back to back in buf.
-type digestBatch struct {
+// kvBatch is a run of records handed from one goroutine to another (N
+// records of a 3.6 file copied out of the reader's buffer, merged records
+// on their way to the writer): keys and values back to back in buf.
+type kvBatch struct {
 	buf  []byte
-	recs []digestRec
+	recs []kvRec
 }
 
-type digestRec struct{ off, klen, vlen int }
+type kvRec struct{ off, klen, vlen int }
 
 const digestBatchRecords = 512
 
@@ -196,8 +197,8 @@ const digestBatchRecords = 512
 // read after.
 func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Digest, error) {
 	nw := exportWorkers()
-	work := make(chan *digestBatch, 2*nw)
-	free := make(chan *digestBatch, 3*nw)
+	work := make(chan *kvBatch, 2*nw)
+	free := make(chan *kvBatch, 3*nw)
 	hist := map[string]mboxlist.Entry{}
 	var failed atomic.Bool
 	var errOnce sync.Once
@@ -244,7 +245,7 @@ func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Di
 			}
 		}()
 	}
-	var cur *digestBatch
+	var cur *kvBatch
 	sentN := false
 	flush := func() {
 		if cur != nil && len(cur.recs) > 0 {
@@ -282,13 +283,13 @@ func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Di
 				select {
 				case cur = <-free:
 				default:
-					cur = &digestBatch{buf: make([]byte, 0, 64<<10), recs: make([]digestRec, 0, digestBatchRecords)}
+					cur = &kvBatch{buf: make([]byte, 0, 64<<10), recs: make([]kvRec, 0, digestBatchRecords)}
 				}
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
-			cur.recs = append(cur.recs, digestRec{off: len(cur.buf), klen: len(k), vlen: len(v)})
+			cur.recs = append(cur.recs, kvRec{off: len(cur.buf), klen: len(k), vlen: len(v)})
 			cur.buf = append(append(cur.buf, k...), v...)
 			if len(cur.recs) == digestBatchRecords {
 				flush()

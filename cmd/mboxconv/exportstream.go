@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 
 	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/internal/exitcode"
@@ -20,7 +21,7 @@ import (
 
 // spoolBudget is the bytes of keys and values a recordSpool holds in memory
 // before it sorts them and writes them out as a run; the index of the
-// records takes up to a fifth more (spoolAvgRecord). Two such buffers
+// records takes up to a quarter more (spoolAvgRecord). Two such buffers
 // exist: one is filled while the other is sorted and written.
 const spoolBudget = 32 << 20
 
@@ -43,6 +44,7 @@ const spoolAvgRecord = 128
 type recordSpool struct {
 	dir    string
 	cmp    func(a, b []byte) int
+	signed bool // cmp is the signed order (skiplist), for keyPrefix
 	budget int
 
 	ordered     *os.File
@@ -65,9 +67,26 @@ type recordSpool struct {
 }
 
 type spoolItem struct {
+	pfx  uint64 // keyPrefix of the key: decides most comparisons of the sort
 	off  int
 	klen int
 	vlen int
+}
+
+// keyPrefix maps the first 8 bytes of a key to a number that orders as
+// the keys do, up to ties: bytes are taken big-endian, zero-padded (a
+// shorter key sorts first), each flipped by 0x80 for the signed order of
+// skiplist (then a byte 0x80 ties with the padding). Keys whose prefixes
+// differ compare as their prefixes; equal prefixes need the full compare.
+func keyPrefix(k []byte, signed bool) uint64 {
+	var b [8]byte
+	n := copy(b[:], k)
+	if signed {
+		for i := range n {
+			b[i] ^= 0x80
+		}
+	}
+	return binary.BigEndian.Uint64(b[:])
 }
 
 func newRecordSpool(dst string, cmp func(a, b []byte) int) (*recordSpool, error) {
@@ -80,7 +99,9 @@ func newRecordSpool(dst string, cmp func(a, b []byte) int) (*recordSpool, error)
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	return &recordSpool{dir: dir, cmp: cmp, budget: spoolBudget, ordered: f, orderedW: bufio.NewWriterSize(f, 1<<20)}, nil
+	// cmp is cyrusdb.CompareRaw or cyrusdb.CompareSigned (spoolCompare).
+	signed := cmp([]byte{0x80}, []byte{0x00}) < 0
+	return &recordSpool{dir: dir, cmp: cmp, signed: signed, budget: spoolBudget, ordered: f, orderedW: bufio.NewWriterSize(f, 1<<20)}, nil
 }
 
 // Remove deletes every file of the spool.
@@ -129,7 +150,7 @@ func (s *recordSpool) Add(key, value []byte, ordered bool) error {
 	}
 	off := len(s.arena)
 	s.arena = append(append(s.arena, key...), value...)
-	s.index = append(s.index, spoolItem{off: off, klen: len(key), vlen: len(value)})
+	s.index = append(s.index, spoolItem{pfx: keyPrefix(key, s.signed), off: off, klen: len(key), vlen: len(value)})
 	return nil
 }
 
@@ -170,7 +191,15 @@ func (s *recordSpool) wait() error {
 // writeRun sorts the records of a buffer and writes them to a new file.
 func writeRun(name string, a []byte, index []spoolItem, cmp func(a, b []byte) int) error {
 	key := func(it spoolItem) []byte { return a[it.off : it.off+it.klen] }
-	slices.SortFunc(index, func(x, y spoolItem) int { return cmp(key(x), key(y)) })
+	slices.SortFunc(index, func(x, y spoolItem) int {
+		if x.pfx != y.pfx {
+			if x.pfx < y.pfx {
+				return -1
+			}
+			return 1
+		}
+		return cmp(key(x), key(y))
+	})
 	f, err := os.Create(name)
 	if err != nil {
 		return err
@@ -344,14 +373,60 @@ func writeDBFromSpool(dst, format string, s *recordSpool) error {
 			a.Abort()
 		}
 	}
+	// The merge (reading the runs back) and the writer run on two
+	// goroutines, handing over batches of records.
+	batches := make(chan *kvBatch, 4)
+	free := make(chan *kvBatch, 6)
 	var addErr error
+	var stop atomic.Bool
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for b := range batches {
+			if addErr == nil {
+				for _, r := range b.recs {
+					if err := w.Add(b.buf[r.off:r.off+r.klen], b.buf[r.off+r.klen:r.off+r.klen+r.vlen]); err != nil {
+						addErr = err
+						stop.Store(true)
+						break
+					}
+				}
+			}
+			b.buf, b.recs = b.buf[:0], b.recs[:0]
+			select {
+			case free <- b:
+			default:
+			}
+		}
+	}()
+	var cur *kvBatch
 	err = s.Merge(func(key, value []byte) error {
-		if err := w.Add(key, value); err != nil {
-			addErr = err
-			return err
+		if stop.Load() {
+			return errExportStopped
+		}
+		if cur == nil {
+			select {
+			case cur = <-free:
+			default:
+				cur = &kvBatch{buf: make([]byte, 0, 256<<10), recs: make([]kvRec, 0, 1024)}
+			}
+		}
+		cur.recs = append(cur.recs, kvRec{off: len(cur.buf), klen: len(key), vlen: len(value)})
+		cur.buf = append(append(cur.buf, key...), value...)
+		if len(cur.buf) >= 240<<10 || len(cur.recs) == cap(cur.recs) {
+			batches <- cur
+			cur = nil
 		}
 		return nil
 	})
+	if cur != nil && err == nil {
+		batches <- cur
+	}
+	close(batches)
+	<-written
+	if err == nil && addErr != nil {
+		err = addErr
+	}
 	if err != nil {
 		abort()
 		if addErr != nil {

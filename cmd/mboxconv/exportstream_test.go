@@ -108,3 +108,39 @@ func TestExportSpoolDuplicate(t *testing.T) {
 		t.Fatalf("spool directory left behind: %v", err)
 	}
 }
+
+// TestKeyPrefixOrder: where two keys' prefixes differ, they order as the
+// keys do in the format's order (raw or signed), for keys made of the
+// bytes where the two orders and the zero padding meet.
+func TestKeyPrefixOrder(t *testing.T) {
+	alphabet := []byte{0x00, 0x01, 0x7f, 0x80, 0x81, 0xff, 'I', 'N'}
+	rng := rand.New(rand.NewSource(2))
+	var keys [][]byte
+	for range 400 {
+		k := make([]byte, rng.Intn(11))
+		for i := range k {
+			k[i] = alphabet[rng.Intn(len(alphabet))]
+		}
+		keys = append(keys, k)
+	}
+	for _, format := range []string{"twoskip", "skiplist"} {
+		cmp := spoolCompare(format)
+		signed := format == "skiplist"
+		ties := 0
+		for _, a := range keys {
+			for _, b := range keys {
+				pa, pb := keyPrefix(a, signed), keyPrefix(b, signed)
+				c := cmp(a, b)
+				switch {
+				case pa < pb && c >= 0, pa > pb && c <= 0:
+					t.Fatalf("%s: keys %x, %x: prefixes %x, %x against compare %d", format, a, b, pa, pb, c)
+				case pa == pb:
+					ties++
+				}
+			}
+		}
+		if ties == len(keys) {
+			t.Fatalf("%s: no ties but the diagonal: the test keys are too easy", format)
+		}
+	}
+}
