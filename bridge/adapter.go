@@ -465,11 +465,12 @@ func (s *snapshot) Close() error {
 	return nil
 }
 
-// Watch implements mupdate.Backend on the registry's change feed. The
-// registry's events hold the new entry or a tombstone, not the former
-// record; Prev is filled in for the recent writes made through this adapter
-// (the last prevRingSize), and nil otherwise (a write through another
-// bridge, an import) — see docs/interop.md on PARTIAL-UPDATE.
+// Watch implements mupdate.Backend on the registry's change feed. Prev is
+// the former record: for the recent writes made through this adapter (the
+// last prevRingSize) from its own memory, for others from the registry's
+// event when the backend reports it (etcd; not leveldb's change log, which
+// has one writing process), nil otherwise — see docs/interop.md on
+// PARTIAL-UPDATE.
 func (a *Adapter) Watch(ctx context.Context, after int64, fn func(mupdate.Change) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -486,6 +487,11 @@ func (a *Adapter) Watch(ctx context.Context, after int64, fn func(mupdate.Change
 		a.saw(ev.Revision)
 		ch := mupdate.Change{Revision: ev.Revision, Name: ev.Name}
 		if p, ok := a.prevs.get(ev.Revision); ok && p.Name == ev.Name {
+			ch.Prev = &p
+		} else if ev.Prev != nil && visible(ev.Prev) {
+			// A change made elsewhere (another bridge on the same etcd):
+			// the registry's feed carries the former entry.
+			p := ToMailbox(ev.Prev)
 			ch.Prev = &p
 		}
 		if ev.Type == registry.EventPut && visible(&ev.Entry) {

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/registry"
+	_ "github.com/murderkit/murderkit/registry/etcd" // etcd:// URLs
+	"github.com/murderkit/murderkit/registry/etcd/etcdtest"
 	"github.com/murderkit/murderkit/registry/leveldb"
 )
 
@@ -49,11 +52,17 @@ func (s *session) until(prefix string) []string {
 // murder/murderpw, and returns a function that opens logged-in sessions.
 func startBridge(t *testing.T) func() *session {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := leveldb.Open(context.Background(), filepath.Join(dir, "reg"), &leveldb.Options{NoSync: true})
+	st, err := leveldb.Open(context.Background(), filepath.Join(t.TempDir(), "reg"), &leveldb.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runBridge(t, st)
+}
+
+// runBridge runs bridge.Run on st (closed at the end of the test).
+func runBridge(t *testing.T, st registry.Store) func() *session {
+	t.Helper()
+	dir := t.TempDir()
 	cf := filepath.Join(dir, "creds")
 	os.WriteFile(cf, []byte("murder:murderpw\n"), 0o600)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -115,6 +124,55 @@ func TestPartialUpdateSeesMovesAndDeletes(t *testing.T) {
 	for _, not := range []string{"user.other", "user.new"} {
 		if strings.Contains(got, not) {
 			t.Errorf("stream for A has %s:\n%s", not, got)
+		}
+	}
+}
+
+// The same on one etcd registry with the changes made through another
+// bridge: the registry's feed carries the former entry, so bridge B's
+// PARTIAL-UPDATE client for A hears of a move away from A and a delete on
+// A that bridge A made.
+func TestPartialUpdateSeesOtherBridgesMovesAndDeletes(t *testing.T) {
+	c := etcdtest.Start(t, 1, &etcdtest.Options{FirstIP: 91})
+	open := func() registry.Store {
+		st, err := registry.Open(context.Background(), c.URL("/partial", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	loginA, loginB := runBridge(t, open()), runBridge(t, open())
+	w := loginA()
+	w.send(`W1 ACTIVATE "user.move" "A!p" "x\tlr\t"`)
+	w.send(`W2 ACTIVATE "user.gone" "A!p" "x\tlr\t"`)
+	w.send(`W3 ACTIVATE "user.other" "C!p" "x\tlr\t"`)
+	w.until("W3 OK")
+
+	s := loginB()
+	s.send(`U01 UPDATE "A"`)
+	var dump []string
+	for !strings.Contains(strings.Join(dump, "\n"), "user.gone") { // B's feed may lag A's writes
+		s.send("N0 NOOP")
+		dump = append(dump, s.until("N0 OK")...)
+		if len(dump) > 1000 {
+			t.Fatalf("bridge B never showed A's writes:\n%s", strings.Join(dump, "\n"))
+		}
+	}
+	w.send(`W4 ACTIVATE "user.move" "B!p" "x\tlr\t"`) // moves away from A
+	w.send(`W5 DELETE "user.gone"`)                   // deleted on A
+	w.send(`W6 DELETE "user.other"`)                  // deleted on C
+	w.send(`W7 ACTIVATE "user.new" "C!p" ""`)         // never on A
+	w.send(`W8 ACTIVATE "user.marker" "A!p" ""`)      // after all of them, on A
+	w.until("W8 OK")
+	got := strings.Join(s.until("U01 MAILBOX {11+}"), "\n") // user.marker: the stream is in order
+	for _, want := range []string{"U01 MAILBOX {9+}\nuser.move {3+}\nB!p", "U01 DELETE {9+}\nuser.gone"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("bridge B's stream for A lacks %q:\n%s", want, got)
+		}
+	}
+	for _, not := range []string{"user.other", "user.new"} {
+		if strings.Contains(got, not) {
+			t.Errorf("bridge B's stream for A has %s:\n%s", not, got)
 		}
 	}
 }

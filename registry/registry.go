@@ -125,6 +125,10 @@ type Event struct {
 	Name      string
 	Entry     Entry     // EventPut
 	Tombstone Tombstone // EventDelete
+	// Prev is the entry this change replaced or deleted, when the backend
+	// reports it: etcd does (its watch carries the previous value); the
+	// leveldb change log does not (nil). nil also for a create.
+	Prev *Entry
 	// Err ends the stream: the last event has it set and nothing else.
 	Err error
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -191,7 +192,7 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 		}
 		next := from + 1
 		for {
-			wch := s.cli.Watch(wctx, start, clientv3.WithRange(end), clientv3.WithRev(next), clientv3.WithProgressNotify())
+			wch := s.cli.Watch(wctx, start, clientv3.WithRange(end), clientv3.WithRev(next), clientv3.WithProgressNotify(), clientv3.WithPrevKV())
 			for resp := range wch {
 				if resp.CompactRevision != 0 {
 					send(registry.Event{Err: registry.E("watch", "", fmt.Errorf("%w: revision %d is older than the cluster's compaction at %d", registry.ErrCompacted, next, resp.CompactRevision))})
@@ -200,8 +201,20 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 				if err := resp.Err(); err != nil {
 					break // reopen from next below
 				}
+				// An entry's deletion and its tombstone's put share a
+				// revision (one transaction, so one response): the deleted
+				// entry becomes the tombstone event's Prev.
+				var deleted map[string]*mvccpb.KeyValue
 				for _, ev := range resp.Events {
-					out, ok, err := s.event(ev)
+					if ev.Type == clientv3.EventTypeDelete && ev.PrevKv != nil && strings.HasPrefix(string(ev.Kv.Key), s.p+dirEntry) {
+						if deleted == nil {
+							deleted = map[string]*mvccpb.KeyValue{}
+						}
+						deleted[string(ev.Kv.Key[len(s.p+dirEntry):])] = ev.PrevKv
+					}
+				}
+				for _, ev := range resp.Events {
+					out, ok, err := s.event(ev, deleted)
 					if err != nil {
 						send(registry.Event{Err: registry.E("watch", "", err)})
 						return
@@ -239,7 +252,20 @@ func decodeEntry(v, key []byte) (registry.Entry, error) {
 	return e, err
 }
 
-func (s *Store) event(ev *clientv3.Event) (registry.Event, bool, error) {
+// prevEntry decodes the previous value of an entry key (nil: none).
+func prevEntry(kv *mvccpb.KeyValue) (*registry.Entry, error) {
+	if kv == nil || len(kv.Value) == 0 {
+		return nil, nil
+	}
+	e, err := decodeEntry(kv.Value, kv.Key)
+	if err != nil {
+		return nil, err
+	}
+	e.Revision = kv.ModRevision
+	return &e, nil
+}
+
+func (s *Store) event(ev *clientv3.Event, deleted map[string]*mvccpb.KeyValue) (registry.Event, bool, error) {
 	key := string(ev.Kv.Key)
 	switch {
 	case strings.HasPrefix(key, s.p+dirEntry) && ev.Type == clientv3.EventTypePut:
@@ -248,14 +274,22 @@ func (s *Store) event(ev *clientv3.Event) (registry.Event, bool, error) {
 			return registry.Event{}, false, err
 		}
 		e.Revision = ev.Kv.ModRevision
-		return registry.Event{Type: registry.EventPut, Revision: e.Revision, Name: e.Name, Entry: e}, true, nil
+		prev, err := prevEntry(ev.PrevKv)
+		if err != nil {
+			return registry.Event{}, false, err
+		}
+		return registry.Event{Type: registry.EventPut, Revision: e.Revision, Name: e.Name, Entry: e, Prev: prev}, true, nil
 	case strings.HasPrefix(key, s.p+dirTomb) && ev.Type == clientv3.EventTypePut:
 		t, err := registry.DecodeTombstone(ev.Kv.Value, "etcd key "+strconv.Quote(key))
 		if err != nil {
 			return registry.Event{}, false, err
 		}
 		t.Revision = ev.Kv.ModRevision
-		return registry.Event{Type: registry.EventDelete, Revision: t.Revision, Name: t.Name, Tombstone: t}, true, nil
+		prev, err := prevEntry(deleted[key[len(s.p+dirTomb):]])
+		if err != nil {
+			return registry.Event{}, false, err
+		}
+		return registry.Event{Type: registry.EventDelete, Revision: t.Revision, Name: t.Name, Tombstone: t, Prev: prev}, true, nil
 	}
 	// Entry deletions travel with their tombstone put (same revision);
 	// tombstone deletions (re-create, GC) and slots are not mailbox changes.
