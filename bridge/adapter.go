@@ -320,11 +320,30 @@ func (a *Adapter) saw(r int64) {
 // the server's NoopWait) after every slot write. Read-your-writes holds
 // for every write made through this adapter: its revision is known as
 // soon as the write returns.
+//
+// On a store that can confirm its watches' progress (etcd, shared by
+// several bridges), the answer is instead the registry's current revision,
+// and every watch is asked to confirm it: a change another bridge wrote
+// before the NOOP then reaches this bridge's frontends before the NOOP's OK
+// (read-your-writes across bridges), and revisions without a mailbox
+// change are covered by the confirmation rather than waited for.
 func (a *Adapter) Revision(ctx context.Context) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	return a.rev.Load(), nil
+	own := a.rev.Load()
+	pr, ok := a.Store.(registry.ProgressRequester)
+	if !ok {
+		return own, nil
+	}
+	r, err := a.Store.Revision(ctx)
+	if err == nil {
+		err = pr.RequestProgress(ctx)
+	}
+	if err != nil {
+		return own, nil // the registry is unreachable: what this bridge knows
+	}
+	return max(r, own), nil
 }
 
 // Snapshot implements mupdate.Backend with the registry's consistent
@@ -483,6 +502,14 @@ func (a *Adapter) Watch(ctx context.Context, after int64, fn func(mupdate.Change
 				return ctx.Err()
 			}
 			return ev.Err
+		}
+		if ev.Type == registry.EventProgress {
+			// No change: the feed has delivered everything up to here
+			// (what a streaming NOOP waits for; see Revision).
+			if err := fn(mupdate.Change{Revision: ev.Revision}); err != nil {
+				return err
+			}
+			continue
 		}
 		a.saw(ev.Revision)
 		ch := mupdate.Change{Revision: ev.Revision, Name: ev.Name}

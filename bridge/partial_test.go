@@ -176,3 +176,30 @@ func TestPartialUpdateSeesOtherBridgesMovesAndDeletes(t *testing.T) {
 		}
 	}
 }
+
+// Read-your-writes across bridges: a mailbox activated through bridge A
+// is in bridge B's UPDATE stream before B answers a NOOP sent after the
+// write returned (what a frontend's kick relies on), every time.
+func TestNoopFlushesOtherBridgesWrites(t *testing.T) {
+	c := etcdtest.Start(t, 1, &etcdtest.Options{FirstIP: 92})
+	open := func() registry.Store {
+		st, err := registry.Open(context.Background(), c.URL("/ryw", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	loginA, loginB := runBridge(t, open()), runBridge(t, open())
+	w, s := loginA(), loginB()
+	s.send(`U01 UPDATE`)
+	s.until(`U01 OK "streaming starts"`)
+	for i := range 40 {
+		name := fmt.Sprintf("user.ryw%02d", i)
+		w.send(`W%02d ACTIVATE "%s" "A!p" ""`, i, name)
+		w.until(fmt.Sprintf("W%02d OK", i))
+		s.send("N%02d NOOP", i)
+		if got := strings.Join(s.until(fmt.Sprintf("N%02d OK", i)), "\n"); !strings.Contains(got, name) {
+			t.Fatalf("write %d: bridge B answered NOOP without %s, written through bridge A before it:\n%s", i, name, got)
+		}
+	}
+}

@@ -106,7 +106,21 @@ const (
 	EventPut EventType = 1
 	// EventDelete: the mailbox was deleted; Event.Tombstone holds the record.
 	EventDelete EventType = 2
+	// EventProgress: no change; every change up to Event.Revision has been
+	// delivered. A backend sends it when asked (ProgressRequester) and may
+	// at other times; consumers that only want changes skip it.
+	EventProgress EventType = 3
 )
+
+// ProgressRequester is implemented by stores whose watches can confirm how
+// far they have delivered (etcd). After RequestProgress, every watch of
+// the store that has delivered all changes up to the store's current
+// revision sends an EventProgress with at least that revision. A bridge
+// answering a frontend's NOOP uses it to flush changes made through other
+// bridges.
+type ProgressRequester interface {
+	RequestProgress(ctx context.Context) error
+}
 
 func (t EventType) String() string {
 	switch t {
@@ -114,6 +128,8 @@ func (t EventType) String() string {
 		return "put"
 	case EventDelete:
 		return "delete"
+	case EventProgress:
+		return "progress"
 	}
 	return "invalid"
 }

@@ -56,7 +56,7 @@ func TestLeaderKill(t *testing.T) {
 				l.mu.Lock()
 				if ev.Err != nil {
 					l.errs = append(l.errs, ev.Err)
-				} else {
+				} else if ev.Type != registry.EventProgress {
 					l.evs = append(l.evs, ev)
 				}
 				l.mu.Unlock()

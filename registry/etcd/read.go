@@ -166,6 +166,20 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 	return resp.Header.Revision, nil
 }
 
+// RequestProgress implements registry.ProgressRequester: etcd sends a
+// progress notification (EventProgress) on every watch of this client that
+// is up to date. Watch streams are keyed by the context's metadata: Watch
+// uses clientv3.WithRequireLeader, so this does too.
+func (s *Store) RequestProgress(ctx context.Context) error {
+	if err := s.check(ctx, "progress", ""); err != nil {
+		return err
+	}
+	if err := s.cli.RequestProgress(clientv3.WithRequireLeader(ctx)); err != nil {
+		return registry.E("progress", "", wrap(err))
+	}
+	return nil
+}
+
 // Watch implements registry.Store over one etcd watch of the entry,
 // slot and tombstone keys (index rows are left out), starting at from+1.
 // The etcd client resumes the watch on another member when its member
@@ -200,6 +214,16 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 				}
 				if err := resp.Err(); err != nil {
 					break // reopen from next below
+				}
+				if resp.IsProgressNotify() {
+					// Every change up to the header's revision was sent.
+					if r := resp.Header.Revision; r >= next {
+						next = r + 1
+					}
+					if !send(registry.Event{Type: registry.EventProgress, Revision: resp.Header.Revision}) {
+						return
+					}
+					continue
 				}
 				// An entry's deletion and its tombstone's put share a
 				// revision (one transaction, so one response): the deleted

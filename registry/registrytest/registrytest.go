@@ -579,6 +579,9 @@ func collect(t *testing.T, ch <-chan registry.Event, n int, timeout time.Duratio
 			if ev.Err != nil {
 				t.Fatalf("watch error after %d events: %v", len(out), ev.Err)
 			}
+			if ev.Type == registry.EventProgress {
+				continue
+			}
 			out = append(out, ev)
 		case <-deadline:
 			t.Fatalf("watch gave %d of %d events in %v", len(out), n, timeout)
