@@ -306,7 +306,12 @@ func (c *conn) writeCmd(ctx context.Context, tag string, cmd *wire.Command) bool
 		return c.write(false, func(e *wire.Encoder) { e.Status(tag, wire.KindNO, textReadOnly) }) == nil
 	}
 	start := time.Now()
-	err := c.s.cfg.Backend.Write(ctx, req)
+	// A write that has started finishes even when the server is shutting
+	// down (ctx cancelled by SIGTERM): the client gets its answer, then BYE.
+	// CommandTimeout still bounds it.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.s.cfg.CommandTimeout)
+	err := c.s.cfg.Backend.Write(wctx, req)
+	cancel()
 	attrs := []any{"op", req.Op.String(), "name", req.Name, "user", c.userid, "dur", time.Since(start)}
 	if req.Op != mupdate.OpDelete {
 		attrs = append(attrs, "location", req.Location)
