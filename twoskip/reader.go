@@ -61,18 +61,8 @@ func corrupt(off int64, format string, args ...any) *cyrusdb.CorruptError {
 
 // Open opens the file at path read-only, without locks.
 func Open(path string, opts *Options) (*DB, error) {
-	f, err := os.Open(path)
+	db, f, id, err := fileio.OpenFile(path, func(r io.ReaderAt, size int64) (*DB, error) { return newDB(r, size, opts) })
 	if err != nil {
-		return nil, err
-	}
-	id, err := fileio.Stat(f)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	db, err := newDB(f, id.Size, opts)
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	db.f, db.path, db.ident = f, path, id

@@ -283,3 +283,26 @@ func PathChanged(path string, f *os.File, was Identity) string {
 	}
 	return ""
 }
+
+// OpenFile opens path read-only, without locks, and hands the file and its
+// size to open (a format's reader constructor). It returns what open
+// returned with the file and its identity (for a later PathChanged); on any
+// error the file is closed.
+func OpenFile[T any](path string, open func(r io.ReaderAt, size int64) (T, error)) (T, *os.File, Identity, error) {
+	var zero T
+	f, err := os.Open(path)
+	if err != nil {
+		return zero, nil, Identity{}, err
+	}
+	id, err := Stat(f)
+	if err != nil {
+		f.Close()
+		return zero, nil, Identity{}, err
+	}
+	v, err := open(f, id.Size)
+	if err != nil {
+		f.Close()
+		return zero, nil, Identity{}, err
+	}
+	return v, f, id, nil
+}
