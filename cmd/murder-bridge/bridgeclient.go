@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/spf13/cobra"
+
 	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/registry"
@@ -29,3 +31,36 @@ func openQuery(ctx context.Context, registryURL, bridgeURL string) (registry.Sto
 const bridgeFlagHelp = "a running bridge's HTTP API (http://127.0.0.1:8405), instead of --registry, while it owns a leveldb registry"
 
 const errNeedRegistryOrBridge = "--registry URL or --bridge URL is required"
+
+// queryFlags are the --registry and --bridge flags of the read-only
+// commands (lookup, visible).
+type queryFlags struct {
+	registry string
+	bridge   string
+}
+
+func (q *queryFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&q.registry, "registry", "", "registry URL: leveldb:///DIR or etcd://HOST:PORT,.../PREFIX")
+	cmd.Flags().StringVar(&q.bridge, "bridge", "", bridgeFlagHelp)
+}
+
+func (q *queryFlags) check(*cobra.Command, []string) error {
+	if q.registry == "" && q.bridge == "" {
+		return exitcode.With(exitcode.Usage, errors.New(errNeedRegistryOrBridge))
+	}
+	return nil
+}
+
+// run opens what the flags name, calls fn with it and closes it.
+func (q *queryFlags) run(cmd *cobra.Command, fn func(ctx context.Context, s registry.Store) error) error {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s, err := openQuery(ctx, q.registry, q.bridge)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(ctx, s)
+}

@@ -16,8 +16,7 @@ import (
 )
 
 type lookupOptions struct {
-	registry string
-	bridge   string
+	queryFlags
 }
 
 func init() { rootCmd.AddCommand(newLookupCommand()) }
@@ -41,28 +40,15 @@ deleted, the message gives the tombstone's revision and time.
 ` + exitcode.Help,
 		Example: `  murder-bridge lookup user.fred.Sent --registry leveldb:///var/lib/murder-bridge/registry
   murder-bridge lookup 'example.com!user.jane' --registry etcd://127.0.0.1:2379/murder | jq .locations`,
-		Args: cobra.ExactArgs(1),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			if o.registry == "" && o.bridge == "" {
-				return exitcode.With(exitcode.Usage, errors.New(errNeedRegistryOrBridge))
-			}
-			return nil
-		},
+		Args:    cobra.ExactArgs(1),
+		PreRunE: o.check,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			s, err := openQuery(ctx, o.registry, o.bridge)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			return runLookup(ctx, s, args[0], cmd.OutOrStdout())
+			return o.run(cmd, func(ctx context.Context, s registry.Store) error {
+				return runLookup(ctx, s, args[0], cmd.OutOrStdout())
+			})
 		},
 	}
-	cmd.Flags().StringVar(&o.registry, "registry", "", "registry URL: leveldb:///DIR or etcd://HOST:PORT,.../PREFIX")
-	cmd.Flags().StringVar(&o.bridge, "bridge", "", bridgeFlagHelp)
+	o.add(cmd)
 	return cmd
 }
 

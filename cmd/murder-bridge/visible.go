@@ -18,9 +18,8 @@ import (
 )
 
 type visibleOptions struct {
-	registry string
-	bridge   string
-	groups   []string
+	queryFlags
+	groups []string
 }
 
 func init() { rootCmd.AddCommand(newVisibleCommand()) }
@@ -49,28 +48,15 @@ the answer, not with the registry.
 		Example: `  murder-bridge visible fred --registry leveldb:///var/lib/murder-bridge/registry
   murder-bridge visible jane@example.com --group staff --group sales \
       --registry etcd://10.0.0.1:2379,10.0.0.2:2379/murder`,
-		Args: cobra.ExactArgs(1),
-		PreRunE: func(cmd *cobra.Command, args []string) error {
-			if o.registry == "" && o.bridge == "" {
-				return exitcode.With(exitcode.Usage, errors.New(errNeedRegistryOrBridge))
-			}
-			return nil
-		},
+		Args:    cobra.ExactArgs(1),
+		PreRunE: o.check,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
-			s, err := openQuery(ctx, o.registry, o.bridge)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			return runVisible(ctx, s, args[0], o.groups, cmd.OutOrStdout())
+			return o.run(cmd, func(ctx context.Context, s registry.Store) error {
+				return runVisible(ctx, s, args[0], o.groups, cmd.OutOrStdout())
+			})
 		},
 	}
-	cmd.Flags().StringVar(&o.registry, "registry", "", "registry URL: leveldb:///DIR or etcd://HOST:PORT,.../PREFIX")
-	cmd.Flags().StringVar(&o.bridge, "bridge", "", bridgeFlagHelp)
+	o.add(cmd)
 	cmd.Flags().StringArrayVar(&o.groups, "group", nil, "a group USER belongs to (the identifier group:G); repeat for several")
 	return cmd
 }
