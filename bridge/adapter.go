@@ -26,42 +26,6 @@ type Adapter struct {
 	// rev is the highest revision of a mailbox change this adapter has
 	// seen: its own writes, and every change its watches delivered.
 	rev atomic.Int64
-	// prevs remembers the former record of this adapter's recent writes,
-	// by revision, so the feed can carry Change.Prev (PARTIAL-UPDATE
-	// matches a change by its old or new server).
-	prevs prevRing
-}
-
-// prevRingSize bounds how many recent writes keep their former record.
-const prevRingSize = 8192
-
-type prevRing struct {
-	mu   sync.Mutex
-	m    map[int64]mupdate.Mailbox
-	ring []int64
-	next int
-}
-
-func (p *prevRing) put(rev int64, m mupdate.Mailbox) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = make(map[int64]mupdate.Mailbox)
-		p.ring = make([]int64, prevRingSize)
-	}
-	if old := p.ring[p.next]; old != 0 {
-		delete(p.m, old)
-	}
-	p.ring[p.next] = rev
-	p.next = (p.next + 1) % len(p.ring)
-	p.m[rev] = m
-}
-
-func (p *prevRing) get(rev int64) (mupdate.Mailbox, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	m, ok := p.m[rev]
-	return m, ok
 }
 
 var _ mupdate.Backend = (*Adapter)(nil)
@@ -242,7 +206,7 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request) error {
 			return retryErr{err}
 		}
 		if err == nil {
-			a.wrote(ts.Revision, curMb)
+			a.saw(ts.Revision)
 		}
 		return err
 	case !present:
@@ -253,7 +217,7 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request) error {
 			return retryErr{err}
 		}
 		if err == nil {
-			a.wrote(got.Revision, curMb)
+			a.saw(got.Revision)
 		}
 		return err
 	default:
@@ -269,18 +233,9 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request) error {
 			return retryErr{err}
 		}
 		if err == nil {
-			a.wrote(got.Revision, curMb)
+			a.saw(got.Revision)
 		}
 		return err
-	}
-}
-
-// wrote records one of this adapter's writes: its revision and the record
-// it replaced (nil: there was none).
-func (a *Adapter) wrote(rev int64, prev *mupdate.Mailbox) {
-	a.saw(rev)
-	if prev != nil {
-		a.prevs.put(rev, *prev)
 	}
 }
 
@@ -485,11 +440,9 @@ func (s *snapshot) Close() error {
 }
 
 // Watch implements mupdate.Backend on the registry's change feed. Prev is
-// the former record: for the recent writes made through this adapter (the
-// last prevRingSize) from its own memory, for others from the registry's
-// event when the backend reports it (etcd; not leveldb's change log, which
-// has one writing process), nil otherwise — see docs/interop.md on
-// PARTIAL-UPDATE.
+// the former record as the registry's event gives it (registry.Event.Prev:
+// etcd always; leveldb for its recent revisions), nil when unknown — see
+// docs/interop.md on PARTIAL-UPDATE.
 func (a *Adapter) Watch(ctx context.Context, after int64, fn func(mupdate.Change) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -513,11 +466,7 @@ func (a *Adapter) Watch(ctx context.Context, after int64, fn func(mupdate.Change
 		}
 		a.saw(ev.Revision)
 		ch := mupdate.Change{Revision: ev.Revision, Name: ev.Name}
-		if p, ok := a.prevs.get(ev.Revision); ok && p.Name == ev.Name {
-			ch.Prev = &p
-		} else if ev.Prev != nil && visible(ev.Prev) {
-			// A change made elsewhere (another bridge on the same etcd):
-			// the registry's feed carries the former entry.
+		if ev.Prev != nil && visible(ev.Prev) {
 			p := ToMailbox(ev.Prev)
 			ch.Prev = &p
 		}

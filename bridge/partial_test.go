@@ -203,3 +203,43 @@ func TestNoopFlushesOtherBridgesWrites(t *testing.T) {
 		}
 	}
 }
+
+// The same on leveldb when the changes reach the store by another path
+// than MUPDATE (as follow mode's mirrored changes do): the store remembers
+// what its recent changes replaced.
+func TestPartialUpdateSeesDirectStoreWrites(t *testing.T) {
+	ctx := context.Background()
+	st, err := leveldb.Open(ctx, filepath.Join(t.TempDir(), "reg"), &leveldb.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := runBridge(t, st)
+	mk := func(name, server string) registry.Entry {
+		e := registry.Entry{}
+		e.Name, e.Server, e.Partition = name, server, "p"
+		got, err := st.Create(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	move, gone := mk("user.move", "A"), mk("user.gone", "A")
+	mk("user.other", "C")
+	s := login()
+	s.send(`U01 UPDATE "A"`)
+	s.until(`U01 OK "streaming starts"`)
+	move.SetPrimary(registry.Location{Server: "B", Partition: "p"})
+	if _, err := st.Update(ctx, move); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Delete(ctx, gone.Name, gone.Revision); err != nil {
+		t.Fatal(err)
+	}
+	s.send("N1 NOOP")
+	got := strings.Join(s.until("N1 OK"), "\n")
+	for _, want := range []string{"U01 MAILBOX {9+}\nuser.move {3+}\nB!p", "U01 DELETE {9+}\nuser.gone"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stream for A lacks %q:\n%s", want, got)
+		}
+	}
+}

@@ -142,8 +142,10 @@ type Event struct {
 	Entry     Entry     // EventPut
 	Tombstone Tombstone // EventDelete
 	// Prev is the entry this change replaced or deleted, when the backend
-	// reports it: etcd does (its watch carries the previous value); the
-	// leveldb change log does not (nil). nil also for a create.
+	// knows it: etcd always (its watch carries the previous value); leveldb
+	// for the last 8192 revisions written by this process (its change log
+	// keeps only the new state, and one process owns the store). nil for a
+	// create, and when unknown.
 	Prev *Entry
 	// Err ends the stream: the last event has it set and nothing else.
 	Err error

@@ -87,6 +87,12 @@ type Store struct {
 	groups  int64  // groups written (tests)
 	doneGen uint64 // groups up to this gen are written or failed
 
+	// prevs remembers, for recent revisions, the entry each change
+	// replaced or deleted (the change log keeps only the new state), so
+	// that Watch can fill Event.Prev for every write of this process.
+	prevMu sync.Mutex
+	prevs  [prevRingSize]prevSlot
+
 	closeOnce sync.Once
 	closeMu   sync.Mutex // orders closing s.closed against watchers.Add
 	closed    chan struct{}
@@ -94,6 +100,38 @@ type Store struct {
 }
 
 var _ registry.Store = (*Store)(nil)
+
+// prevRingSize bounds how many recent revisions keep their former entry.
+const prevRingSize = 8192
+
+type prevSlot struct {
+	rev int64
+	e   *registry.Entry // nil: the change created the entry
+}
+
+// notePrev records, under s.mu as the change is built, the entry revision
+// rev replaces (nil for a create). A revision assigned again after a failed
+// write is recorded again.
+func (s *Store) notePrev(rev int64, old *registry.Entry) {
+	var c *registry.Entry
+	if old != nil {
+		e := *old
+		c = &e
+	}
+	s.prevMu.Lock()
+	s.prevs[rev%prevRingSize] = prevSlot{rev: rev, e: c}
+	s.prevMu.Unlock()
+}
+
+// prevOf returns the former entry of revision rev when it is still known.
+func (s *Store) prevOf(rev int64) *registry.Entry {
+	s.prevMu.Lock()
+	defer s.prevMu.Unlock()
+	if sl := s.prevs[rev%prevRingSize]; sl.rev == rev {
+		return sl.e
+	}
+	return nil
+}
 
 func init() {
 	registry.Register("leveldb", func(ctx context.Context, u *url.URL) (registry.Store, error) {
@@ -329,6 +367,7 @@ type batch struct {
 func (s *Store) putEntry(b *batch, e *registry.Entry, old *registry.Entry, hadTomb bool) {
 	b.rev++
 	e.Revision = b.rev
+	s.notePrev(b.rev, old)
 	db := registry.DBName(e.Name)
 	var oldKeys []string
 	if old != nil {
@@ -629,6 +668,7 @@ func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.To
 		}
 	}
 	b := &batch{rev: s.next + 1}
+	s.notePrev(b.rev, &old)
 	t := registry.Tombstone{Name: name, UniqueID: old.UniqueID, UIDValidity: old.UIDValidity, Revision: b.rev, Time: time.Now().UTC()}
 	for _, k := range registry.StoredIndexKeys(&old) {
 		b.b.Delete([]byte(pfxIndex + k))

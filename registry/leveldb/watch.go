@@ -65,6 +65,7 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 						send(registry.Event{Err: registry.E("watch", "", err)})
 						return
 					}
+					ev.Prev = s.prevOf(ev.Revision)
 					if !send(ev) {
 						it.Release()
 						return

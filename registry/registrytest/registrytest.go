@@ -91,6 +91,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Import", func(t *testing.T) { testImport(t, open(t, newStore)) })
 	t.Run("WatchAfterSnapshot", func(t *testing.T) { testWatch(t, open(t, newStore)) })
 	t.Run("WatchConcurrentWriters", func(t *testing.T) { testWatchConcurrent(t, open(t, newStore)) })
+	t.Run("WatchPrev", func(t *testing.T) { testWatchPrev(t, open(t, newStore)) })
 	t.Run("Slots", func(t *testing.T) { testSlots(t, open(t, newStore)) })
 	t.Run("GCTombstones", func(t *testing.T) { testGC(t, open(t, newStore)) })
 	t.Run("CreateTrials", func(t *testing.T) { RunCreateTrials(t, open(t, newStore), Trials(10)) })
@@ -832,4 +833,39 @@ func RunCreateTrials(t *testing.T, s registry.Store, n int) {
 		}
 	}
 	t.Logf("%d two-creator trials: exactly one success each", n)
+}
+
+// testWatchPrev: every change written through the store carries the entry
+// it replaced or deleted (what a PARTIAL-UPDATE client of the old server
+// needs to hear of a move or a delete); a create carries none.
+func testWatchPrev(t *testing.T, s registry.Store) {
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	from, err := s.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustCreate(t, s, Mailbox("user.mover", "A", "p"))
+	moved := c
+	moved.SetPrimary(registry.Location{Server: "B", Partition: "p"})
+	m, err := s.Update(ctx, moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, "user.mover", m.Revision); err != nil {
+		t.Fatal(err)
+	}
+	evs := collect(t, s.Watch(ctx, from), 3, 10*time.Second)
+	if evs[0].Prev != nil {
+		t.Errorf("create carries Prev %+v", evs[0].Prev)
+	}
+	if p := evs[1].Prev; p == nil || p.Primary().Server != "A" || p.Revision != c.Revision {
+		t.Errorf("move A->B: Prev %+v, want the entry on A at revision %d", p, c.Revision)
+	}
+	if evs[1].Entry.Primary().Server != "B" {
+		t.Errorf("move: entry %+v", evs[1].Entry)
+	}
+	if p := evs[2].Prev; evs[2].Type != registry.EventDelete || p == nil || p.Primary().Server != "B" || p.Revision != m.Revision {
+		t.Errorf("delete: %+v, want a delete whose Prev is the entry on B at revision %d", evs[2], m.Revision)
+	}
 }
