@@ -202,6 +202,39 @@ func TestNoopFlushesOtherBridgesWrites(t *testing.T) {
 			t.Fatalf("write %d: bridge B answered NOOP without %s, written through bridge A before it:\n%s", i, name, got)
 		}
 	}
+	// Without a NOOP, a change through A reaches B's UPDATE client within
+	// a second (design target), in order.
+	var worst time.Duration
+	for i := range 20 {
+		name := fmt.Sprintf("user.push%02d", i)
+		w.send(`P%02d ACTIVATE "%s" "A!p" ""`, i, name)
+		w.until(fmt.Sprintf("P%02d OK", i))
+		start := time.Now()
+		got := s.until("user.push")
+		if d := time.Since(start); d > worst {
+			worst = d
+		}
+		if !strings.HasPrefix(got[len(got)-1], name) {
+			t.Fatalf("push %d: B streamed %q, want %s next", i, got[len(got)-1], name)
+		}
+	}
+	if worst > time.Second {
+		t.Errorf("a change through bridge A took up to %v to reach bridge B's UPDATE client, want < 1 s", worst)
+	}
+	t.Logf("bridge A's write -> bridge B's UPDATE client: at most %v over 20 writes", worst)
+	// A registry write that is no mailbox change (a slot) does not hold up
+	// B's NOOP: etcd confirms the revision instead.
+	st := open()
+	defer st.Close()
+	if _, err := st.CreateSlot(context.Background(), registry.Slot{Name: "s1", State: registry.SlotLegacy, Locations: []registry.Location{{Server: "A"}}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s.send("S1 NOOP")
+	s.until("S1 OK")
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("B's NOOP after a slot write took %v", d)
+	}
 }
 
 // The same on leveldb when the changes reach the store by another path
