@@ -70,9 +70,14 @@ Memory: twoskip and skiplist output is not held. Each record is encoded as
 it is listed and spooled in a directory ".DST.tmp-spool*" beside DST (the
 N records in the registry's order, which is theirs in the file; the I and
 reverse-ACL records, and any record out of the file's order, as before 3.0
-where keys are internal names, sorted in 64 MB runs), then merged into DST:
+where keys are internal names, sorted in 32 MB runs), then merged into DST:
 about the size of DST again in temporary disk space.
-json and legacy output holds the converted entries.`,
+json and legacy output holds the converted entries.
+
+Cores: entries are converted, digested and encoded on every core
+(GOMAXPROCS) while the registry is listed, the merge and the writer run
+side by side, and the read-back decodes and digests DST on every core.
+The output does not depend on the number of cores.`,
 		Example: `  mboxconv export --registry leveldb:///var/lib/murder-bridge/registry mailboxes.db --to twoskip
   mboxconv export --registry etcd://10.0.0.1:2379/murder backend1.db --to twoskip --slot backend1
   mboxconv export --registry leveldb:///srv/reg rollback.db --to skiplist --cyrus-version 2.4 --lossy`,
