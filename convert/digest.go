@@ -27,6 +27,10 @@ type Digest struct {
 	IgnoreMtime bool
 	slots       map[string]*SlotDigest
 	buf         []byte
+	// The slot of the last entry added without SlotOf, by server name:
+	// consecutive entries mostly share it (no string built, no lookup).
+	lastServer string
+	last       *SlotDigest
 }
 
 // SlotDigest is the digest of the entries of one slot.
@@ -120,16 +124,14 @@ func (d *Digest) Add(e *registry.Entry) {
 	if d.slots == nil {
 		d.slots = map[string]*SlotDigest{}
 	}
-	var slot string
+	var s *SlotDigest
 	if d.SlotOf != nil {
-		slot = d.SlotOf(e)
+		s = d.slot(d.SlotOf(e))
+	} else if srv := e.Primary().Server; d.last != nil && srv == d.lastServer {
+		s = d.last
 	} else {
-		slot = "server:" + e.Primary().Server
-	}
-	s := d.slots[slot]
-	if s == nil {
-		s = &SlotDigest{}
-		d.slots[slot] = s
+		s = d.slot("server:" + srv)
+		d.last, d.lastServer = s, srv
 	}
 	d.buf = appendCanonical(d.buf[:0], e, d.IgnoreMtime)
 	h := sha256.Sum256(d.buf)
@@ -169,6 +171,16 @@ func (d *Digest) Merge(o *Digest) {
 		s.add(&os.sum)
 		s.Count += os.Count
 	}
+}
+
+// slot returns the digest of a slot, created when absent.
+func (d *Digest) slot(name string) *SlotDigest {
+	s := d.slots[name]
+	if s == nil {
+		s = &SlotDigest{}
+		d.slots[name] = s
+	}
+	return s
 }
 
 // Total is the number of entries added.

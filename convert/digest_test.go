@@ -57,6 +57,12 @@ func TestDigestMerge(t *testing.T) {
 	if merged.Total() != len(all) || len(merged.Slots()) != 3 {
 		t.Fatalf("merged: %d entries in %v", merged.Total(), merged.Slots())
 	}
+	// Entries of server beK (i%3 == K) alternate: each lands in its slot.
+	for k, want := range []int{67, 67, 66} {
+		if n := whole.Slot(fmt.Sprintf("server:be%d", k)).Count; n != want {
+			t.Errorf("slot server:be%d holds %d entries, want %d", k, n, want)
+		}
+	}
 	var short Digest
 	short.Merge(&parts[0])
 	short.Merge(&parts[1])
