@@ -162,8 +162,10 @@ func (p *exportPipeline) process(b *exportBatch, d *convert.Digest) {
 			}
 		}
 		it.typ = convert.TypeName(e.Type)
+		// No Normalize: without Locations the digest and the slot take
+		// Server/Partition, as Normalize's one location would give them
+		// (an allocation per entry saved).
 		re := registry.Entry{Entry: ce}
-		re.Normalize()
 		d.Add(&re)
 		switch {
 		case !p.db:
@@ -232,8 +234,7 @@ func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Di
 						if ie, ok := hist[e.UniqueID]; ok && e.UniqueID != "" && ie.Name == e.Name {
 							e.History = ie.History
 						}
-						re := registry.Entry{Entry: *e}
-						re.Normalize()
+						re := registry.Entry{Entry: *e} // no Normalize: see process
 						d.Add(&re)
 					}
 				}
