@@ -235,14 +235,22 @@ func isAtom(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c&0x80 != 0 || c < 0x1f || c == 0x7f || c == ' ' || c == '{' || c == '(' || c == ')' ||
-			c == '"' || c == '%' || c == '*' || c == '\\' {
+		if !atomChar[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// atomChar[c]: c may stand in a dlist atom (isAtom).
+var atomChar = func() (t [256]bool) {
+	for i := range t {
+		c := byte(i)
+		t[i] = !(c&0x80 != 0 || c < 0x1f || c == 0x7f || c == ' ' || c == '{' || c == '(' || c == ')' ||
+			c == '"' || c == '%' || c == '*' || c == '\\')
+	}
+	return t
+}()
 
 // isQuotable is Cyrus's prot_printstring test (no NUL: C strings have none).
 func isQuotable(s string) bool {
