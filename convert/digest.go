@@ -230,3 +230,26 @@ func (d *Digest) Compare(o *Digest) []string {
 	sort.Strings(out)
 	return out
 }
+
+// SlotState is one slot of a digest as a checkpoint keeps it.
+type SlotState struct {
+	Count int       `json:"count"`
+	Sum   [4]uint64 `json:"sum"`
+}
+
+// State returns the digest's counts and sums per slot (for a checkpoint).
+func (d *Digest) State() map[string]SlotState {
+	out := make(map[string]SlotState, len(d.slots))
+	for name, s := range d.slots {
+		out[name] = SlotState{Count: s.Count, Sum: s.sum}
+	}
+	return out
+}
+
+// Restore replaces the digest's slots with st (from State).
+func (d *Digest) Restore(st map[string]SlotState) {
+	d.slots = make(map[string]*SlotDigest, len(st))
+	for name, s := range st {
+		d.slots[name] = &SlotDigest{Count: s.Count, sum: s.Sum}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -61,6 +63,11 @@ DST is written to a temporary file beside it, synced and renamed over DST:
 killed at any moment, DST is either the old file or the whole new one, and
 running the same command again (which removes the temporary files a killed
 run left, ".DST.tmp*") gives the same result as an uninterrupted run.
+Checkpoint (twoskip, skiplist): once every entry is listed and spooled,
+the spool is sealed (synced, with the counts and digests so far); a run of
+the same command killed after that point is continued by the next one from
+the spool, without listing again, as long as the registry's revision has
+not moved (otherwise it starts over).
 
 Verified: DST is read back and its count and content digest per slot are
 compared with the exported entries (after conversion); a difference is
@@ -135,11 +142,28 @@ func checkTarget(to, version, racl string) error {
 	return nil
 }
 
-// removeStaleTemps removes the temporary files a killed writer of dst left.
-func removeStaleTemps(dst string) {
+// exportCheckpoint is the meta of a sealed spool: what an export of the job
+// had listed, at which registry revision.
+type exportCheckpoint struct {
+	Job      string                       `json:"job"`
+	Revision int64                        `json:"revision"`
+	Summary  *convert.Summary             `json:"summary"`
+	Digest   map[string]convert.SlotState `json:"digest"`
+}
+
+// exportSealedHook, when set (tests), runs right after the spool is sealed;
+// an error it returns ends the export there, as a kill would, leaving the
+// sealed spool.
+var exportSealedHook func() error
+
+// removeStaleTemps removes the temporary files a killed writer of dst left
+// (spool directories too), except keep.
+func removeStaleTemps(dst string, keep ...string) {
 	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), "."+globEscape(filepath.Base(dst))+".tmp*"))
 	for _, m := range matches {
-		os.RemoveAll(m) // a spool directory too
+		if !slices.Contains(keep, m) {
+			os.RemoveAll(m)
+		}
 	}
 }
 
@@ -192,13 +216,46 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 	var encErr error
 	racl := o.reverseACLs == "on" && v >= mboxlist.V30
 	eo := &mboxlist.EncodeOptions{ReverseACLs: racl, Admins: o.admins}
+	// A spool that a killed run of the same job sealed, while the registry
+	// has not changed since, holds everything the listing would give:
+	// continue from it (see Seal).
+	var job string
+	var rev0 int64
+	resumed, keepSpool, sealed := false, false, false
+	defer func() {
+		if spool != nil && !keepSpool {
+			spool.Remove()
+		}
+	}()
 	if db && !o.dryRun {
-		removeStaleTemps(dst)
-		spool, err = newRecordSpool(dst, spoolCompare(o.to))
+		abs, err := filepath.Abs(dst)
 		if err != nil {
 			return outputErr(err)
 		}
-		defer spool.Remove()
+		job = convert.JobKey("export", o.registry, abs, o.to, o.cyrusVersion, o.reverseACLs, strings.Join(o.admins, ","), flt.String(), strconv.FormatBool(o.lossy))
+		if rev0, err = store.Revision(ctx); err != nil {
+			return exitcode.With(exitcode.Registry, err)
+		}
+		var cp exportCheckpoint
+		sp, ok, err := openSealedSpool(spoolDir(dst, job), spoolCompare(o.to), &cp)
+		if err == nil && ok && cp.Job == job && cp.Revision == rev0 && cp.Summary != nil {
+			spool, resumed, sealed = sp, true, true
+			removeStaleTemps(dst, spool.dir) // a file the killed run was writing
+			sum = cp.Summary
+			sum.Digest = &convert.Digest{IgnoreMtime: ignoreMtime}
+			sum.Digest.Restore(cp.Digest)
+			sum.Resumed = sum.Selected
+			for _, l := range sum.Warnings {
+				fmt.Fprintf(stderr, "mboxconv: loss: %s\n", l)
+			}
+		}
+	}
+	if db && !o.dryRun && !resumed {
+		removeStaleTemps(dst)
+		spool, err = newRecordSpoolIn(spoolDir(dst, job), spoolCompare(o.to))
+		if err != nil {
+			return outputErr(err)
+		}
 		if racl {
 			if m := mboxlist.RACLMarker(v); m != nil {
 				if err := spool.Add(m.Key, m.Value, false); err != nil {
@@ -207,72 +264,93 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 			}
 		}
 	}
-	// Listing (the registry's decoding, on this goroutine), the per-entry
-	// work (filter, conversion, digest, encoding: exportWorkers, in
-	// batches) and the rest (losses, counts and spooling, in the listing's
-	// order: one goroutine) run in parallel; see exportPipeline.
-	p := &exportPipeline{flt: flt, v: v, to: o.to, db: db, encode: spool != nil, eo: eo, ignoreMtime: ignoreMtime}
-	p.take = func(it *exportItem) error {
-		if !it.matched {
-			return nil
-		}
-		sum.Read++
-		lost = append(lost, it.lost...)
-		if it.skipped {
-			sum.Skipped++
-			return nil
-		}
-		sum.Selected++
-		sum.ByType[it.typ]++
-		switch {
-		case !db:
-			all = append(all, it.ce)
-		case spool != nil && encErr == nil:
-			// An encoding error is reported after the losses, as
-			// writeDB would; the listing goes on to collect them.
-			if it.encErr != nil {
-				encErr = exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", it.name, it.encErr))
+	if !resumed {
+		// Listing (the registry's decoding, on this goroutine), the per-entry
+		// work (filter, conversion, digest, encoding: exportWorkers, in
+		// batches) and the rest (losses, counts and spooling, in the listing's
+		// order: one goroutine) run in parallel; see exportPipeline.
+		p := &exportPipeline{flt: flt, v: v, to: o.to, db: db, encode: spool != nil, eo: eo, ignoreMtime: ignoreMtime}
+		p.take = func(it *exportItem) error {
+			if !it.matched {
 				return nil
 			}
-			for i, kv := range it.recs {
-				if err := spool.Add(kv.Key, kv.Value, i == 0); err != nil {
-					return &spoolError{err}
+			sum.Read++
+			lost = append(lost, it.lost...)
+			if it.skipped {
+				sum.Skipped++
+				return nil
+			}
+			sum.Selected++
+			sum.ByType[it.typ]++
+			switch {
+			case !db:
+				all = append(all, it.ce)
+			case spool != nil && encErr == nil:
+				// An encoding error is reported after the losses, as
+				// writeDB would; the listing goes on to collect them.
+				if it.encErr != nil {
+					encErr = exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", it.name, it.encErr))
+					return nil
+				}
+				for i, kv := range it.recs {
+					if err := spool.Add(kv.Key, kv.Value, i == 0); err != nil {
+						return &spoolError{err}
+					}
+				}
+			}
+			return nil
+		}
+		err = p.run(ctx, store, flt.ListPrefix(), prog)
+		for _, d := range p.digests {
+			sum.Digest.Merge(d)
+		}
+		if err == nil && spool != nil {
+			if ferr := spool.wait(); ferr != nil {
+				err = &spoolError{ferr}
+			}
+		}
+		prog.Done()
+		var se *spoolError
+		if errors.As(err, &se) {
+			return outputErr(se.err)
+		}
+		if err != nil {
+			return exitcode.With(exitcode.Registry, err)
+		}
+		for _, l := range lost {
+			fmt.Fprintf(stderr, "mboxconv: loss: %s\n", l)
+		}
+		if len(lost) > 0 && !o.lossy {
+			return exitcode.With(exitcode.Lossy, fmt.Errorf("%s (Cyrus %s) cannot hold %d field(s) listed above; nothing written (rerun with --lossy to accept)", o.to, v, len(lost)))
+		}
+		if encErr != nil {
+			return encErr
+		}
+		sum.Warnings = append(sum.Warnings, lost...)
+		sum.FillSlots()
+		if o.dryRun {
+			sum.Created = int(sum.Selected)
+			return o.report.summary(stdout, stderr, sum, "would export", o.registry)
+		}
+		if spool != nil && err == nil {
+			// Everything is listed and spooled: a checkpoint, if the
+			// registry did not change meanwhile (the spool is then its
+			// state at rev0).
+			rev1, rerr := store.Revision(ctx)
+			if rerr == nil && rev1 == rev0 {
+				cp := exportCheckpoint{Job: job, Revision: rev0, Summary: sum, Digest: sum.Digest.State()}
+				if err := spool.Seal(&cp); err != nil {
+					return outputErr(err)
+				}
+				sealed = true
+				if exportSealedHook != nil {
+					if err := exportSealedHook(); err != nil {
+						keepSpool = true
+						return err
+					}
 				}
 			}
 		}
-		return nil
-	}
-	err = p.run(ctx, store, flt.ListPrefix(), prog)
-	for _, d := range p.digests {
-		sum.Digest.Merge(d)
-	}
-	if err == nil && spool != nil {
-		if ferr := spool.wait(); ferr != nil {
-			err = &spoolError{ferr}
-		}
-	}
-	prog.Done()
-	var se *spoolError
-	if errors.As(err, &se) {
-		return outputErr(se.err)
-	}
-	if err != nil {
-		return exitcode.With(exitcode.Registry, err)
-	}
-	for _, l := range lost {
-		fmt.Fprintf(stderr, "mboxconv: loss: %s\n", l)
-	}
-	if len(lost) > 0 && !o.lossy {
-		return exitcode.With(exitcode.Lossy, fmt.Errorf("%s (Cyrus %s) cannot hold %d field(s) listed above; nothing written (rerun with --lossy to accept)", o.to, v, len(lost)))
-	}
-	if encErr != nil {
-		return encErr
-	}
-	sum.Warnings = append(sum.Warnings, lost...)
-	sum.FillSlots()
-	if o.dryRun {
-		sum.Created = int(sum.Selected)
-		return o.report.summary(stdout, stderr, sum, "would export", o.registry)
 	}
 
 	prog.Start("write "+o.to, -1)
@@ -300,6 +378,7 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 	prog.Add(int(sum.Selected))
 	prog.Done()
 	if err != nil {
+		keepSpool = sealed // a rerun goes on from the sealed spool
 		return err
 	}
 	sum.Created = int(sum.Selected)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"container/heap"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -94,6 +95,25 @@ func newRecordSpool(dst string, cmp func(a, b []byte) int) (*recordSpool, error)
 	if err != nil {
 		return nil, err
 	}
+	return spoolIn(dir, cmp)
+}
+
+// spoolDir is the spool directory of an export job to dst: named after the
+// job, so that a rerun of the same job finds a sealed spool (Seal).
+func spoolDir(dst, job string) string {
+	return filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-spool-"+job[:16])
+}
+
+// newRecordSpoolIn makes a spool in dir, which must not exist.
+func newRecordSpoolIn(dir string, cmp func(a, b []byte) int) (*recordSpool, error) {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return spoolIn(dir, cmp)
+}
+
+// spoolIn makes a spool in the empty directory dir.
+func spoolIn(dir string, cmp func(a, b []byte) int) (*recordSpool, error) {
 	f, err := os.Create(filepath.Join(dir, "ordered"))
 	if err != nil {
 		os.RemoveAll(dir)
@@ -102,6 +122,110 @@ func newRecordSpool(dst string, cmp func(a, b []byte) int) (*recordSpool, error)
 	// cmp is cyrusdb.CompareRaw or cyrusdb.CompareSigned (spoolCompare).
 	signed := cmp([]byte{0x80}, []byte{0x00}) < 0
 	return &recordSpool{dir: dir, cmp: cmp, signed: signed, budget: spoolBudget, ordered: f, orderedW: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+// sealedFile is the checkpoint of a spool that holds every record of an
+// export: its runs and what the caller needs to go on (meta).
+const sealedFile = "sealed.json"
+
+type sealedSpool struct {
+	Runs []string        `json:"runs"` // file names in the spool directory
+	Meta json.RawMessage `json:"meta"`
+}
+
+// finish writes out what is buffered and closes the ordered run
+// (idempotent).
+func (s *recordSpool) finish() error {
+	if s.ordered != nil {
+		if err := s.orderedW.Flush(); err != nil {
+			return err
+		}
+		if err := s.ordered.Close(); err != nil {
+			return err
+		}
+		s.ordered = nil
+	}
+	if err := s.flushRun(); err != nil {
+		return err
+	}
+	return s.wait()
+}
+
+// Seal makes the spool a checkpoint: every run is written and synced, then
+// sealed.json (the runs and meta) is written, synced and renamed into
+// place. A rerun of the same job can then merge the spool without listing
+// again (openSealedSpool).
+func (s *recordSpool) Seal(meta any) error {
+	if err := s.finish(); err != nil {
+		return err
+	}
+	sp := sealedSpool{}
+	for _, name := range append([]string{filepath.Join(s.dir, "ordered")}, s.runs...) {
+		if err := syncPath(name); err != nil {
+			return err
+		}
+	}
+	for _, r := range s.runs {
+		sp.Runs = append(sp.Runs, filepath.Base(r))
+	}
+	m, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	sp.Meta = m
+	b, err := json.Marshal(sp)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(s.dir, sealedFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	if err := syncPath(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, sealedFile)); err != nil {
+		return err
+	}
+	return syncPath(s.dir)
+}
+
+func syncPath(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// openSealedSpool opens the sealed spool in dir, filling meta from its
+// checkpoint; ok is false (and the error nil) when dir holds none.
+func openSealedSpool(dir string, cmp func(a, b []byte) int, meta any) (s *recordSpool, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, sealedFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var sp sealedSpool
+	if err := json.Unmarshal(b, &sp); err != nil {
+		return nil, false, fmt.Errorf("%s: %w", filepath.Join(dir, sealedFile), err)
+	}
+	if err := json.Unmarshal(sp.Meta, meta); err != nil {
+		return nil, false, fmt.Errorf("%s: %w", filepath.Join(dir, sealedFile), err)
+	}
+	s = &recordSpool{dir: dir, cmp: cmp, signed: cmp([]byte{0x80}, []byte{0x00}) < 0, budget: spoolBudget}
+	for _, r := range append([]string{"ordered"}, sp.Runs...) {
+		if _, err := os.Stat(filepath.Join(dir, r)); err != nil {
+			return nil, false, fmt.Errorf("sealed spool %s: %w", dir, err)
+		}
+		if r != "ordered" {
+			s.runs = append(s.runs, filepath.Join(dir, r))
+		}
+	}
+	return s, true, nil
 }
 
 // Remove deletes every file of the spool.
@@ -283,17 +407,7 @@ var errDuplicateKey = errors.New("duplicate key")
 // same key are an exitcode.Input error. The key and value passed to fn are
 // valid only during the call.
 func (s *recordSpool) Merge(fn func(key, value []byte) error) error {
-	if err := s.orderedW.Flush(); err != nil {
-		return err
-	}
-	if err := s.ordered.Close(); err != nil {
-		return err
-	}
-	s.ordered = nil
-	if err := s.flushRun(); err != nil {
-		return err
-	}
-	if err := s.wait(); err != nil {
+	if err := s.finish(); err != nil {
 		return err
 	}
 	s.arena, s.index, s.spareArena, s.spareIndex = nil, nil, nil, nil
