@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"sort"
 	"sync"
 	"syscall"
@@ -84,6 +85,7 @@ type Store struct {
 	open    *group
 	writing bool
 	gen     uint64
+	peakN   int    // largest recent group (writers), for the leader's linger
 	groups  int64  // groups written (tests)
 	doneGen uint64 // groups up to this gen are written or failed
 
@@ -394,9 +396,14 @@ type group struct {
 	b    goleveldb.Batch
 	rev  int64 // last revision in the group
 	gen  uint64
+	n    int // writers in the group
 	done bool
 	err  error
 }
+
+// maxLinger bounds how long a group's leader waits for more writers before
+// it writes (see commit).
+const maxLinger = 250 * time.Microsecond
 
 // pendingVal is a key's value in a group not yet on disk (del: removed).
 type pendingVal struct {
@@ -469,6 +476,7 @@ func (s *Store) commit(b *batch) error {
 		return registry.Unavailable(err)
 	}
 	g.rev = b.rev
+	g.n++
 	s.next = b.rev
 	for !g.done {
 		if s.writing {
@@ -476,6 +484,24 @@ func (s *Store) commit(b *batch) error {
 			continue
 		}
 		// Lead: write the open group (g itself, as no one else took it).
+		// Under concurrency the writers of the group just written come
+		// back a moment later than those who waited during its sync: a
+		// leader that went at once would split the writers into two
+		// halves taking turns, half of them per sync. So, once groups of
+		// several writers are seen, the leader lets the others run (s.mu
+		// released) until the group is larger than the largest recent one
+		// or maxLinger has passed; a lone writer never waits.
+		if s.peakN > 1 {
+			deadline := time.Now().Add(maxLinger)
+			for o := s.open; o != nil && o.n <= s.peakN && !s.writing && time.Now().Before(deadline); o = s.open {
+				s.mu.Unlock()
+				runtime.Gosched()
+				s.mu.Lock()
+			}
+			if s.writing || s.open == nil {
+				continue // another writer led meanwhile (or failed the group)
+			}
+		}
 		w := s.open
 		s.open = nil
 		s.writing = true
@@ -542,6 +568,8 @@ func (s *Store) finish(w *group, err error) {
 	}
 	s.rev = w.rev
 	s.groups++
+	// The largest recent group, decaying by one per group written.
+	s.peakN = max(w.n, s.peakN-1)
 	for k, pv := range s.pending {
 		if pv.gen == w.gen {
 			delete(s.pending, k)
