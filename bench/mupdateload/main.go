@@ -10,7 +10,13 @@
 //	                  mupdate service) until it answers: seconds waited
 //	-mode idle        -idle N UPDATE clients synced and idle, then -probes
 //	                  new connections: banner latency p50/p99/max, and
-//	                  the server's RSS per idle client when -pid is given
+//	                  the server's RSS per idle client when -pid is given.
+//	                  A connection not greeted within -dialtimeout ends the
+//	                  step cleanly: idle_stalled_at= says how many were held
+//	-mode serve-memory  an MUPDATE master (mupdateserver) on the in-memory
+//	                  backend at -listen, loaded from the registry -from
+//	                  (e.g. leveldb:///dir), until killed: the in-memory
+//	                  figures over the same wire and client
 //
 // -addr takes a comma-separated list; clients are spread over it.
 // Results are printed as "key=value" lines, one per figure.
@@ -20,15 +26,29 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"os"
+	"os/signal"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/mupdate"
+	"github.com/murderkit/murderkit/mupdate/creds"
+	"github.com/murderkit/murderkit/mupdate/memory"
 	"github.com/murderkit/murderkit/mupdate/mupdateclient"
+	"github.com/murderkit/murderkit/mupdate/mupdateserver"
+	"github.com/murderkit/murderkit/registry"
+	_ "github.com/murderkit/murderkit/registry/leveldb"
 )
 
 var (
@@ -39,6 +59,10 @@ var (
 	mode     = flag.String("mode", "update", "update, write, dumpwrite or idle")
 	clients  = flag.Int("clients", 16, "write: concurrent writers")
 	duration = flag.Duration("duration", 10*time.Second, "write: how long")
+	count    = flag.Int("count", 0, "write: stop after this many pairs in all (0: -duration only)")
+	dialTO   = flag.Duration("dialtimeout", 10*time.Second, "idle: bound on one connection's banner and login")
+	listen   = flag.String("listen", "127.0.0.1:3905", "serve-memory: MUPDATE listen address")
+	from     = flag.String("from", "", "serve-memory: registry URL to load the in-memory list from")
 	location = flag.String("location", "bench1!default", "location of written mailboxes")
 	prefix   = flag.String("prefix", "", "name prefix of written mailboxes (default: benchw.<unix time>)")
 	dumpers  = flag.Int("dumpers", 1, "dumpwrite: concurrent full UPDATE lists")
@@ -69,6 +93,8 @@ func main() {
 		err = runIdle(ctx)
 	case "waitfind":
 		err = runWaitFind(ctx)
+	case "serve-memory":
+		err = runServeMemory(ctx)
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
@@ -168,6 +194,7 @@ func runWrite(ctx context.Context) error {
 		errs atomic.Int64
 		wg   sync.WaitGroup
 		last atomic.Value
+		took atomic.Int64
 	)
 	deadline := time.Now().Add(*duration)
 	start := time.Now()
@@ -177,6 +204,9 @@ func runWrite(ctx context.Context) error {
 			defer wg.Done()
 			var mine []time.Duration
 			for j := 0; time.Now().Before(deadline); j++ {
+				if *count > 0 && took.Add(1) > int64(*count) {
+					break
+				}
 				t0 := time.Now()
 				if err := pair(ctx, c, fmt.Sprintf("%s.c%02d.m%07d", *prefix, i, j)); err != nil {
 					errs.Add(1)
@@ -276,10 +306,18 @@ func runIdle(ctx context.Context) error {
 		}
 	}()
 	synced := make(chan error, *idle)
+	stalled := -1
+	var stallErr error
 	for i := 0; i < *idle; i++ {
-		c, err := dial(ctx, i)
+		dctx, cancel := context.WithTimeout(ctx, *dialTO)
+		c, err := dial(dctx, i)
+		cancel()
 		if err != nil {
-			return fmt.Errorf("idle client %d: %w", i, err)
+			// A server that stops greeting (Cyrus's master once its worker
+			// threads are all tied up by streaming clients) is a finding:
+			// report how far it got and go on with what is connected.
+			stalled, stallErr = i, err
+			break
 		}
 		held = append(held, c)
 		go func() {
@@ -296,45 +334,67 @@ func runIdle(ctx context.Context) error {
 			}
 		}()
 	}
-	wait := time.After(2 * time.Minute)
-	for i := 0; i < *idle; i++ {
+	syncStart := time.Now()
+	for i := range held {
 		select {
 		case err := <-synced:
 			if err != nil {
-				return err
+				return fmt.Errorf("idle client: %w", err)
 			}
-		case <-wait:
-			return fmt.Errorf("only %d of %d idle UPDATE clients synced within 2 min", i, *idle)
+		case <-ctx.Done():
+			return fmt.Errorf("only %d of %d idle UPDATE clients synced: %w", i, len(held), ctx.Err())
 		}
 	}
+	out("idle_sync_seconds", fmt.Sprintf("%.2f", time.Since(syncStart).Seconds()))
 	time.Sleep(time.Second)
 	after := rssKB(*pid)
 	var lat []time.Duration
+	failed := 0
+	var probeErr error
 	a := addrList()
-	for i := 0; i < *probes; i++ {
+	np := *probes
+	if stalled >= 0 && np > 5 {
+		np = 5 // each failing probe waits -dialtimeout
+	}
+	for i := 0; i < np; i++ {
+		dctx, cancel := context.WithTimeout(ctx, *dialTO)
 		t0 := time.Now()
-		c, err := mupdateclient.Dial(ctx, a[i%len(a)], nil) // returns after the banner
+		c, err := mupdateclient.Dial(dctx, a[i%len(a)], nil) // returns after the banner
+		cancel()
 		if err != nil {
-			return fmt.Errorf("probe %d: %w", i, err)
+			failed++
+			probeErr = err
+			continue
 		}
 		lat = append(lat, time.Since(t0))
 		c.Close()
 	}
-	out("idle_clients", *idle)
-	out("idle_probe_p50_ms", ms(pct(lat, 0.5)))
-	out("idle_probe_p99_ms", ms(pct(lat, 0.99)))
-	out("idle_probe_max_ms", ms(pct(lat, 1)))
-	over := 0
+	out("idle_clients", len(held))
+	if stalled >= 0 {
+		out("idle_stalled_at", stalled)
+		out("idle_stall_error", strconv.Quote(stallErr.Error()))
+	}
+	out("idle_probes", np)
+	out("idle_probes_failed", failed)
+	if probeErr != nil {
+		out("idle_probe_error", strconv.Quote(probeErr.Error()))
+	}
+	if len(lat) > 0 {
+		out("idle_probe_p50_ms", ms(pct(lat, 0.5)))
+		out("idle_probe_p99_ms", ms(pct(lat, 0.99)))
+		out("idle_probe_max_ms", ms(pct(lat, 1)))
+	}
+	over := failed
 	for _, d := range lat {
 		if d > 100*time.Millisecond {
 			over++
 		}
 	}
-	out("idle_probes_over_100ms", over)
-	if *pid != 0 && before > 0 && after > 0 {
+	out("idle_probes_over_100ms_or_failed", over)
+	if *pid != 0 && before > 0 && after > 0 && len(held) > 0 {
 		out("idle_rss_before_kb", before)
 		out("idle_rss_after_kb", after)
-		out("idle_kb_per_client", fmt.Sprintf("%.1f", float64(after-before)/float64(*idle)))
+		out("idle_kb_per_client", fmt.Sprintf("%.1f", float64(after-before)/float64(len(held))))
 	}
 	return nil
 }
@@ -356,4 +416,63 @@ func runWaitFind(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// runServeMemory serves MUPDATE from the in-memory backend (mupdate/memory)
+// loaded with every visible entry of the registry -from, converted exactly
+// as the bridge converts them (bridge.ToMailbox): the same list, without
+// storage underneath. Writes are acknowledged from memory (nothing synced).
+func runServeMemory(ctx context.Context) error {
+	mem := memory.New(nil)
+	if *from != "" {
+		st, err := registry.Open(ctx, *from)
+		if err != nil {
+			return err
+		}
+		var batch []mupdate.Mailbox
+		_, err = st.List(ctx, "", func(e registry.Entry) error {
+			if e.Type.Has(mboxlist.FlagDeleted) {
+				return nil
+			}
+			batch = append(batch, bridge.ToMailbox(&e))
+			if len(batch) == 10000 {
+				mem.Load(batch...)
+				batch = batch[:0]
+			}
+			return nil
+		})
+		mem.Load(batch...)
+		st.Close()
+		if err != nil {
+			return err
+		}
+	}
+	cr, err := creds.Parse(strings.NewReader(*user + ":" + *pass + "\n"))
+	if err != nil {
+		return err
+	}
+	srv, err := mupdateserver.New(mupdateserver.Config{
+		Backend:    mem,
+		Auth:       cr,
+		Admins:     []string{*user},
+		ServerName: "bench-memory",
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	fmt.Fprintf(os.Stderr, "mupdateload: serving %d mailboxes from memory on %s\n", mem.Len(), ln.Addr())
+	sctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	err = srv.Serve(sctx, ln)
+	srv.Close()
+	if sctx.Err() != nil {
+		return nil
+	}
+	return err
 }
