@@ -255,7 +255,8 @@ if want frontend; then
 	# a real Cyrus frontend (the lab's) on the bridge (leveldb on disk):
 	# initial sync, then a full resync after a bridge restart. A marker
 	# written through the bridge shows up in the frontend's own (read-only)
-	# mupdate service only once the slave has applied the list.
+	# mupdate service only once the slave has applied the list (asked as the
+	# lab's admin: the slave lets only its admins log in).
 	d=$DISK/bridge-frontend
 	rm -rf "$d"
 	mkdir -p "$d"
@@ -269,7 +270,7 @@ if want frontend; then
 	load "frontend initial sync"
 	s=$(date +%s.%N)
 	lab "$F" "$BPORT" start frontend || true # the lab waits 60 s for the slave's greeting
-	$LOAD -addr "127.0.0.1:$((CPORT + 51))" -mode waitfind -name zzzmark1.c00.m0000000 -label frontend_initial_sync. -timeout 30m
+	$LOAD -addr "127.0.0.1:$((CPORT + 51))" -user admin -pass adminpw -mode waitfind -name zzzmark1.c00.m0000000 -label frontend_initial_sync. -timeout 30m
 	echo "frontend_initial_sync.from_start_seconds=$(echo "$(date +%s.%N) - $s" | bc)"
 	echo "frontend.bridge_$(rss "$BR")"
 	stopbridge
@@ -277,7 +278,7 @@ if want frontend; then
 	s=$(date +%s.%N)
 	startbridge "$d/registry" "$d/bridge.log"
 	$LOAD -addr "127.0.0.1:$BPORT" -mode write -clients 1 -duration 1m -count 1 -prefix zzzmark2 >/dev/null
-	$LOAD -addr "127.0.0.1:$((CPORT + 51))" -mode waitfind -name zzzmark2.c00.m0000000 -label frontend_resync_after_restart. -timeout 30m
+	$LOAD -addr "127.0.0.1:$((CPORT + 51))" -user admin -pass adminpw -mode waitfind -name zzzmark2.c00.m0000000 -label frontend_resync_after_restart. -timeout 30m
 	echo "frontend_resync_after_restart.from_restart_seconds=$(echo "$(date +%s.%N) - $s" | bc)"
 	echo "frontend_retry_delay_s=$(awk '/^mupdate_retry_delay:/{print $2}' "$F/frontend/imapd.conf")"
 	echo "frontend.bridge_after_resync_$(rss "$BR")"
