@@ -185,7 +185,7 @@ func (s *Store) RequestProgress(ctx context.Context) error {
 // The etcd client resumes the watch on another member when its member
 // fails, from the last revision it delivered.
 func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
-	ch := make(chan registry.Event, 256)
+	ch := make(chan registry.Event, watchBuffer)
 	if err := s.check(ctx, "watch", ""); err != nil {
 		ch <- registry.Event{Err: err}
 		close(ch)
@@ -486,3 +486,7 @@ func (s *Store) DeleteSlot(ctx context.Context, name string, rev int64) error {
 	}
 	return nil
 }
+
+// watchBuffer is how many events a watch holds for a slow consumer (small:
+// one watch per idle UPDATE client, ~344 bytes per event).
+const watchBuffer = 16

@@ -17,7 +17,7 @@ import (
 // waits for the next write. Nothing is missed or repeated because the log,
 // not an in-memory queue, is the source.
 func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
-	ch := make(chan registry.Event, 256)
+	ch := make(chan registry.Event, watchBuffer)
 	// check and Add under closeMu, so that Close (which closes s.closed under
 	// closeMu, then Waits) never races an Add and never returns while a
 	// watcher it did not wait for still reads the database
@@ -323,3 +323,8 @@ func (s *Store) Compact(ctx context.Context) error {
 	}
 	return nil
 }
+
+// watchBuffer is how many events a watch holds for a slow consumer. An
+// Event is ~344 bytes and every idle UPDATE client holds one watch, so the
+// buffer is kept small (a larger one made an idle client cost ~88 KB).
+const watchBuffer = 16
