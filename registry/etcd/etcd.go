@@ -23,7 +23,9 @@ import (
 // slot-sharded deployment routes a mailbox to one cluster and keeps this
 // layout unchanged (docs/scaling.md):
 //
-//	P/m/<dbname>      entry (registry stored JSON; its revision is the key's ModRevision)
+//	P/m/<dbname>      entry (registry.AppendEntryBinary without revision, or
+//	                  registry.EncodeEntry's JSON: both read; its revision
+//	                  is the key's ModRevision)
 //	P/t/<dbname>      tombstone (revision = ModRevision)
 //	P/x/<index key>   reverse-ACL index row (registry.IndexKeys), empty value
 //	P/s/<slot>        slot (revision = ModRevision)
@@ -50,6 +52,16 @@ type Options struct {
 	ImportWorkers int
 	// DialTimeout bounds the first connection (default 5 s).
 	DialTimeout time.Duration
+	// JSONEntries stores entries as JSON (registry.EncodeEntry) instead of
+	// the compact binary form (registry.AppendEntryBinary). Both forms are
+	// always read; JSON is for a cluster still shared with bridges built
+	// before the binary form (URL: ?entries=json).
+	JSONEntries bool
+	// CacheSize bounds how many names' last read or written state the
+	// store remembers as the first guess of the next write (default 4096;
+	// negative: none). A wrong guess costs a round trip, never a wrong
+	// write: every write is compared on the state it assumed.
+	CacheSize int
 }
 
 // Store is the etcd registry backend.
@@ -57,6 +69,7 @@ type Store struct {
 	cli    *clientv3.Client
 	p      string
 	o      Options
+	cache  *stateCache
 	closed chan struct{}
 	once   sync.Once
 }
@@ -91,6 +104,13 @@ func init() {
 			}
 			o.ImportWorkers = n
 		}
+		switch v := q.Get("entries"); v {
+		case "", "binary":
+		case "json":
+			o.JSONEntries = true
+		default:
+			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("etcd URL %q: entries %q: want binary or json: %w", u.String(), v, registry.ErrInvalid)}
+		}
 		return Open(ctx, eps, &o)
 	})
 }
@@ -116,6 +136,9 @@ func Open(ctx context.Context, endpoints []string, o *Options) (*Store, error) {
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = 5 * time.Second
 	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = 4096
+	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: opts.DialTimeout,
@@ -132,7 +155,7 @@ func Open(ctx context.Context, endpoints []string, o *Options) (*Store, error) {
 		cli.Close()
 		return nil, &registry.Error{Op: "open", Err: registry.Unavailable(fmt.Errorf("etcd %s: %w", strings.Join(endpoints, ","), err))}
 	}
-	return &Store{cli: cli, p: opts.Prefix, o: opts, closed: make(chan struct{})}, nil
+	return &Store{cli: cli, p: opts.Prefix, o: opts, cache: newStateCache(opts.CacheSize), closed: make(chan struct{})}, nil
 }
 
 // Client returns the underlying etcd client (for tests and tools).
@@ -179,41 +202,14 @@ func (s *Store) check(ctx context.Context, op, name string) error {
 	return nil
 }
 
-// current reads the entry and the tombstone of db in one transaction.
-type current struct {
-	entry    registry.Entry
-	exists   bool
-	emod     int64
-	tomb     registry.Tombstone
-	hasTomb  bool
-	tmod     int64
-	revision int64
-}
-
-func (s *Store) read(ctx context.Context, db string) (current, error) {
+// read reads the entry and the tombstone of db in one (linearizable)
+// transaction.
+func (s *Store) read(ctx context.Context, db string) (state, error) {
 	resp, err := s.cli.Txn(ctx).Then(clientv3.OpGet(s.ekey(db)), clientv3.OpGet(s.tkey(db))).Commit()
 	if err != nil {
-		return current{}, wrap(err)
+		return state{}, wrap(err)
 	}
-	var c current
-	c.revision = resp.Header.Revision
-	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
-		e, err := registry.DecodeEntry(kvs[0].Value, "etcd key "+strconv.Quote(string(kvs[0].Key)))
-		if err != nil {
-			return current{}, err
-		}
-		e.Revision = kvs[0].ModRevision
-		c.entry, c.exists, c.emod = e, true, kvs[0].ModRevision
-	}
-	if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
-		t, err := registry.DecodeTombstone(kvs[0].Value, "etcd key "+strconv.Quote(string(kvs[0].Key)))
-		if err != nil {
-			return current{}, err
-		}
-		t.Revision = kvs[0].ModRevision
-		c.tomb, c.hasTomb, c.tmod = t, true, kvs[0].ModRevision
-	}
-	return c, nil
+	return stateOf(resp.Responses[0].GetResponseRange(), resp.Responses[1].GetResponseRange()), nil
 }
 
 // Get implements registry.Store.
@@ -262,9 +258,37 @@ func (s *Store) GetTombstone(ctx context.Context, name string) (registry.Tombsto
 	return t, nil
 }
 
-// putOps returns the operations that store e over old (nil when absent) and
-// remove a tombstone.
-func (s *Store) putOps(e *registry.Entry, old *registry.Entry, delTomb bool) []clientv3.Op {
+// encode returns the stored form of e: the compact binary form
+// (registry.AppendEntryBinary, without the revision, which is the key's
+// ModRevision), or JSON when Options.JSONEntries asks for it. Either form
+// is read back.
+func (s *Store) encode(e *registry.Entry) []byte {
+	if s.o.JSONEntries {
+		return registry.EncodeEntry(e, false)
+	}
+	return registry.AppendEntryBinary(make([]byte, 0, 192), e, false)
+}
+
+// sameStored reports whether the stored bytes old hold the content val
+// (this store's form of an entry) holds: equal bytes, or the same entry in
+// the other form.
+func (s *Store) sameStored(old, val []byte) bool {
+	if bytes.Equal(old, val) {
+		return true
+	}
+	if len(old) == 0 || len(val) == 0 || (old[0] == '{') == (val[0] == '{') {
+		return false // same form, different bytes
+	}
+	e, err := registry.DecodeEntry(old, "")
+	if err != nil {
+		return false
+	}
+	return bytes.Equal(s.encode(&e), val)
+}
+
+// putOps returns the operations that store e (stored form val) over old
+// (nil when absent) and remove a tombstone when delTomb.
+func (s *Store) putOps(e *registry.Entry, val []byte, old *registry.Entry, delTomb bool) []clientv3.Op {
 	db := registry.DBName(e.Name)
 	var oldKeys []string
 	if old != nil {
@@ -272,7 +296,7 @@ func (s *Store) putOps(e *registry.Entry, old *registry.Entry, delTomb bool) []c
 	}
 	del, add := registry.DiffKeys(oldKeys, registry.IndexKeys(e))
 	ops := make([]clientv3.Op, 0, 2+len(del)+len(add))
-	ops = append(ops, clientv3.OpPut(s.ekey(db), string(registry.EncodeEntry(e, false))))
+	ops = append(ops, clientv3.OpPut(s.ekey(db), string(val)))
 	for _, k := range del {
 		ops = append(ops, clientv3.OpDelete(s.xkey(k)))
 	}
@@ -287,6 +311,60 @@ func (s *Store) putOps(e *registry.Entry, old *registry.Entry, delTomb bool) []c
 
 const maxRetries = 64
 
+// attemptTimeout bounds one attempt of a write transaction: a proposal a
+// follower forwarded to a leader that was just killed is lost and would
+// wait for etcd's own request timeout (~7 s).
+const attemptTimeout = time.Second
+
+// commit runs a write transaction, sending it again when an attempt takes
+// longer than attemptTimeout. Every attempt compares on the same state, so
+// at most one applies; resent says an earlier attempt's outcome is unknown.
+func (s *Store) commit(ctx context.Context, cmps []clientv3.Cmp, ops, els []clientv3.Op) (*clientv3.TxnResponse, bool, error) {
+	resent := false
+	for {
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		resp, err := s.cli.Txn(actx).If(cmps...).Then(ops...).Else(els...).Commit()
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && actx.Err() == nil {
+			return resp, resent, err
+		}
+		resent = true
+	}
+}
+
+// decide applies the rules of mode to the state c: nil, or the caller's
+// error.
+func decide(mode int, e *registry.Entry, c *state, tk string) error {
+	switch mode {
+	case modeCreate:
+		if c.exists() {
+			return registry.ErrExists
+		}
+	case modeUpdate:
+		if !c.exists() {
+			return registry.ErrNotFound
+		}
+		if c.emod != e.Revision {
+			return fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, e.Revision, c.emod)
+		}
+	}
+	if !c.exists() && c.hasTomb() {
+		t, err := c.tomb(tk)
+		if err != nil {
+			return err
+		}
+		if registry.TombstoneBlocks(&t, e) {
+			return fmt.Errorf("%w: state read at revision %d, deleted at %d", registry.ErrTombstoned, e.Revision, t.Revision)
+		}
+	}
+	return nil
+}
+
+// write is Create, Update and Put: one transaction compared on the state
+// the write starts from (a cached read of this name, the caller's revision,
+// or "absent"), whose Else branch returns the current state when that was
+// wrong. A write whose start was right (the MUPDATE case: Get, then Update
+// with the revision read; or a Create of a new name) is one round trip.
 func (s *Store) write(ctx context.Context, op string, e registry.Entry, mode int) (registry.Entry, error) {
 	if err := s.check(ctx, op, e.Name); err != nil {
 		return registry.Entry{}, err
@@ -295,48 +373,55 @@ func (s *Store) write(ctx context.Context, op string, e registry.Entry, mode int
 		return registry.Entry{}, registry.E(op, e.Name, err)
 	}
 	db := registry.DBName(e.Name)
-	for range maxRetries {
-		c, err := s.read(ctx, db)
-		if err != nil {
+	ek, tk := s.ekey(db), s.tkey(db)
+	c, _ := s.cache.get(db)
+	if mode == modeUpdate && (!c.exists() || c.emod != e.Revision) {
+		// The caller read a revision this client has not seen: the old
+		// entry (for its index rows) must be read.
+		var err error
+		if c, err = s.read(ctx, db); err != nil {
 			return registry.Entry{}, registry.E(op, e.Name, err)
 		}
-		switch mode {
-		case modeCreate:
-			if c.exists {
-				return registry.Entry{}, registry.E(op, e.Name, registry.ErrExists)
+	}
+	val := s.encode(&e)
+	for range maxRetries {
+		if err := decide(mode, &e, &c, tk); err != nil {
+			if c.known {
+				return registry.Entry{}, registry.E(op, e.Name, err)
 			}
-		case modeUpdate:
-			if !c.exists {
-				return registry.Entry{}, registry.E(op, e.Name, registry.ErrNotFound)
+			// Decide only on what the cluster says, never on a guess.
+			if c, err = s.read(ctx, db); err != nil {
+				return registry.Entry{}, registry.E(op, e.Name, err)
 			}
-			if c.emod != e.Revision {
-				return registry.Entry{}, registry.E(op, e.Name, fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, e.Revision, c.emod))
-			}
-		}
-		if !c.exists && c.hasTomb && registry.TombstoneBlocks(&c.tomb, &e) {
-			return registry.Entry{}, registry.E(op, e.Name, fmt.Errorf("%w: state read at revision %d, deleted at %d", registry.ErrTombstoned, e.Revision, c.tomb.Revision))
+			continue
 		}
 		var oldp *registry.Entry
-		if c.exists {
-			oldp = &c.entry
+		if c.exists() {
+			old, err := c.entry(ek)
+			if err != nil {
+				return registry.Entry{}, registry.E(op, e.Name, err)
+			}
+			oldp = &old
 		}
-		ops := s.putOps(&e, oldp, c.hasTomb)
+		ops := s.putOps(&e, val, oldp, c.hasTomb())
 		if len(ops) > s.o.MaxTxnOps {
 			return registry.Entry{}, registry.E(op, e.Name, fmt.Errorf("entry needs %d operations in one transaction, more than the cluster's --max-txn-ops %d (raise it and the URL's maxtxnops): %w", len(ops), s.o.MaxTxnOps, registry.ErrInvalid))
 		}
-		resp, err := s.cli.Txn(ctx).If(
-			clientv3.Compare(clientv3.ModRevision(s.ekey(db)), "=", c.emod),
-			clientv3.Compare(clientv3.ModRevision(s.tkey(db)), "=", c.tmod),
-		).Then(ops...).Commit()
+		resp, resent, err := s.commit(ctx, c.cmps(ek, tk), ops, []clientv3.Op{clientv3.OpGet(ek), clientv3.OpGet(tk)})
 		if err != nil {
 			return registry.Entry{}, registry.E(op, e.Name, wrap(err))
 		}
+		if !resp.Succeeded && resent {
+			return registry.Entry{}, registry.E(op, e.Name, registry.Unavailable(errors.New("a write timed out and its resend found the name changed: the first may have been applied")))
+		}
 		if resp.Succeeded {
 			e.Revision = resp.Header.Revision
+			s.cache.put(db, state{emod: e.Revision, eval: val})
 			return e, nil
 		}
-		// Someone else changed the name between our read and write: read
-		// again and decide (Create then sees ErrExists; Update a conflict).
+		// The name was not as assumed (a guess, or another writer got in
+		// between): the Else branch read it; decide again.
+		c = stateOf(resp.Responses[0].GetResponseRange(), resp.Responses[1].GetResponseRange())
 	}
 	return registry.Entry{}, registry.E(op, e.Name, fmt.Errorf("%w: still changing after %d attempts", registry.ErrConflict, maxRetries))
 }
@@ -362,7 +447,8 @@ func (s *Store) Put(ctx context.Context, e registry.Entry) (registry.Entry, erro
 	return s.write(ctx, "put", e, modePut)
 }
 
-// Delete implements registry.Store.
+// Delete implements registry.Store, like write: one transaction compared on
+// the cached state when there is one that fits rev.
 func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.Tombstone, error) {
 	if err := s.check(ctx, "delete", name); err != nil {
 		return registry.Tombstone{}, err
@@ -371,63 +457,102 @@ func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.To
 		return registry.Tombstone{}, registry.E("delete", name, err)
 	}
 	db := registry.DBName(name)
+	ek, tk := s.ekey(db), s.tkey(db)
+	c, _ := s.cache.get(db)
 	for range maxRetries {
-		c, err := s.read(ctx, db)
+		var err error
+		switch {
+		case !c.exists():
+			err = registry.ErrNotFound
+		case rev != 0 && rev != c.emod:
+			err = fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, rev, c.emod)
+		}
+		if err != nil {
+			if c.known {
+				return registry.Tombstone{}, registry.E("delete", name, err)
+			}
+			if c, err = s.read(ctx, db); err != nil {
+				return registry.Tombstone{}, registry.E("delete", name, err)
+			}
+			continue
+		}
+		old, err := c.entry(ek)
 		if err != nil {
 			return registry.Tombstone{}, registry.E("delete", name, err)
 		}
-		if !c.exists {
-			return registry.Tombstone{}, registry.E("delete", name, registry.ErrNotFound)
-		}
-		if rev != 0 && rev != c.emod {
-			return registry.Tombstone{}, registry.E("delete", name, fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, rev, c.emod))
-		}
-		t := registry.Tombstone{Name: name, UniqueID: c.entry.UniqueID, UIDValidity: c.entry.UIDValidity, Time: time.Now().UTC()}
-		keys := registry.StoredIndexKeys(&c.entry)
-		ops := []clientv3.Op{clientv3.OpDelete(s.ekey(db)), clientv3.OpPut(s.tkey(db), string(registry.EncodeTombstone(&t, false)))}
+		t := registry.Tombstone{Name: name, UniqueID: old.UniqueID, UIDValidity: old.UIDValidity, Time: time.Now().UTC()}
+		tval := registry.EncodeTombstone(&t, false)
+		keys := registry.StoredIndexKeys(&old)
+		ops := []clientv3.Op{clientv3.OpDelete(ek), clientv3.OpPut(tk, string(tval))}
 		for _, k := range keys {
 			ops = append(ops, clientv3.OpDelete(s.xkey(k)))
 		}
 		if len(ops) > s.o.MaxTxnOps {
 			return registry.Tombstone{}, registry.E("delete", name, fmt.Errorf("entry needs %d operations in one transaction, more than the cluster's --max-txn-ops %d (raise it and the URL's maxtxnops): %w", len(ops), s.o.MaxTxnOps, registry.ErrInvalid))
 		}
-		resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(s.ekey(db)), "=", c.emod)).Then(ops...).Commit()
+		resp, resent, err := s.commit(ctx, []clientv3.Cmp{
+			clientv3.Compare(clientv3.ModRevision(ek), "=", c.emod),
+			clientv3.Compare(clientv3.Value(ek), "=", string(c.eval)),
+		}, ops, []clientv3.Op{clientv3.OpGet(ek), clientv3.OpGet(tk)})
 		if err != nil {
 			return registry.Tombstone{}, registry.E("delete", name, wrap(err))
 		}
+		if !resp.Succeeded && resent {
+			return registry.Tombstone{}, registry.E("delete", name, registry.Unavailable(errors.New("a delete timed out and its resend found the name changed: the first may have been applied")))
+		}
 		if resp.Succeeded {
 			t.Revision = resp.Header.Revision
+			s.cache.put(db, state{tmod: t.Revision, tval: tval})
 			return t, nil
 		}
+		c = stateOf(resp.Responses[0].GetResponseRange(), resp.Responses[1].GetResponseRange())
 	}
 	return registry.Tombstone{}, registry.E("delete", name, fmt.Errorf("%w: still changing after %d attempts", registry.ErrConflict, maxRetries))
 }
 
-// Import implements registry.Store: entries are packed into transactions of
-// at most MaxTxnOps operations, each compared on the revisions it read, run
-// by ImportWorkers at once. One transaction's entries share its revision.
+// importItem is one name of an Import.
+type importItem struct {
+	e    registry.Entry
+	val  []byte
+	keys int // index rows of e
+}
+
+// Import implements registry.Store: entries, in dbname order, are packed
+// into transactions of at most MaxTxnOps operations, each compared on the
+// state of its names assumed (absent) and read back in its Else branch when that was wrong, run by ImportWorkers at
+// once: an import into an empty registry is one round trip per
+// transaction. One transaction's entries share its revision.
 func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.ImportStats, error) {
 	if err := s.check(ctx, "import", ""); err != nil {
 		return registry.ImportStats{}, err
 	}
 	// Last occurrence of a name wins; entries are handled in dbname order.
-	byDB := map[string]registry.Entry{}
+	byDB := make(map[string]*importItem, len(entries))
 	for _, e := range entries {
 		if err := registry.Prepare(&e); err != nil {
 			return registry.ImportStats{}, registry.E("import", e.Name, err)
 		}
-		byDB[registry.DBName(e.Name)] = e
+		byDB[registry.DBName(e.Name)] = &importItem{e: e}
 	}
 	dbs := make([]string, 0, len(byDB))
-	for db := range byDB {
+	for db, it := range byDB {
 		dbs = append(dbs, db)
+		it.val = s.encode(&it.e)
+		it.keys = len(registry.IndexKeys(&it.e))
 	}
 	sort.Strings(dbs)
-	// Reads are Get operations too: half the limit for each name's two.
-	readChunk := max(1, s.o.MaxTxnOps/2)
+	// Chunks that fit one transaction when every name is new: the entry,
+	// its index rows and the tombstone's removal; one compare and one Else
+	// read per name.
 	var chunks [][]string
-	for i := 0; i < len(dbs); i += readChunk {
-		chunks = append(chunks, dbs[i:min(i+readChunk, len(dbs))])
+	for i := 0; i < len(dbs); {
+		j, nops := i, 0
+		for j < len(dbs) && j-i < s.o.MaxTxnOps && (j == i || nops+byDB[dbs[j]].keys+2 <= s.o.MaxTxnOps) {
+			nops += byDB[dbs[j]].keys + 2
+			j++
+		}
+		chunks = append(chunks, dbs[i:j])
+		i = j
 	}
 	var (
 		mu    sync.Mutex
@@ -438,7 +563,7 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 	)
 	ictx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for range s.o.ImportWorkers {
+	for range min(s.o.ImportWorkers, len(chunks)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -475,78 +600,85 @@ feed:
 	return st, nil
 }
 
-// importChunk reads the current state of a chunk's names in one
-// transaction, then writes the changed ones in as few transactions as the
-// op limit allows, retrying a transaction whose names changed meanwhile.
-func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]registry.Entry) (registry.ImportStats, error) {
+// importChunk writes a chunk's names in as few transactions as the op
+// limit allows, each compared on the state assumed for its names (absent
+// until read back; an import fills a new registry); a
+// transaction that fails returns their current state (Else), and they are
+// decided again: unchanged ones are left alone, changed ones rewritten over
+// what was read.
+func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]*importItem) (registry.ImportStats, error) {
 	var st registry.ImportStats
+	states := make(map[string]state) // names read back; the others are assumed absent
 	pending := dbs
 	transient := 0
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt == maxRetries {
 			return st, fmt.Errorf("%w: names still changing after %d attempts", registry.ErrConflict, maxRetries)
 		}
-		ops := make([]clientv3.Op, 0, 2*len(pending))
-		for _, db := range pending {
-			ops = append(ops, clientv3.OpGet(s.ekey(db)), clientv3.OpGet(s.tkey(db)))
-		}
-		resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
-		if err != nil {
-			if transient++; transient > maxTransient || ctx.Err() != nil {
-				return st, wrap(err)
-			}
-			backoff(ctx, transient)
-			continue
-		}
 		type item struct {
-			db   string
-			cmps []clientv3.Cmp
-			ops  []clientv3.Op
-			upd  bool
+			db    string
+			ops   []clientv3.Op
+			ncmps int
+			upd   bool
 		}
 		var items []item
 		var retry []string
-		for i, db := range pending {
-			e := byDB[db]
+		for _, db := range pending {
+			it := byDB[db]
+			c := states[db]
 			var oldp *registry.Entry
-			var emod int64
-			if kvs := resp.Responses[2*i].GetResponseRange().Kvs; len(kvs) == 1 {
-				old, err := registry.DecodeEntry(kvs[0].Value, "etcd key "+strconv.Quote(string(kvs[0].Key)))
-				if err != nil {
-					return st, err
-				}
-				emod = kvs[0].ModRevision
-				if bytes.Equal(kvs[0].Value, registry.EncodeEntry(&e, false)) {
+			if c.exists() {
+				if s.sameStored(c.eval, it.val) {
 					st.Unchanged++
 					continue
 				}
+				old, err := c.entry(s.ekey(db))
+				if err != nil {
+					return st, err
+				}
 				oldp = &old
 			}
-			hasTomb := len(resp.Responses[2*i+1].GetResponseRange().Kvs) == 1
-			it := item{db: db, cmps: []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.ekey(db)), "=", emod)}, ops: s.putOps(&e, oldp, hasTomb), upd: oldp != nil}
-			if len(it.ops) > s.o.MaxTxnOps {
-				return st, fmt.Errorf("entry %q needs %d operations in one transaction, more than --max-txn-ops %d: %w", e.Name, len(it.ops), s.o.MaxTxnOps, registry.ErrInvalid)
+			// Import overrides tombstones: the tombstone key is removed
+			// whatever it holds, so only the entry key is compared.
+			ops := s.putOps(&it.e, it.val, oldp, true)
+			if len(ops) > s.o.MaxTxnOps {
+				return st, fmt.Errorf("entry %q needs %d operations in one transaction, more than --max-txn-ops %d: %w", it.e.Name, len(ops), s.o.MaxTxnOps, registry.ErrInvalid)
 			}
-			items = append(items, it)
+			ncmps := 1
+			if c.exists() {
+				ncmps = 2
+			}
+			items = append(items, item{db: db, ops: ops, ncmps: ncmps, upd: oldp != nil})
 		}
-		// Pack items into transactions.
+		// Pack items into transactions (operations, compares and Else
+		// reads each within the limit).
 		for len(items) > 0 {
-			n, nops := 0, 0
-			for n < len(items) && nops+len(items[n].ops) <= s.o.MaxTxnOps {
+			n, nops, ncmps := 0, 0, 0
+			for n < len(items) && n < s.o.MaxTxnOps && (n == 0 ||
+				(nops+len(items[n].ops) <= s.o.MaxTxnOps && ncmps+items[n].ncmps <= s.o.MaxTxnOps)) {
 				nops += len(items[n].ops)
+				ncmps += items[n].ncmps
 				n++
 			}
-			var cmps []clientv3.Cmp
-			var ops []clientv3.Op
+			cmps := make([]clientv3.Cmp, 0, ncmps)
+			ops := make([]clientv3.Op, 0, nops)
+			reads := make([]clientv3.Op, 0, n)
 			for _, it := range items[:n] {
-				cmps = append(cmps, it.cmps...)
+				c := states[it.db]
+				ek := s.ekey(it.db)
+				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(ek), "=", c.emod))
+				if c.exists() {
+					cmps = append(cmps, clientv3.Compare(clientv3.Value(ek), "=", string(c.eval)))
+				}
 				ops = append(ops, it.ops...)
+				reads = append(reads, clientv3.OpGet(ek))
 			}
-			resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+			resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(reads...).Commit()
 			if err != nil {
 				// A timeout may or may not have applied the transaction: it
-				// is compared on what was read, so reading again and redoing
-				// it is safe (an applied one reads back as unchanged).
+				// is compared on what was assumed, so trying again is safe
+				// (an applied one then fails its compare and reads back as
+				// unchanged).
 				if transient++; transient > maxTransient || ctx.Err() != nil {
 					return st, wrap(err)
 				}
@@ -565,7 +697,8 @@ func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]r
 					}
 				}
 			} else {
-				for _, it := range items[:n] {
+				for i, it := range items[:n] {
+					states[it.db] = stateOf(resp.Responses[i].GetResponseRange(), nil)
 					retry = append(retry, it.db)
 				}
 			}
