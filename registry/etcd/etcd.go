@@ -314,7 +314,7 @@ const maxRetries = 64
 // attemptTimeout bounds one attempt of a write transaction: a proposal a
 // follower forwarded to a leader that was just killed is lost and would
 // wait for etcd's own request timeout (~7 s).
-const attemptTimeout = time.Second
+const attemptTimeout = 2 * time.Second
 
 // commit runs a write transaction, sending it again when an attempt takes
 // longer than attemptTimeout. Every attempt compares on the same state, so
@@ -412,6 +412,14 @@ func (s *Store) write(ctx context.Context, op string, e registry.Entry, mode int
 			return registry.Entry{}, registry.E(op, e.Name, wrap(err))
 		}
 		if !resp.Succeeded && resent {
+			// An earlier attempt may have applied: it did when the name
+			// now holds exactly this write's bytes at a newer revision.
+			now := stateOf(resp.Responses[0].GetResponseRange(), resp.Responses[1].GetResponseRange())
+			if now.emod > c.emod && bytes.Equal(now.eval, val) {
+				e.Revision = now.emod
+				s.cache.put(db, state{emod: e.Revision, eval: val})
+				return e, nil
+			}
 			return registry.Entry{}, registry.E(op, e.Name, registry.Unavailable(errors.New("a write timed out and its resend found the name changed: the first may have been applied")))
 		}
 		if resp.Succeeded {
@@ -498,6 +506,14 @@ func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.To
 			return registry.Tombstone{}, registry.E("delete", name, wrap(err))
 		}
 		if !resp.Succeeded && resent {
+			// The tombstone holds this delete's time in nanoseconds: if it
+			// is there, the earlier attempt applied.
+			now := stateOf(resp.Responses[0].GetResponseRange(), resp.Responses[1].GetResponseRange())
+			if !now.exists() && bytes.Equal(now.tval, tval) {
+				t.Revision = now.tmod
+				s.cache.put(db, state{tmod: t.Revision, tval: tval})
+				return t, nil
+			}
 			return registry.Tombstone{}, registry.E("delete", name, registry.Unavailable(errors.New("a delete timed out and its resend found the name changed: the first may have been applied")))
 		}
 		if resp.Succeeded {
