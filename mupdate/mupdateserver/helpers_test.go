@@ -21,9 +21,11 @@ import (
 const labCreds = "admin:adminpw\nmurder:murderpw\nalice:alicepw\nbob:bobpw\n"
 
 type testServer struct {
-	srv  *mupdateserver.Server
-	be   *memory.Backend
-	addr string
+	srv    *mupdateserver.Server
+	be     *memory.Backend
+	addr   string
+	cancel context.CancelFunc // ends Serve (a shutdown)
+	done   chan struct{}      // closed when Serve returned
 }
 
 func startServer(t testing.TB, mutate func(*mupdateserver.Config)) *testServer {
@@ -60,7 +62,7 @@ func startServer(t testing.TB, mutate func(*mupdateserver.Config)) *testServer {
 		srv.Close()
 		<-done
 	})
-	return &testServer{srv: srv, be: be, addr: ln.Addr().String()}
+	return &testServer{srv: srv, be: be, addr: ln.Addr().String(), cancel: cancel, done: done}
 }
 
 // rawConn is a line-level test client.

@@ -78,31 +78,13 @@ func (b *slowBackend) Write(ctx context.Context, req mupdate.Request) error {
 // A write in flight at shutdown finishes: the client gets OK for it, then
 // BYE, and the change is stored.
 func TestShutdownLetsWriteInFlightFinish(t *testing.T) {
-	st, err := creds.Parse(strings.NewReader(labCreds))
-	if err != nil {
-		t.Fatal(err)
-	}
 	be := &slowBackend{Backend: memory.New(nil), started: make(chan struct{}), release: make(chan struct{})}
-	srv, err := mupdateserver.New(mupdateserver.Config{
-		Backend: be, Auth: st, Admins: []string{"admin"},
-		FailedLoginPause: -1, IdleTimeout: time.Minute,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ctx, ln) }()
-	c := dialRaw(t, ln.Addr().String())
+	ts := startServer(t, func(cfg *mupdateserver.Config) { cfg.Backend = be; cfg.IdleTimeout = time.Minute })
+	c := dialRaw(t, ts.addr)
 	c.login("admin", "adminpw")
 	c.send("W01 ACTIVATE \"user.inflight\" \"be1!default\" \"\"\r\n")
 	<-be.started
-	cancel() // SIGTERM while the write runs
+	ts.cancel() // SIGTERM while the write runs
 	time.Sleep(100 * time.Millisecond)
 	close(be.release)
 	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -110,7 +92,7 @@ func TestShutdownLetsWriteInFlightFinish(t *testing.T) {
 	if !strings.Contains(strings.Join(got, "\n"), "W01 OK") {
 		t.Fatalf("in-flight write at shutdown: %q, want W01 OK then * BYE", got)
 	}
-	<-done
+	<-ts.done
 	if _, ok, _ := be.Lookup(context.Background(), "user.inflight"); !ok {
 		t.Fatal("the write answered OK is not stored")
 	}
