@@ -246,13 +246,7 @@ func writeDB(dst, format string, v mboxlist.Version, all []mboxlist.Entry, eo *m
 			return exitcode.With(exitcode.Input, fmt.Errorf("two records with the key %q (two mailboxes share a uniqueid, or a name repeats)", kvs[i].Key))
 		}
 	}
-	var w cyrusdb.Writer
-	var err error
-	if format == "skiplist" {
-		w, err = skiplist.Create(dst, nil)
-	} else {
-		w, err = twoskip.Create(dst, nil)
-	}
+	w, err := createDB(dst, format)
 	if err != nil {
 		return outputErr(err)
 	}
@@ -322,4 +316,13 @@ func writeEntriesLegacy(w io.Writer, all []mboxlist.Entry, v mboxlist.Version) e
 		}
 	}
 	return nil
+}
+
+// createDB starts a new skiplist or twoskip file dst (written beside it and
+// renamed over it on Close).
+func createDB(dst, format string) (cyrusdb.Writer, error) {
+	if format == "skiplist" {
+		return skiplist.Create(dst, nil)
+	}
+	return twoskip.Create(dst, nil)
 }

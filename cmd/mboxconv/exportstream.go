@@ -16,8 +16,6 @@ import (
 
 	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/internal/exitcode"
-	"github.com/murderkit/murderkit/skiplist"
-	"github.com/murderkit/murderkit/twoskip"
 )
 
 // spoolBudget is the bytes of keys and values a recordSpool holds in memory
@@ -472,13 +470,7 @@ func spoolCompare(format string) func(a, b []byte) int {
 // writeDBFromSpool writes every spooled record, in order, as a new skiplist
 // or twoskip file dst (as writeDB does with records held in memory).
 func writeDBFromSpool(dst, format string, s *recordSpool) error {
-	var w cyrusdb.Writer
-	var err error
-	if format == "skiplist" {
-		w, err = skiplist.Create(dst, nil)
-	} else {
-		w, err = twoskip.Create(dst, nil)
-	}
+	w, err := createDB(dst, format)
 	if err != nil {
 		return outputErr(err)
 	}
