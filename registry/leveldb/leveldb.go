@@ -364,6 +364,18 @@ type batch struct {
 	rev int64
 }
 
+// casRefusal is why a delete that expects revision rev (0: any) of a key
+// refuses: absent, or at another revision; nil when it may go on.
+func casRefusal(exists bool, rev, cur int64) error {
+	switch {
+	case !exists:
+		return registry.ErrNotFound
+	case rev != 0 && rev != cur:
+		return fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, rev, cur)
+	}
+	return nil
+}
+
 // putEntry adds to b the writes that store e at a new revision, replacing
 // old (if any): entry, index diff, tombstone removal, change record.
 func (s *Store) putEntry(b *batch, e *registry.Entry, old *registry.Entry, hadTomb bool) {
@@ -682,12 +694,7 @@ func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.To
 		if err != nil {
 			return registry.Tombstone{}, registry.E("delete", name, err)
 		}
-		var refusal error
-		if !exists {
-			refusal = registry.ErrNotFound
-		} else if rev != 0 && rev != old.Revision {
-			refusal = fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, rev, old.Revision)
-		}
+		refusal := casRefusal(exists, rev, old.Revision)
 		if refusal == nil {
 			break
 		}

@@ -290,12 +290,7 @@ func (s *Store) DeleteSlot(ctx context.Context, name string, rev int64) error {
 		if err != nil {
 			return registry.E("delete-slot", name, err)
 		}
-		var refusal error
-		if !exists {
-			refusal = registry.ErrNotFound
-		} else if rev != 0 && rev != old.Revision {
-			refusal = fmt.Errorf("%w: read at %d, now at %d", registry.ErrConflict, rev, old.Revision)
-		}
+		refusal := casRefusal(exists, rev, old.Revision)
 		if refusal == nil {
 			break
 		}
