@@ -88,14 +88,6 @@ func keyPrefix(k []byte, signed bool) uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
-func newRecordSpool(dst string, cmp func(a, b []byte) int) (*recordSpool, error) {
-	dir, err := os.MkdirTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-spool*")
-	if err != nil {
-		return nil, err
-	}
-	return spoolIn(dir, cmp)
-}
-
 // spoolDir is the spool directory of an export job to dst: named after the
 // job, so that a rerun of the same job finds a sealed spool (Seal).
 func spoolDir(dst, job string) string {
@@ -107,11 +99,6 @@ func newRecordSpoolIn(dir string, cmp func(a, b []byte) int) (*recordSpool, erro
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return spoolIn(dir, cmp)
-}
-
-// spoolIn makes a spool in the empty directory dir.
-func spoolIn(dir string, cmp func(a, b []byte) int) (*recordSpool, error) {
 	f, err := os.Create(filepath.Join(dir, "ordered"))
 	if err != nil {
 		os.RemoveAll(dir)

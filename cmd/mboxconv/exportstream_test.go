@@ -22,7 +22,7 @@ func TestExportSpoolOrder(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			dir := t.TempDir()
 			cmp := spoolCompare(format)
-			s, err := newRecordSpool(filepath.Join(dir, "out.db"), cmp)
+			s, err := newRecordSpoolIn(filepath.Join(dir, ".out.db.tmp-spool"), cmp)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +86,7 @@ func TestExportSpoolOrder(t *testing.T) {
 // are an input error, not two records in the file.
 func TestExportSpoolDuplicate(t *testing.T) {
 	dir := t.TempDir()
-	s, err := newRecordSpool(filepath.Join(dir, "out.db"), cyrusdb.CompareRaw)
+	s, err := newRecordSpoolIn(filepath.Join(dir, ".out.db.tmp-spool"), cyrusdb.CompareRaw)
 	if err != nil {
 		t.Fatal(err)
 	}
