@@ -276,12 +276,14 @@ func (a *Adapter) saw(r int64) {
 // for every write made through this adapter: its revision is known as
 // soon as the write returns.
 //
-// On a store that can confirm its watches' progress (etcd, shared by
-// several bridges), the answer is instead the registry's current revision,
-// and every watch is asked to confirm it: a change another bridge wrote
-// before the NOOP then reaches this bridge's frontends before the NOOP's OK
-// (read-your-writes across bridges), and revisions without a mailbox
-// change are covered by the confirmation rather than waited for.
+// On a store that can confirm its watches' progress (every backend: etcd,
+// shared by several bridges, and leveldb, which follow mode, mboxconv and
+// the HTTP API also write), the answer is instead the registry's current
+// revision, and every watch is asked to confirm it: a change written by
+// another bridge or another path before the NOOP then reaches this
+// bridge's frontends before the NOOP's OK (read-your-writes), and
+// revisions without a mailbox change are covered by the confirmation
+// rather than waited for.
 func (a *Adapter) Revision(ctx context.Context) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -291,10 +293,7 @@ func (a *Adapter) Revision(ctx context.Context) (int64, error) {
 	if !ok {
 		return own, nil
 	}
-	r, err := a.Store.Revision(ctx)
-	if err == nil {
-		err = pr.RequestProgress(ctx)
-	}
+	r, err := pr.RequestProgress(ctx)
 	if err != nil {
 		return own, nil // the registry is unreachable: what this bridge knows
 	}

@@ -113,13 +113,16 @@ const (
 )
 
 // ProgressRequester is implemented by stores whose watches can confirm how
-// far they have delivered (etcd). After RequestProgress, every watch of
-// the store that has delivered all changes up to the store's current
-// revision sends an EventProgress with at least that revision. A bridge
-// answering a frontend's NOOP uses it to flush changes made through other
-// bridges.
+// far they have delivered (every backend: etcd and leveldb; the conformance
+// suite checks it). RequestProgress returns the store's current revision R
+// and has every watch of the store send, once it has delivered every change
+// up to R, an EventProgress with a revision of at least R (a watch may also
+// send progress events with lower revisions before that, for instance from
+// an etcd member that had not yet applied R). A bridge answering a
+// frontend's NOOP waits for R to flush changes written by other bridges
+// and other paths.
 type ProgressRequester interface {
-	RequestProgress(ctx context.Context) error
+	RequestProgress(ctx context.Context) (int64, error)
 }
 
 func (t EventType) String() string {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -72,6 +73,10 @@ type Store struct {
 	cache  *stateCache
 	closed chan struct{}
 	once   sync.Once
+
+	// progressWant is the highest revision a RequestProgress promised
+	// its caller the watches would confirm.
+	progressWant atomic.Int64
 }
 
 var _ registry.Store = (*Store)(nil)

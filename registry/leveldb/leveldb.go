@@ -71,6 +71,7 @@ type Store struct {
 	mu     sync.Mutex    // serialises writes (read-modify-write + revision)
 	rev    int64         // last revision on disk (what readers and Watch see)
 	notify chan struct{} // closed and replaced after every write
+	asked  uint64        // progress requests so far (RequestProgress)
 
 	// Group commit: a writer checks and assigns its revision under mu
 	// against the disk state plus pending (the keys written by groups not

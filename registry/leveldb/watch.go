@@ -30,6 +30,9 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 	}
 	s.watchers.Add(1)
 	s.closeMu.Unlock()
+	s.mu.Lock()
+	answered := s.asked // a request from now on is answered
+	s.mu.Unlock()
 	go func() {
 		defer s.watchers.Done()
 		defer close(ch)
@@ -45,7 +48,7 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 		next := from + 1
 		for {
 			s.mu.Lock()
-			notify, cur := s.notify, s.rev
+			notify, cur, asked := s.notify, s.rev, s.asked
 			s.mu.Unlock()
 			floor, err := s.getInt(keyFloor)
 			if err != nil {
@@ -79,6 +82,14 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 				}
 				next = cur + 1
 			}
+			if asked != answered {
+				// everything up to cur is delivered (slot revisions
+				// have no change record)
+				if !send(registry.Event{Type: registry.EventProgress, Revision: cur}) {
+					return
+				}
+				answered = asked
+			}
 			select {
 			case <-notify:
 			case <-ctx.Done():
@@ -89,6 +100,24 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 		}
 	}()
 	return ch
+}
+
+// RequestProgress implements registry.ProgressRequester: it returns the
+// store's revision, and every watch sends an EventProgress with the
+// revision it has delivered up to (at least that one) as soon as it has
+// delivered the changes before it. A bridge's streaming NOOP relies on it to flush
+// changes written to the store by another path (follow mode, mboxconv,
+// the HTTP API) and to pass revisions that carry no mailbox change.
+func (s *Store) RequestProgress(ctx context.Context) (int64, error) {
+	if err := s.check(ctx, "request-progress", ""); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asked++
+	close(s.notify)
+	s.notify = make(chan struct{})
+	return s.rev, nil
 }
 
 func decodeChange(k, v []byte, path string) (registry.Event, error) {

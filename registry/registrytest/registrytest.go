@@ -92,6 +92,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("WatchAfterSnapshot", func(t *testing.T) { testWatch(t, open(t, newStore)) })
 	t.Run("WatchConcurrentWriters", func(t *testing.T) { testWatchConcurrent(t, open(t, newStore)) })
 	t.Run("WatchPrev", func(t *testing.T) { testWatchPrev(t, open(t, newStore)) })
+	t.Run("WatchProgress", func(t *testing.T) { testWatchProgress(t, open(t, newStore)) })
 	t.Run("Slots", func(t *testing.T) { testSlots(t, open(t, newStore)) })
 	t.Run("GCTombstones", func(t *testing.T) { testGC(t, open(t, newStore)) })
 	t.Run("CreateTrials", func(t *testing.T) { RunCreateTrials(t, open(t, newStore), Trials(10)) })
@@ -867,5 +868,79 @@ func testWatchPrev(t *testing.T, s registry.Store) {
 	}
 	if p := evs[2].Prev; evs[2].Type != registry.EventDelete || p == nil || p.Primary().Server != "B" || p.Revision != m.Revision {
 		t.Errorf("delete: %+v, want a delete whose Prev is the entry on B at revision %d", evs[2], m.Revision)
+	}
+}
+
+// testWatchProgress: every backend's watches confirm their progress when
+// asked (registry.ProgressRequester). A watch that has delivered every
+// change sends an EventProgress at or beyond the store's revision, also
+// when the latest revisions carry no mailbox change (a slot write), and a
+// change written before the request comes before the confirmation.
+func testWatchProgress(t *testing.T, s registry.Store) {
+	pr, ok := s.(registry.ProgressRequester)
+	if !ok {
+		t.Fatalf("%T does not implement registry.ProgressRequester", s)
+	}
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	from, err := s.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := s.Watch(ctx, from)
+	// wait for progress: the events before it, in order, and its revision
+	progress := func(atLeast int64) []registry.Event {
+		t.Helper()
+		var changes []registry.Event
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case ev, ok := <-w:
+				if !ok {
+					t.Fatalf("watch closed after %d changes", len(changes))
+				}
+				if ev.Err != nil {
+					t.Fatalf("watch error: %v", ev.Err)
+				}
+				if ev.Type != registry.EventProgress {
+					changes = append(changes, ev)
+					continue
+				}
+				if ev.Revision >= atLeast {
+					return changes
+				}
+			case <-deadline:
+				t.Fatalf("no progress at or beyond revision %d within 10 s (%d changes came)", atLeast, len(changes))
+			}
+		}
+	}
+	c := mustCreate(t, s, Mailbox("user.progress", "A", "p"))
+	sl, err := s.CreateSlot(ctx, registry.Slot{Name: "progress", State: registry.SlotLegacy, Locations: []registry.Location{{Server: "A"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := s.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev < sl.Revision || rev < c.Revision {
+		t.Fatalf("Revision %d is older than the writes just made (%d, %d)", rev, c.Revision, sl.Revision)
+	}
+	promised, err := pr.RequestProgress(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if promised < rev {
+		t.Fatalf("RequestProgress promised revision %d, older than the store's %d before it", promised, rev)
+	}
+	if got := progress(promised); len(got) != 1 || got[0].Name != "user.progress" || got[0].Revision != c.Revision {
+		t.Fatalf("before the progress: %+v, want the one create at %d", got, c.Revision)
+	}
+	// Idle: asked again with nothing new, the watch confirms again.
+	if promised, err = pr.RequestProgress(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := progress(promised); len(got) != 0 {
+		t.Fatalf("changes out of nowhere: %+v", got)
 	}
 }
