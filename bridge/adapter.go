@@ -162,8 +162,8 @@ func (a *Adapter) Write(ctx context.Context, req mupdate.Request) error {
 	if retries <= 0 {
 		retries = 64
 	}
-	for range retries {
-		err := a.writeOnce(ctx, req)
+	for i := range retries {
+		err := a.writeOnce(ctx, req, i == 0)
 		if err == nil || !retryable(err) {
 			return mapErr(err)
 		}
@@ -184,8 +184,16 @@ func retryable(err error) bool {
 	return errors.As(err, &r)
 }
 
-func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request) error {
-	cur, err := a.Store.Get(ctx, req.Name)
+// writeOnce makes one attempt. The first attempt may read the current
+// entry with the store's cheaper, possibly stale read (registry.StaleReader:
+// on etcd no quorum round); the write is a compare-and-set on what was read,
+// so a stale read only costs a retry, which reads with Get.
+func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request, first bool) error {
+	get, stale := a.Store.Get, false
+	if sr, ok := a.Store.(registry.StaleReader); ok && first {
+		get, stale = sr.GetStale, true
+	}
+	cur, err := get(ctx, req.Name)
 	present := err == nil
 	if err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return err
@@ -197,6 +205,10 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request) error {
 	}
 	next, err := mupdate.Apply(curMb, req)
 	if err != nil {
+		if stale {
+			// a refusal is only given on what Get reads
+			return retryErr{err}
+		}
 		return err
 	}
 	switch {

@@ -112,6 +112,16 @@ const (
 	EventProgress EventType = 3
 )
 
+// StaleReader is implemented by stores that can read an entry more
+// cheaply than Get when the caller will only use it as the expected state
+// of a compare-and-set write (etcd: from the member the client talks to,
+// without a quorum round, so it may lag the cluster). The answer may be
+// stale but is never torn; a write based on it fails with ErrConflict,
+// ErrExists or ErrNotFound when it was, and the caller then reads with Get.
+type StaleReader interface {
+	GetStale(ctx context.Context, name string) (Entry, error)
+}
+
 // ProgressRequester is implemented by stores whose watches can confirm how
 // far they have delivered (every backend: etcd and leveldb; the conformance
 // suite checks it). RequestProgress returns the store's current revision R

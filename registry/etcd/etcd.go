@@ -217,24 +217,35 @@ func (s *Store) read(ctx context.Context, db string) (state, error) {
 	return stateOf(resp.Responses[0].GetResponseRange(), resp.Responses[1].GetResponseRange()), nil
 }
 
-// Get implements registry.Store.
+// Get implements registry.Store (a linearizable read).
 func (s *Store) Get(ctx context.Context, name string) (registry.Entry, error) {
-	if err := s.check(ctx, "get", name); err != nil {
+	return s.get(ctx, "get", name)
+}
+
+// GetStale implements registry.StaleReader with a serializable read: the
+// member the client talks to answers from its own state, without a quorum
+// round, so the entry may lag writes the cluster already committed.
+func (s *Store) GetStale(ctx context.Context, name string) (registry.Entry, error) {
+	return s.get(ctx, "get", name, clientv3.WithSerializable())
+}
+
+func (s *Store) get(ctx context.Context, op, name string, opts ...clientv3.OpOption) (registry.Entry, error) {
+	if err := s.check(ctx, op, name); err != nil {
 		return registry.Entry{}, err
 	}
 	if err := registry.ValidateName(name); err != nil {
-		return registry.Entry{}, registry.E("get", name, err)
+		return registry.Entry{}, registry.E(op, name, err)
 	}
-	resp, err := s.cli.Get(ctx, s.ekey(registry.DBName(name)))
+	resp, err := s.cli.Get(ctx, s.ekey(registry.DBName(name)), opts...)
 	if err != nil {
-		return registry.Entry{}, registry.E("get", name, wrap(err))
+		return registry.Entry{}, registry.E(op, name, wrap(err))
 	}
 	if len(resp.Kvs) == 0 {
-		return registry.Entry{}, registry.E("get", name, registry.ErrNotFound)
+		return registry.Entry{}, registry.E(op, name, registry.ErrNotFound)
 	}
 	e, err := registry.DecodeEntry(resp.Kvs[0].Value, "etcd key "+strconv.Quote(string(resp.Kvs[0].Key)))
 	if err != nil {
-		return registry.Entry{}, registry.E("get", name, err)
+		return registry.Entry{}, registry.E(op, name, err)
 	}
 	e.Revision = resp.Kvs[0].ModRevision
 	return e, nil
