@@ -49,28 +49,48 @@ const (
 	idxACL      = "a"
 )
 
-// IndexKeys returns the logical reverse-ACL index keys of e (none when e is
-// not Listable), sorted and without duplicates.
-func IndexKeys(e *Entry) []string {
+// IndexListable is the first byte of the "listable" index row: the row is
+// IndexListable + dbname.
+const IndexListable = idxListable
+
+// ACLIndexPrefixes calls fn with the prefix ("a" domain 0x00 sign id 0x00)
+// of each reverse-ACL index row of e, in ACL order (a prefix may come
+// twice when the ACL names an identifier twice); the row is the prefix +
+// dbname. p is valid only during the call. It reports whether e is
+// Listable: when it is not, e has no index rows at all and fn is not
+// called. IndexKeys is the same rows as sorted strings; this form is for
+// bulk writers that must not allocate per row.
+func ACLIndexPrefixes(e *Entry, buf []byte, fn func(p []byte)) bool {
 	if !Listable(e) {
-		return nil
+		return false
 	}
-	db := DBName(e.Name)
 	domain, _ := splitDomain(e.Name)
-	keys := make([]string, 1, 1+len(e.ACL))
-	keys[0] = idxListable + db
 	for _, it := range e.ACL {
 		if strings.IndexByte(it.Rights, 'l') < 0 {
 			continue
 		}
-		id, sign := it.ID, "+"
+		id, sign := it.ID, byte('+')
 		if strings.HasPrefix(id, "-") {
-			id, sign = id[1:], "-"
+			id, sign = id[1:], '-'
 		}
 		if id == "" || strings.IndexByte(id, 0) >= 0 {
 			continue
 		}
-		keys = append(keys, idxACL+domain+"\x00"+sign+id+"\x00"+db) // aclPrefix(domain, sign, id) + db
+		buf = append(append(buf[:0], idxACL...), domain...)
+		buf = append(append(append(buf, 0, sign), id...), 0)
+		fn(buf)
+	}
+	return true
+}
+
+// IndexKeys returns the logical reverse-ACL index keys of e (none when e is
+// not Listable), sorted and without duplicates.
+func IndexKeys(e *Entry) []string {
+	db := DBName(e.Name)
+	keys := make([]string, 1, 1+len(e.ACL))
+	keys[0] = idxListable + db
+	if !ACLIndexPrefixes(e, nil, func(p []byte) { keys = append(keys, string(p)+db) }) {
+		return nil
 	}
 	if !sort.StringsAreSorted(keys) {
 		sort.Strings(keys)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -159,14 +158,17 @@ type builder struct {
 
 	ent, lst, acl *tableStream
 
-	dbs     []string             // dbname of each entry with ACL rows, by ordinal
-	groups  map[string]*aclGroup // ACL row prefix -> its entries
-	last    *aclGroup
-	lastPfx string
+	dbs    []string             // dbname of each entry with ACL rows, by ordinal
+	groups map[string]*aclGroup // ACL row prefix -> its entries
+	last   *aclGroup            // the group of the latest row
+	pbuf   []byte               // scratch for ACL row prefixes
 }
 
 // aclGroup is the entries with ACL rows under one prefix, in order.
-type aclGroup struct{ ords []int32 }
+type aclGroup struct {
+	pfx  string
+	ords []int32
+}
 
 type bulkItem struct {
 	db string
@@ -239,32 +241,30 @@ func (b *builder) start() {
 
 func (b *builder) writeIndex(it *bulkItem, k *[]byte) error {
 	ord := int32(-1)
-	for _, ik := range registry.IndexKeys(&it.e) {
-		if ik[0] == 'l' {
-			*k = append(append((*k)[:0], pfxIndex...), ik...)
-			if err := b.lst.append(*k, nil); err != nil {
-				return err
-			}
-			continue
-		}
-		// "a" domain 0x00 sign id 0x00 dbname: dbname holds no 0x00.
-		i := strings.LastIndexByte(ik, 0)
+	listable := registry.ACLIndexPrefixes(&it.e, b.pbuf[:0], func(p []byte) {
+		b.pbuf = p[:0] // keep the grown buffer
 		if ord < 0 {
 			ord = int32(len(b.dbs))
 			b.dbs = append(b.dbs, it.db)
 		}
-		p := ik[:i+1]
 		g := b.last // consecutive entries mostly share their owner's row prefix
-		if g == nil || b.lastPfx != p {
-			if g = b.groups[p]; g == nil {
-				g = &aclGroup{}
-				b.groups[p] = g
+		if g == nil || g.pfx != string(p) {
+			if g = b.groups[string(p)]; g == nil {
+				g = &aclGroup{pfx: string(p)}
+				b.groups[g.pfx] = g
 			}
-			b.last, b.lastPfx = g, p
+			b.last = g
+		}
+		if n := len(g.ords); n > 0 && g.ords[n-1] == ord {
+			return // the ACL names this identifier twice: one row
 		}
 		g.ords = append(g.ords, ord)
+	})
+	if !listable {
+		return nil
 	}
-	return nil
+	*k = append(append(append((*k)[:0], pfxIndex...), registry.IndexListable...), it.db...)
+	return b.lst.append(*k, nil)
 }
 
 func (b *builder) add(ctx context.Context, e registry.Entry) error {
