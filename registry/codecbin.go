@@ -103,17 +103,15 @@ func (r *binReader) uvarint() uint64 {
 	return v
 }
 
+// varint reads a zig-zag signed varint (binary.AppendVarint's form, which
+// is binary.Varint's decoding of an unsigned varint).
 func (r *binReader) varint() int64 {
-	if r.err != nil {
-		return 0
+	ux := r.uvarint()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad number")
-		return 0
-	}
-	r.off += n
-	return v
+	return x
 }
 
 func (r *binReader) u32() uint32 {
