@@ -184,13 +184,26 @@ func retryable(err error) bool {
 	return errors.As(err, &r)
 }
 
+// absent is the first read of a RESERVE (see writeOnce).
+func absent(_ context.Context, name string) (registry.Entry, error) {
+	return registry.Entry{}, registry.E("get", name, registry.ErrNotFound)
+}
+
 // writeOnce makes one attempt. The first attempt may read the current
 // entry with the store's cheaper, possibly stale read (registry.StaleReader:
-// on etcd no quorum round); the write is a compare-and-set on what was read,
-// so a stale read only costs a retry, which reads with Get.
+// on etcd no quorum round), and a RESERVE's first attempt assumes the name
+// absent; the write is a compare-and-set on what was read (or a
+// create-if-absent), so a wrong first read only costs a retry, which reads
+// with Get.
 func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request, first bool) error {
 	get, stale := a.Store.Get, false
-	if sr, ok := a.Store.(registry.StaleReader); ok && first {
+	switch sr, ok := a.Store.(registry.StaleReader); {
+	case first && req.Op == mupdate.OpReserve:
+		// A RESERVE is nearly always of a new name: assume it absent and
+		// let the registry's atomic create-if-absent check (ErrExists
+		// sends it round again, reading with Get).
+		get, stale = absent, true
+	case first && ok:
 		get, stale = sr.GetStale, true
 	}
 	cur, err := get(ctx, req.Name)

@@ -235,10 +235,19 @@ func (s *Store) Get(ctx context.Context, name string) (registry.Entry, error) {
 	return s.get(ctx, "get", name)
 }
 
-// GetStale implements registry.StaleReader with a serializable read: the
+// GetStale implements registry.StaleReader: the entry as this store last
+// wrote it (its state cache, no round trip), else a serializable read (the
 // member the client talks to answers from its own state, without a quorum
-// round, so the entry may lag writes the cluster already committed.
+// round). Either may lag writes the cluster already committed.
 func (s *Store) GetStale(ctx context.Context, name string) (registry.Entry, error) {
+	if err := registry.ValidateName(name); err == nil {
+		db := registry.DBName(name)
+		if c, ok := s.cache.get(db); ok && c.exists() {
+			if e, err := c.entry(s.ekey(db)); err == nil && e.Name == name {
+				return e, nil
+			}
+		}
+	}
 	return s.get(ctx, "get", name, clientv3.WithSerializable())
 }
 
