@@ -8,6 +8,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -24,7 +25,16 @@ var rootCmd = &cobra.Command{
 func main() {
 	rootCmd.SetHelpTemplate(rootCmd.HelpTemplate() + "\n" + exitcode.Help + "\n")
 	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.With(exitcode.Usage, err) })
+	// MURDERKIT_CPUPROFILE=FILE writes a CPU profile of the whole run (for
+	// the figures in docs/benchmarks.md; not MURDER_BRIDGE_*, which are
+	// settings).
+	if p := os.Getenv("MURDERKIT_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer f.Close()
+		}
+	}
 	err := rootCmd.Execute()
+	pprof.StopCPUProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "murder-bridge:", err)
 	}
