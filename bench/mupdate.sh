@@ -20,7 +20,8 @@
 #       restart (a marker mailbox written through the bridge is waited for
 #       on the frontend's own read-only mupdate service)
 #   etcd3                   three bridges with embedded etcd members (disk),
-#       writes only, on an empty registry
+#       writes only, on an empty registry, then the cluster's raw put
+#       ceiling for as many clients (bench/etcdput)
 #
 # The list: SRCDB, a real Cyrus 3.6 mailboxes.db (default: bench/dump.sh's
 # file /dev/shm/murderkit-bench/n$N/conf/mailboxes.db when present, else one
@@ -53,7 +54,7 @@ bin=/usr/lib/cyrus/bin
 [ "$(id -u)" = 0 ] || { echo "bench: run as root (the lab's cyrmaster drops to cyrus)" >&2; exit 1; }
 [ -x "$LAB/lab-start.sh" ] || { echo "bench: no lab scripts in $LAB" >&2; exit 1; }
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 || true
-go build -o bin/ ./cmd/mboxconv ./cmd/murder-bridge ./bench/mupdateload
+go build -o bin/ ./cmd/mboxconv ./cmd/murder-bridge ./bench/mupdateload ./bench/etcdput
 LOAD=$PWD/bin/mupdateload
 want() { case " $STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
 say() { echo "# $(date -u +%T) $*" >&2; }
@@ -308,6 +309,11 @@ if want etcd3; then
 	done
 	load "etcd3 write"
 	$LOAD -label etcd3. -addr "$addrs" -mode write -clients "$CLIENTS" -duration "$DURATION"
+	# the cluster's own ceiling for as many clients: one durable put each
+	# at a time (a RESERVE+ACTIVATE pair is two such writes)
+	load "etcd3 raw puts"
+	bin/etcdput -label etcd3.raw_ -clients "$CLIENTS" -duration "$DURATION" \
+		-endpoints "http://127.0.0.81:$((BPORT + 11)),http://127.0.0.82:$((BPORT + 11)),http://127.0.0.83:$((BPORT + 11))"
 	for p in "${pids[@]}"; do kill -TERM "$p"; done
 	for p in "${pids[@]}"; do wait "$p" || true; done
 fi
