@@ -616,9 +616,14 @@ func (s *Store) write(ctx context.Context, op string, e registry.Entry, mode int
 		if err != nil {
 			return registry.Entry{}, registry.E(op, e.Name, err)
 		}
-		tomb, hasTomb, err = s.getTomb(pendingReader{s}, db)
-		if err != nil {
-			return registry.Entry{}, registry.E(op, e.Name, err)
+		// A name has an entry or a tombstone, never both (Delete
+		// replaces the one with the other, every write of an entry
+		// removes the tombstone): only an absent entry needs the read.
+		tomb, hasTomb = registry.Tombstone{}, false
+		if !exists {
+			if tomb, hasTomb, err = s.getTomb(pendingReader{s}, db); err != nil {
+				return registry.Entry{}, registry.E(op, e.Name, err)
+			}
 		}
 		var refusal error
 		switch mode {
