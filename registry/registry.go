@@ -114,8 +114,9 @@ const (
 
 // StaleReader is implemented by stores that can read an entry more
 // cheaply than Get when the caller will only use it as the expected state
-// of a compare-and-set write (etcd: from the member the client talks to,
-// without a quorum round, so it may lag the cluster). The answer may be
+// of a compare-and-set write (etcd: from the store's cache of its own
+// writes, else from the member the client talks to, without a quorum
+// round, so it may lag the cluster). The answer may be
 // stale but is never torn; a write based on it fails with ErrConflict,
 // ErrExists or ErrNotFound when it was, and the caller then reads with Get.
 type StaleReader interface {
