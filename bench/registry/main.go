@@ -31,6 +31,7 @@ import (
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/etcd"
 	"github.com/murderkit/murderkit/registry/etcd/etcdtest"
+	"github.com/murderkit/murderkit/registry/etcd/member"
 	"github.com/murderkit/murderkit/registry/leveldb"
 )
 
@@ -45,6 +46,7 @@ var (
 	settle   = flag.Bool("settle", true, "leveldb: compact before measuring Visible (the import's compaction excluded from import time)")
 	cpuprof  = flag.String("cpuprofile", "", "write a CPU profile")
 	nosync   = flag.Bool("nosync", false, "leveldb: no fsync (shows what the disk costs)")
+	embedded = flag.Bool("embedded", false, "etcd: three embedded etcd v3.7.3 members (registry/etcd/member) in this process on 127.0.0.141-143, instead of Debian's etcd-server processes")
 	checkAt  = flag.Int("check-at", 100000, "also measure Visible when this many entries are in")
 	folders  = []string{"Sent", "Drafts", "Trash", "Archive", "Junk", "Lists", "Work", "Family", "Travel"}
 	allRight = "lrswipkxtecdan"
@@ -186,6 +188,20 @@ func run() error {
 		}
 		s = st
 	case "etcd":
+		if *embedded {
+			eps, stop, err := startEmbedded(ctx, filepath.Join(work, "etcd"), *txnOps)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			diskDir = filepath.Join(work, "etcd", "m0")
+			st, err := etcd.Open(ctx, eps, &etcd.Options{Prefix: "/bench", MaxTxnOps: *txnOps, ImportWorkers: *workers})
+			if err != nil {
+				return err
+			}
+			s = st
+			break
+		}
 		c, err := etcdtest.StartCluster(3, &etcdtest.Options{Dir: filepath.Join(work, "etcd"), FirstIP: 51, MaxTxnOps: *txnOps})
 		if err != nil {
 			if c != nil {
@@ -369,4 +385,48 @@ func human(b int64) string {
 		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 	}
 	return fmt.Sprintf("%d B", b)
+}
+
+// startEmbedded starts three durable embedded members (etcd's own fsync) on
+// 127.0.0.141-143, client port 24341, peer port 24351.
+func startEmbedded(ctx context.Context, dir string, ops int) ([]string, func(), error) {
+	var initial, eps []string
+	for i := 0; i < 3; i++ {
+		ip := fmt.Sprintf("127.0.0.%d", 141+i)
+		initial = append(initial, fmt.Sprintf("e%d=http://%s:24351", i, ip))
+		eps = append(eps, fmt.Sprintf("http://%s:24341", ip))
+	}
+	ms := make([]*member.Member, 3)
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func(i int) {
+			ip := fmt.Sprintf("127.0.0.%d", 141+i)
+			m, err := member.Start(ctx, member.Config{
+				Name: fmt.Sprintf("e%d", i), Dir: filepath.Join(dir, fmt.Sprintf("m%d", i)),
+				PeerURL: "http://" + ip + ":24351", ClientURL: "http://" + ip + ":24341",
+				InitialCluster: strings.Join(initial, ","), MaxTxnOps: uint(ops),
+				TickMs: 50, ElectionMs: 500,
+			})
+			ms[i] = m
+			errs <- err
+		}(i)
+	}
+	var first error
+	for i := 0; i < 3; i++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	stop := func() {
+		for _, m := range ms {
+			if m != nil {
+				m.Close()
+			}
+		}
+	}
+	if first != nil {
+		stop()
+		return nil, nil, first
+	}
+	return eps, stop, nil
 }
