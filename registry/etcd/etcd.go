@@ -737,12 +737,8 @@ func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]*
 				ops = append(ops, it.ops...)
 				reads = append(reads, clientv3.OpGet(ek))
 			}
-			w := s.writer()
-			resp, err := w.Txn(ctx).If(cmps...).Then(ops...).Else(reads...).Commit()
+			resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(reads...).Commit()
 			if err != nil {
-				if ctx.Err() == nil {
-					s.writeFailed(w)
-				}
 				// A timeout may or may not have applied the transaction: it
 				// is compared on what was assumed, so trying again is safe
 				// (an applied one then fails its compare and reads back as
