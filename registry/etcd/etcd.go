@@ -78,8 +78,7 @@ type Store struct {
 	closed chan struct{}
 	once   sync.Once
 
-	group grouper    // group commit (group.go)
-	lead  leaderConn // writes go to the leader (leader.go)
+	group grouper // group commit (group.go)
 
 	// progressWant is the highest revision a RequestProgress promised
 	// its caller the watches would confirm.
@@ -185,7 +184,6 @@ func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
 		close(s.closed)
-		s.closeLeader()
 		err = s.cli.Close()
 	})
 	return err
@@ -363,16 +361,8 @@ func (s *Store) commit(ctx context.Context, cmps []clientv3.Cmp, ops, els []clie
 	resent := false
 	for {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-		w := s.writer()
-		resp, err := w.Txn(actx).If(cmps...).Then(ops...).Else(els...).Commit()
+		resp, err := s.cli.Txn(actx).If(cmps...).Then(ops...).Else(els...).Commit()
 		cancel()
-		if err != nil && ctx.Err() == nil && w != s.cli {
-			// the leader connection failed (the leader may be gone):
-			// send again through the configured endpoints
-			s.writeFailed(w)
-			resent = true
-			continue
-		}
 		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && actx.Err() == nil {
 			return resp, resent, err
 		}
