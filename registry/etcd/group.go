@@ -22,10 +22,8 @@ import (
 // were bound by raft rounds, not by CPU (docs/benchmarks.md, "etcd trio").
 
 // groupInFlight is how many group transactions one Store has in flight
-// at a time; writes that come while they are out wait for the next. One
-// gave the most MUPDATE pairs/s on three bridges (16 clients: 773-780
-// against 688-766 with two and 612-665 with four).
-const groupInFlight = 1
+// at a time; writes that come while they are out wait for the next.
+const groupInFlight = 2
 
 // groupMax bounds the writes of one group.
 const groupMax = 128
