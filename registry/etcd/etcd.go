@@ -77,6 +77,8 @@ type Store struct {
 	// progressWant is the highest revision a RequestProgress promised
 	// its caller the watches would confirm.
 	progressWant atomic.Int64
+	askMu        sync.Mutex
+	asked        chan struct{} // closed by RequestProgress (read.go)
 }
 
 var _ registry.Store = (*Store)(nil)

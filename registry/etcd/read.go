@@ -184,10 +184,26 @@ func (s *Store) RequestProgress(ctx context.Context) (int64, error) {
 			break
 		}
 	}
+	s.askMu.Lock()
+	if s.asked != nil {
+		close(s.asked) // wakes the watches: they ask again until confirmed
+	}
+	s.asked = make(chan struct{})
+	s.askMu.Unlock()
 	if err := s.cli.RequestProgress(clientv3.WithRequireLeader(ctx)); err != nil {
 		return 0, registry.E("progress", "", wrap(err))
 	}
 	return r, nil
+}
+
+// askedChan is closed at the next RequestProgress.
+func (s *Store) askedChan() <-chan struct{} {
+	s.askMu.Lock()
+	defer s.askMu.Unlock()
+	if s.asked == nil {
+		s.asked = make(chan struct{})
+	}
+	return s.asked
 }
 
 // newWatchSync is how long after creating a watch its progress
@@ -198,6 +214,11 @@ const newWatchSync = 150 * time.Millisecond
 // askProgressAgain is how long a watch whose progress notification fell
 // short of the wanted revision waits before asking etcd again.
 const askProgressAgain = 5 * time.Millisecond
+
+// progressUnanswered is how often a watch asks etcd again while a revision
+// a RequestProgress promised is unconfirmed: etcd ignores a progress request
+// while one of the stream's watches is behind (syncing), and says nothing.
+const progressUnanswered = 50 * time.Millisecond
 
 // Watch implements registry.Store over one etcd watch of the entry,
 // slot and tombstone keys (index rows are left out), starting at from+1.
@@ -224,9 +245,15 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 			}
 		}
 		next := from + 1
+		var confirmed int64 // the highest trusted progress revision
+		asked := s.askedChan()
 		for {
 			wch := s.cli.Watch(wctx, start, clientv3.WithRange(end), clientv3.WithRev(next), clientv3.WithProgressNotify(), clientv3.WithPrevKV())
 			var reask <-chan time.Time
+			if s.progressWant.Load() > confirmed {
+				// a request may have come just before this watch
+				reask = time.After(progressUnanswered)
+			}
 			trustFrom := time.Now().Add(newWatchSync) // see IsProgressNotify below
 		stream:
 			for {
@@ -237,10 +264,18 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 						break stream
 					}
 					resp = r
+				case <-asked:
+					asked = s.askedChan()
+					if reask == nil {
+						reask = time.After(progressUnanswered)
+					}
+					continue
 				case <-reask:
 					reask = nil
-					if err := s.cli.RequestProgress(wctx); err != nil && ctx.Err() == nil {
-						reask = time.After(askProgressAgain)
+					if confirmed < s.progressWant.Load() {
+						// unconfirmed: etcd may have ignored the request
+						s.cli.RequestProgress(wctx)
+						reask = time.After(progressUnanswered)
 					}
 					continue
 				}
@@ -267,6 +302,7 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 					if r := resp.Header.Revision; r >= next {
 						next = r + 1
 					}
+					confirmed = max(confirmed, resp.Header.Revision)
 					if resp.Header.Revision < s.progressWant.Load() && reask == nil {
 						// this watch's member lags the revision a
 						// RequestProgress promised: ask again shortly

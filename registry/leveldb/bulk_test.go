@@ -192,7 +192,11 @@ func TestBuildEqualsImport(t *testing.T) {
 	if err != nil || created.Revision != int64(len(es)+1) {
 		t.Fatalf("Create after build: %+v %v", created, err)
 	}
-	if ev := <-w; ev.Err != nil || ev.Name != "user.zzz" || ev.Revision != int64(len(es)+1) {
+	ev := <-w
+	for ev.Type == registry.EventProgress { // a new watch confirms its progress once
+		ev = <-w
+	}
+	if ev.Err != nil || ev.Name != "user.zzz" || ev.Revision != int64(len(es)+1) {
 		t.Fatalf("Watch after build: %+v", ev)
 	}
 	if _, err := b.Create(ctx, es[17]); !errors.Is(err, registry.ErrExists) {

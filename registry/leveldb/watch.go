@@ -31,7 +31,10 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 	s.watchers.Add(1)
 	s.closeMu.Unlock()
 	s.mu.Lock()
-	answered := s.asked // a request from now on is answered
+	// A request from now on is answered, and so is one made just before
+	// (a NOOP may ask while the stream's watch is starting): a new watch
+	// confirms its progress once it has caught up.
+	answered := s.asked - 1
 	s.mu.Unlock()
 	go func() {
 		defer s.watchers.Done()
