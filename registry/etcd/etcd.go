@@ -162,7 +162,7 @@ func Open(ctx context.Context, endpoints []string, o *Options) (*Store, error) {
 		cli.Close()
 		return nil, &registry.Error{Op: "open", Err: registry.Unavailable(fmt.Errorf("etcd %s: %w", strings.Join(endpoints, ","), err))}
 	}
-	return &Store{cli: cli, p: opts.Prefix, o: opts, cache: newStateCache(opts.CacheSize), closed: make(chan struct{})}, nil
+	return &Store{cli: cli, p: opts.Prefix, o: opts, cache: newStateCache(opts.CacheSize), closed: make(chan struct{}), asked: make(chan struct{})}, nil
 }
 
 // Client returns the underlying etcd client (for tests and tools).

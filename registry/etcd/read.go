@@ -185,9 +185,7 @@ func (s *Store) RequestProgress(ctx context.Context) (int64, error) {
 		}
 	}
 	s.askMu.Lock()
-	if s.asked != nil {
-		close(s.asked) // wakes the watches: they ask again until confirmed
-	}
+	close(s.asked) // wakes the watches: they ask again until confirmed
 	s.asked = make(chan struct{})
 	s.askMu.Unlock()
 	if err := s.cli.RequestProgress(clientv3.WithRequireLeader(ctx)); err != nil {
@@ -200,9 +198,6 @@ func (s *Store) RequestProgress(ctx context.Context) (int64, error) {
 func (s *Store) askedChan() <-chan struct{} {
 	s.askMu.Lock()
 	defer s.askMu.Unlock()
-	if s.asked == nil {
-		s.asked = make(chan struct{})
-	}
 	return s.asked
 }
 
