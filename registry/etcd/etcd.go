@@ -28,7 +28,12 @@ import (
 //	                  registry.EncodeEntry's JSON: both read; its revision
 //	                  is the key's ModRevision)
 //	P/t/<dbname>      tombstone (revision = ModRevision)
-//	P/x/<index key>   reverse-ACL index row (registry.IndexKeys), empty value
+//	P/x/<index key>   reverse-ACL index row (registry.IndexKeys), empty value;
+//	                  the "listable" rows (registry.IndexListable) are not
+//	                  written: Visible reads the user's own entries instead,
+//	                  one key fewer per entry. Rows of that kind that a
+//	                  cluster written before still holds are never read and
+//	                  are removed with their entry's other rows.
 //	P/s/<slot>        slot (revision = ModRevision)
 //
 // An entry and its index rows change in one transaction, compared on the
@@ -328,7 +333,9 @@ func (s *Store) putOps(e *registry.Entry, val []byte, old *registry.Entry, delTo
 		ops = append(ops, clientv3.OpDelete(s.xkey(k)))
 	}
 	for _, k := range add {
-		ops = append(ops, clientv3.OpPut(s.xkey(k), ""))
+		if !strings.HasPrefix(k, registry.IndexListable) {
+			ops = append(ops, clientv3.OpPut(s.xkey(k), ""))
+		}
 	}
 	if delTomb {
 		ops = append(ops, clientv3.OpDelete(s.tkey(db)))
@@ -561,10 +568,13 @@ type importItem struct {
 }
 
 // Import implements registry.Store: entries, in dbname order, are packed
-// into transactions of at most MaxTxnOps operations, each compared on the
-// state of its names assumed (absent) and read back in its Else branch when that was wrong, run by ImportWorkers at
-// once: an import into an empty registry is one round trip per
-// transaction. One transaction's entries share its revision.
+// into chunks of at most MaxTxnOps operations, run by ImportWorkers at
+// once. A chunk is first written as one transaction compared on "no entry
+// and no tombstone in the chunk's key range" (importFresh): an import into
+// an empty registry, or a new part of one, is one round trip per chunk with
+// two compares. Otherwise each name is compared on its own state (read back
+// in the Else branch) and written over it. One transaction's entries share
+// its revision.
 func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.ImportStats, error) {
 	if err := s.check(ctx, "import", ""); err != nil {
 		return registry.ImportStats{}, err
@@ -581,17 +591,19 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 	for db, it := range byDB {
 		dbs = append(dbs, db)
 		it.val = s.encode(&it.e)
-		it.keys = len(registry.IndexKeys(&it.e))
+		if n := len(registry.IndexKeys(&it.e)); n > 0 {
+			it.keys = n - 1 // no "listable" row
+		}
 	}
 	sort.Strings(dbs)
-	// Chunks that fit one transaction when every name is new: the entry,
-	// its index rows and the tombstone's removal; one compare and one Else
-	// read per name.
+	// Chunks that fit one transaction when every name is new (importFresh):
+	// the entry and its index rows. When some are not, importChunk needs
+	// more transactions for the chunk.
 	var chunks [][]string
 	for i := 0; i < len(dbs); {
 		j, nops := i, 0
-		for j < len(dbs) && j-i < s.o.MaxTxnOps && (j == i || nops+byDB[dbs[j]].keys+2 <= s.o.MaxTxnOps) {
-			nops += byDB[dbs[j]].keys + 2
+		for j < len(dbs) && j-i < s.o.MaxTxnOps && (j == i || nops+byDB[dbs[j]].keys+1 <= s.o.MaxTxnOps) {
+			nops += byDB[dbs[j]].keys + 1
 			j++
 		}
 		chunks = append(chunks, dbs[i:j])
@@ -652,6 +664,12 @@ feed:
 func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]*importItem) (registry.ImportStats, error) {
 	var st registry.ImportStats
 	states := make(map[string]state) // names read back; the others are assumed absent
+	if ok, err := s.importFresh(ctx, dbs, byDB, states); err != nil {
+		return st, err
+	} else if ok {
+		st.Created += len(dbs)
+		return st, nil
+	}
 	pending := dbs
 	transient := 0
 	for attempt := 0; len(pending) > 0; attempt++ {
@@ -750,6 +768,53 @@ func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]*
 		pending = retry
 	}
 	return st, nil
+}
+
+// importFresh is importChunk's first attempt, for the common case of names
+// that are new and were never deleted: one transaction whose two compares
+// cover the whole chunk's range of entry and tombstone keys ("no key in the
+// range") instead of one compare and one tombstone removal per name. It
+// reports whether that applied. When it did not, it fills states with the
+// chunk's names that exist (read in its Else branch) for the per-name
+// transactions that follow; an error of the cluster is left to those too
+// (they compare per name, so a transaction that did apply reads back as
+// unchanged).
+func (s *Store) importFresh(ctx context.Context, dbs []string, byDB map[string]*importItem, states map[string]state) (bool, error) {
+	first, last := dbs[0], dbs[len(dbs)-1]
+	ekFirst, ekEnd := s.ekey(first), s.ekey(last)+"\x00"
+	tkFirst, tkEnd := s.tkey(first), s.tkey(last)+"\x00"
+	nops := 0
+	for _, db := range dbs {
+		nops += 1 + byDB[db].keys
+	}
+	if nops > s.o.MaxTxnOps {
+		return false, nil
+	}
+	ops := make([]clientv3.Op, 0, nops)
+	for _, db := range dbs {
+		it := byDB[db]
+		ops = append(ops, s.putOps(&it.e, it.val, nil, false)...)
+	}
+	resp, err := s.cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.ModRevision(ekFirst), "=", 0).WithRange(ekEnd),
+		clientv3.Compare(clientv3.ModRevision(tkFirst), "=", 0).WithRange(tkEnd),
+	).Then(ops...).Else(clientv3.OpGet(ekFirst, clientv3.WithRange(ekEnd))).Commit()
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, wrap(err)
+		}
+		return false, nil
+	}
+	if resp.Succeeded {
+		return true, nil
+	}
+	for _, kv := range resp.Responses[0].GetResponseRange().Kvs {
+		db := strings.TrimPrefix(string(kv.Key), s.p+dirEntry)
+		if _, ok := byDB[db]; ok {
+			states[db] = state{known: true, emod: kv.ModRevision, eval: kv.Value}
+		}
+	}
+	return false, nil
 }
 
 // maxTransient bounds the retries of an Import chunk after errors such as

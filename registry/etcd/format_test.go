@@ -4,6 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/etcd"
 	"github.com/murderkit/murderkit/registry/registrytest"
@@ -54,5 +57,71 @@ func TestJSONEntriesRead(t *testing.T) {
 	}
 	if v, err := old.Visible(ctx, "alice", nil); err != nil || len(v) != 1 {
 		t.Fatalf("alice sees %v, %v", v, err)
+	}
+}
+
+// TestNoListableRows: the etcd store writes no "listable" index row (one key
+// fewer per entry); Visible reads the user's own entries instead, so a
+// stale row left by a cluster written before is never believed, and is
+// removed with its entry.
+func TestNoListableRows(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := context.Background()
+	s, err := etcd.Open(ctx, c.Endpoints(), &etcd.Options{Prefix: "/nolistable", MaxTxnOps: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cli := s.Client()
+	e := registrytest.Mailbox("user.carol", "be1", "default", "carol", "lrswipkxtecda", "bob", "lr")
+	if _, err := s.Create(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	imp := registrytest.Mailbox("user.carol.Sent", "be1", "default", "carol", "lrswipkxtecda")
+	if _, err := s.Import(ctx, []registry.Entry{imp}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := cli.Get(ctx, "/nolistable/x/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, kv := range rows.Kvs {
+		keys = append(keys, string(kv.Key))
+	}
+	want := []string{
+		"/nolistable/x/" + "a\x00+bob\x00" + registry.DBName("user.carol"),
+		"/nolistable/x/" + "a\x00+carol\x00" + registry.DBName("user.carol"),
+		"/nolistable/x/" + "a\x00+carol\x00" + registry.DBName("user.carol.Sent"),
+	}
+	if diff := cmp.Diff(want, keys); diff != "" {
+		t.Fatalf("index rows (-want +got):\n%s", diff)
+	}
+	// Rows as a cluster written before this layout held them: one for a
+	// name that does not exist, one for carol's INBOX.
+	ghost := "/nolistable/x/" + registry.IndexListable + registry.DBName("user.carol.Ghost")
+	inbox := "/nolistable/x/" + registry.IndexListable + registry.DBName("user.carol")
+	for _, k := range []string{ghost, inbox} {
+		if _, err := cli.Put(ctx, k, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err := s.Visible(ctx, "carol", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"user.carol", "user.carol.Sent"}, v); diff != "" {
+		t.Fatalf("carol sees (-want +got):\n%s", diff)
+	}
+	got, err := s.Get(ctx, "user.carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, "user.carol", got.Revision); err != nil {
+		t.Fatal(err)
+	}
+	left, err := cli.Get(ctx, inbox)
+	if err != nil || len(left.Kvs) != 0 {
+		t.Fatalf("the INBOX's old listable row is still there after its delete: %v, %v", left, err)
 	}
 }

@@ -112,8 +112,15 @@ func (s *Store) Visible(ctx context.Context, userid string, groups []string) ([]
 	if err != nil {
 		return nil, registry.E("visible", userid, err)
 	}
+	// The "listable" rows of the user's own hierarchy are not stored
+	// (see the key layout): the entries under it are read and kept when
+	// registry.Listable.
 	ops := make([]clientv3.Op, 0, len(all))
 	for _, p := range all {
+		if db, ok := strings.CutPrefix(p, registry.IndexListable); ok {
+			ops = append(ops, clientv3.OpGet(s.ekey(db), clientv3.WithPrefix()))
+			continue
+		}
 		ops = append(ops, clientv3.OpGet(s.xkey(p), clientv3.WithPrefix(), clientv3.WithKeysOnly()))
 	}
 	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
@@ -122,8 +129,20 @@ func (s *Store) Visible(ctx context.Context, userid string, groups []string) ([]
 	}
 	got := map[string][]string{}
 	for i, p := range all {
+		db, listable := strings.CutPrefix(p, registry.IndexListable)
 		for _, kv := range resp.Responses[i].GetResponseRange().Kvs {
-			got[p] = append(got[p], strings.TrimPrefix(string(kv.Key), s.xkey(p)))
+			if !listable {
+				got[p] = append(got[p], strings.TrimPrefix(string(kv.Key), s.xkey(p)))
+				continue
+			}
+			rest := strings.TrimPrefix(string(kv.Key), s.ekey(db))
+			e, err := registry.DecodeEntry(kv.Value, "etcd key "+strconv.Quote(string(kv.Key)))
+			if err != nil {
+				return nil, registry.E("visible", userid, err)
+			}
+			if registry.Listable(&e) {
+				got[p] = append(got[p], rest)
+			}
 		}
 	}
 	scan := func(_ context.Context, p string, fn func(string) error) error {

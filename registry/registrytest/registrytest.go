@@ -527,12 +527,18 @@ func testImport(t *testing.T, s registry.Store) {
 	if _, err := s.Delete(ctx, "user.u007", 0); err != nil {
 		t.Fatal(err)
 	}
+	// A name the import does not hold, among the names it does, is left
+	// alone.
+	foreign := mustCreate(t, s, Mailbox("user.u150.Foreign", "be2", "default", "u150", "lrswipkxtecdan"))
 	st, err := s.Import(ctx, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st != (registry.ImportStats{Created: 300}) {
 		t.Fatalf("first Import = %+v", st)
+	}
+	if g, err := s.Get(ctx, foreign.Name); err != nil || g.Revision != foreign.Revision || g.Server != "be2" {
+		t.Fatalf("Get of the name the import did not hold = %+v, %v; want %+v", g, err, foreign)
 	}
 	r1, _ := s.Revision(ctx)
 	st, err = s.Import(ctx, batch)
@@ -551,8 +557,8 @@ func testImport(t *testing.T, s registry.Store) {
 	if err != nil || st != (registry.ImportStats{Updated: 1, Unchanged: 9}) {
 		t.Fatalf("Import with one change = %+v, %v", st, err)
 	}
-	if n, _ := s.Count(ctx, ""); n != 300 {
-		t.Fatalf("Count = %d, want 300", n)
+	if n, _ := s.Count(ctx, ""); n != 301 {
+		t.Fatalf("Count = %d, want 301", n)
 	}
 	g, err := s.Get(ctx, "user.u005")
 	if err != nil || g.Partition != "p2" {
