@@ -84,6 +84,9 @@ type Store struct {
 	progressWant atomic.Int64
 	askMu        sync.Mutex
 	asked        chan struct{} // closed by RequestProgress (read.go)
+
+	pageSize int64        // pages' page size; 0: pageSize (tests set it)
+	counted  atomic.Int64 // keys etcd counted for pages' requests
 }
 
 var _ registry.Store = (*Store)(nil)

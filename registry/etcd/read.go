@@ -39,6 +39,75 @@ func (s *Store) keyRange(dir string, r registry.PrefixRange) (string, string) {
 
 const pageSize = 1000
 
+// pages reads the keys of [start, end) in pages of at most pageSize, all at
+// one revision (rev, or the first request's when 0), calling fn with each
+// page, and returns that revision.
+//
+// etcd counts every key of a request's range, not only the ones a limit
+// lets it return (etcd-io/etcd#11057, #16510), so plain paging through n
+// keys costs O(n²): a million-entry list spent over two minutes counting.
+// Each request therefore asks for a window of the range: from its first
+// key up to the end of the keys that share that key's first depth bytes.
+// depth adapts so that a window holds between pageSize/64 and 64×pageSize
+// keys: deeper (narrower) when a window counted more, after a page whose
+// keys share a longer prefix at once; shallower when one held fewer.
+func (s *Store) pages(ctx context.Context, start, end string, rev int64, fn func(kvs []*mvccpb.KeyValue) error, opts ...clientv3.OpOption) (int64, error) {
+	pageSize := int64(pageSize)
+	if s.pageSize > 0 {
+		pageSize = s.pageSize
+	}
+	minDepth := commonPrefix(start, end)
+	depth := minDepth
+	for {
+		wend := end
+		if d := min(depth, len(start)); d > minDepth {
+			if w := prefixEnd(start[:d]); w != "\x00" && (end == "\x00" || w < end) {
+				wend = w
+			}
+		}
+		o := append([]clientv3.OpOption{clientv3.WithRange(wend), clientv3.WithLimit(pageSize)}, opts...)
+		if rev != 0 {
+			o = append(o, clientv3.WithRev(rev))
+		}
+		resp, err := s.cli.Get(ctx, start, o...)
+		if err != nil {
+			return rev, err
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		s.counted.Add(resp.Count)
+		if len(resp.Kvs) > 0 {
+			if err := fn(resp.Kvs); err != nil {
+				return rev, err
+			}
+		}
+		if resp.More && len(resp.Kvs) > 0 {
+			if resp.Count > 64*pageSize {
+				first, last := string(resp.Kvs[0].Key), string(resp.Kvs[len(resp.Kvs)-1].Key)
+				depth = min(max(depth+1, commonPrefix(first, last)), len(last))
+			}
+			start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+			continue
+		}
+		if wend == end {
+			return rev, nil
+		}
+		if int64(len(resp.Kvs)) < pageSize/4 && depth > minDepth {
+			depth--
+		}
+		start = wend
+	}
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
 // List implements registry.Store: pages of the range, all read at the
 // revision of the first page.
 func (s *Store) List(ctx context.Context, prefix string, fn func(registry.Entry) error) (int64, error) {
@@ -51,38 +120,33 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(registry.Entry)
 	}
 	start, end := s.keyRange(dirEntry, r)
 	base := s.p + dirEntry
-	var rev int64
-	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize)}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
-		}
-		resp, err := s.cli.Get(ctx, start, opts...)
-		if err != nil {
-			return 0, registry.E("list", prefix, wrap(err))
-		}
-		if rev == 0 {
-			rev = resp.Header.Revision
-		}
-		for _, kv := range resp.Kvs {
+	var ferr error // fn's own error or a corrupt entry, returned as it is
+	rev, err := s.pages(ctx, start, end, 0, func(kvs []*mvccpb.KeyValue) error {
+		for _, kv := range kvs {
 			db := strings.TrimPrefix(string(kv.Key), base)
 			if !r.Match(db) {
 				continue
 			}
 			e, err := decodeEntry(kv.Value, kv.Key)
 			if err != nil {
-				return 0, registry.E("list", prefix, err)
+				ferr = registry.E("list", prefix, err)
+				return err
 			}
 			e.Revision = kv.ModRevision
 			if err := fn(e); err != nil {
-				return 0, err
+				ferr = err
+				return err
 			}
 		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			return rev, nil
-		}
-		start = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		return nil
+	})
+	switch {
+	case ferr != nil:
+		return 0, ferr
+	case err != nil:
+		return 0, registry.E("list", prefix, wrap(err))
 	}
+	return rev, nil
 }
 
 // Count implements registry.Store.

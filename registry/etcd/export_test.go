@@ -1,0 +1,7 @@
+package etcd
+
+// SetPageSize sets the page size of the store's paged reads.
+func SetPageSize(s *Store, n int64) { s.pageSize = n }
+
+// Counted returns how many keys etcd counted for the store's paged reads.
+func Counted(s *Store) int64 { return s.counted.Load() }
