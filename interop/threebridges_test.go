@@ -402,9 +402,35 @@ func TestThreeBridgesLeaderKilled(t *testing.T) {
 		}
 	}
 	sort.Strings(local)
-	if !slices.Equal(local, reg) {
-		t.Errorf("registry (%d tb* names) differs from the backend's mailboxes.db (%d): only in registry %v, only on backend %v",
-			len(reg), len(local), minus(reg, local), minus(local, reg))
+	// A change the backend saw fail may still have been applied: the
+	// bridge it went to can be killed after etcd committed the change and
+	// before it answered (no server can tell its client then), and Cyrus
+	// undoes its own side of a failed change. Such names (uncertain: in
+	// flight at the kill) may differ; every other name must be the same on
+	// both sides. docs/operations.md, "Failover", says how an operator
+	// reconciles them (ctl_mboxlist -m on the backend).
+	mu.Lock()
+	onlyReg, onlyLocal := minus(reg, local), minus(local, reg)
+	var doubtful []string
+	certain := func(ns []string) []string {
+		var out []string
+		for _, n := range ns {
+			if uncertain[n] {
+				doubtful = append(doubtful, n)
+			} else {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	onlyReg, onlyLocal = certain(onlyReg), certain(onlyLocal)
+	mu.Unlock()
+	if len(onlyReg) > 0 || len(onlyLocal) > 0 {
+		t.Errorf("registry (%d tb* names) differs from the backend's mailboxes.db (%d) on names whose changes were not in doubt: only in registry %v, only on backend %v",
+			len(reg), len(local), onlyReg, onlyLocal)
+	}
+	if len(doubtful) > 0 {
+		t.Logf("registry and backend differ on %v, whose change failed on the backend while in flight at the kill (applied in etcd before the killed bridge could answer)", doubtful)
 	}
 
 	// the frontend: its slave's replica, then IMAP LIST through it

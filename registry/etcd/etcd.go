@@ -15,6 +15,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/murderkit/murderkit/registry"
 )
@@ -68,6 +70,10 @@ type Options struct {
 	// negative: none). A wrong guess costs a round trip, never a wrong
 	// write: every write is compared on the state it assumed.
 	CacheSize int
+	// NoGroupCommit sends every write as its own transaction instead of
+	// grouping the writes of different names that wait at the same time
+	// (group.go; URL: ?group=off).
+	NoGroupCommit bool
 }
 
 // Store is the etcd registry backend.
@@ -78,6 +84,8 @@ type Store struct {
 	cache  *stateCache
 	closed chan struct{}
 	once   sync.Once
+
+	group grouper // group commit (group.go)
 
 	// progressWant is the highest revision a RequestProgress promised
 	// its caller the watches would confirm.
@@ -125,6 +133,13 @@ func init() {
 			o.JSONEntries = true
 		default:
 			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("etcd URL %q: entries %q: want binary or json: %w", u.String(), v, registry.ErrInvalid)}
+		}
+		switch v := q.Get("group"); v {
+		case "", "on":
+		case "off":
+			o.NoGroupCommit = true
+		default:
+			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("etcd URL %q: group %q: want on or off: %w", u.String(), v, registry.ErrInvalid)}
 		}
 		return Open(ctx, eps, &o)
 	})
@@ -353,20 +368,65 @@ const maxRetries = 64
 // wait for etcd's own request timeout (~7 s).
 const attemptTimeout = 2 * time.Second
 
-// commit runs a write transaction, sending it again when an attempt takes
-// longer than attemptTimeout. Every attempt compares on the same state, so
-// at most one applies; resent says an earlier attempt's outcome is unknown.
+// resendWindow bounds how long commit sends a transaction again whose
+// outcome is unknown.
+const resendWindow = 15 * time.Second
+
+// commit runs a write transaction. An attempt whose outcome is unknown — it
+// took longer than attemptTimeout, or etcd answered "request timed out",
+// "leader changed", a lost connection or another Unavailable — is sent
+// again, for up to resendWindow: every attempt compares on the same state,
+// so at most one applies, and resent tells the caller that a failed
+// comparison may be its own earlier attempt (write and Delete then look
+// for their own bytes). An error is returned only when etcd refused the
+// transaction outright, the caller's context ended, or the window passed
+// (then whether it applied is unknown, and the error says so).
 func (s *Store) commit(ctx context.Context, cmps []clientv3.Cmp, ops, els []clientv3.Op) (*clientv3.TxnResponse, bool, error) {
 	resent := false
-	for {
+	var until time.Time
+	for n := 0; ; n++ {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		resp, err := s.cli.Txn(actx).If(cmps...).Then(ops...).Else(els...).Commit()
+		timedOut := actx.Err() != nil
 		cancel()
-		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && actx.Err() == nil {
+		if err == nil || ctx.Err() != nil {
 			return resp, resent, err
 		}
+		if !timedOut && !inDoubt(err) {
+			return resp, resent, err
+		}
+		if until.IsZero() {
+			until = time.Now().Add(resendWindow)
+		} else if time.Now().After(until) {
+			return resp, resent, fmt.Errorf("%w (sent %d times over %v; whether it was applied is unknown)", err, n+1, resendWindow)
+		}
 		resent = true
+		if n > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(min(time.Duration(n)*20*time.Millisecond, 200*time.Millisecond)):
+			}
+		}
 	}
+}
+
+// inDoubt reports whether a transaction that got err may have been
+// applied all the same: etcd's Unavailable and DeadlineExceeded answers
+// ("request timed out", "leader changed", "no leader", a lost connection).
+// Refusals (too many operations, a request too large, permissions) are
+// not: etcd checked them before proposing.
+func inDoubt(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.Unavailable || ee.Code() == codes.DeadlineExceeded
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded
+	}
+	return false
 }
 
 // decide applies the rules of mode to the state c: nil, or the caller's
@@ -444,7 +504,7 @@ func (s *Store) write(ctx context.Context, op string, e registry.Entry, mode int
 		if len(ops) > s.o.MaxTxnOps {
 			return registry.Entry{}, registry.E(op, e.Name, fmt.Errorf("entry needs %d operations in one transaction, more than the cluster's --max-txn-ops %d (raise it and the URL's maxtxnops): %w", len(ops), s.o.MaxTxnOps, registry.ErrInvalid))
 		}
-		resp, resent, err := s.commit(ctx, c.cmps(ek, tk), ops, []clientv3.Op{clientv3.OpGet(ek), clientv3.OpGet(tk)})
+		resp, resent, err := s.txn(ctx, ek, c.cmps(ek, tk), ops, []clientv3.Op{clientv3.OpGet(ek), clientv3.OpGet(tk)})
 		if err != nil {
 			return registry.Entry{}, registry.E(op, e.Name, wrap(err))
 		}
@@ -535,7 +595,7 @@ func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.To
 		if len(ops) > s.o.MaxTxnOps {
 			return registry.Tombstone{}, registry.E("delete", name, fmt.Errorf("entry needs %d operations in one transaction, more than the cluster's --max-txn-ops %d (raise it and the URL's maxtxnops): %w", len(ops), s.o.MaxTxnOps, registry.ErrInvalid))
 		}
-		resp, resent, err := s.commit(ctx, []clientv3.Cmp{
+		resp, resent, err := s.txn(ctx, ek, []clientv3.Cmp{
 			clientv3.Compare(clientv3.ModRevision(ek), "=", c.emod),
 			clientv3.Compare(clientv3.Value(ek), "=", string(c.eval)),
 		}, ops, []clientv3.Op{clientv3.OpGet(ek), clientv3.OpGet(tk)})
