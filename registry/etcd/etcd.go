@@ -70,10 +70,6 @@ type Options struct {
 	// negative: none). A wrong guess costs a round trip, never a wrong
 	// write: every write is compared on the state it assumed.
 	CacheSize int
-	// NoGroupCommit sends every write as its own transaction instead of
-	// grouping the writes of different names that wait at the same time
-	// (group.go; URL: ?group=off).
-	NoGroupCommit bool
 }
 
 // Store is the etcd registry backend.
@@ -84,8 +80,6 @@ type Store struct {
 	cache  *stateCache
 	closed chan struct{}
 	once   sync.Once
-
-	group grouper // group commit (group.go)
 
 	// progressWant is the highest revision a RequestProgress promised
 	// its caller the watches would confirm.
@@ -133,13 +127,6 @@ func init() {
 			o.JSONEntries = true
 		default:
 			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("etcd URL %q: entries %q: want binary or json: %w", u.String(), v, registry.ErrInvalid)}
-		}
-		switch v := q.Get("group"); v {
-		case "", "on":
-		case "off":
-			o.NoGroupCommit = true
-		default:
-			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("etcd URL %q: group %q: want on or off: %w", u.String(), v, registry.ErrInvalid)}
 		}
 		return Open(ctx, eps, &o)
 	})
@@ -504,7 +491,7 @@ func (s *Store) write(ctx context.Context, op string, e registry.Entry, mode int
 		if len(ops) > s.o.MaxTxnOps {
 			return registry.Entry{}, registry.E(op, e.Name, fmt.Errorf("entry needs %d operations in one transaction, more than the cluster's --max-txn-ops %d (raise it and the URL's maxtxnops): %w", len(ops), s.o.MaxTxnOps, registry.ErrInvalid))
 		}
-		resp, resent, err := s.txn(ctx, ek, c.cmps(ek, tk), ops, []clientv3.Op{clientv3.OpGet(ek), clientv3.OpGet(tk)})
+		resp, resent, err := s.commit(ctx, c.cmps(ek, tk), ops, []clientv3.Op{clientv3.OpGet(ek), clientv3.OpGet(tk)})
 		if err != nil {
 			return registry.Entry{}, registry.E(op, e.Name, wrap(err))
 		}
@@ -595,7 +582,7 @@ func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.To
 		if len(ops) > s.o.MaxTxnOps {
 			return registry.Tombstone{}, registry.E("delete", name, fmt.Errorf("entry needs %d operations in one transaction, more than the cluster's --max-txn-ops %d (raise it and the URL's maxtxnops): %w", len(ops), s.o.MaxTxnOps, registry.ErrInvalid))
 		}
-		resp, resent, err := s.txn(ctx, ek, []clientv3.Cmp{
+		resp, resent, err := s.commit(ctx, []clientv3.Cmp{
 			clientv3.Compare(clientv3.ModRevision(ek), "=", c.emod),
 			clientv3.Compare(clientv3.Value(ek), "=", string(c.eval)),
 		}, ops, []clientv3.Op{clientv3.OpGet(ek), clientv3.OpGet(tk)})
