@@ -24,7 +24,7 @@ import (
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/registry"
-	_ "github.com/murderkit/murderkit/registry/etcd" // etcd:// registries
+	"github.com/murderkit/murderkit/registry/etcd" // etcd:// registries; embedded members
 	"github.com/murderkit/murderkit/registry/etcd/member"
 	_ "github.com/murderkit/murderkit/registry/leveldb" // leveldb:// registries
 )
@@ -257,6 +257,17 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	defer m.Close()
 	cfg.Registry = m.RegistryURL(o.etcdPrefix)
+	// The bridge talks to its own member in process (no gRPC over TCP);
+	// the member's client URL still serves every other client.
+	st, err := etcd.OpenClient(ctx, m.Client(), &etcd.Options{Prefix: o.etcdPrefix, MaxTxnOps: m.MaxTxnOps()})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return exitcode.With(exitcode.Registry, err)
+	}
+	defer st.Close()
+	cfg.Store = st
 	cfg.Logger.Info("murder-bridge: embedded etcd member ready", "member", o.etcdMember, "client", o.etcdClientURL, "peer", o.etcdPeerURL)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()

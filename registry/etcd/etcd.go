@@ -134,6 +134,27 @@ func init() {
 
 // Open connects to the cluster at endpoints (http://host:port).
 func Open(ctx context.Context, endpoints []string, o *Options) (*Store, error) {
+	opts := defaults(o)
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   endpoints,
+		DialTimeout: opts.DialTimeout,
+		Context:     context.Background(),
+		Logger:      quietLogger(),
+	})
+	if err != nil {
+		return nil, &registry.Error{Op: "open", Err: registry.Unavailable(fmt.Errorf("etcd %s: %w", strings.Join(endpoints, ","), err))}
+	}
+	return open(ctx, cli, opts, strings.Join(endpoints, ","))
+}
+
+// OpenClient makes a store on a client the caller made, such as an embedded
+// member's in-process client (member.Member.Client: no gRPC over TCP
+// between a bridge and its own member). Close closes cli.
+func OpenClient(ctx context.Context, cli *clientv3.Client, o *Options) (*Store, error) {
+	return open(ctx, cli, defaults(o), "in-process client")
+}
+
+func defaults(o *Options) Options {
 	var opts Options
 	if o != nil {
 		opts = *o
@@ -156,21 +177,16 @@ func Open(ctx context.Context, endpoints []string, o *Options) (*Store, error) {
 	if opts.CacheSize == 0 {
 		opts.CacheSize = 4096
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		DialTimeout: opts.DialTimeout,
-		Context:     context.Background(),
-		Logger:      quietLogger(),
-	})
-	if err != nil {
-		return nil, &registry.Error{Op: "open", Err: registry.Unavailable(fmt.Errorf("etcd %s: %w", strings.Join(endpoints, ","), err))}
-	}
+	return opts
+}
+
+func open(ctx context.Context, cli *clientv3.Client, opts Options, where string) (*Store, error) {
 	// Check that the cluster answers.
 	cctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
 	defer cancel()
 	if _, err := cli.Get(cctx, opts.Prefix+"/", clientv3.WithCountOnly(), clientv3.WithPrefix()); err != nil {
 		cli.Close()
-		return nil, &registry.Error{Op: "open", Err: registry.Unavailable(fmt.Errorf("etcd %s: %w", strings.Join(endpoints, ","), err))}
+		return nil, &registry.Error{Op: "open", Err: registry.Unavailable(fmt.Errorf("etcd %s: %w", where, err))}
 	}
 	return &Store{cli: cli, p: opts.Prefix, o: opts, cache: newStateCache(opts.CacheSize), closed: make(chan struct{}), asked: make(chan struct{})}, nil
 }

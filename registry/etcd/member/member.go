@@ -15,7 +15,9 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 )
 
 // Config describes one member.
@@ -150,6 +152,19 @@ func (m *Member) RegistryURL(prefix string, others ...string) string {
 		ops = 1024
 	}
 	return fmt.Sprintf("etcd://%s%s?maxtxnops=%d", strings.Join(hosts, ","), prefix, ops)
+}
+
+// Client returns a client of this member that calls it in process
+// (etcd's v3client: no gRPC over TCP, no HTTP/2 framing); it sees the
+// cluster as this member does. The caller closes it.
+func (m *Member) Client() *clientv3.Client { return v3client.New(m.e.Server) }
+
+// MaxTxnOps returns the member's --max-txn-ops.
+func (m *Member) MaxTxnOps() int {
+	if m.cfg.MaxTxnOps == 0 {
+		return 1024
+	}
+	return int(m.cfg.MaxTxnOps)
 }
 
 // Err reports a fatal error of the running member.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/registry"
-	_ "github.com/murderkit/murderkit/registry/etcd"
+	"github.com/murderkit/murderkit/registry/etcd"
 	"github.com/murderkit/murderkit/registry/etcd/member"
 	"github.com/murderkit/murderkit/registry/registrytest"
 )
@@ -78,6 +78,23 @@ func TestEmbeddedCluster(t *testing.T) {
 			}
 		}
 		s, err := registry.Open(context.Background(), m.RegistryURL(fmt.Sprintf("/emb%d", k), others...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// TestInProcessClients: the same conformance suite through each member's
+// in-process client (Member.Client, what murder-bridge serve --etcd-member
+// uses), the stores spread over the three members.
+func TestInProcessClients(t *testing.T) {
+	ms := startThree(t)
+	var n atomic.Int64
+	registrytest.Run(t, func(t *testing.T) registry.Store {
+		k := int(n.Add(1))
+		m := ms[k%3]
+		s, err := etcd.OpenClient(context.Background(), m.Client(), &etcd.Options{Prefix: fmt.Sprintf("/inproc%d", k), MaxTxnOps: m.MaxTxnOps()})
 		if err != nil {
 			t.Fatal(err)
 		}
