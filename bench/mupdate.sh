@@ -35,7 +35,8 @@
 # Env: N (default 1000000), SRCDB, WORK (/dev/shm/murderkit-mupdate), DISK
 #      (/var/tmp/murderkit-mupdate), CLIENTS (16), DURATION (10s), IDLE
 #      (1000), IDLE_N (10000), LAB (/work/shared/lab), STEPS (default: all
-#      but etcd3), REBUILD=1
+#      but etcd3), REBUILD=1, TRIO_GOMAXPROCS (etcd3: GOMAXPROCS of each
+#      of the three bridges, default 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
@@ -47,6 +48,7 @@ IDLE=${IDLE:-1000}
 IDLE_N=${IDLE_N:-10000}
 LAB=${LAB:-/work/shared/lab}
 STEPS=${STEPS:-cyrus-shm cyrus-disk bridge-shm bridge-disk bridge-mem idle-cyrus idle-bridge frontend}
+TRIO_GOMAXPROCS=${TRIO_GOMAXPROCS:-1}
 CPORT=${CPORT:-23905}
 BPORT=${BPORT:-23915}
 MPORT=${MPORT:-23925}
@@ -290,14 +292,17 @@ fi
 
 if want etcd3; then
 	# three bridges, each an embedded etcd member on 127.0.0.81-83 (disk);
-	# writes only, on an empty registry
+	# writes only, on an empty registry. The three stand for three servers
+	# but share this machine's cores: each gets TRIO_GOMAXPROCS (default 1)
+	# so that three Go schedulers do not each spin on every core.
+	say "etcd3: GOMAXPROCS=$TRIO_GOMAXPROCS for each bridge"
 	E=$DISK/etcd3
 	rm -rf "$E"
 	mkdir -p "$E"
 	init="" addrs="" pids=()
 	for i in 1 2 3; do init="$init${init:+,}e$i=http://127.0.0.8$i:$((BPORT + 10))"; done
 	for i in 1 2 3; do
-		bin/murder-bridge serve --etcd-member "e$i" --etcd-peer-url "http://127.0.0.8$i:$((BPORT + 10))" \
+		GOMAXPROCS=$TRIO_GOMAXPROCS bin/murder-bridge serve --etcd-member "e$i" --etcd-peer-url "http://127.0.0.8$i:$((BPORT + 10))" \
 			--etcd-client-url "http://127.0.0.8$i:$((BPORT + 11))" --etcd-initial-cluster "$init" \
 			--data-dir "$E/e$i" --listen "127.0.0.8$i:$BPORT" --credentials "$CREDS" --admins murder \
 			--servername "e$i" 2>"$E/e$i.log" &
