@@ -40,18 +40,19 @@ func (s *Store) keyRange(dir string, r registry.PrefixRange) (string, string) {
 const pageSize = 1000
 
 // pages reads the keys of [start, end) in pages of at most pageSize, all at
-// one revision (rev, or the first request's when 0), calling fn with each
-// page, and returns that revision.
+// the revision of the first request, calling fn with each page, and
+// returns that revision.
 //
 // etcd counts every key of a request's range, not only the ones a limit
 // lets it return (etcd-io/etcd#11057, #16510), so plain paging through n
 // keys costs O(n²): a million-entry list spent over two minutes counting.
 // Each request therefore asks for a window of the range: from its first
 // key up to the end of the keys that share that key's first depth bytes.
-// depth adapts so that a window holds between pageSize/64 and 64×pageSize
-// keys: deeper (narrower) when a window counted more, after a page whose
-// keys share a longer prefix at once; shallower when one held fewer.
-func (s *Store) pages(ctx context.Context, start, end string, rev int64, fn func(kvs []*mvccpb.KeyValue) error, opts ...clientv3.OpOption) (int64, error) {
+// depth adapts: deeper (narrower windows) when a window counted more than
+// 64 pages of keys, at once to the prefix its page's keys share; shallower
+// when a window held less than a quarter page.
+func (s *Store) pages(ctx context.Context, start, end string, fn func(kvs []*mvccpb.KeyValue) error) (int64, error) {
+	var rev int64
 	pageSize := int64(pageSize)
 	if s.pageSize > 0 {
 		pageSize = s.pageSize
@@ -65,7 +66,7 @@ func (s *Store) pages(ctx context.Context, start, end string, rev int64, fn func
 				wend = w
 			}
 		}
-		o := append([]clientv3.OpOption{clientv3.WithRange(wend), clientv3.WithLimit(pageSize)}, opts...)
+		o := []clientv3.OpOption{clientv3.WithRange(wend), clientv3.WithLimit(pageSize)}
 		if rev != 0 {
 			o = append(o, clientv3.WithRev(rev))
 		}
@@ -121,7 +122,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(registry.Entry)
 	start, end := s.keyRange(dirEntry, r)
 	base := s.p + dirEntry
 	var ferr error // fn's own error or a corrupt entry, returned as it is
-	rev, err := s.pages(ctx, start, end, 0, func(kvs []*mvccpb.KeyValue) error {
+	rev, err := s.pages(ctx, start, end, func(kvs []*mvccpb.KeyValue) error {
 		for _, kv := range kvs {
 			db := strings.TrimPrefix(string(kv.Key), base)
 			if !r.Match(db) {
