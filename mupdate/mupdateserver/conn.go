@@ -302,7 +302,7 @@ func (c *conn) writeCmd(ctx context.Context, tag string, cmd *wire.Command) bool
 		req.Op = mupdate.OpDelete
 	}
 	if !c.writer {
-		c.log.Info("mupdate write refused", "op", req.Op.String(), "name", req.Name, "user", c.userid, "result", "read-only")
+		c.log.Info("mupdate write refused", "op", req.Op.String(), "name", req.Name, "result", "read-only")
 		return c.write(false, func(e *wire.Encoder) { e.Status(tag, wire.KindNO, textReadOnly) }) == nil
 	}
 	start := time.Now()
@@ -312,7 +312,8 @@ func (c *conn) writeCmd(ctx context.Context, tag string, cmd *wire.Command) bool
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.s.cfg.CommandTimeout)
 	err := c.s.cfg.Backend.Write(wctx, req)
 	cancel()
-	attrs := []any{"op", req.Op.String(), "name", req.Name, "user", c.userid, "dur", time.Since(start)}
+	// c.log carries the user since login.
+	attrs := []any{"op", req.Op.String(), "name", req.Name, "dur", time.Since(start)}
 	if req.Op != mupdate.OpDelete {
 		attrs = append(attrs, "location", req.Location)
 	}
