@@ -1,40 +1,20 @@
 package mupdateserver_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 )
-
-// lockedBuffer is a bytes.Buffer for a logger written from the server's
-// goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestWriteLogLine: every write is one log line naming the user once (in
 // JSON a repeated key makes the line ambiguous), the operation, the name,
 // the location and the result.
 func TestWriteLogLine(t *testing.T) {
-	var buf lockedBuffer
+	var buf murdertest.Buffer
 	ts := startServer(t, func(c *mupdateserver.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
 	})
