@@ -22,7 +22,7 @@
 #   etcd3                   three bridges with embedded etcd members (disk),
 #       writes only, on an empty registry, then the cluster's raw put
 #       ceiling for as many clients (bench/etcdput), spread over the three
-#       members and all on the leader (needs curl)
+#       members and all on the leader
 #
 # The list: SRCDB, a real Cyrus 3.6 mailboxes.db (default: bench/dump.sh's
 # file /dev/shm/murderkit-bench/n$N/conf/mailboxes.db when present, else one
@@ -322,13 +322,9 @@ if want etcd3; then
 		-endpoints "http://127.0.0.81:$((BPORT + 11)),http://127.0.0.82:$((BPORT + 11)),http://127.0.0.83:$((BPORT + 11))"
 	# and with every client on the leader (no forwarded proposals: etcd's
 	# best case for as many clients)
-	for i in 1 2 3; do
-		m=$(curl -fs "http://127.0.0.8$i:$((BPORT + 11))/metrics" || true)
-		if grep -q '^etcd_server_is_leader 1' <<<"$m"; then
-			load "etcd3 raw puts to the leader e$i"
-			bin/etcdput -label etcd3.raw_leader_ -clients "$CLIENTS" -duration "$DURATION" -endpoints "http://127.0.0.8$i:$((BPORT + 11))"
-		fi
-	done
+	load "etcd3 raw puts to the leader"
+	bin/etcdput -leader -label etcd3.raw_leader_ -clients "$CLIENTS" -duration "$DURATION" \
+		-endpoints "http://127.0.0.81:$((BPORT + 11)),http://127.0.0.82:$((BPORT + 11)),http://127.0.0.83:$((BPORT + 11))"
 	for p in "${pids[@]}"; do kill -TERM "$p"; done
 	for p in "${pids[@]}"; do wait "$p" || true; done
 fi

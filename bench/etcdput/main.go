@@ -3,7 +3,9 @@
 // answer (a durable raft write), for a duration. bench/mupdate.sh runs it
 // on the three bridges' embedded members after the MUPDATE writes, so that
 // RESERVE+ACTIVATE pairs/s (two durable writes a pair) stand next to what
-// the cluster itself does for the same number of clients.
+// the cluster itself does for the same number of clients. With -leader,
+// every client talks to the member that leads (found with etcd's Status
+// call): no proposal is forwarded, etcd's best case for as many clients.
 package main
 
 import (
@@ -25,14 +27,15 @@ func main() {
 	clients := flag.Int("clients", 16, "concurrent clients")
 	dur := flag.Duration("duration", 5*time.Second, "how long to write")
 	label := flag.String("label", "", "prefix of the printed figures")
+	leader := flag.Bool("leader", false, "every client on the endpoint whose member leads")
 	flag.Parse()
-	if err := run(strings.Split(*eps, ","), *clients, *dur, *label); err != nil {
+	if err := run(strings.Split(*eps, ","), *clients, *dur, *label, *leader); err != nil {
 		fmt.Fprintln(os.Stderr, "etcdput:", err)
 		os.Exit(1)
 	}
 }
 
-func run(eps []string, clients int, dur time.Duration, label string) error {
+func run(eps []string, clients int, dur time.Duration, label string, leader bool) error {
 	if len(eps) == 0 || eps[0] == "" || clients < 1 {
 		return fmt.Errorf("want -endpoints and -clients ≥ 1")
 	}
@@ -48,6 +51,14 @@ func run(eps []string, clients int, dur time.Duration, label string) error {
 			return fmt.Errorf("%s: %w", ep, err)
 		}
 		clis = append(clis, c)
+	}
+	if leader {
+		i, err := leaderOf(clis, eps)
+		if err != nil {
+			return err
+		}
+		clis = clis[i : i+1]
+		fmt.Printf("%sendpoint=%s\n", label, eps[i])
 	}
 	val := strings.Repeat("x", 200) // about an entry's size
 	end := time.Now().Add(dur)
@@ -91,4 +102,22 @@ func run(eps []string, clients int, dur time.Duration, label string) error {
 	fmt.Printf("%sput_clients=%d\n%sputs=%d\n%sputs_per_s=%.0f\n%sput_p50_ms=%s\n%sput_p99_ms=%s\n",
 		label, clients, label, len(lat), label, float64(len(lat))/dur.Seconds(), label, ms(lat[len(lat)/2]), label, ms(lat[len(lat)*99/100]))
 	return nil
+}
+
+// leaderOf is the index of the endpoint whose member is the leader.
+func leaderOf(clis []*clientv3.Client, eps []string) (int, error) {
+	var errs []string
+	for i, c := range clis {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := c.Status(ctx, eps[i])
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", eps[i], err))
+			continue
+		}
+		if st.Leader != 0 && st.Header.MemberId == st.Leader {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("no endpoint is the leader's (%s)", strings.Join(append(errs, "no member said it leads"), "; "))
 }
