@@ -14,11 +14,10 @@ import (
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mupdate/mupdateclient"
 	"github.com/murderkit/murderkit/registry"
+	"github.com/murderkit/murderkit/registry/etcd/etcdtest"
 )
 
 // threeBridgesHost is the one name under which the three bridges' addresses
@@ -97,23 +96,6 @@ func freePortOnAll(t *testing.T, ips []string) int {
 	}
 	t.Fatalf("no port free on all of %v", ips)
 	return 0
-}
-
-// etcdLeader asks the member at clientURL which member leads; it returns
-// the leader's ID and this member's own ID.
-func etcdLeader(ctx context.Context, clientURL string) (leader, self uint64, err error) {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{clientURL}, DialTimeout: time.Second})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer cli.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	st, err := cli.Status(ctx, clientURL)
-	if err != nil {
-		return 0, 0, err
-	}
-	return st.Leader, st.Header.MemberId, nil
 }
 
 // Issue 5's first proof. Three `murder-bridge serve` processes (the real
@@ -244,7 +226,7 @@ func TestThreeBridgesLeaderKilled(t *testing.T) {
 	var leaderID uint64
 	if err := murdertest.Eventually(10*time.Second, func() error {
 		for i, u := range clientURLs {
-			lead, self, err := etcdLeader(ctx, u)
+			lead, self, err := etcdtest.MemberStatus(ctx, u)
 			if err != nil {
 				return err
 			}
@@ -279,7 +261,7 @@ func TestThreeBridgesLeaderKilled(t *testing.T) {
 			t.Fatal("no new etcd leader 15 s after the kill")
 		}
 		for _, i := range survivors {
-			if lead, _, err := etcdLeader(ctx, clientURLs[i]); err == nil && lead != 0 && lead != leaderID {
+			if lead, _, err := etcdtest.MemberStatus(ctx, clientURLs[i]); err == nil && lead != 0 && lead != leaderID {
 				electedAt = time.Now()
 				break
 			}

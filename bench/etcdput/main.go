@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/murderkit/murderkit/registry/etcd/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -53,7 +54,7 @@ func run(eps []string, clients int, dur time.Duration, label string, leader bool
 		clis = append(clis, c)
 	}
 	if leader {
-		i, err := leaderOf(clis, eps)
+		i, err := etcdtest.LeaderOf(context.Background(), eps)
 		if err != nil {
 			return err
 		}
@@ -102,22 +103,4 @@ func run(eps []string, clients int, dur time.Duration, label string, leader bool
 	fmt.Printf("%sput_clients=%d\n%sputs=%d\n%sputs_per_s=%.0f\n%sput_p50_ms=%s\n%sput_p99_ms=%s\n",
 		label, clients, label, len(lat), label, float64(len(lat))/dur.Seconds(), label, ms(lat[len(lat)/2]), label, ms(lat[len(lat)*99/100]))
 	return nil
-}
-
-// leaderOf is the index of the endpoint whose member is the leader.
-func leaderOf(clis []*clientv3.Client, eps []string) (int, error) {
-	var errs []string
-	for i, c := range clis {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		st, err := c.Status(ctx, eps[i])
-		cancel()
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", eps[i], err))
-			continue
-		}
-		if st.Leader != 0 && st.Header.MemberId == st.Leader {
-			return i, nil
-		}
-	}
-	return 0, fmt.Errorf("no endpoint is the leader's (%s)", strings.Join(append(errs, "no member said it leads"), "; "))
 }

@@ -235,7 +235,7 @@ func (c *Cluster) WaitHealthy(ctx context.Context) error {
 			if m.Dead() {
 				continue
 			}
-			st, err := status(ctx, m.ClientURL)
+			st, _, err := MemberStatus(ctx, m.ClientURL)
 			if err != nil || st == 0 {
 				ok, last = false, fmt.Errorf("member %s: leader %d, %v", m.Name, st, err)
 				break
@@ -252,39 +252,54 @@ func (c *Cluster) WaitHealthy(ctx context.Context) error {
 	}
 }
 
-// status returns the leader's member ID as member url sees it.
-func status(ctx context.Context, url string) (uint64, error) {
+// MemberStatus asks the member at url which member leads: the leader's ID
+// (0 while there is none) and the member's own ID.
+func MemberStatus(ctx context.Context, url string) (leader, self uint64, err error) {
 	cli, err := client([]string{url})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer cli.Close()
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	st, err := cli.Status(cctx, url)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return st.Leader, nil
+	return st.Leader, st.Header.MemberId, nil
+}
+
+// LeaderOf returns the index of the client URL whose member leads.
+func LeaderOf(ctx context.Context, urls []string) (int, error) {
+	var errs []string
+	for i, u := range urls {
+		leader, self, err := MemberStatus(ctx, u)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", u, err))
+			continue
+		}
+		if leader != 0 && leader == self {
+			return i, nil
+		}
+	}
+	if len(errs) > 0 {
+		return -1, fmt.Errorf("etcdtest: no member of %v is the leader (%s)", urls, strings.Join(errs, "; "))
+	}
+	return -1, fmt.Errorf("etcdtest: no member of %v is the leader", urls)
 }
 
 // Leader returns the index of the current leader among live members.
 func (c *Cluster) Leader(ctx context.Context) (int, error) {
+	var urls []string
+	var idx []int
 	for i, m := range c.Members {
-		if m.Dead() {
-			continue
-		}
-		cli, err := client([]string{m.ClientURL})
-		if err != nil {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		st, err := cli.Status(cctx, m.ClientURL)
-		cancel()
-		cli.Close()
-		if err == nil && st.Leader == st.Header.MemberId {
-			return i, nil
+		if !m.Dead() {
+			urls, idx = append(urls, m.ClientURL), append(idx, i)
 		}
 	}
-	return -1, fmt.Errorf("etcdtest: no live member is the leader")
+	j, err := LeaderOf(ctx, urls)
+	if err != nil {
+		return -1, err
+	}
+	return idx[j], nil
 }
