@@ -300,8 +300,11 @@ if want etcd3; then
 	E=$DISK/etcd3
 	rm -rf "$E"
 	mkdir -p "$E"
-	init="" addrs="" pids=()
-	for i in 1 2 3; do init="$init${init:+,}e$i=http://127.0.0.8$i:$((BPORT + 10))"; done
+	init="" addrs="" clienturls="" pids=()
+	for i in 1 2 3; do
+		init="$init${init:+,}e$i=http://127.0.0.8$i:$((BPORT + 10))"
+		clienturls="$clienturls${clienturls:+,}http://127.0.0.8$i:$((BPORT + 11))"
+	done
 	for i in 1 2 3; do
 		GOMAXPROCS=$TRIO_GOMAXPROCS bin/murder-bridge serve --etcd-member "e$i" --etcd-peer-url "http://127.0.0.8$i:$((BPORT + 10))" \
 			--etcd-client-url "http://127.0.0.8$i:$((BPORT + 11))" --etcd-initial-cluster "$init" \
@@ -318,13 +321,11 @@ if want etcd3; then
 	# the cluster's own ceiling for as many clients: one durable put each
 	# at a time (a RESERVE+ACTIVATE pair is two such writes)
 	load "etcd3 raw puts"
-	bin/etcdput -label etcd3.raw_ -clients "$CLIENTS" -duration "$DURATION" \
-		-endpoints "http://127.0.0.81:$((BPORT + 11)),http://127.0.0.82:$((BPORT + 11)),http://127.0.0.83:$((BPORT + 11))"
+	bin/etcdput -label etcd3.raw_ -clients "$CLIENTS" -duration "$DURATION" -endpoints "$clienturls"
 	# and with every client on the leader (no forwarded proposals: etcd's
 	# best case for as many clients)
 	load "etcd3 raw puts to the leader"
-	bin/etcdput -leader -label etcd3.raw_leader_ -clients "$CLIENTS" -duration "$DURATION" \
-		-endpoints "http://127.0.0.81:$((BPORT + 11)),http://127.0.0.82:$((BPORT + 11)),http://127.0.0.83:$((BPORT + 11))"
+	bin/etcdput -leader -label etcd3.raw_leader_ -clients "$CLIENTS" -duration "$DURATION" -endpoints "$clienturls"
 	for p in "${pids[@]}"; do kill -TERM "$p"; done
 	for p in "${pids[@]}"; do wait "$p" || true; done
 fi
