@@ -31,7 +31,7 @@ func Losses(v Version, e *Entry) []Loss {
 		add("mbtype", "type %q has no Cyrus %s equivalent", e.Type.String(), v)
 	}
 	if v == V24 {
-		if e.UniqueID != "" {
+		if e.Has(FieldUniqueID) {
 			add("uniqueid", "2.x values have no uniqueid")
 		}
 		if e.UIDValidity != 0 {
@@ -65,7 +65,7 @@ func Losses(v Version, e *Entry) []Loss {
 	if len(e.History) > 0 && v.ByID() && e.UniqueID == "" {
 		add("history", "the name history lives in the I record, which an entry without uniqueid does not get")
 	}
-	if e.LegacySpecialUse != "" {
+	if e.Has(FieldSpecialUse) {
 		add("legacy_specialuse", "mailboxes.db of Cyrus %s does not store it (Cyrus moves it to annotations)", v)
 	}
 	if e.JMAPID != "" {
@@ -92,6 +92,7 @@ func Convert(from, v Version, e *Entry) (Entry, []Loss) {
 	losses := Losses(v, e)
 	if v == V24 {
 		out.UniqueID, out.UIDValidity, out.Mtime = "", 0, 0
+		out.Empty &^= FieldUniqueID
 		if out.ACL == nil {
 			out.ACL = ACL{}
 		}
@@ -111,5 +112,6 @@ func Convert(from, v Version, e *Entry) (Entry, []Loss) {
 	}
 	out.LegacySpecialUse = ""
 	out.JMAPID = ""
+	out.Empty &^= FieldSpecialUse | FieldJMAPID
 	return out, losses
 }

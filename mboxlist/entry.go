@@ -25,6 +25,81 @@ type Entry struct {
 	// JMAPID is the `J` field of Cyrus master (post-3.12) records; no
 	// released version writes it.
 	JMAPID string
+	// Empty holds the string fields that Cyrus stored with an empty value,
+	// which is not the same as absent (Cyrus keeps a NULL apart from ""): a
+	// 3.6+ master stores every RENAME target and DELETED.* name a backend
+	// pushes as `P ""` (MUPDATE location `host!`), and writes it back, and
+	// sends it on, only if the field is there. A bit counts only while its
+	// field's string is empty; use Has to ask whether a field is present.
+	Empty Fields
+}
+
+// Fields is a set of an entry's optional string fields.
+type Fields uint8
+
+const (
+	FieldPartition  Fields = 1 << iota // P, "partition"
+	FieldServer                        // S, "server"
+	FieldUniqueID                      // I, "uniqueid"
+	FieldSpecialUse                    // "legacy_specialuse" (pre-3.6 specialuse)
+	FieldJMAPID                        // J, "jmapId"
+)
+
+var optionalFieldNames = [...]string{"partition", "server", "uniqueid", "legacy_specialuse", "jmapId"}
+
+func (f Fields) String() string {
+	var b strings.Builder
+	for i, n := range optionalFieldNames {
+		if f&(1<<i) != 0 {
+			if b.Len() > 0 {
+				b.WriteByte('|')
+			}
+			b.WriteString(n)
+		}
+	}
+	return b.String()
+}
+
+func (e *Entry) field(f Fields) string {
+	switch f {
+	case FieldPartition:
+		return e.Partition
+	case FieldServer:
+		return e.Server
+	case FieldUniqueID:
+		return e.UniqueID
+	case FieldSpecialUse:
+		return e.LegacySpecialUse
+	case FieldJMAPID:
+		return e.JMAPID
+	}
+	return ""
+}
+
+// Has reports whether the string field f is present: not empty, or stored
+// empty (its Empty bit set).
+func (e *Entry) Has(f Fields) bool { return e.field(f) != "" || e.Empty&f != 0 }
+
+// SetPresent records whether the field f, when empty, is present ("") or
+// absent. It changes nothing for a field that holds a value.
+func (e *Entry) SetPresent(f Fields, present bool) {
+	if present {
+		e.Empty |= f
+	} else {
+		e.Empty &^= f
+	}
+}
+
+// EmptyFields returns the fields that are present with an empty value
+// (the Empty bits of fields that hold no value).
+func (e *Entry) EmptyFields() Fields {
+	out := e.Empty
+	for f := Fields(1); f <= FieldJMAPID; f <<= 1 {
+		if e.field(f) != "" {
+			out &^= f
+		}
+	}
+	return out
 }
 
 // HistoryItem is one former name of a mailbox (the `H` list of a 3.6 I-record).
@@ -36,7 +111,12 @@ type HistoryItem struct {
 	FolderModseq  uint64
 	Type          MBType
 	Partition     string
+	// EmptyPartition: the item has `P ""` (present, empty), not no P.
+	EmptyPartition bool
 }
+
+// HasPartition reports whether the item's partition is present.
+func (h *HistoryItem) HasPartition() bool { return h.Partition != "" || h.EmptyPartition }
 
 // ACLItem is one identifier and its rights. A negative entry keeps its
 // leading '-' in ID ("-fred").
@@ -90,11 +170,16 @@ func (e *Entry) Clone() Entry {
 	return c
 }
 
-// Location is the MUPDATE-style location "server!partition" (just the
-// partition for an entry without a server).
+// Location is the MUPDATE location Cyrus's master forms for the entry:
+// "server!partition" when both are present (so "host!" for `P ""`), the
+// server alone when there is no partition, the partition alone when there
+// is no server.
 func (e *Entry) Location() string {
-	if e.Server == "" {
+	if !e.Has(FieldServer) {
 		return e.Partition
+	}
+	if !e.Has(FieldPartition) {
+		return e.Server
 	}
 	return e.Server + "!" + e.Partition
 }

@@ -164,13 +164,18 @@ func (o *jsonObj) snum(k string, v int64) {
 // AppendJSONEntry appends one entry as Cyrus 3.6 dump_cb prints it with
 // JSON_EMBED: `"<name>": {...}` without separators around it. Members in
 // Cyrus's order: name, mtime, uidvalidity, createdmodseq, foldermodseq (all
-// decimal strings), mbtype (T string), partition (omitted when empty),
-// server (omitted when empty), acl (object; a repeated identifier keeps its
+// decimal strings), mbtype (T string), partition (omitted when absent,
+// `""` when stored empty), server (likewise), acl (object; a repeated identifier keeps its
 // first place and its last rights, as jansson does), uniqueid and
-// legacy_specialuse (omitted when empty), name_history. Strings that are not
+// legacy_specialuse (omitted when absent), name_history. Strings that are not
 // valid UTF-8 are left out as jansson leaves them out; a name that is not
 // valid UTF-8 gives nothing at all.
-func AppendJSONEntry(b []byte, e *Entry) []byte {
+func AppendJSONEntry(b []byte, e *Entry) []byte { return appendJSONEntry(b, e, false) }
+
+// appendJSONEntry is AppendJSONEntry; keepNilACL leaves the acl member out
+// for an entry without an ACL (no A field), which Cyrus's undump then
+// stores without one, where ctl_mboxlist -d prints "acl": {} for both.
+func appendJSONEntry(b []byte, e *Entry, keepNilACL bool) []byte {
 	plain := plainJSON(e.Name)
 	if !plain && !jsonOK(e.Name) {
 		return b
@@ -188,25 +193,27 @@ func AppendJSONEntry(b []byte, e *Entry) []byte {
 	o.num("createdmodseq", e.CreatedModseq)
 	o.num("foldermodseq", e.FolderModseq)
 	o.typeLit("mbtype", e.Type)
-	if e.Partition != "" {
+	if e.Has(FieldPartition) {
 		o.strLit("partition", e.Partition)
 	}
-	if e.Server != "" {
+	if e.Has(FieldServer) {
 		o.strLit("server", e.Server)
 	}
-	o.keyLit("acl")
-	acl := jsonACL(e.ACL)
-	a := jsonObj{b: o.b}
-	a.open()
-	for _, it := range acl {
-		a.strOK(it.ID, it.Rights) // jsonACL kept only valid items
+	if e.ACL != nil || !keepNilACL {
+		o.keyLit("acl")
+		acl := jsonACL(e.ACL)
+		a := jsonObj{b: o.b}
+		a.open()
+		for _, it := range acl {
+			a.strOK(it.ID, it.Rights) // jsonACL kept only valid items
+		}
+		a.close()
+		o.b = a.b
 	}
-	a.close()
-	o.b = a.b
-	if e.UniqueID != "" {
+	if e.Has(FieldUniqueID) {
 		o.strLit("uniqueid", e.UniqueID)
 	}
-	if e.LegacySpecialUse != "" {
+	if e.Has(FieldSpecialUse) {
 		o.strLit("legacy_specialuse", e.LegacySpecialUse)
 	}
 	o.keyLit("name_history")
@@ -223,7 +230,7 @@ func AppendJSONEntry(b []byte, e *Entry) []byte {
 		ho.num("createdmodseq", h.CreatedModseq)
 		ho.num("foldermodseq", h.FolderModseq)
 		ho.typeLit("mbtype", h.Type)
-		if h.Partition != "" {
+		if h.HasPartition() {
 			ho.strLit("partition", h.Partition)
 		}
 		ho.close()
@@ -284,6 +291,12 @@ func jsonACL(a ACL) ACL {
 // parses, tombstones included, intermediates only with -y (see
 // DumpFilter).
 type JSONEncoder struct {
+	// KeepNilACL leaves the acl member out for entries without an ACL, so
+	// that the file keeps them apart from entries with an empty one
+	// (Cyrus's undump reads a missing acl as none); ctl_mboxlist -d prints
+	// "acl": {} for both, which is the default.
+	KeepNilACL bool
+
 	w       *bufio.Writer
 	started bool
 	n       int
@@ -313,7 +326,7 @@ func (j *JSONEncoder) Add(e *Entry) error {
 	if j.n > 0 {
 		j.buf = append(j.buf, ',', '\n')
 	}
-	j.buf = AppendJSONEntry(j.buf, e)
+	j.buf = appendJSONEntry(j.buf, e, j.KeepNilACL)
 	j.n++
 	_, j.err = j.w.Write(j.buf)
 	return j.err
@@ -460,6 +473,10 @@ func num(p *string, field string, bits int, dst *uint64) string {
 	return ""
 }
 
+// emptyJSON reports a member present with the value "" (absent and null
+// are both absent, as Cyrus's undump reads them).
+func emptyJSON(p *string) bool { return p != nil && *p == "" }
+
 func sval(p *string) string {
 	if p == nil {
 		return ""
@@ -508,16 +525,19 @@ func (je *jsonEntry) entry(name string) (Entry, string) {
 	e.Server = sval(je.Server)
 	e.UniqueID = sval(je.UniqueID)
 	e.LegacySpecialUse = sval(je.LegacySpecialUse)
+	e.SetPresent(FieldPartition, emptyJSON(je.Partition))
+	e.SetPresent(FieldServer, emptyJSON(je.Server))
+	e.SetPresent(FieldUniqueID, emptyJSON(je.UniqueID))
+	e.SetPresent(FieldSpecialUse, emptyJSON(je.LegacySpecialUse))
 	if je.HasACL {
 		e.ACL = je.ACL
-	} else {
-		e.ACL = ACL{}
-	}
+	} // no acl member: no ACL, as Cyrus's undump reads it
 	for _, h := range je.NameHistory {
 		var hi HistoryItem
 		if w := h.fill(&hi.Name, &hi.Mtime, &hi.UIDValidity, &hi.CreatedModseq, &hi.FolderModseq, &hi.Type, &hi.Partition); w != "" {
 			return e, "name_history: " + w
 		}
+		hi.EmptyPartition = emptyJSON(h.Partition)
 		e.History = append(e.History, hi)
 	}
 	return e, ""

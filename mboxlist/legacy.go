@@ -31,7 +31,9 @@ func AppendLegacyLine(b []byte, v Version, e *Entry) ([]byte, error) {
 	switch {
 	case e.Name == "" || strings.ContainsAny(e.Name, "\t\r\n"):
 		return nil, fmt.Errorf("%w: mailbox name %q in a dump line", ErrUnrepresentable, e.Name)
-	case e.Partition == "":
+	case e.Partition == "" && !(e.Has(FieldPartition) && e.Has(FieldServer) && v != V25):
+		// "host!" carries a present, empty partition (Cyrus's -u splits it
+		// into server "host" and partition ""); nothing carries an absent one.
 		return nil, fmt.Errorf("%w: entry %q has no partition (dump lines need one)", ErrUnrepresentable, e.Name)
 	case v.ByID() && strings.Contains(e.ACL.TabString(), ">"):
 		return nil, fmt.Errorf("%w: entry %q: ACL with '>' in a 3.6 -u -L line", ErrUnrepresentable, e.Name)
@@ -54,7 +56,7 @@ func AppendLegacyLine(b []byte, v Version, e *Entry) ([]byte, error) {
 		b = strconv.AppendUint(b, uint64(n), 10)
 	}
 	b = append(b, ' ')
-	if e.Server != "" && v != V25 {
+	if e.Has(FieldServer) && v != V25 {
 		b = append(b, e.Server...)
 		b = append(b, '!')
 	}
@@ -134,6 +136,10 @@ func ParseLegacyLine(v Version, line []byte) (Entry, error) {
 	}
 	if i := bytes.IndexByte(part, '!'); i >= 0 {
 		e.Server, part = string(part[:i]), part[i+1:]
+		// Cyrus splits "host!" into server "host" and partition "":
+		// both present, even when empty.
+		e.SetPresent(FieldServer, e.Server == "")
+		e.SetPresent(FieldPartition, len(part) == 0)
 	}
 	e.Partition = string(part)
 	if p < len(line) {

@@ -2,6 +2,7 @@ package mboxlist
 
 import (
 	"bytes"
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -316,4 +317,75 @@ func RACLKeys(v Version, e *Entry, admins []string, c *NameConfig) [][]byte {
 	}
 	sort.Slice(keys, func(i, j int) bool { return bytes.Compare(keys[i], keys[j]) < 0 })
 	return keys
+}
+
+// PickByID chooses, among I-record values that share one key (entries with
+// the same uniqueid), the one Cyrus keeps. Cyrus stores one I record per
+// uniqueid, written by the last write of any entry with it; a RENAME or a
+// delayed DELETE writes the tombstone under the old name first and the new
+// name last, so the I record names the live mailbox and carries the old
+// name in its history. From the entries alone the rule is: the entry with a
+// name history (only the I record's own entry has one), else the one that
+// is not a tombstone (`d`), else the newest (M), else the last in key order.
+// Two candidates that still tie, and are not tombstones, are two live
+// mailboxes with one uniqueid: an error naming both. key is the I key, for
+// the error.
+func PickByID(key []byte, values [][]byte, c *NameConfig) (int, error) {
+	if len(values) == 1 {
+		return 0, nil
+	}
+	type cand struct {
+		hist, live bool
+		mtime      int64
+		db         string
+	}
+	cands := make([]cand, len(values))
+	uid := string(key)
+	if len(key) > 0 && key[0] == KeyID {
+		uid = string(key[1:])
+	}
+	for i, v := range values {
+		e, err := DecodeIValue(uid, v, c)
+		if err != nil {
+			return 0, withKey(err, key)
+		}
+		cands[i] = cand{hist: len(e.History) > 0, live: !e.Type.Has(FlagDeleted), mtime: e.Mtime, db: DBName(e.Name, c)}
+	}
+	better := func(a, b cand) int { // >0: a ranks above b
+		switch {
+		case a.hist != b.hist:
+			return boolRank(a.hist)
+		case a.live != b.live:
+			return boolRank(a.live)
+		case a.live:
+			return 0 // two live mailboxes: no rule decides
+		case a.mtime != b.mtime:
+			if a.mtime > b.mtime {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a.db, b.db)
+	}
+	best := 0
+	for i := 1; i < len(cands); i++ {
+		if better(cands[i], cands[best]) > 0 {
+			best = i
+		}
+	}
+	for i := range cands {
+		if i != best && better(cands[i], cands[best]) == 0 {
+			return 0, &ValueError{Key: string(key), InKey: true, Err: ErrSyntax,
+				What: fmt.Sprintf("two live mailboxes share the uniqueid %q: %q and %q", uid,
+					IntNameFromDB(cands[best].db, c), IntNameFromDB(cands[i].db, c))}
+		}
+	}
+	return best, nil
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return -1
 }

@@ -279,19 +279,24 @@ func (d *dparser) scanField(letter byte, mode dlistMode, e *Entry, c *NameConfig
 	if !isNil {
 		s = intern(v)
 	}
+	emptyAtom := !isNil && s == ""
 	switch letter {
 	case 'I':
 		e.UniqueID = s
+		e.SetPresent(FieldUniqueID, emptyAtom)
 	case 'N':
 		if mode == modeI {
 			e.Name = IntNameFromDB(s, c)
 		}
 	case 'P':
 		e.Partition = s
+		e.SetPresent(FieldPartition, emptyAtom)
 	case 'S':
 		e.Server = s
+		e.SetPresent(FieldServer, emptyAtom)
 	case 'J':
 		e.JMAPID = s
+		e.SetPresent(FieldJMAPID, emptyAtom)
 	}
 	return nil
 }
@@ -422,6 +427,7 @@ func (d *dparser) scanHistory(c *NameConfig) ([]HistoryItem, *ValueError) {
 			case 'P':
 				if !vNil {
 					hi.Partition = intern(v)
+					hi.EmptyPartition = len(v) == 0
 				}
 			case 'T':
 				if !vNil {

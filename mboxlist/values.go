@@ -67,6 +67,9 @@ func stringField(n *dnode) (string, *ValueError) {
 	return "", verr(n.pos, ErrSyntax, "field %s: want a string, got a list", n.key)
 }
 
+// emptyString reports a string field stored as "" (not NIL, not absent).
+func emptyString(n *dnode) bool { return n.kind == dString && n.val == "" }
+
 func parseACLNode(n *dnode) (ACL, *ValueError) {
 	if n.kind != dKVList {
 		return nil, verr(n.pos, ErrSyntax, "field A: want a kvlist %%(...)")
@@ -134,6 +137,7 @@ func entryFromDlist(root *dnode, mode dlistMode, e *Entry, c *NameConfig) *Value
 			e.Type, ve = parseTypeField(k, mode == modeLegacy)
 		case 'I':
 			e.UniqueID, ve = stringField(k)
+			e.SetPresent(FieldUniqueID, emptyString(k))
 		case 'N':
 			var db string
 			db, ve = stringField(k)
@@ -142,10 +146,13 @@ func entryFromDlist(root *dnode, mode dlistMode, e *Entry, c *NameConfig) *Value
 			}
 		case 'P':
 			e.Partition, ve = stringField(k)
+			e.SetPresent(FieldPartition, emptyString(k))
 		case 'S':
 			e.Server, ve = stringField(k)
+			e.SetPresent(FieldServer, emptyString(k))
 		case 'J':
 			e.JMAPID, ve = stringField(k)
+			e.SetPresent(FieldJMAPID, emptyString(k))
 		case 'V':
 			var v uint64
 			v, ve = parseUintField(k, 32)
@@ -213,6 +220,7 @@ func parseHistory(n *dnode, c *NameConfig) ([]HistoryItem, *ValueError) {
 				hi.Type, ve = parseTypeField(k, false)
 			case 'P':
 				hi.Partition, ve = stringField(k)
+				hi.EmptyPartition = emptyString(k)
 			}
 			if ve != nil {
 				return nil, ve
@@ -290,6 +298,7 @@ func decode2x(v []byte, e *Entry) *ValueError {
 	}
 	if p < len(v) && v[p] == '!' {
 		e.Server = string(v[ps:p])
+		e.SetPresent(FieldServer, e.Server == "")
 		p++
 		ps = p
 		for p < len(v) && v[p] != ' ' {
@@ -297,6 +306,9 @@ func decode2x(v []byte, e *Entry) *ValueError {
 		}
 	}
 	e.Partition = string(v[ps:p])
+	// The 2.x form always has a partition field (Cyrus reads it into a
+	// string, never NULL): an empty one, as in "1 host! acl", is present.
+	e.SetPresent(FieldPartition, e.Partition == "")
 	if p < len(v) {
 		p++
 	}
@@ -367,7 +379,7 @@ func Value2x(e *Entry) ([]byte, error) {
 	}
 	b := strconv.AppendUint(nil, uint64(n), 10)
 	b = append(b, ' ')
-	if e.Server != "" {
+	if e.Has(FieldServer) {
 		b = append(b, e.Server...)
 		b = append(b, '!')
 	}
@@ -393,13 +405,13 @@ func ValueDlist(v Version, e *Entry) ([]byte, error) {
 	if e.ACL != nil {
 		w.acl(e.ACL)
 	}
-	if e.UniqueID != "" {
+	if e.Has(FieldUniqueID) {
 		w.str("I", e.UniqueID)
 	}
-	if e.Partition != "" {
+	if e.Has(FieldPartition) {
 		w.str("P", e.Partition)
 	}
-	if e.Server != "" {
+	if e.Has(FieldServer) {
 		w.str("S", e.Server)
 	}
 	if letters != "" {
@@ -428,13 +440,13 @@ func (e *Entry) write36(w *kvWriter, forI bool, db string, c *NameConfig) error 
 	w.str("T", t)
 	if forI {
 		w.str("N", db)
-	} else if e.UniqueID != "" {
+	} else if e.Has(FieldUniqueID) {
 		w.str("I", e.UniqueID)
 	}
-	if e.Partition != "" {
+	if e.Has(FieldPartition) {
 		w.str("P", e.Partition)
 	}
-	if e.Server != "" {
+	if e.Has(FieldServer) {
 		w.str("S", e.Server)
 	}
 	if e.UIDValidity != 0 {
@@ -476,7 +488,7 @@ func (e *Entry) write36(w *kvWriter, forI bool, db string, c *NameConfig) error 
 				w.num("F", h.FolderModseq)
 			}
 			w.str("T", ht)
-			if h.Partition != "" {
+			if h.HasPartition() {
 				w.str("P", h.Partition)
 			}
 			w.close()
