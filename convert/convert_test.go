@@ -54,11 +54,37 @@ func TestDigestOrderAndContent(t *testing.T) {
 	if d := a.Compare(&c); len(d) != 1 {
 		t.Fatalf("one changed ACL: got %v, want one slot differing", d)
 	}
-	// Absent and empty ACL are the same content.
+	// Absent and empty are different content wherever Cyrus keeps them
+	// apart: no A field against `A %()`, no partition against `P ""`
+	// ("host" against "host!"), no S against `S ""`, and a history item's P.
 	x := registry.Entry{Entry: mboxlist.Entry{Name: "a"}}
 	y := registry.Entry{Entry: mboxlist.Entry{Name: "a", ACL: mboxlist.ACL{}}}
-	if string(Canonical(&x, false)) != string(Canonical(&y, false)) {
-		t.Error("absent and empty ACL digest differently")
+	if string(Canonical(&x, false)) == string(Canonical(&y, false)) {
+		t.Error("absent and empty ACL digest alike")
+	}
+	p1 := registry.Entry{Entry: mboxlist.Entry{Name: "a", Server: "be1"}}
+	p2 := p1
+	p2.SetPresent(mboxlist.FieldPartition, true)
+	if string(Canonical(&p1, false)) == string(Canonical(&p2, false)) {
+		t.Error(`location "be1" and "be1!" digest alike`)
+	}
+	s1 := registry.Entry{Entry: mboxlist.Entry{Name: "a", Partition: "p"}}
+	s2 := s1
+	s2.SetPresent(mboxlist.FieldServer, true)
+	if string(Canonical(&s1, false)) == string(Canonical(&s2, false)) {
+		t.Error(`no server and S "" digest alike`)
+	}
+	h1 := registry.Entry{Entry: mboxlist.Entry{Name: "a", History: []mboxlist.HistoryItem{{Name: "b"}}}}
+	h2 := registry.Entry{Entry: mboxlist.Entry{Name: "a", History: []mboxlist.HistoryItem{{Name: "b", EmptyPartition: true}}}}
+	if string(Canonical(&h1, false)) == string(Canonical(&h2, false)) {
+		t.Error(`a history item without P and with P "" digest alike`)
+	}
+	// A stale Empty bit on a field that holds a value changes nothing.
+	v1 := registry.Entry{Entry: mboxlist.Entry{Name: "a", Server: "be1", Partition: "p"}}
+	v2 := v1
+	v2.SetPresent(mboxlist.FieldPartition|mboxlist.FieldServer, true)
+	if string(Canonical(&v1, false)) != string(Canonical(&v2, false)) {
+		t.Error("an Empty bit on a field with a value changes the digest")
 	}
 }
 

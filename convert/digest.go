@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"sort"
 
+	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 )
 
@@ -16,9 +17,9 @@ import (
 // canonical bytes, so two sources listed in different orders, or an import
 // resumed half-way, digest alike exactly when they hold the same entries.
 //
-// The canonical bytes are registry.EncodeEntry without the revision, with
-// an absent ACL and an empty one made equal (Cyrus's undump turns one into
-// the other) and with Locations set from Server/Partition when empty.
+// The canonical bytes are every field of registry.EncodeEntry without the
+// revision, absent and empty kept apart (see Canonical), with Locations set
+// from Server/Partition when empty.
 type Digest struct {
 	// SlotOf names the slot of an entry; nil groups by "server:" + the
 	// preferred primary's server.
@@ -61,8 +62,10 @@ func SlotBy(slots []registry.Slot) func(e *registry.Entry) string {
 
 // Canonical returns the canonical bytes of e: every field of the entry the
 // registry stores, length-prefixed, in a fixed order (the revision left
-// out, an absent ACL the same as an empty one, Locations taken from
-// Server/Partition when empty).
+// out, Locations taken from Server/Partition when empty). Absent and empty
+// are different everywhere Cyrus keeps them apart: a nil ACL (no A field)
+// and an empty one (`A %()`), a location "host" and "host!", `S ""` and no
+// S, a history item's `P ""` and no P.
 func Canonical(e *registry.Entry, ignoreMtime bool) []byte {
 	return appendCanonical(nil, e, ignoreMtime)
 }
@@ -76,17 +79,16 @@ func appendCanonical(b []byte, e *registry.Entry, ignoreMtime bool) []byte {
 	str(e.Name)
 	num(uint64(e.Type))
 	locs := e.Locations
-	if len(locs) == 0 && (e.Server != "" || e.Partition != "") {
-		num(1)
-		str(e.Server)
-		str(e.Partition)
-	} else {
-		num(uint64(len(locs)))
-		for _, l := range locs {
-			str(l.Server)
-			str(l.Partition)
-		}
+	if len(locs) == 0 && (e.Server != "" || e.Has(mboxlist.FieldPartition)) {
+		locs = []registry.Location{e.Primary()}
 	}
+	num(uint64(len(locs)))
+	for _, l := range locs {
+		str(l.Server)
+		str(l.Partition)
+		b = append(b, boolByte(l.Partition == "" && l.EmptyPartition))
+	}
+	b = append(b, boolByte(e.ACL == nil), byte(e.EmptyFields()&^mboxlist.FieldPartition))
 	num(uint64(len(e.ACL)))
 	for _, it := range e.ACL {
 		str(it.ID)
@@ -115,8 +117,16 @@ func appendCanonical(b []byte, e *registry.Entry, ignoreMtime bool) []byte {
 		num(h.FolderModseq)
 		num(uint64(h.Type))
 		str(h.Partition)
+		b = append(b, boolByte(h.Partition == "" && h.EmptyPartition))
 	}
 	return b
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 // Add adds one entry.

@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/murderkit/murderkit/mboxlist"
@@ -26,7 +27,14 @@ type storedEntry struct {
 	Hist  []storedHistory   `json:"h,omitempty"`
 	Rev   int64             `json:"r,omitempty"`
 	Extra map[string]string `json:"x,omitempty"` // reserved for later fields
-	_     struct{}          `json:"-"`
+	// Empty is mboxlist.Entry.Empty less the partition (kept per location
+	// in EmptyLocs): string fields stored empty rather than absent.
+	Empty uint8 `json:"e,omitempty"`
+	// EmptyLocs has bit i set when Locs[i] has an empty partition ("host!"),
+	// as opposed to none. Both are absent in what older versions wrote,
+	// whose "host!" meant no partition.
+	EmptyLocs uint64   `json:"el,omitempty"`
+	_         struct{} `json:"-"`
 }
 
 type storedHistory struct {
@@ -37,6 +45,7 @@ type storedHistory struct {
 	FMS   uint64 `json:"f,omitempty"`
 	Type  uint32 `json:"t,omitempty"`
 	Part  string `json:"p,omitempty"`
+	EP    bool   `json:"ep,omitempty"` // Part is present though empty
 }
 
 // EncodeEntry returns the stored form of e. withRev false leaves the
@@ -49,13 +58,14 @@ func EncodeEntry(e *Entry, withRev bool) []byte {
 	if withRev {
 		s.Rev = e.Revision
 	}
-	locs := e.Locations
-	if len(locs) == 0 && (e.Server != "" || e.Partition != "") {
-		locs = []Location{{Server: e.Server, Partition: e.Partition}}
-	}
-	for _, l := range locs {
+	locs := storedLocations(e)
+	for i, l := range locs {
 		s.Locs = append(s.Locs, encodeLoc(l))
+		if l.Partition == "" && l.EmptyPartition {
+			s.EmptyLocs |= 1 << uint(i)
+		}
 	}
+	s.Empty = uint8(e.Empty &^ mboxlist.FieldPartition)
 	if e.ACL == nil {
 		s.NoACL = true
 	}
@@ -64,7 +74,8 @@ func EncodeEntry(e *Entry, withRev bool) []byte {
 	}
 	for _, h := range e.History {
 		s.Hist = append(s.Hist, storedHistory{Name: h.Name, Mtime: h.Mtime, UIDV: h.UIDValidity,
-			CMS: h.CreatedModseq, FMS: h.FolderModseq, Type: uint32(h.Type), Part: h.Partition})
+			CMS: h.CreatedModseq, FMS: h.FolderModseq, Type: uint32(h.Type), Part: h.Partition,
+			EP: h.Partition == "" && h.EmptyPartition})
 	}
 	b, err := json.Marshal(&s)
 	if err != nil {
@@ -73,16 +84,36 @@ func EncodeEntry(e *Entry, withRev bool) []byte {
 	return b
 }
 
+// storedLocations are the locations an entry is stored with: Locations, or
+// the one that Server and Partition give when it has none. More than 64
+// locations cannot be stored (the empty-partition bits would not fit): no
+// mailbox has that many, and Put refuses it before it gets here.
+func storedLocations(e *Entry) []Location {
+	if len(e.Locations) == 0 && (e.Server != "" || e.Has(mboxlist.FieldPartition)) {
+		return []Location{e.Primary()}
+	}
+	return e.Locations
+}
+
 // encodeLoc keeps server and partition apart exactly (a '!' inside either
 // is impossible for Cyrus, but the stored form must not depend on it).
 func encodeLoc(l Location) string {
 	return l.Server + "!" + l.Partition
 }
 
+// decodeLoc is encodeLoc's inverse: the text before the first '!' is the
+// server. The empty-partition flag is stored apart.
+func decodeLoc(s string) Location {
+	if i := strings.IndexByte(s, '!'); i >= 0 {
+		return Location{Server: s[:i], Partition: s[i+1:]}
+	}
+	return Location{Server: s}
+}
+
 // DecodeEntry parses either stored form (JSON, or the compact one of
 // AppendEntryBinary); where names the key for the error.
 func DecodeEntry(b []byte, where string) (Entry, error) {
-	if len(b) > 0 && b[0] == binEntryV1 {
+	if len(b) > 0 && (b[0] == binEntryV1 || b[0] == binEntryV2) {
 		return decodeEntryBinary(b, where)
 	}
 	var s storedEntry
@@ -92,9 +123,12 @@ func DecodeEntry(b []byte, where string) (Entry, error) {
 	e := Entry{Revision: s.Rev}
 	e.Name, e.Type, e.UniqueID, e.UIDValidity = s.Name, mboxlist.MBType(s.Type), s.UID, s.UIDV
 	e.CreatedModseq, e.FolderModseq, e.Mtime, e.LegacySpecialUse = s.CMS, s.FMS, s.Mtime, s.SpUse
-	for _, l := range s.Locs {
-		e.Locations = append(e.Locations, ParseLocation(l))
+	for i, l := range s.Locs {
+		loc := decodeLoc(l)
+		loc.EmptyPartition = loc.Partition == "" && i < 64 && s.EmptyLocs&(1<<uint(i)) != 0
+		e.Locations = append(e.Locations, loc)
 	}
+	e.Empty = mboxlist.Fields(s.Empty) &^ mboxlist.FieldPartition
 	if !s.NoACL {
 		e.ACL = mboxlist.ACL{}
 		for _, it := range s.ACL {
@@ -103,7 +137,8 @@ func DecodeEntry(b []byte, where string) (Entry, error) {
 	}
 	for _, h := range s.Hist {
 		e.History = append(e.History, mboxlist.HistoryItem{Name: h.Name, Mtime: h.Mtime, UIDValidity: h.UIDV,
-			CreatedModseq: h.CMS, FolderModseq: h.FMS, Type: mboxlist.MBType(h.Type), Partition: h.Part})
+			CreatedModseq: h.CMS, FolderModseq: h.FMS, Type: mboxlist.MBType(h.Type), Partition: h.Part,
+			EmptyPartition: h.EP && h.Part == ""})
 	}
 	e.Normalize()
 	return e, nil
@@ -176,7 +211,7 @@ func DecodeSlot(b []byte, where string) (Slot, error) {
 	}
 	s := Slot{Name: st.Name, State: SlotState(st.State), Revision: st.Rev}
 	for _, l := range st.Locs {
-		s.Locations = append(s.Locations, ParseLocation(l))
+		s.Locations = append(s.Locations, decodeLoc(l))
 	}
 	for _, t := range st.History {
 		s.History = append(s.History, SlotTransition{From: SlotState(t.From), To: SlotState(t.To), Time: time.Unix(0, t.Time).UTC(), By: t.By, Note: t.Note})
@@ -189,9 +224,16 @@ func Prepare(e *Entry) error {
 	if err := ValidateName(e.Name); err != nil {
 		return err
 	}
+	if len(e.Locations) > MaxLocations {
+		return fmt.Errorf("mailbox %q: %d locations, at most %d: %w", e.Name, len(e.Locations), MaxLocations, ErrInvalid)
+	}
 	e.Normalize()
 	return nil
 }
+
+// MaxLocations is how many locations an entry may have (the stored form
+// keeps a bit per location).
+const MaxLocations = 64
 
 // TombstoneBlocks reports whether tombstone t refuses a create/put of e
 // (design.md "Tombstones"): e carries a non-zero Revision older than the

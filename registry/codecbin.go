@@ -20,11 +20,53 @@ import (
 // revision and times as zigzag varints. It holds exactly what the JSON
 // form holds (DecodeEntry reads both), without encoding/json's reflection
 // and allocations.
-const binEntryV1 = 0x01
+//
+// An entry with a field stored empty rather than absent (a location
+// "host!", `S ""`, a history item's `P ""`) gets version byte binEntryV2 and,
+// after the history, three uvarints: the entry's other empty fields
+// (mboxlist.Fields less the partition), a bit per location with an empty
+// partition, and a bit per history item (of the first 64) with an empty
+// partition. Every other entry keeps the V1 bytes, so equal content still
+// gives equal bytes.
+const (
+	binEntryV1 = 0x01
+	binEntryV2 = 0x02
+)
+
+// emptyBits returns the V2 trailer's three masks (all 0: write V1); ok is
+// false when a history item past the 64th has an empty partition, which
+// only the JSON form can hold.
+func emptyBits(e *Entry, locs []Location) (fields, locMask, histMask uint64, ok bool) {
+	fields = uint64(e.Empty &^ mboxlist.FieldPartition)
+	for i, l := range locs {
+		if l.Partition == "" && l.EmptyPartition {
+			locMask |= 1 << uint(i)
+		}
+	}
+	for i, h := range e.History {
+		if h.Partition == "" && h.EmptyPartition {
+			if i >= 64 {
+				return 0, 0, 0, false
+			}
+			histMask |= 1 << uint(i)
+		}
+	}
+	return fields, locMask, histMask, true
+}
 
 // AppendEntryBinary appends the compact stored form of e to b.
 func AppendEntryBinary(b []byte, e *Entry, withRev bool) []byte {
-	b = append(b, binEntryV1)
+	locs := storedLocations(e)
+	fields, locMask, histMask, ok := emptyBits(e, locs)
+	if !ok {
+		return append(b, EncodeEntry(e, withRev)...)
+	}
+	v2 := fields|locMask|histMask != 0
+	if v2 {
+		b = append(b, binEntryV2)
+	} else {
+		b = append(b, binEntryV1)
+	}
 	b = appendStr(b, e.Name)
 	b = binary.AppendUvarint(b, uint64(e.Type))
 	var rev int64
@@ -32,17 +74,10 @@ func AppendEntryBinary(b []byte, e *Entry, withRev bool) []byte {
 		rev = e.Revision
 	}
 	b = binary.AppendVarint(b, rev)
-	locs := e.Locations
-	if len(locs) == 0 && (e.Server != "" || e.Partition != "") {
-		b = binary.AppendUvarint(b, 1)
-		b = appendStr(b, e.Server)
-		b = appendStr(b, e.Partition)
-	} else {
-		b = binary.AppendUvarint(b, uint64(len(locs)))
-		for _, l := range locs {
-			b = appendStr(b, l.Server)
-			b = appendStr(b, l.Partition)
-		}
+	b = binary.AppendUvarint(b, uint64(len(locs)))
+	for _, l := range locs {
+		b = appendStr(b, l.Server)
+		b = appendStr(b, l.Partition)
 	}
 	if e.ACL == nil {
 		b = append(b, 0)
@@ -68,6 +103,11 @@ func AppendEntryBinary(b []byte, e *Entry, withRev bool) []byte {
 		b = binary.AppendUvarint(b, h.FolderModseq)
 		b = binary.AppendUvarint(b, uint64(h.Type))
 		b = appendStr(b, h.Partition)
+	}
+	if v2 {
+		b = binary.AppendUvarint(b, fields)
+		b = binary.AppendUvarint(b, locMask)
+		b = binary.AppendUvarint(b, histMask)
 	}
 	return b
 }
@@ -186,6 +226,20 @@ func decodeEntryBinary(b []byte, where string) (Entry, error) {
 			h.FolderModseq = r.uvarint()
 			h.Type = mboxlist.MBType(r.u32())
 			h.Partition = r.str()
+		}
+	}
+	if b[0] == binEntryV2 {
+		e.Empty = mboxlist.Fields(r.uvarint()) &^ mboxlist.FieldPartition
+		locMask, histMask := r.uvarint(), r.uvarint()
+		for i := range e.Locations {
+			if i < 64 && locMask&(1<<uint(i)) != 0 && e.Locations[i].Partition == "" {
+				e.Locations[i].EmptyPartition = true
+			}
+		}
+		for i := range e.History {
+			if i < 64 && histMask&(1<<uint(i)) != 0 && e.History[i].Partition == "" {
+				e.History[i].EmptyPartition = true
+			}
 		}
 	}
 	if r.err == nil && r.off != len(b) {

@@ -29,6 +29,66 @@ func binSamples() []Entry {
 	return []Entry{a, b, c, d}
 }
 
+// emptySamples are entries with fields stored empty rather than absent, as a
+// real Cyrus 3.6 master holds them: a RENAME target pushed by a backend is
+// `P ""` (MUPDATE location "host!").
+func emptySamples() []Entry {
+	var a, b, c Entry
+	a.Name = "user.alice.Work"
+	a.Locations = []Location{{Server: "be1", EmptyPartition: true}}
+	a.ACL = mboxlist.ACL{{ID: "alice", Rights: "lrswipkxtecdan"}}
+	b.Name = "DELETED.user.bob.Old.6B1442CC"
+	b.Server, b.Partition = "be1", ""
+	b.SetPresent(mboxlist.FieldPartition, true)
+	b.SetPresent(mboxlist.FieldUniqueID, true)
+	b.History = []mboxlist.HistoryItem{{Name: "user.bob.Old", Type: mboxlist.FlagDeleted, EmptyPartition: true}, {Name: "user.bob.Older"}}
+	c.Name = "user.c" // a second location with an empty partition, the first with none
+	c.Locations = []Location{{Server: "be1"}, {Server: "be2", EmptyPartition: true}}
+	return []Entry{a, b, c}
+}
+
+// An empty partition, server or uniqueid survives both stored forms, and an
+// absent one stays absent: "host!" is not "host".
+func TestEntryEmptyFieldsRoundTrip(t *testing.T) {
+	for _, e := range emptySamples() {
+		want := e
+		want.Normalize()
+		for _, enc := range []struct {
+			name string
+			b    []byte
+		}{{"json", EncodeEntry(&e, false)}, {"bin", AppendEntryBinary(nil, &e, false)}} {
+			got, err := DecodeEntry(enc.b, enc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s %s: (-want +got):\n%s", e.Name, enc.name, diff)
+			}
+			if got.Primary().String() != want.Primary().String() {
+				t.Errorf("%s %s: location %q, want %q", e.Name, enc.name, got.Primary(), want.Primary())
+			}
+		}
+	}
+	// Without the flags the bytes are those of before (equal content, equal
+	// bytes), and "host!" from an older version's JSON means no partition.
+	old := Entry{}
+	old.Name = "user.x"
+	old.Locations = []Location{{Server: "be1"}}
+	if b := AppendEntryBinary(nil, &old, false); b[0] != binEntryV1 {
+		t.Errorf("an entry without empty fields is written as V%d", b[0])
+	}
+	got, err := DecodeEntry([]byte(`{"n":"user.x","l":["be1!"]}`), "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Locations[0].EmptyPartition || got.Primary().String() != "be1" {
+		t.Errorf("an old stored \"be1!\" decodes as %+v", got.Locations[0])
+	}
+	if (Location{Server: "be1", EmptyPartition: true}).String() != "be1!" || ParseLocation("be1!") != (Location{Server: "be1", EmptyPartition: true}) || ParseLocation("be1") != (Location{Server: "be1"}) {
+		t.Error("Location String/ParseLocation do not keep \"be1!\" apart from \"be1\"")
+	}
+}
+
 // The compact form decodes to exactly what the JSON form decodes to.
 func TestEntryBinaryMatchesJSON(t *testing.T) {
 	for _, e := range binSamples() {
@@ -38,7 +98,7 @@ func TestEntryBinaryMatchesJSON(t *testing.T) {
 				t.Fatal(err)
 			}
 			bin := AppendEntryBinary(nil, &e, withRev)
-			if bin[0] != binEntryV1 {
+			if bin[0] != binEntryV1 && bin[0] != binEntryV2 {
 				t.Fatalf("first byte %#x", bin[0])
 			}
 			fromBin, err := DecodeEntry(bin, "bin")

@@ -13,26 +13,36 @@ import (
 type Location struct {
 	Server    string
 	Partition string
+	// EmptyPartition: the partition is present but empty (MUPDATE location
+	// "host!"), which Cyrus keeps apart from no partition ("host"): a 3.6+
+	// master stores RENAME targets and DELETED.* names that way, and its
+	// backends' `ctl_mboxlist -m` treat the two differently. It counts only
+	// while Partition is "".
+	EmptyPartition bool
 }
 
+// HasPartition reports whether the location has a partition (maybe empty).
+func (l Location) HasPartition() bool { return l.Partition != "" || l.EmptyPartition }
+
 // String renders the location as MUPDATE and Cyrus's master do:
-// `server!partition`, `server` when there is no partition, `partition` alone
-// when there is no server.
+// `server!partition` (so `server!` for an empty partition), `server` when
+// there is no partition, `partition` alone when there is no server.
 func (l Location) String() string {
 	switch {
-	case l.Partition == "":
-		return l.Server
 	case l.Server == "":
 		return l.Partition
+	case !l.HasPartition():
+		return l.Server
 	}
 	return l.Server + "!" + l.Partition
 }
 
 // ParseLocation splits s at its first '!' as Cyrus's master does; text
-// without '!' is a server.
+// without '!' is a server without a partition, "host!" a server with an
+// empty partition.
 func ParseLocation(s string) Location {
 	if i := strings.IndexByte(s, '!'); i >= 0 {
-		return Location{Server: s[:i], Partition: s[i+1:]}
+		return Location{Server: s[:i], Partition: s[i+1:], EmptyPartition: i == len(s)-1}
 	}
 	return Location{Server: s}
 }
@@ -58,12 +68,18 @@ type Entry struct {
 // a mailbox read from the registry, use SetPrimary or set Locations).
 func (e *Entry) Normalize() {
 	if len(e.Locations) == 0 {
-		if e.Server != "" || e.Partition != "" {
-			e.Locations = []Location{{Server: e.Server, Partition: e.Partition}}
+		if e.Server != "" || e.Has(mboxlist.FieldPartition) {
+			e.Locations = []Location{e.Primary()}
 		}
 		return
 	}
-	e.Server, e.Partition = e.Locations[0].Server, e.Locations[0].Partition
+	e.setLocation(e.Locations[0])
+}
+
+// setLocation sets the embedded entry's Server and Partition from l.
+func (e *Entry) setLocation(l Location) {
+	e.Server, e.Partition = l.Server, l.Partition
+	e.SetPresent(mboxlist.FieldPartition, l.Partition == "" && l.EmptyPartition)
 }
 
 // SetPrimary makes loc the preferred primary: it moves loc to the front of
@@ -77,7 +93,7 @@ func (e *Entry) SetPrimary(loc Location) {
 		}
 	}
 	e.Locations = locs
-	e.Server, e.Partition = loc.Server, loc.Partition
+	e.setLocation(loc)
 }
 
 // Primary returns the preferred primary location.
@@ -85,7 +101,8 @@ func (e *Entry) Primary() Location {
 	if len(e.Locations) > 0 {
 		return e.Locations[0]
 	}
-	return Location{Server: e.Server, Partition: e.Partition}
+	return Location{Server: e.Server, Partition: e.Partition,
+		EmptyPartition: e.Partition == "" && e.Has(mboxlist.FieldPartition)}
 }
 
 // Tombstone records a deletion: it stops a replay of an older state (a
