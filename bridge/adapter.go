@@ -33,24 +33,21 @@ var _ mupdate.Backend = (*Adapter)(nil)
 // New returns an Adapter on st.
 func New(st registry.Store) *Adapter { return &Adapter{Store: st} }
 
-// FormatLocation renders a registry location as MUPDATE carries it:
-// "server!partition", "server!" for an empty partition (what Cyrus's master
-// sends back for a backend's "host!"), the partition alone when there is no
-// server (a location without '!', as replicated murders send it).
-func FormatLocation(l registry.Location) string {
-	if l.Server == "" {
-		return l.Partition
-	}
-	return l.Server + "!" + l.Partition
-}
+// FormatLocation renders a registry location as MUPDATE carries it, as
+// Cyrus's master forms it: "server!partition", "server!" for an empty
+// partition (what a backend sends for a RENAME target), the server alone
+// when there is no partition, the partition alone when there is no server
+// (a location without '!', as replicated murders send it).
+func FormatLocation(l registry.Location) string { return l.String() }
 
 // ParseLocation splits a MUPDATE location at its first '!' as Cyrus's
 // master does. A location without '!' (what replicated murders send: the
 // partition only) is kept as a location with no server, so that it goes
-// back out byte for byte; "host!" keeps its server with an empty partition.
+// back out byte for byte; "host!" keeps its server with an empty partition,
+// which is not the same as none (see registry.Location).
 func ParseLocation(s string) registry.Location {
 	if i := strings.IndexByte(s, '!'); i >= 0 {
-		return registry.Location{Server: s[:i], Partition: s[i+1:]}
+		return registry.Location{Server: s[:i], Partition: s[i+1:], EmptyPartition: i == len(s)-1}
 	}
 	return registry.Location{Partition: s}
 }
@@ -142,7 +139,7 @@ func (a *Adapter) merge(e *registry.Entry, m *mupdate.Mailbox) {
 		locs = append(locs, l)
 	}
 	e.Locations = locs
-	e.Server, e.Partition = loc.Server, loc.Partition
+	e.Normalize() // Server and Partition (present or not) from loc
 	if m.State == mupdate.Reserved {
 		e.Type |= mboxlist.FlagReserve
 		e.ACL = mboxlist.ACL{}

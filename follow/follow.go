@@ -355,7 +355,7 @@ func (f *Follower) fill(e *registry.Entry, m mupdate.Mailbox) {
 		}
 	}
 	e.Locations = locs
-	e.Server, e.Partition = loc.Server, loc.Partition
+	e.Normalize() // Server and Partition (present or not) from loc
 	if m.State == mupdate.Reserved {
 		e.Type |= mboxlist.FlagReserve
 		e.ACL = mboxlist.ACL{}

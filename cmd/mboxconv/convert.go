@@ -240,11 +240,10 @@ func writeDB(dst, format string, v mboxlist.Version, all []mboxlist.Entry, eo *m
 	if format == "skiplist" {
 		cmpFn = cyrusdb.CompareSigned
 	}
-	sort.Slice(kvs, func(i, j int) bool { return cmpFn(kvs[i].Key, kvs[j].Key) < 0 })
-	for i := 1; i < len(kvs); i++ {
-		if bytes.Equal(kvs[i-1].Key, kvs[i].Key) {
-			return exitcode.With(exitcode.Input, fmt.Errorf("two records with the key %q (two mailboxes share a uniqueid, or a name repeats)", kvs[i].Key))
-		}
+	sort.SliceStable(kvs, func(i, j int) bool { return cmpFn(kvs[i].Key, kvs[j].Key) < 0 })
+	kvs, err := dedupByID(kvs, eo.Names)
+	if err != nil {
+		return err
 	}
 	w, err := createDB(dst, format)
 	if err != nil {
@@ -259,6 +258,43 @@ func writeDB(dst, format string, v mboxlist.Version, all []mboxlist.Entry, eo *m
 		}
 	}
 	return outputErr(w.Close())
+}
+
+// dedupByID keeps one I record of each run of sorted records that share an
+// I key (entries with one uniqueid: a tombstone left by a RENAME or a
+// delayed DELETE and the live mailbox), the one mboxlist.PickByID says
+// Cyrus keeps. Any other repeated key is an error.
+func dedupByID(kvs []mboxlist.KV, names *mboxlist.NameConfig) ([]mboxlist.KV, error) {
+	out := kvs[:0]
+	for i := 0; i < len(kvs); {
+		j := i + 1
+		for j < len(kvs) && bytes.Equal(kvs[i].Key, kvs[j].Key) {
+			j++
+		}
+		if j-i == 1 {
+			out = append(out, kvs[i])
+			i = j
+			continue
+		}
+		if kvs[i].Key[0] != mboxlist.KeyID {
+			return nil, duplicateKeyErr(kvs[i].Key)
+		}
+		vals := make([][]byte, 0, j-i)
+		for _, kv := range kvs[i:j] {
+			vals = append(vals, kv.Value)
+		}
+		k, err := mboxlist.PickByID(kvs[i].Key, vals, names)
+		if err != nil {
+			return nil, exitcode.With(exitcode.Input, err)
+		}
+		out = append(out, kvs[i+k])
+		i = j
+	}
+	return out, nil
+}
+
+func duplicateKeyErr(key []byte) error {
+	return exitcode.With(exitcode.Input, fmt.Errorf("two records with the key %q (a name repeats): %w", key, errDuplicateKey))
 }
 
 // writeFileAtomic writes dst through a temporary file in the same
@@ -291,9 +327,12 @@ func writeFileAtomic(dst string, fn func(w io.Writer) error) error {
 }
 
 // writeEntriesJSON writes a Cyrus 3.6 `ctl_mboxlist -d` dump of every entry
-// (intermediates included: a conversion keeps everything).
+// (intermediates included: a conversion keeps everything, and an entry
+// without an ACL has no acl member, which Cyrus's undump reads back as no
+// ACL, where ctl_mboxlist -d would print "acl": {}).
 func writeEntriesJSON(w io.Writer, all []mboxlist.Entry) error {
 	enc := mboxlist.NewJSONEncoder(w)
+	enc.KeepNilACL = true
 	for i := range all {
 		if err := enc.Add(&all[i]); err != nil {
 			return outputErr(err)

@@ -169,7 +169,7 @@ func (s *source) entries(ctx context.Context, fn func(e *mboxlist.Entry) error) 
 			return nil
 		})
 	default:
-		all, _, err = readDump(s.path, s.kind)
+		all, _, err = readDump(s.path, s.kind, s.version)
 	}
 	if err != nil {
 		return err

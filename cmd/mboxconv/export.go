@@ -385,7 +385,7 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 	all = nil // the digest holds what the read-back is compared with
 
 	// Read DST back and compare.
-	got, err := fileDigest(ctx, dst, ignoreMtime, stderr)
+	got, err := fileDigest(ctx, dst, ignoreMtime, stderr, v)
 	if err != nil {
 		return err
 	}
@@ -396,8 +396,11 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 	return o.report.summary(stdout, stderr, sum, "exported", o.registry)
 }
 
-// fileDigest digests every mailbox of a file (any format).
-func fileDigest(ctx context.Context, path string, ignoreMtime bool, stderr io.Writer) (*convert.Digest, error) {
+// fileDigest digests every mailbox of a file (any format). legacy, when
+// given, is the version of legacy dump lines: lines without a `>` part
+// (entries without a uniqueid, as every entry that came over MUPDATE) do
+// not tell a 3.6 `-u -L` file from an older dump.
+func fileDigest(ctx context.Context, path string, ignoreMtime bool, stderr io.Writer, legacy ...mboxlist.Version) (*convert.Digest, error) {
 	kind, err := sniff(path)
 	if err != nil {
 		return nil, err
@@ -407,6 +410,9 @@ func fileDigest(ctx context.Context, path string, ignoreMtime bool, stderr io.Wr
 		return nil, err
 	}
 	defer src.Close()
+	if kind == kindLegacy && len(legacy) > 0 {
+		src.version = legacy[0]
+	}
 	if src.kind.isDB() && src.version == mboxlist.V36 {
 		return digestDB36(ctx, src, ignoreMtime)
 	}
@@ -432,6 +438,15 @@ func legacyLineLosses(v mboxlist.Version, e *mboxlist.Entry) []string {
 		lost = append(lost, fmt.Sprintf("name_history: legacy dump lines have no place for %d former name(s)", n))
 		e.History = nil
 	}
+	// A line's ACL text cannot say "no ACL" apart from "empty ACL": 3.6's
+	// -u -L reads an empty text as none, older versions' -u as empty.
+	if len(e.ACL) == 0 {
+		if v.ByID() {
+			e.ACL = nil
+		} else {
+			e.ACL = mboxlist.ACL{}
+		}
+	}
 	if v.ByID() {
 		return lost
 	}
@@ -441,13 +456,13 @@ func legacyLineLosses(v mboxlist.Version, e *mboxlist.Entry) []string {
 			clear()
 		}
 	}
-	drop("uniqueid", e.UniqueID != "", func() { e.UniqueID = "" })
+	drop("uniqueid", e.Has(mboxlist.FieldUniqueID), func() { e.UniqueID = ""; e.SetPresent(mboxlist.FieldUniqueID, false) })
 	drop("uidvalidity", e.UIDValidity != 0, func() { e.UIDValidity = 0 })
 	drop("createdmodseq", e.CreatedModseq != 0, func() { e.CreatedModseq = 0 })
 	drop("foldermodseq", e.FolderModseq != 0, func() { e.FolderModseq = 0 })
-	drop("legacy_specialuse", e.LegacySpecialUse != "", func() { e.LegacySpecialUse = "" })
+	drop("legacy_specialuse", e.Has(mboxlist.FieldSpecialUse), func() { e.LegacySpecialUse = ""; e.SetPresent(mboxlist.FieldSpecialUse, false) })
 	if v == mboxlist.V25 {
-		drop("server", e.Server != "", func() { e.Server = "" })
+		drop("server", e.Has(mboxlist.FieldServer), func() { e.Server = ""; e.SetPresent(mboxlist.FieldServer, false) })
 	}
 	return lost
 }

@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/murderkit/murderkit/cyrusdb"
-	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mboxlist"
 )
 
 // spoolBudget is the bytes of keys and values a recordSpool holds in memory
@@ -420,15 +420,39 @@ func (s *recordSpool) Merge(fn func(key, value []byte) error) error {
 		h.rs = append(h.rs, rr)
 	}
 	heap.Init(h)
+	// Records with one key come out one after another: an I key may repeat
+	// (entries sharing a uniqueid, see dedupByID), and the group is held
+	// until the key changes; any other key may not.
+	var group []mboxlist.KV
+	flush := func() error {
+		if len(group) == 0 {
+			return nil
+		}
+		kvs, err := dedupByID(group, nil) // names only shape the error text
+		if err != nil {
+			return err
+		}
+		group = group[:0]
+		return fn(kvs[0].Key, kvs[0].Value)
+	}
 	var last []byte
 	n := 0
 	for h.Len() > 0 {
 		rr := h.rs[0]
-		if n > 0 && bytes.Equal(last, rr.key) {
-			return exitcode.With(exitcode.Input, fmt.Errorf("two records with the key %q (two mailboxes share a uniqueid, or a name repeats): %w", rr.key, errDuplicateKey))
+		if len(group) > 0 && !bytes.Equal(group[0].Key, rr.key) {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
-		if err := fn(rr.key, rr.value); err != nil {
-			return err
+		switch {
+		case len(rr.key) > 0 && rr.key[0] == mboxlist.KeyID:
+			group = append(group, mboxlist.KV{Key: bytes.Clone(rr.key), Value: bytes.Clone(rr.value)})
+		case n > 0 && bytes.Equal(last, rr.key):
+			return duplicateKeyErr(rr.key)
+		default:
+			if err := fn(rr.key, rr.value); err != nil {
+				return err
+			}
 		}
 		last = append(last[:0], rr.key...)
 		n++
@@ -443,7 +467,7 @@ func (s *recordSpool) Merge(fn func(key, value []byte) error) error {
 			heap.Pop(h)
 		}
 	}
-	return nil
+	return flush()
 }
 
 // spoolCompare is the key order of a mailboxes.db format.

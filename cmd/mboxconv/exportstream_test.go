@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/murderkit/murderkit/cyrusdb"
@@ -82,26 +83,51 @@ func TestExportSpoolOrder(t *testing.T) {
 	}
 }
 
-// TestExportSpoolDuplicate: two records with one key, in different runs,
-// are an input error, not two records in the file.
+// TestExportSpoolDuplicate: two N records with one key, in different runs,
+// are an input error, not two records in the file; I records with one key
+// (a tombstone and the live mailbox share a uniqueid after a RENAME) leave
+// the one Cyrus keeps, and two live mailboxes with one uniqueid are an
+// input error naming both.
 func TestExportSpoolDuplicate(t *testing.T) {
-	dir := t.TempDir()
-	s, err := newRecordSpoolIn(filepath.Join(dir, ".out.db.tmp-spool"), cyrusdb.CompareRaw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.budget = 64
-	for _, k := range []string{"Na", "Nb", "Iu1", "Iu2", "Iu3", "Iu4", "Iu1"} {
-		if err := s.Add([]byte(k), []byte("x"), k[0] == 'N'); err != nil {
+	spool := func(recs ...[2]string) *recordSpool {
+		s, err := newRecordSpoolIn(filepath.Join(t.TempDir(), ".out.db.tmp-spool"), cyrusdb.CompareRaw)
+		if err != nil {
 			t.Fatal(err)
 		}
+		s.budget = 64 // several runs
+		for _, r := range recs {
+			if err := s.Add([]byte(r[0]), []byte(r[1]), false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
 	}
-	err = s.Merge(func(k, v []byte) error { return nil })
+	live := "%(T e N user\x1Fa\x1FNew P default V 7 M 2 H (%(N user\x1Fa\x1FOld M 1 V 7 T ed)))"
+	tomb := "%(T ed N user\x1Fa\x1FOld V 7 M 2 H ())"
+	s := spool([2]string{"Na", "x"}, [2]string{"Iu1", tomb}, [2]string{"Iu2", "y"}, [2]string{"Iu1", live}, [2]string{"Nb", "x"})
+	var got []string
+	if err := s.Merge(func(k, v []byte) error { got = append(got, string(k)+"="+string(v)); return nil }); err != nil {
+		t.Fatalf("Merge with a tombstone sharing the uniqueid: %v", err)
+	}
+	want := []string{"Iu1=" + live, "Iu2=y", "Na=x", "Nb=x"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("Merge gave\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	s = spool([2]string{"Na", "x"}, [2]string{"Nb", "x"}, [2]string{"Iu1", "y"}, [2]string{"Na", "x"})
+	err := s.Merge(func(k, v []byte) error { return nil })
 	if !errors.Is(err, errDuplicateKey) || exitcode.Of(err) != exitcode.Input {
 		t.Fatalf("Merge = %v, want a duplicate-key input error", err)
 	}
-	if !bytes.Contains([]byte(err.Error()), []byte(`"Iu1"`)) {
+	if !bytes.Contains([]byte(err.Error()), []byte(`"Na"`)) {
 		t.Fatalf("error %q does not name the key", err)
+	}
+	live2 := "%(T e N user\x1Fb V 7 M 2 H ())"
+	live1 := "%(T e N user\x1Fa V 7 M 2 H ())"
+	s = spool([2]string{"Iu1", live1}, [2]string{"Iu1", live2})
+	err = s.Merge(func(k, v []byte) error { return nil })
+	if exitcode.Of(err) != exitcode.Input || !strings.Contains(err.Error(), "user.a") || !strings.Contains(err.Error(), "user.b") {
+		t.Fatalf("two live mailboxes with one uniqueid: %v", err)
 	}
 	s.Remove()
 	if _, err := os.Stat(s.dir); !os.IsNotExist(err) {

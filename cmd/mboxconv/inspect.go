@@ -160,7 +160,7 @@ func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) erro
 			})
 		}
 	} else {
-		all, v, err := readDump(path, kind)
+		all, v, err := readDump(path, kind, 0)
 		if err != nil {
 			damage = err
 		}

@@ -77,8 +77,9 @@ func legacyDumpVersion(path string) (mboxlist.Version, error) {
 	return mboxlist.V34, nil
 }
 
-// readDump reads every entry of a JSON or legacy dump.
-func readDump(path string, kind srcKind) ([]mboxlist.Entry, mboxlist.Version, error) {
+// readDump reads every entry of a JSON or legacy dump; the version of
+// legacy lines is v, or found by legacyDumpVersion when v is 0.
+func readDump(path string, kind srcKind, v mboxlist.Version) ([]mboxlist.Entry, mboxlist.Version, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, inputErr(path, err)
@@ -92,9 +93,10 @@ func readDump(path string, kind srcKind) ([]mboxlist.Entry, mboxlist.Version, er
 		}
 		return all, mboxlist.V36, inputErr(path, d.Err())
 	}
-	v, err := legacyDumpVersion(path)
-	if err != nil {
-		return nil, 0, inputErr(path, err)
+	if v == 0 {
+		if v, err = legacyDumpVersion(path); err != nil {
+			return nil, 0, inputErr(path, err)
+		}
 	}
 	d := mboxlist.NewLegacyDecoder(bufio.NewReaderSize(f, 1<<20), v)
 	for d.Next() {

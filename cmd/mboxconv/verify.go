@@ -6,9 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/spf13/cobra"
 
 	"github.com/murderkit/murderkit/convert"
@@ -35,17 +34,23 @@ leveldb:///path, etcd://hosts/prefix) and Cyrus versions: both are read into
 the version-neutral 3.6 model and compared by name. A registry entry is
 compared by its preferred primary location.
 
-Every field counts (type and flags, partition, server, ACL in order,
-uniqueid, uidvalidity, modseqs, name history) except mtime, which Cyrus
-rewrites on every write (--mtime compares it too). An absent ACL and an
-empty one compare equal (Cyrus's undump turns one into the other), as do an
-absent and an empty name history. Reverse-ACL records are derived data and
-are not compared; the name history of a 3.6 file comes from its
-by-uniqueid (I) records.
+Every field Cyrus stores counts (type and flags, partition, server, ACL in
+order, uniqueid, uidvalidity, modseqs, specialuse, name history) except
+mtime, which Cyrus rewrites on every write (--mtime compares it too).
+Absent is not empty: a partition stored as "" (a Cyrus 3.6+ master holds
+every RENAME target and DELETED.* name that way, MUPDATE location "host!")
+differs from no partition, and likewise for the server, the uniqueid and a
+missing ACL against an empty one. Where one side is a dump that cannot tell
+two cases apart, they compare equal and a note on stderr says so: a JSON
+dump prints a missing and an empty ACL alike and carries no name history
+(ctl_mboxlist -d reads N records); a legacy dump line likewise. Reverse-ACL
+records are derived data and are not compared; the name history of a 3.6
+file comes from its by-uniqueid (I) records.
 
-The output is a readable diff (go-cmp): "-" lines are SRC1, "+" lines SRC2.
---json prints {"equal": bool, "only_in_1": [...], "only_in_2": [...],
-"changed": [{"name": ..., "diff": ...}]} instead.`,
+Each difference names its field: "NAME: FIELD: VALUE1 ≠ VALUE2", with
+"absent" for a field that is not there. --json prints {"equal": bool,
+"only_in_1": [...], "only_in_2": [...], "changed": [{"name": ..., "diff":
+..., "fields": [{"field": ..., "a": ..., "b": ...}]}]} instead.`,
 		Example: `  mboxconv verify /var/lib/cyrus/mailboxes.db converted.db
   mboxconv verify --json master.json backend1-mailboxes.db
   mboxconv verify /var/lib/cyrus/mailboxes.db leveldb:///var/lib/murder-bridge/registry`,
@@ -60,15 +65,22 @@ The output is a readable diff (go-cmp): "-" lines are SRC1, "+" lines SRC2.
 }
 
 // loadEntries reads every mailbox of a source into a map by name, keeping
-// the order of names.
-func loadEntries(ctx context.Context, path string, stderr io.Writer) (map[string]mboxlist.Entry, []string, error) {
+// the order of names. dump reports a JSON or legacy dump, which cannot
+// carry a name history nor tell a missing ACL from an empty one.
+func loadEntries(ctx context.Context, path string, stderr io.Writer) (m map[string]mboxlist.Entry, order []string, dump bool, err error) {
 	if isRegistryURL(path) {
-		return loadRegistry(ctx, path)
+		m, order, err = loadRegistry(ctx, path)
+		return m, order, false, err
 	}
 	kind, err := sniff(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
+	m, order, err = loadFile(ctx, path, kind, stderr)
+	return m, order, kind == kindJSON || kind == kindLegacy, err
+}
+
+func loadFile(ctx context.Context, path string, kind srcKind, stderr io.Writer) (map[string]mboxlist.Entry, []string, error) {
 	src, err := openSource(ctx, path, kind, false, stderr)
 	if err != nil {
 		return nil, nil, err
@@ -109,9 +121,9 @@ func loadRegistry(ctx context.Context, url string) (map[string]mboxlist.Entry, [
 	return m, order, nil
 }
 
-// sameContent compares two entries by their canonical bytes (the
-// registry's stored form, absent and empty ACL alike): the fast path of
-// verify, which runs go-cmp only on entries that differ.
+// sameContent compares two entries by their canonical bytes (every field,
+// absent and empty apart): the fast path of verify, which runs
+// mboxlist.Diff only on entries that differ.
 func sameContent(a, b *mboxlist.Entry) bool {
 	ra, rb := registry.Entry{Entry: *a}, registry.Entry{Entry: *b}
 	return bytes.Equal(convert.Canonical(&ra, false), convert.Canonical(&rb, false))
@@ -125,18 +137,23 @@ type verifyResult struct {
 }
 
 type verifyDelta struct {
-	Name string `json:"name"`
-	Diff string `json:"diff"`
+	Name   string               `json:"name"`
+	Diff   string               `json:"diff"`
+	Fields []mboxlist.FieldDiff `json:"fields"`
 }
 
 func runVerify(ctx context.Context, o verifyOptions, p1, p2 string, stdout, stderr io.Writer) error {
-	m1, order1, err := loadEntries(ctx, p1, stderr)
+	m1, order1, dump1, err := loadEntries(ctx, p1, stderr)
 	if err != nil {
 		return err
 	}
-	m2, order2, err := loadEntries(ctx, p2, stderr)
+	m2, order2, dump2, err := loadEntries(ctx, p2, stderr)
 	if err != nil {
 		return err
+	}
+	do := mboxlist.DiffOptions{IgnoreMtime: !o.compareMtime, NoACLPresence: dump1 || dump2, NoHistory: dump1 || dump2}
+	if do.NoHistory {
+		fmt.Fprintln(stderr, "mboxconv: note: a dump carries no name history and prints a missing ACL as an empty one: those are not compared")
 	}
 	res := verifyResult{Only1: []string{}, Only2: []string{}, Changed: []verifyDelta{}}
 	for _, n := range order1 {
@@ -148,18 +165,18 @@ func runVerify(ctx context.Context, o verifyOptions, p1, p2 string, stdout, stde
 		e1 := m1[n]
 		if !o.compareMtime {
 			e1.Mtime, e2.Mtime = 0, 0
-			for i := range e1.History {
-				e1.History[i].Mtime = 0
-			}
-			for i := range e2.History {
-				e2.History[i].Mtime = 0
-			}
+			e1.History = zeroMtimes(e1.History)
+			e2.History = zeroMtimes(e2.History)
 		}
 		if e1.JMAPID == e2.JMAPID && sameContent(&e1, &e2) {
 			continue // the fast path: equal canonical bytes
 		}
-		if d := cmp.Diff(e1, e2, cmpopts.EquateEmpty()); d != "" {
-			res.Changed = append(res.Changed, verifyDelta{Name: n, Diff: d})
+		if fd := mboxlist.Diff(&e1, &e2, do); len(fd) > 0 {
+			var d strings.Builder
+			for _, f := range fd {
+				fmt.Fprintf(&d, "  %s\n", f)
+			}
+			res.Changed = append(res.Changed, verifyDelta{Name: n, Diff: d.String(), Fields: fd})
 		}
 	}
 	for _, n := range order2 {
@@ -183,7 +200,7 @@ func runVerify(ctx context.Context, o verifyOptions, p1, p2 string, stdout, stde
 			fmt.Fprintf(out, "only in %s: %s\n", p2, n)
 		}
 		for _, c := range res.Changed {
-			fmt.Fprintf(out, "%s differs (-%s +%s):\n%s", c.Name, p1, p2, c.Diff)
+			fmt.Fprintf(out, "%s differs (%s ≠ %s):\n%s", c.Name, p1, p2, c.Diff)
 		}
 		if res.Equal {
 			fmt.Fprintf(out, "equal: %d mailboxes\n", len(m1))
@@ -199,4 +216,17 @@ func runVerify(ctx context.Context, o verifyOptions, p1, p2 string, stdout, stde
 		return exitcode.With(exitcode.Difference, fmt.Errorf("%s and %s differ", p1, p2))
 	}
 	return nil
+}
+
+// zeroMtimes returns h with every mtime 0, as a copy (the entries' history
+// slices are shared with the loaded maps).
+func zeroMtimes(h []mboxlist.HistoryItem) []mboxlist.HistoryItem {
+	if len(h) == 0 {
+		return h
+	}
+	out := append([]mboxlist.HistoryItem(nil), h...)
+	for i := range out {
+		out[i].Mtime = 0
+	}
+	return out
 }

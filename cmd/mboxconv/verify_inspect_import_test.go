@@ -36,7 +36,7 @@ func TestVerify(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	out, _, code = run(t, "verify", v25, conv)
-	if code != exitcode.Difference || !strings.Contains(out, "Type:") || !strings.Contains(out, "user.fred differs") {
+	if code != exitcode.Difference || !strings.Contains(out, "mbtype: e ≠ el") || !strings.Contains(out, "user.fred differs") {
 		// the 3.6 file has the LEGACY_DIRS flag the 2.5 one has not
 		t.Errorf("verify 2.5 vs its 3.6 conversion: exit %d, want 1 with the type diff\n%s", code, out)
 	}
