@@ -20,10 +20,14 @@
 #   OUTDIR/SLOT.legacy           the slot's entries as `ctl_mboxlist -u -L`
 #                                lines (3.6's JSON undump, -u without -L,
 #                                skips entries without a uniqueid: entries
-#                                that came over MUPDATE have none); not
-#                                written when an entry has no partition
-#                                (real 3.6 masters hold such entries: renamed
-#                                subfolders, DELETED.*), said on stderr
+#                                that came over MUPDATE have none). An entry
+#                                a 3.6+ master holds with an empty partition
+#                                (a RENAME target, DELETED.*: location
+#                                "host!") is the line's "host!", which -u -L
+#                                reads back as such. Not written when some
+#                                entry cannot be a line at all (a mailbox
+#                                with no partition and no server, a name with
+#                                a TAB), said on stderr with the entries
 # Exit status: 0 done, 1 a written file differs from the registry, 2 usage,
 # others: mboxconv's.
 set -eu
@@ -52,9 +56,7 @@ st=$?
 set -e
 legacy_note=""
 if [ $st -eq 7 ]; then
-	# entries without a partition cannot be legacy lines; real Cyrus 3.6.1
-	# makes them (subfolders of a renamed folder, DELETED.* of a delayed
-	# delete: the master records "server!" with no partition)
+	# some entry cannot be a legacy line (listed in the error file)
 	cat "$out/$slot.legacy.err" >&2
 	rm -f "$out/$slot.legacy"
 	legacy_note="NOTE: no $slot.legacy: some entries cannot be legacy lines (listed in $out/$slot.legacy.err); use the twoskip files."

@@ -19,18 +19,38 @@ type DumpEntry struct {
 	Partition     string            `json:"partition"`
 	Server        string            `json:"server,omitempty"`
 	ACL           map[string]string `json:"acl"`
+	// HasPartition and HasServer say whether the member was printed at all:
+	// a Cyrus 3.6+ master prints `"partition": ""` for a RENAME target a
+	// backend pushed as "host!", which is not the same as no partition.
+	HasPartition, HasServer bool `json:"-"`
+}
+
+// UnmarshalJSON decodes one entry, noting which optional members it has.
+func (e *DumpEntry) UnmarshalJSON(b []byte) error {
+	type plain DumpEntry
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(b, &members); err != nil {
+		return err
+	}
+	_, p.HasPartition = members["partition"]
+	_, p.HasServer = members["server"]
+	*e = DumpEntry(p)
+	return nil
 }
 
 // Location is server!partition as MUPDATE carries it (Cyrus' re-join rule:
 // "server!partition", "server" without partition, "partition" without server).
 func (e DumpEntry) Location() string {
 	switch {
-	case e.Server != "" && e.Partition != "":
+	case e.HasServer && e.HasPartition:
+		// "host!" for an empty partition, as the master sends it back
 		return e.Server + "!" + e.Partition
-	case e.Server != "":
-		// The master keeps "host!" (empty partition) as server with an empty
-		// partition and prints it back with the "!".
-		return e.Server + "!"
+	case e.HasServer:
+		return e.Server
 	default:
 		return e.Partition
 	}
