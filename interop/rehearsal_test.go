@@ -281,6 +281,22 @@ func TestRehearsal(t *testing.T) {
 	step("old master's mailboxes.db equals the registry (mboxconv verify)", func() {
 		// let the follower take the master's last batch, then stop it
 		time.Sleep(6 * time.Second)
+		// the bridge, as a master, says what the old master says, byte
+		// for byte: "host!" locations of renamed trees and DELETED.* too
+		fromMaster, err := rawSession(master.MupdateAddr, "murder", "murderpw", "LIST")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromBridge, err := rawSession(listen, "murder", "murderpw", "LIST")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(fromMaster, fromBridge); diff != "" {
+			t.Errorf("MUPDATE LIST of the old master (-) and of the bridge following it (+):\n%s", diff)
+		}
+		if j := strings.Join(fromBridge[0], "\n"); !strings.Contains(j, "! {") && !strings.Contains(j, `!" `) {
+			t.Errorf("the bridge's LIST has no \"host!\" location:\n%s", strings.Join(fromBridge[0], "\n"))
+		}
 		if st := p.term(t); st != 0 {
 			t.Fatalf("SIGTERM: exit %d\n%s", st, p.out.String())
 		}
