@@ -17,8 +17,9 @@ import (
 // historySteps is a few weeks of ordinary history on a real backend: a
 // folder with subfolders renamed, folders deleted with Cyrus's default
 // delete_mode: delayed (each becomes DELETED.* and leaves a tombstone that
-// shares its uniqueid), a whole user renamed, group, anyone and negative
-// ACLs. (Virtual domains are in testdata/sample.twoskip.db: an admin's
+// shares its uniqueid), a whole user renamed, a user deleted with its
+// folders (a parent with children: Cyrus refuses that for any other
+// folder), group, anyone and negative ACLs. (Virtual domains are in testdata/sample.twoskip.db: an admin's
 // CREATE of example.com!user.x makes this backend's imapd abort on an
 // assertion, user_isnamespacelocked, in Cyrus 3.6.1.)
 var historySteps = []murdertest.Step{
@@ -34,6 +35,11 @@ var historySteps = []murdertest.Step{
 	{Op: "CREATE", Args: []string{"user.carol"}},
 	{Op: "CREATE", Args: []string{"user.carol.Sent"}},
 	{Op: "RENAME", Args: []string{"user.carol", "user.caroline"}},
+	{Op: "CREATE", Args: []string{"user.dave"}},
+	{Op: "CREATE", Args: []string{"user.dave.Sent"}},
+	{Op: "CREATE", Args: []string{"user.dave.Sent.x"}},
+	{Op: "SETACL", Args: []string{"user.dave", "admin", "lrswipkxtecda"}},
+	{Op: "DELETE", Args: []string{"user.dave"}}, // a parent with children: a whole user
 	{Op: "SETACL", Args: []string{"shared.lab", "group:staff", "lrs"}},
 	{Op: "SETACL", Args: []string{"shared.lab", "-bob", "w"}},
 	{Op: "SETACL", Args: []string{"user.alice.Work", "anyone", "lr"}},
