@@ -316,3 +316,33 @@ func (s *IMAPSource) Owners(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// ErrProxyRefused: the server refused ProxyUser's own credentials (a tagged
+// NO to its login): no user can be compared through it.
+var ErrProxyRefused = errors.New("the server refused the proxy (admin) user's credentials")
+
+// CheckProxy logs in as ProxyUser itself, once, and logs out: a wrong admin
+// password is then one clear error (wrapping ErrProxyRefused) instead of a
+// failed login for every user. A network error is returned as it is.
+func (s *IMAPSource) CheckProxy(ctx context.Context) error {
+	if s.ProxyUser == "" {
+		return nil
+	}
+	if err := s.probeTLS(ctx); err != nil {
+		return fmt.Errorf("%s: %w", s, err)
+	}
+	c, done, err := s.dial(ctx, s.startTLS)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s, err)
+	}
+	defer done()
+	if err := c.Authenticate(sasl.NewPlainClient("", s.ProxyUser, s.ProxyPassword)); err != nil {
+		var ie *imap.Error
+		if errors.As(err, &ie) {
+			return fmt.Errorf("%s: log in as %s: %v: %w", s, s.ProxyUser, err, ErrProxyRefused)
+		}
+		return fmt.Errorf("%s: log in as %s: %w", s, s.ProxyUser, err)
+	}
+	c.Logout().Wait()
+	return nil
+}

@@ -40,10 +40,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := rootCmd.ExecuteContext(ctx)
+	interrupted := ctx.Err() != nil
 	stop()
 	pprof.StopCPUProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mboxconv:", err)
 	}
-	os.Exit(exitcode.Of(err))
+	os.Exit(exitcode.Final(interrupted, err))
 }

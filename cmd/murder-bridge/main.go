@@ -6,9 +6,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime/pprof"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -33,10 +36,16 @@ func main() {
 			defer f.Close()
 		}
 	}
-	err := rootCmd.Execute()
+	// SIGINT/SIGTERM end every command's context: serve stops gracefully
+	// (exit 0); any other command that fails because of it exits
+	// exitcode.Interrupted.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := rootCmd.ExecuteContext(ctx)
+	interrupted := ctx.Err() != nil
+	stop()
 	pprof.StopCPUProfile()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "murder-bridge:", err)
 	}
-	os.Exit(exitcode.Of(err))
+	os.Exit(exitcode.Final(interrupted, err))
 }

@@ -165,18 +165,6 @@ func (o *shadowOptions) check() error {
 	return nil
 }
 
-// readPasswordFile reads a password file, stripping one trailing newline.
-func readPasswordFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	s := string(b)
-	s = strings.TrimSuffix(s, "\n")
-	s = strings.TrimSuffix(s, "\r")
-	return s, nil
-}
-
 // readUsers parses --users: `user:password` a line, or a bare `user` when
 // proxy authorization is used. Blank lines and lines starting with # are
 // skipped.
@@ -234,8 +222,8 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 	}
 	proxyPw := ""
 	if o.proxyPassFile != "" {
-		if proxyPw, err = readPasswordFile(o.proxyPassFile); err != nil {
-			return exitcode.With(exitcode.Input, fmt.Errorf("--proxy-password-file: %w", err))
+		if proxyPw, err = readSecret("--proxy-password-file", o.proxyPassFile); err != nil {
+			return err
 		}
 	}
 	newIMAP := func(s string) (*shadow.IMAPSource, error) {
@@ -300,6 +288,19 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 			rs.Namespace = &ns
 		}
 		newSrc, structural = rs, true
+	}
+
+	// A wrong admin password would fail every user's login, one by one:
+	// check the proxy user's own login once, on every IMAP side, first.
+	for _, side := range []shadow.Source{oldSrc, newSrc} {
+		if is, ok := side.(*shadow.IMAPSource); ok {
+			if err := is.CheckProxy(ctx); err != nil {
+				if errors.Is(err, shadow.ErrProxyRefused) {
+					return exitcode.With(exitcode.Auth, fmt.Errorf("%w: check --proxy-user/--proxy-password-file (no user was compared)", err))
+				}
+				return exitcode.With(exitcode.Network, err)
+			}
+		}
 	}
 
 	var users []shadow.User
@@ -436,7 +437,10 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 		}
 	}
 	if runErr != nil {
-		return exitcode.With(exitcode.Network, fmt.Errorf("interrupted after %d of %d users: %w", sum.Users, len(users), runErr))
+		if ctx.Err() != nil || errors.Is(runErr, context.Canceled) {
+			return exitcode.With(exitcode.Interrupted, fmt.Errorf("interrupted after %d of %d users: %w", sum.Users, len(users), runErr))
+		}
+		return exitcode.With(exitcode.Network, fmt.Errorf("stopped after %d of %d users: %w", sum.Users, len(users), runErr))
 	}
 	if sum.Errors > 0 {
 		return exitcode.With(exitcode.Network, fmt.Errorf("%d of %d users could not be compared", sum.Errors, sum.Users))

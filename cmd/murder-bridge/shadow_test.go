@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -328,5 +329,71 @@ func checkHTMLInChromium(t *testing.T, report string) {
 	dom = dump("#user=bob")
 	if !strings.Contains(dom, "1 users shown") {
 		t.Errorf("user filter: count not updated")
+	}
+}
+
+// TestShadowProxyCredentials: an empty --proxy-password-file is refused
+// before anything runs (as an empty --follow-password-file is), and a wrong
+// admin password is one authentication error (exit 8) found before the first
+// user, not a failed login per user.
+func TestShadowProxyCredentials(t *testing.T) {
+	old := cyrusimapd.Start(t, cyrusimapd.Options{Users: shadowUsers})
+	old.Admin(t, "CREATE user.alice", "CREATE user.bob", "CREATE user.carol")
+	dir := t.TempDir()
+	users := writeFile(t, dir, "users", "alice\nbob\ncarol\n")
+	dump := writeFile(t, dir, "dump.json", "{}")
+
+	empty := writeFile(t, dir, "empty.pw", "\n")
+	o := defaults(&shadowOptions{old: "imap://" + old.Addr, dump: dump, usersFile: users, proxyUser: cyrusimapd.AdminUser, proxyPassFile: empty})
+	stdout, stderr, code := runShadowTest(t, o)
+	if code != exitcode.Input || stdout != "" {
+		t.Errorf("empty --proxy-password-file: exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout", code, stdout, stderr, exitcode.Input)
+	}
+
+	wrong := writeFile(t, dir, "wrong.pw", "not-the-admin-password\n")
+	o = defaults(&shadowOptions{old: "imap://" + old.Addr, dump: dump, usersFile: users, proxyUser: cyrusimapd.AdminUser, proxyPassFile: wrong})
+	if err := o.check(); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	start := time.Now()
+	err := runShadow(context.Background(), o, &out, &errb)
+	took := time.Since(start)
+	if exitcode.Of(err) != exitcode.Auth || out.Len() != 0 {
+		t.Fatalf("wrong admin password: exit %d (%v), stdout %q; want exit %d and nothing on stdout", exitcode.Of(err), err, out.String(), exitcode.Auth)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "--proxy-password-file") || !strings.Contains(msg, "as admin") || strings.Contains(msg, "alice") {
+		t.Errorf("wrong admin password: error %q should name the admin login and the flags, not a user", msg)
+	}
+	// one login attempt (Cyrus delays a failed login ~3 s), not one per user
+	if took > 6*time.Second {
+		t.Errorf("wrong admin password took %v: more than the one failed admin login", took)
+	}
+	t.Logf("wrong admin password refused in %v: %v", took, err)
+}
+
+// TestShadowInterrupted: a run stopped by its context (SIGINT/SIGTERM in
+// main) exits Interrupted, not "network error".
+func TestShadowInterrupted(t *testing.T) {
+	old := cyrusimapd.Start(t, cyrusimapd.Options{Users: shadowUsers})
+	dir := t.TempDir()
+	var lines []string
+	for i := 0; i < 50; i++ {
+		lines = append(lines, "alice:alicepw")
+		lines[i] = strings.Replace(lines[i], "alice", "alice"+strings.Repeat("x", i), 1)
+	}
+	users := writeFile(t, dir, "users", strings.Join(lines, "\n")+"\n")
+	dump := writeFile(t, dir, "dump.json", "{}")
+	o := defaults(&shadowOptions{old: "imap://" + old.Addr, dump: dump, usersFile: users})
+	o.rate, o.concurrency = 2, 1
+	if err := o.check(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	var out, errb bytes.Buffer
+	err := runShadow(ctx, o, &out, &errb)
+	if exitcode.Of(err) != exitcode.Interrupted || !strings.Contains(fmt.Sprint(err), "interrupted after") {
+		t.Fatalf("interrupted shadow: exit %d (%v), want %d", exitcode.Of(err), err, exitcode.Interrupted)
 	}
 }
