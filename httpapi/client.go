@@ -16,6 +16,9 @@ import (
 	"github.com/murderkit/murderkit/registry"
 )
 
+// ErrUnauthorized: the bridge refused the request's bearer token (401/403).
+var ErrUnauthorized = errors.New("the bridge refused the token")
+
 // Client reaches a running bridge's registry through its HTTP API: what the
 // CLI uses with --bridge URL while the bridge owns a leveldb registry. It
 // implements registry.Store for the reads the API offers (Get,
@@ -106,7 +109,9 @@ func (c *Client) do(ctx context.Context, op, name, method, path string, q url.Va
 	case http.StatusConflict:
 		sentinel = registry.ErrConflict
 	case http.StatusUnauthorized, http.StatusForbidden:
-		sentinel = registry.ErrInvalid
+		// ErrInvalid for callers that only know registry errors;
+		// ErrUnauthorized says the token was the problem.
+		return registry.E(op, name, fmt.Errorf("bridge answered %s: %s (check the token file): %w %w", resp.Status, msg, ErrUnauthorized, registry.ErrInvalid))
 	default:
 		sentinel = registry.ErrUnavailable
 	}

@@ -1,15 +1,17 @@
 package main
 
+// slot: the parent command and what its subcommands share. Each subcommand
+// is in its own file (slot_define.go, slot_list.go, slot_edit.go,
+// slot_delete.go, slot_cutover.go, slot_rollback.go, slot_retire.go).
+
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,7 +40,7 @@ func init() { rootCmd.AddCommand(newSlotCommand()) }
 func newSlotCommand() *cobra.Command {
 	o := &slotOptions{}
 	cmd := &cobra.Command{
-		Use:   "slot list|define|cutover|rollback|retire ...",
+		Use:   "slot list|define|edit|delete|cutover|rollback|retire ...",
 		Short: "Define slots and move them through legacy → mirrored → shadow-clean → cutover → retired",
 		Long: `A slot is a named set of locations: "server" (every partition of a backend)
 or "server!partition". Its state says who is authoritative for its mailboxes:
@@ -47,10 +49,10 @@ or "server!partition". Its state says who is authoritative for its mailboxes:
   mirrored      the old master; the bridge follows it (serve --follow)
   shadow-clean  the old master; the last shadow run for the slot was clean
                 (murder-bridge shadow --slot S records it)
-  cutover       the bridge: its backends send MUPDATE to the bridge, which
-                writes every change through to the old master (queued
-                durably while the master is down; creates refused while
-                anything is queued)
+  cutover       the bridge: once the operator points the slot's backends'
+                mupdate_server at the bridge, it writes every change through
+                to the old master (queued durably while the master is down;
+                creates refused while anything is queued)
   retired       the bridge; the old master no longer serves the slot
 
 Every transition is stored in the registry with who asked, when and why.
@@ -62,12 +64,21 @@ authoritative again and already holds every change made while cut over
 (see docs/runbook.md and scripts/rollback-slot.sh to rebuild its
 mailboxes.db from the registry).
 
+A slot defined wrongly is corrected with "slot edit S --location ..." or
+removed with "slot delete S" while the old master is still authoritative
+(legacy, mirrored, shadow-clean; an edit of a shadow-clean slot moves it
+back to mirrored: the clean run did not cover the new locations). Both are
+refused for a slot in cutover or retired: the bridge is authoritative for
+its mailboxes (roll it back first). define and edit warn when a location
+matches no mailbox in the registry.
+
 While a bridge owns a leveldb registry, reach it with --bridge URL (writes
 need --token-file, the bridge's --http-token-file).
 
 ` + exitcode.Help,
 		Example: `  murder-bridge slot define be1 --location be1.example --state mirrored --bridge http://127.0.0.1:8405 --token-file token
   murder-bridge slot list --bridge http://127.0.0.1:8405
+  murder-bridge slot edit be1 --location be1.example.com --bridge http://127.0.0.1:8405 --token-file token
   murder-bridge shadow --old imap://front1 --registry ... --users users.txt --slot be1
   murder-bridge slot cutover be1 --bridge http://127.0.0.1:8405 --token-file token --note "change 4711"
   murder-bridge slot rollback be1 --bridge http://127.0.0.1:8405 --token-file token`,
@@ -78,71 +89,8 @@ need --token-file, the bridge's --http-token-file).
 	pf.StringVar(&o.tokenFile, "token-file", "", "with --bridge: file holding the bearer token for writes")
 	pf.StringVar(&o.by, "by", defaultBy(), "who asks (recorded in the slot's history)")
 	pf.StringVar(&o.note, "note", "", "why (recorded in the slot's history)")
-
-	list := &cobra.Command{
-		Use: "list", Short: "List slots with state, locations and last transition", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
-				return runSlotList(ctx, st, o.json, c.OutOrStdout())
-			})
-		},
-	}
-	list.Flags().BoolVar(&o.json, "json", false, "print the slots (with their history) as JSON")
-
-	define := &cobra.Command{
-		Use: "define S --location server[!partition]...", Short: "Create a slot", Args: cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
-				return runSlotDefine(ctx, st, args[0], o.locations, o.state, o.by, o.note, c.OutOrStdout())
-			})
-		},
-	}
-	define.Flags().StringArrayVar(&o.locations, "location", nil, "server or server!partition (repeat)")
-	define.Flags().StringVar(&o.state, "state", "legacy", "initial state: legacy or mirrored")
-
-	cut := &cobra.Command{
-		Use: "cutover S", Short: "Make the bridge authoritative for slot S (safe transitions only unless --force)", Args: cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
-				var status func(context.Context) (httpapi.Readiness, error)
-				if hc, ok := st.(*httpapi.Client); ok {
-					status = hc.Status
-				} else {
-					fmt.Fprintln(c.ErrOrStderr(), "murder-bridge slot: follow lag not checked (give --bridge URL of the following bridge)")
-				}
-				return runSlotCutover(ctx, st, args[0], status, o.maxLag, o.force, o.by, o.note, c.OutOrStdout())
-			})
-		},
-	}
-	cut.Flags().BoolVar(&o.force, "force", false, "cut over even if the last shadow run was not clean or the follow lag is high")
-	cut.Flags().DurationVar(&o.maxLag, "max-lag", 30*time.Second, "refuse when the bridge's follow lag is above this")
-
-	rb := &cobra.Command{
-		Use: "rollback S", Short: "Return authority for slot S to the old master", Args: cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
-				var status func(context.Context) (httpapi.Readiness, error)
-				if hc, ok := st.(*httpapi.Client); ok {
-					status = hc.Status
-				} else {
-					fmt.Fprintln(c.ErrOrStderr(), "murder-bridge slot: write-through queue not checked (give --bridge URL of the following bridge)")
-				}
-				return runSlotRollback(ctx, st, args[0], status, o.to, o.force, o.by, o.note, c.OutOrStdout())
-			})
-		},
-	}
-	rb.Flags().StringVar(&o.to, "to", string(registry.SlotMirrored), "state to return to: legacy, mirrored or shadow-clean")
-	rb.Flags().BoolVar(&o.force, "force", false, "allow any backward state change (even from retired) and a rollback while changes are still queued for the old master")
-
-	retire := &cobra.Command{
-		Use: "retire S", Short: "Record that the old master no longer serves cut-over slot S (no more write-through)", Args: cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
-				return runSlotRetire(ctx, st, args[0], o.by, o.note, c.OutOrStdout())
-			})
-		},
-	}
-	cmd.AddCommand(list, define, cut, rb, retire)
+	cmd.AddCommand(newSlotListCmd(o), newSlotDefineCmd(o), newSlotEditCmd(o), newSlotDeleteCmd(o),
+		newSlotCutoverCmd(o), newSlotRollbackCmd(o), newSlotRetireCmd(o))
 	return cmd
 }
 
@@ -190,6 +138,25 @@ func withSlotStore(c *cobra.Command, o *slotOptions, fn func(context.Context, re
 	return fn(ctx, st)
 }
 
+// bridgeStatus is the /v1/status of the bridge behind st, or nil (with a
+// note on stderr saying what was not checked) when st is a registry.
+func bridgeStatus(c *cobra.Command, st registry.Store, notChecked string) func(context.Context) (httpapi.Readiness, error) {
+	if hc, ok := st.(*httpapi.Client); ok {
+		return hc.Status
+	}
+	fmt.Fprintf(c.ErrOrStderr(), "murder-bridge slot: %s not checked (give --bridge URL of the following bridge)\n", notChecked)
+	return nil
+}
+
+// statusExit classifies a failed /v1/status request: a refused token is an
+// authentication failure, anything else the network.
+func statusExit(err error) error {
+	if errors.Is(err, httpapi.ErrUnauthorized) {
+		return exitcode.With(exitcode.Auth, fmt.Errorf("bridge status: %w", err))
+	}
+	return exitcode.With(exitcode.Network, fmt.Errorf("bridge status: %w", err))
+}
+
 func parseSlotLocations(locs []string) ([]registry.Location, error) {
 	if len(locs) == 0 {
 		return nil, errors.New("at least one --location server[!partition] is required")
@@ -204,26 +171,17 @@ func parseSlotLocations(locs []string) ([]registry.Location, error) {
 	return out, nil
 }
 
-func runSlotDefine(ctx context.Context, st registry.Store, name string, locs []string, state, by, note string, stdout io.Writer) error {
-	ls, err := parseSlotLocations(locs)
-	if err != nil {
-		return exitcode.With(exitcode.Usage, err)
-	}
-	s0, err := registry.ParseSlotState(state)
-	if err != nil || (s0 != registry.SlotLegacy && s0 != registry.SlotMirrored) {
-		return exitcode.With(exitcode.Usage, fmt.Errorf("--state %q: a new slot is legacy or mirrored", state))
-	}
-	s := registry.Slot{Name: name, Locations: ls, State: s0,
-		History: []registry.SlotTransition{{To: s0, Time: time.Now().UTC(), By: by, Note: strings.TrimSpace("defined " + note)}}}
-	if err := registry.ValidateSlot(s); err != nil {
-		return exitcode.With(exitcode.Usage, err)
-	}
-	// a location may belong to one slot only
+// checkOverlap refuses locations that another slot (not self) covers: a
+// location may belong to one slot only.
+func checkOverlap(ctx context.Context, st registry.Store, self string, ls []registry.Location) error {
 	all, err := st.ListSlots(ctx)
 	if err != nil {
 		return registryExit(err)
 	}
 	for _, o := range all {
+		if o.Name == self {
+			continue
+		}
 		for _, l := range ls {
 			for _, ol := range o.Locations {
 				if ol.Server == l.Server && (ol.Partition == "" || l.Partition == "" || ol.Partition == l.Partition) {
@@ -232,11 +190,70 @@ func runSlotDefine(ctx context.Context, st registry.Store, name string, locs []s
 			}
 		}
 	}
-	out, err := st.CreateSlot(ctx, s)
-	if err != nil {
-		return registryExit(err)
+	return nil
+}
+
+// errAllMatched stops the registry scan of unmatchedLocations early.
+var errAllMatched = errors.New("every location matched")
+
+// unmatchedLocations returns the locations no live mailbox in the registry
+// is at (a typo in a server name is the usual cause). checked is false when
+// the store cannot list mailboxes (an older bridge's HTTP API).
+func unmatchedLocations(ctx context.Context, st registry.Store, ls []registry.Location) (unmatched []registry.Location, checked bool, err error) {
+	matched := make([]bool, len(ls))
+	left := len(ls)
+	_, err = st.List(ctx, "", func(e registry.Entry) error {
+		locs := e.Locations
+		if len(locs) == 0 {
+			locs = []registry.Location{{Server: e.Server, Partition: e.Partition}}
+		}
+		for i, l := range ls {
+			if matched[i] {
+				continue
+			}
+			for _, el := range locs {
+				if el.Server == l.Server && (l.Partition == "" || l.Partition == el.Partition) {
+					matched[i] = true
+					left--
+					break
+				}
+			}
+		}
+		if left == 0 {
+			return errAllMatched
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errAllMatched):
+		return nil, true, nil
+	case errors.Is(err, registry.ErrInvalid):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, registryExit(err)
 	}
-	fmt.Fprintf(stdout, "slot %s defined: %s, state %s\n", out.Name, locString(out.Locations), out.State)
+	for i, l := range ls {
+		if !matched[i] {
+			unmatched = append(unmatched, l)
+		}
+	}
+	return unmatched, true, nil
+}
+
+// warnUnmatched prints a warning on stderr for each location of slot name
+// that matches no mailbox.
+func warnUnmatched(ctx context.Context, st registry.Store, name string, ls []registry.Location, stderr io.Writer) error {
+	un, checked, err := unmatchedLocations(ctx, st, ls)
+	if err != nil {
+		return err
+	}
+	if !checked {
+		fmt.Fprintf(stderr, "murder-bridge slot: warning: could not check that the locations of slot %s match mailboxes (the bridge's HTTP API does not list mailboxes; murder-bridge lookup NAME shows a mailbox's location)\n", name)
+		return nil
+	}
+	for _, l := range un {
+		fmt.Fprintf(stderr, "murder-bridge slot: warning: no mailbox in the registry is at %s (slot %s): a typo? correct it with `murder-bridge slot edit %s --location ...`\n", l.String(), name, name)
+	}
 	return nil
 }
 
@@ -248,44 +265,12 @@ func locString(ls []registry.Location) string {
 	return strings.Join(s, ",")
 }
 
-func runSlotList(ctx context.Context, st registry.Store, asJSON bool, stdout io.Writer) error {
-	slots, err := st.ListSlots(ctx)
-	if err != nil {
-		return registryExit(err)
-	}
-	if asJSON {
-		if slots == nil {
-			slots = []registry.Slot{}
-		}
-		b, err := json.MarshalIndent(slots, "", "  ")
-		if err != nil {
-			return exitcode.With(exitcode.Internal, err)
-		}
-		_, err = fmt.Fprintf(stdout, "%s\n", b)
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SLOT\tSTATE\tLOCATIONS\tLAST CHANGE")
-	for _, s := range slots {
-		last := ""
-		if n := len(s.History); n > 0 {
-			h := s.History[n-1]
-			last = fmt.Sprintf("%s by %s", h.Time.Format(time.RFC3339), h.By)
-			if h.Note != "" {
-				last += ": " + h.Note
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.State, locString(s.Locations), last)
-	}
-	return tw.Flush()
-}
-
 // moveSlot applies a transition (forced: recorded as such even when the
 // state machine would refuse it) and stores it (compare-and-set).
 func moveSlot(ctx context.Context, st registry.Store, s registry.Slot, to registry.SlotState, force bool, by, note string) (registry.Slot, error) {
 	if err := s.Transition(to, by, note, time.Now()); err != nil {
 		if !force {
-			return s, exitcode.With(exitcode.Usage, err)
+			return s, exitcode.With(exitcode.Refused, err)
 		}
 		s.History = append(s.History, registry.SlotTransition{From: s.State, To: to, Time: time.Now().UTC(), By: by,
 			Note: strings.TrimSpace("forced " + note)})
@@ -298,88 +283,17 @@ func moveSlot(ctx context.Context, st registry.Store, s registry.Slot, to regist
 	return out, nil
 }
 
-// cutoverRefusal says why cutting s over is not safe, or "".
-func cutoverRefusal(s registry.Slot, rd *httpapi.Readiness, maxLag time.Duration) string {
+// bridgeAuthoritative says why a slot's definition may not change (edit,
+// delete) in its state, or "": in cutover and retired the bridge is
+// authoritative for its mailboxes and writes them through by slot.
+func bridgeAuthoritative(s registry.Slot) string {
 	switch s.State {
-	case registry.SlotCutover, registry.SlotRetired:
-		return fmt.Sprintf("slot %s is already %s", s.Name, s.State)
-	case registry.SlotShadowClean:
-	default:
-		return fmt.Sprintf("the last shadow run of slot %s was not clean (state %s; run murder-bridge shadow ... --slot %s until it is)", s.Name, s.State, s.Name)
-	}
-	if rd == nil {
-		return ""
-	}
-	f := rd.Follow
-	switch {
-	case f == nil:
-		return "the bridge does not follow the old master (serve --follow): it could not write through"
-	case !f.Connected || !f.Synced:
-		return fmt.Sprintf("the bridge is not synchronised with the old master %s (connected %v, synced %v, last error %q)", f.Master, f.Connected, f.Synced, f.LastError)
-	case f.Lag < 0 || f.Lag > maxLag:
-		return fmt.Sprintf("follow lag is high: %v (limit --max-lag %v)", f.Lag, maxLag)
+	case registry.SlotCutover:
+		return fmt.Sprintf("slot %s is cutover: the bridge is authoritative for its mailboxes and writes their changes through to the old master by slot; roll it back first (murder-bridge slot rollback %s)", s.Name, s.Name)
+	case registry.SlotRetired:
+		return fmt.Sprintf("slot %s is retired: the bridge alone serves its mailboxes", s.Name)
 	}
 	return ""
-}
-
-func runSlotCutover(ctx context.Context, st registry.Store, name string, status func(context.Context) (httpapi.Readiness, error),
-	maxLag time.Duration, force bool, by, note string, stdout io.Writer) error {
-	s, err := st.GetSlot(ctx, name)
-	if err != nil {
-		return registryExit(err)
-	}
-	var rd *httpapi.Readiness
-	if status != nil {
-		r, err := status(ctx)
-		if err != nil {
-			return exitcode.With(exitcode.Network, fmt.Errorf("bridge status: %w", err))
-		}
-		rd = &r
-	}
-	if why := cutoverRefusal(s, rd, maxLag); why != "" {
-		if !force || s.State == registry.SlotCutover || s.State == registry.SlotRetired {
-			return exitcode.With(exitcode.Usage, fmt.Errorf("refusing to cut over slot %s: %s (--force overrides)", name, why))
-		}
-		note = strings.TrimSpace(note + " (" + why + ")")
-	}
-	out, err := moveSlot(ctx, st, s, registry.SlotCutover, force, by, note)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "slot %s: %s -> %s; the backends of %s now send MUPDATE to the bridge\n", name, s.State, out.State, locString(out.Locations))
-	return nil
-}
-
-func runSlotRollback(ctx context.Context, st registry.Store, name string, status func(context.Context) (httpapi.Readiness, error),
-	to string, force bool, by, note string, stdout io.Writer) error {
-	target, err := registry.ParseSlotState(to)
-	if err != nil {
-		return exitcode.With(exitcode.Usage, err)
-	}
-	s, err := st.GetSlot(ctx, name)
-	if err != nil {
-		return registryExit(err)
-	}
-	if !force && (s.State == registry.SlotRetired || !slotBefore(target, s.State) || !registry.CanTransition(s.State, target)) {
-		return exitcode.With(exitcode.Usage, fmt.Errorf("refusing to roll slot %s back from %s to %s (a rollback goes to an earlier state, never from retired; --force overrides)", name, s.State, target))
-	}
-	if status != nil && s.State == registry.SlotCutover {
-		rd, err := status(ctx)
-		if err != nil {
-			return exitcode.With(exitcode.Network, fmt.Errorf("bridge status: %w", err))
-		}
-		// Changes still queued have not reached the old master: handing
-		// authority back now would lose them.
-		if wt := rd.WriteThrough; wt != nil && wt.Queued > 0 && !force {
-			return exitcode.With(exitcode.Usage, fmt.Errorf("refusing to roll slot %s back: %d change(s) are still queued for the old master (last error %q); wait until they drain (murder_bridge_write_through_queued = 0) or --force", name, wt.Queued, wt.LastError))
-		}
-	}
-	out, err := moveSlot(ctx, st, s, target, force, by, note)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "slot %s: %s -> %s; the old mupdate master is authoritative again for %s\n", name, s.State, out.State, locString(out.Locations))
-	return nil
 }
 
 // recordShadowRun records a shadow run's result on a slot: clean moves a
@@ -400,22 +314,6 @@ func recordShadowRun(ctx context.Context, st registry.Store, name string, clean 
 		return s, nil
 	}
 	return moveSlot(ctx, st, s, to, false, "shadow", summary)
-}
-
-func runSlotRetire(ctx context.Context, st registry.Store, name, by, note string, stdout io.Writer) error {
-	s, err := st.GetSlot(ctx, name)
-	if err != nil {
-		return registryExit(err)
-	}
-	if s.State != registry.SlotCutover {
-		return exitcode.With(exitcode.Usage, fmt.Errorf("refusing to retire slot %s: it is %s, not cutover", name, s.State))
-	}
-	out, err := moveSlot(ctx, st, s, registry.SlotRetired, false, by, note)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "slot %s: cutover -> %s; changes are no longer written through to the old master\n", name, out.State)
-	return nil
 }
 
 // slotBefore reports whether state a comes before b in the order legacy →

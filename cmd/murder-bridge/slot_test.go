@@ -33,18 +33,18 @@ func TestSlotLifecycle(t *testing.T) {
 	}
 	defer st.Close()
 	var out bytes.Buffer
-	if err := runSlotDefine(ctx, st, "s1", []string{"be1"}, "mirrored", "op", "", &out); err != nil {
+	if err := runSlotDefine(ctx, st, "s1", []string{"be1"}, "mirrored", "op", "", &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, runSlotDefine(ctx, st, "s2", []string{"be1!p2"}, "legacy", "op", "", &out), exitcode.Usage, "overlaps slot \"s1\"")
-	wantCode(t, runSlotDefine(ctx, st, "s2", nil, "legacy", "op", "", &out), exitcode.Usage, "--location")
-	wantCode(t, runSlotDefine(ctx, st, "s2", []string{"be2"}, "cutover", "op", "", &out), exitcode.Usage, "legacy or mirrored")
-	if err := runSlotDefine(ctx, st, "s2", []string{"be2!default", "be3"}, "legacy", "op", "", &out); err != nil {
+	wantCode(t, runSlotDefine(ctx, st, "s2", []string{"be1!p2"}, "legacy", "op", "", &out, &out), exitcode.Usage, "overlaps slot \"s1\"")
+	wantCode(t, runSlotDefine(ctx, st, "s2", nil, "legacy", "op", "", &out, &out), exitcode.Usage, "--location")
+	wantCode(t, runSlotDefine(ctx, st, "s2", []string{"be2"}, "cutover", "op", "", &out, &out), exitcode.Usage, "legacy or mirrored")
+	if err := runSlotDefine(ctx, st, "s2", []string{"be2!default", "be3"}, "legacy", "op", "", &out, &out); err != nil {
 		t.Fatal(err)
 	}
 
 	// not shadow-clean: refused with the reason
-	wantCode(t, runSlotCutover(ctx, st, "s1", nil, time.Minute, false, "op", "", &out), exitcode.Usage, "last shadow run of slot s1 was not clean")
+	wantCode(t, runSlotCutover(ctx, st, "s1", nil, time.Minute, false, "op", "", &out), exitcode.Refused, "last shadow run of slot s1 was not clean")
 	// a clean shadow run moves it to shadow-clean
 	if s, err := recordShadowRun(ctx, st, "s1", true, "clean"); err != nil || s.State != registry.SlotShadowClean {
 		t.Fatalf("recordShadowRun = %v %v", s.State, err)
@@ -55,8 +55,8 @@ func TestSlotLifecycle(t *testing.T) {
 			return httpapi.Readiness{Follow: &follow.Status{Master: "m:3905", Connected: true, Synced: synced, Lag: lag}}, nil
 		}
 	}
-	wantCode(t, runSlotCutover(ctx, st, "s1", status(2*time.Minute, true), time.Minute, false, "op", "", &out), exitcode.Usage, "follow lag is high")
-	wantCode(t, runSlotCutover(ctx, st, "s1", status(time.Second, false), time.Minute, false, "op", "", &out), exitcode.Usage, "not synchronised")
+	wantCode(t, runSlotCutover(ctx, st, "s1", status(2*time.Minute, true), time.Minute, false, "op", "", &out), exitcode.Refused, "follow lag is high")
+	wantCode(t, runSlotCutover(ctx, st, "s1", status(time.Second, false), time.Minute, false, "op", "", &out), exitcode.Refused, "not synchronised")
 	// a dirty shadow run moves it back
 	if s, _ := recordShadowRun(ctx, st, "s1", false, "3 differ"); s.State != registry.SlotMirrored {
 		t.Fatalf("after a dirty run: %s", s.State)
@@ -69,7 +69,7 @@ func TestSlotLifecycle(t *testing.T) {
 	if !strings.Contains(out.String(), "shadow-clean -> cutover") {
 		t.Errorf("cutover said %q", out.String())
 	}
-	wantCode(t, runSlotCutover(ctx, st, "s1", nil, time.Minute, true, "op", "", &out), exitcode.Usage, "already cutover")
+	wantCode(t, runSlotCutover(ctx, st, "s1", nil, time.Minute, true, "op", "", &out), exitcode.Refused, "already cutover")
 	// forced cutover of a legacy slot is recorded as forced
 	if err := runSlotCutover(ctx, st, "s2", nil, time.Minute, true, "op", "", &out); err != nil {
 		t.Fatal(err)
@@ -82,21 +82,21 @@ func TestSlotLifecycle(t *testing.T) {
 	if err := runSlotRetire(ctx, st, "s2", "op", "", &out); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, runSlotRollback(ctx, st, "s2", nil, "mirrored", false, "op", "", &out), exitcode.Usage, "never from retired")
+	wantCode(t, runSlotRollback(ctx, st, "s2", nil, "mirrored", false, "op", "", &out), exitcode.Refused, "never from retired")
 	// rollback goes back only
-	if err := runSlotDefine(ctx, st, "s3", []string{"be9"}, "legacy", "op", "", &out); err != nil {
+	if err := runSlotDefine(ctx, st, "s3", []string{"be9"}, "legacy", "op", "", &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, runSlotRollback(ctx, st, "s3", nil, "mirrored", false, "op", "", &out), exitcode.Usage, "refusing to roll slot s3 back from legacy to mirrored")
+	wantCode(t, runSlotRollback(ctx, st, "s3", nil, "mirrored", false, "op", "", &out), exitcode.Refused, "refusing to roll slot s3 back from legacy to mirrored")
 	// rollback
-	wantCode(t, runSlotRollback(ctx, st, "s1", nil, "retired", false, "op", "", &out), exitcode.Usage, "refusing to roll slot s1 back")
+	wantCode(t, runSlotRollback(ctx, st, "s1", nil, "retired", false, "op", "", &out), exitcode.Refused, "refusing to roll slot s1 back")
 	// changes still queued for the old master block a rollback
 	queued := func(n int) func(context.Context) (httpapi.Readiness, error) {
 		return func(context.Context) (httpapi.Readiness, error) {
 			return httpapi.Readiness{Ready: true, WriteThrough: &cutover.Status{Queued: n, LastError: "master down"}}, nil
 		}
 	}
-	wantCode(t, runSlotRollback(ctx, st, "s1", queued(3), "mirrored", false, "op", "", &out), exitcode.Usage, "3 change(s) are still queued")
+	wantCode(t, runSlotRollback(ctx, st, "s1", queued(3), "mirrored", false, "op", "", &out), exitcode.Refused, "3 change(s) are still queued")
 	if s, _ := st.GetSlot(ctx, "s1"); s.State != registry.SlotCutover {
 		t.Fatalf("a refused rollback changed the slot to %s", s.State)
 	}
@@ -111,7 +111,7 @@ func TestSlotLifecycle(t *testing.T) {
 	if got := strings.Join(seq, ","); got != "mirrored,shadow-clean,mirrored,shadow-clean,cutover,mirrored" {
 		t.Errorf("history %s", got)
 	}
-	wantCode(t, runSlotRetire(ctx, st, "s1", "op", "", &out), exitcode.Usage, "it is mirrored, not cutover")
+	wantCode(t, runSlotRetire(ctx, st, "s1", "op", "", &out), exitcode.Refused, "it is mirrored, not cutover")
 	out.Reset()
 	if err := runSlotList(ctx, st, false, &out); err != nil || !strings.Contains(out.String(), "s1    mirrored") || !strings.Contains(out.String(), "be2!default,be3") {
 		t.Errorf("list: %v\n%s", err, out.String())

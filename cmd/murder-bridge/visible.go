@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/registry"
 	_ "github.com/murderkit/murderkit/registry/backends" // every registry URL scheme
@@ -82,6 +83,9 @@ func openQueryRegistry(ctx context.Context, url string) (registry.Store, error) 
 
 // registryExit maps a registry error to an exit status.
 func registryExit(err error) error {
+	if errors.Is(err, httpapi.ErrUnauthorized) {
+		return exitcode.With(exitcode.Auth, err)
+	}
 	if errors.Is(err, registry.ErrInvalid) {
 		return exitcode.With(exitcode.Usage, err)
 	}
