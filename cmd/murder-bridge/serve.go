@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"log/syslog"
 	"net"
 	"os"
 	"os/signal"
@@ -67,7 +69,13 @@ type serveOptions struct {
 
 	logLevel  string
 	logFormat string
+	logSyslog bool
 	logger    *slog.Logger // nil: from logLevel and logFormat, on stderr
+
+	// listenFrom: "" (bind --listen), listenCyrus or listenSystemd
+	listenFrom string
+	// allowInsecureFiles: serve even if a secret file is readable by others
+	allowInsecureFiles bool
 }
 
 func newServeCmd() *cobra.Command { return newServeCmdWith(&serveOptions{}) }
@@ -143,10 +151,20 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
       --etcd-initial-cluster a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,c=http://10.0.0.3:2380`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
-			return o.resolve(cmd, os.Environ())
+			if err := o.resolve(cmd, os.Environ()); err != nil {
+				return err
+			}
+			o.listenFrom = listenSource(o.listen, cmd.Flags().Changed("listen"), os.Getenv, os.Getpid())
+			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			sigs := []os.Signal{syscall.SIGTERM, os.Interrupt}
+			if o.listenFrom == listenCyrus {
+				// cyrmaster sends SIGHUP to its services when it rereads
+				// cyrus.conf; they finish and it starts them again.
+				sigs = append(sigs, syscall.SIGHUP)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), sigs...)
 			defer stop()
 			return runServe(ctx, *o)
 		},
@@ -154,7 +172,7 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f := cmd.Flags()
 	f.StringVar(&o.registry, "registry", "", "registry URL: leveldb:///DIR or etcd://HOST:PORT,.../PREFIX (default leveldb under --data-dir)")
 	f.StringVar(&o.dataDir, "data-dir", bridge.DefaultDataDir, "directory of the default leveldb registry (DIR/registry)")
-	f.StringVar(&o.listen, "listen", bridge.DefaultListen, "MUPDATE listen address")
+	f.StringVar(&o.listen, "listen", bridge.DefaultListen, "MUPDATE listen address; \"cyrus\": the socket Cyrus's master (cyrmaster) passes; \"systemd\": the socket of a systemd .socket unit (without --listen, taken from either when its environment says so)")
 	f.StringVar(&o.credentials, "credentials", "", "credentials file: name:secret a line (required)")
 	f.StringVar(&o.admins, "admins", "", "comma-separated identities that may write (default: everyone in the credentials file)")
 	f.BoolVar(&o.requireTLS, "require-tls", false, "accept PLAIN only after STARTTLS")
@@ -174,6 +192,8 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.DurationVar(&o.readyMaxLag, "ready-max-lag", 30*time.Second, "follow lag above which /readyz answers 503")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error (debug adds a line per change followed)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json (slog)")
+	f.BoolVar(&o.logSyslog, "log-syslog", false, "log to syslog (facility mail, tag murder-bridge, as Cyrus) instead of stderr")
+	f.BoolVar(&o.allowInsecureFiles, "allow-insecure-files", false, "serve even if a credentials, password or token file is readable or writable by group or others (a warning is logged)")
 	f.StringVar(&o.etcdMember, "etcd-member", "", "run an embedded etcd member of this name and use it as the registry")
 	f.StringVar(&o.etcdDir, "etcd-dir", "", "the embedded member's data directory (default DATA-DIR/etcd)")
 	f.StringVar(&o.etcdPeerURL, "etcd-peer-url", "http://127.0.0.1:2380", "the embedded member's peer URL (listen and advertise)")
@@ -330,11 +350,19 @@ func (o serveOptions) config() (bridge.Config, error) {
 			return bridge.Config{}, exitcode.With(exitcode.Usage, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel))
 		}
 		ho := &slog.HandlerOptions{Level: lv}
+		var w io.Writer = os.Stderr
+		if o.logSyslog {
+			sw, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "murder-bridge")
+			if err != nil {
+				return bridge.Config{}, exitcode.With(exitcode.Output, fmt.Errorf("--log-syslog: %w", err))
+			}
+			w = sw
+		}
 		switch o.logFormat {
 		case "", "text":
-			log = slog.New(slog.NewTextHandler(os.Stderr, ho))
+			log = slog.New(slog.NewTextHandler(w, ho))
 		case "json":
-			log = slog.New(slog.NewJSONHandler(os.Stderr, ho))
+			log = slog.New(slog.NewJSONHandler(w, ho))
 		default:
 			return bridge.Config{}, exitcode.With(exitcode.Usage, fmt.Errorf("--log-format %q: want text or json", o.logFormat))
 		}
@@ -350,6 +378,14 @@ func (o serveOptions) config() (bridge.Config, error) {
 		TLSKey:      o.tlsKey,
 		ServerName:  o.serverName,
 		Logger:      log,
+	}
+	if o.listenFrom != "" {
+		ln, err := inheritedListener(o.listenFrom)
+		if err != nil {
+			return cfg, exitcode.With(exitcode.Usage, err)
+		}
+		cfg.Listener = ln
+		log.Info("murder-bridge: MUPDATE listener passed by the service manager", "from", o.listenFrom, "addr", ln.Addr().String())
 	}
 	followPW := o.followPassword
 	if o.follow != "" {

@@ -73,6 +73,14 @@ type Options struct {
 	// Extra lines are appended to imapd.conf verbatim (not for settings
 	// written already, such as admins).
 	Extra []string
+	// MasterCmd, for a master, is the cmd of its cyrus.conf SERVICES
+	// entry instead of `mupdate -m` (same name, listen= and prefork=1):
+	// a drop-in replacement such as murder-bridge. It is called when
+	// the configuration is written (in.Dir and in.Conf exist; files it
+	// writes under in.Dir are given to the cyrus user) and must return
+	// an absolute path and arguments without spaces (cyrmaster splits
+	// cmd on whitespace and does no quoting).
+	MasterCmd func(in *Instance) string
 }
 
 // Instance is one running Cyrus server (one cyrmaster and its children).
@@ -259,7 +267,11 @@ func (in *Instance) writeConf(t testing.TB) {
 		default:
 			lines = append(lines, "sasl_mech_list: "+o.MasterMechs)
 		}
-		services = fmt.Sprintf("  mupdate cmd=\"%s/mupdate -C %s -m\" listen=\"%s\" prefork=1\n", bin, in.Conf, in.MupdateAddr)
+		cmd := fmt.Sprintf("%s/mupdate -C %s -m", bin, in.Conf)
+		if o.MasterCmd != nil {
+			cmd = o.MasterCmd(in)
+		}
+		services = fmt.Sprintf("  mupdate cmd=\"%s\" listen=\"%s\" prefork=1\n", cmd, in.MupdateAddr)
 	case RoleBackend:
 		lines = append(lines, "admins: "+strings.Join(append([]string{"admin"}, o.Admins...), " "), "proxyservers: murder", "sasl_mech_list: PLAIN LOGIN")
 		if in.MupdateServer != "" {
