@@ -27,7 +27,7 @@ fi
 # Cyrus's mupdatetest runs as the cyrus user: it must read the password file.
 chmod 755 "$DIR"
 
-echo 'murder:murderpw' >"$DIR/credentials"
+(umask 077 && echo 'murder:murderpw' >"$DIR/credentials")
 echo 'murderpw' >"$DIR/password"
 chmod 644 "$DIR/password"
 

@@ -312,8 +312,13 @@ func runServe(ctx context.Context, o serveOptions) error {
 	return err
 }
 
-// readSecret reads a password or token file, stripping one trailing newline.
+func exitcodeInput(err error) error { return exitcode.With(exitcode.Input, err) }
+
+// readSecret reads a password or token file, stripping one trailing
+// newline. A file every user may read is warned about on stderr (serve
+// checks its own files first and refuses them).
 func readSecret(what, path string) (string, error) {
+	warnSecretFile(os.Stderr, what, path)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", exitcode.With(exitcode.Input, fmt.Errorf("%s: %w", what, err))
@@ -366,6 +371,11 @@ func (o serveOptions) config() (bridge.Config, error) {
 		default:
 			return bridge.Config{}, exitcode.With(exitcode.Usage, fmt.Errorf("--log-format %q: want text or json", o.logFormat))
 		}
+	}
+	if err := checkSecretFiles(o.allowInsecureFiles, func(why string) { log.Warn("murder-bridge: " + why) },
+		[2]string{"--credentials", o.credentials}, [2]string{"--follow-password-file", o.followPasswordFile},
+		[2]string{"--http-token-file", o.httpTokenFile}); err != nil {
+		return bridge.Config{}, err
 	}
 	cfg := bridge.Config{
 		Registry:    o.registry,
