@@ -63,8 +63,16 @@ type Status struct {
 	Reconnect int64         `json:"reconnect"` // connection attempts that failed or dropped
 	Applied   int64         `json:"applied"`   // registry writes made (puts + deletes)
 	LastError string        `json:"last_error,omitempty"`
-	LastSync  SyncStats     `json:"last_sync"`
+	// AuthRefused: the master refused the credentials at the last attempt
+	// (LastError has its answer); retries are at the longest backoff.
+	AuthRefused bool      `json:"auth_refused,omitempty"`
+	LastSync    SyncStats `json:"last_sync"`
 }
+
+// ErrAuthRefused: the master answered NO (or BAD) to AUTHENTICATE: the user
+// or password is wrong, or the user is not in the master's admins. Trying
+// again with the same credentials cannot help.
+var ErrAuthRefused = errors.New("the master refused murder's credentials: check --follow-user/--follow-password-file (mupdate_authname/mupdate_password), and that the user is in the master's admins")
 
 // SyncStats counts what one resynchronisation did.
 type SyncStats struct {
@@ -89,7 +97,10 @@ type Follower struct {
 	reconnect int64
 	applied   int64
 	lastErr   string
-	lastSync  SyncStats
+	authNo    bool
+	// wasConnected: the last session got past authentication
+	wasConnected bool
+	lastSync     SyncStats
 
 	slotMu    sync.Mutex
 	slots     []registry.Slot
@@ -153,7 +164,7 @@ func (f *Follower) Status() Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := Status{Master: f.cfg.Addr, Connected: f.connected, Synced: f.synced, LastRound: f.lastRound,
-		Lag: -1, Resyncs: f.resyncs, Reconnect: f.reconnect, Applied: f.applied, LastError: f.lastErr, LastSync: f.lastSync}
+		Lag: -1, Resyncs: f.resyncs, Reconnect: f.reconnect, Applied: f.applied, LastError: f.lastErr, AuthRefused: f.authNo, LastSync: f.lastSync}
 	if !f.lastRound.IsZero() {
 		s.Lag = f.cfg.Now().Sub(f.lastRound)
 	}
@@ -169,18 +180,31 @@ func (f *Follower) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		authNo := errors.Is(err, ErrAuthRefused)
 		f.mu.Lock()
 		f.connected, f.synced = false, false
 		f.reconnect++
 		if err != nil {
 			f.lastErr = err.Error()
 		}
+		f.authNo = authNo
 		f.mu.Unlock()
 		if synced {
 			backoff = f.cfg.MinBackoff
 		}
+		if authNo {
+			// the same credentials will be refused again: retry slowly
+			backoff = f.cfg.MaxBackoff
+		}
 		d := jitter(backoff)
-		f.log.Warn("follow: connection to the master lost; reconnecting", "err", err, "in", d.Round(time.Millisecond))
+		switch {
+		case authNo:
+			f.log.Error("follow: the master refused murder's credentials: check --follow-user/--follow-password-file", "user", f.cfg.User, "err", err, "retry_in", d.Round(time.Millisecond))
+		case f.connectedOnce(synced):
+			f.log.Warn("follow: connection to the master lost; reconnecting", "err", err, "in", d.Round(time.Millisecond))
+		default:
+			f.log.Warn("follow: cannot reach the master; retrying", "err", err, "in", d.Round(time.Millisecond))
+		}
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -193,6 +217,17 @@ func (f *Follower) Run(ctx context.Context) error {
 	f.connected, f.synced = false, false
 	f.mu.Unlock()
 	return nil
+}
+
+// connectedOnce reports whether the session that just ended had logged in
+// (a lost connection) rather than failed to dial (an unreachable master),
+// and clears the mark for the next one.
+func (f *Follower) connectedOnce(synced bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	was := f.wasConnected || synced
+	f.wasConnected = false
+	return was
 }
 
 func jitter(d time.Duration) time.Duration {
@@ -211,11 +246,16 @@ func (f *Follower) session(ctx context.Context) (synced bool, err error) {
 	defer c.Close()
 	if err := c.Authenticate(dctx, f.cfg.User, f.cfg.Password, f.cfg.Mech); err != nil {
 		cancel()
+		var se *mupdateclient.StatusError
+		if errors.As(err, &se) {
+			return false, fmt.Errorf("follow: authenticate as %q: the master answered %s %q: %w", f.cfg.User, se.Kind, se.Text, ErrAuthRefused)
+		}
 		return false, fmt.Errorf("follow: authenticate as %q: %w", f.cfg.User, err)
 	}
 	cancel()
 	f.mu.Lock()
 	f.connected = true
+	f.wasConnected = true
 	f.mu.Unlock()
 	f.log.Info("follow: connected; receiving the full list", "user", f.cfg.User)
 

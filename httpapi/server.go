@@ -312,6 +312,9 @@ func (s *Server) readiness(ctx context.Context) Readiness {
 	if s.cfg.Follow != nil {
 		st := s.cfg.Follow.Status()
 		rd.Follow = &st
+		if st.AuthRefused {
+			rd.Reasons = append(rd.Reasons, "follow: "+st.LastError)
+		}
 		switch {
 		case st.Lag < 0:
 			rd.Reasons = append(rd.Reasons, "follow: no full list from the master "+st.Master+" yet")
