@@ -101,7 +101,11 @@ func (inv *inventory) add(e *mboxlist.Entry, c *mboxlist.NameConfig) {
 		server = "(local)"
 	}
 	inv.byServer[server]++
-	inv.byPartition[e.Partition]++
+	part := e.Partition
+	if part == "" {
+		part = `""` // an empty partition (location "server!"), visibly
+	}
+	inv.byPartition[part]++
 	dom := mboxlist.ParseIntName(e.Name, c).Domain
 	if dom == "" {
 		dom = "(default domain)"
@@ -129,6 +133,7 @@ func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) erro
 	inv := newInventory()
 	var damage error
 	var tail *cyrusdb.Tail
+	hasRecords := false
 	if kind.isDB() {
 		db, err := openDB(path, kind)
 		if err != nil {
@@ -144,6 +149,8 @@ func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) erro
 		}
 		tail = db.Tail()
 		writeHeaderFacts(out, db)
+		errFirst := errors.New("has a record")
+		hasRecords = errors.Is(db.Iterate(func(_, _ []byte) error { return errFirst }), errFirst)
 		db.Close()
 		src, err := openSource(ctx, path, kind, false, io.Discard)
 		if err != nil {
@@ -168,6 +175,16 @@ func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) erro
 		for i := range all {
 			inv.add(&all[i], nil)
 		}
+	}
+	if kind.isDB() && hasRecords && len(inv.records) == 0 {
+		// Not one record is a mailbox, by-id, reverse-ACL or marker
+		// record: another Cyrus database in the same format (nothing of
+		// the inventory is printed: it would describe nothing).
+		why := "none of its records is a mailboxes.db record"
+		if damage != nil {
+			why = "its first record is not a mailboxes.db record: " + strings.TrimPrefix(damage.Error(), path+": ")
+		}
+		return exitcode.With(exitcode.Input, fmt.Errorf("%s does not look like a mailboxes.db (%s): an annotations.db, a seen or subscription db, or another Cyrus %s database?", path, why, kind))
 	}
 	if len(inv.records) > 0 {
 		fmt.Fprintf(out, "records:    %s\n", countLine(inv.records))
