@@ -206,7 +206,7 @@ func TestRehearsal(t *testing.T) {
 			}
 		}
 		// not yet shadow-clean: cutover is refused with the reason
-		if code, out := slot("cutover", "s1"); code != 2 || !strings.Contains(out, "was not clean") {
+		if code, out := slot("cutover", "s1"); code != 10 || !strings.Contains(out, "was not clean") {
 			t.Fatalf("cutover before a clean shadow run: exit %d\n%s", code, out)
 		}
 	})
