@@ -36,16 +36,16 @@ const (
 )
 
 // listenSource says where the MUPDATE listener comes from: "" (bind
-// --listen), listenCyrus or listenSystemd. Without an explicit --listen it
-// follows the environment: CYRUS_SERVICE (run by cyrmaster) or
-// LISTEN_PID/LISTEN_FDS naming this process (systemd).
-func listenSource(listen string, explicit bool, getenv func(string) string, pid int) string {
+// --listen), listenCyrus or listenSystemd: --listen names one, or the
+// environment does: CYRUS_SERVICE (run by cyrmaster from a SERVICES entry)
+// or LISTEN_PID/LISTEN_FDS naming this process (systemd). A socket the
+// service manager passed wins over a --listen address (bridge.conf's
+// listen: line stays valid when a .socket unit is added): serve logs that
+// the address is not used.
+func listenSource(listen string, getenv func(string) string, pid int) string {
 	switch listen {
 	case listenCyrus, listenSystemd:
 		return listen
-	}
-	if explicit {
-		return ""
 	}
 	if getenv("CYRUS_SERVICE") != "" {
 		return listenCyrus

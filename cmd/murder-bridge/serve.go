@@ -154,7 +154,7 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 			if err := o.resolve(cmd, os.Environ()); err != nil {
 				return err
 			}
-			o.listenFrom = listenSource(o.listen, cmd.Flags().Changed("listen"), os.Getenv, os.Getpid())
+			o.listenFrom = listenSource(o.listen, os.Getenv, os.Getpid())
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -396,6 +396,9 @@ func (o serveOptions) config() (bridge.Config, error) {
 		}
 		cfg.Listener = ln
 		log.Info("murder-bridge: MUPDATE listener passed by the service manager", "from", o.listenFrom, "addr", ln.Addr().String())
+		if o.listen != o.listenFrom && o.listen != bridge.DefaultListen && o.listen != "" {
+			log.Warn("murder-bridge: --listen address not used: the service manager passed the MUPDATE socket", "listen", o.listen)
+		}
 	}
 	followPW := o.followPassword
 	if o.follow != "" {

@@ -220,7 +220,15 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	tmp := filepath.Join(t.TempDir(), "murder-bridge.service")
 	os.WriteFile(tmp, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/murder-bridge", "/bin/true")), 0o644)
-	out, err := exec.Command("systemd-analyze", "verify", tmp).CombinedOutput()
+	sock, err := os.ReadFile("../../dist/murder-bridge.socket")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(sock), "\nListenStream="); n != 1 {
+		t.Errorf("dist/murder-bridge.socket has %d ListenStream= lines; murder-bridge takes exactly one socket", n)
+	}
+	os.WriteFile(filepath.Join(filepath.Dir(tmp), "murder-bridge.socket"), sock, 0o644)
+	out, err := exec.Command("systemd-analyze", "verify", tmp, filepath.Join(filepath.Dir(tmp), "murder-bridge.socket")).CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
