@@ -17,7 +17,9 @@ import (
 )
 
 // ErrUnauthorized: the bridge refused the request's bearer token (401/403).
-var ErrUnauthorized = errors.New("the bridge refused the token")
+// It is registry.ErrUnauthorized, so that callers that only know the
+// registry (mboxconv) classify it too.
+var ErrUnauthorized = registry.ErrUnauthorized
 
 // Client reaches a running bridge's registry through its HTTP API: what the
 // CLI uses with --bridge URL while the bridge owns a leveldb registry. It

@@ -14,6 +14,9 @@ var (
 	ErrUnavailable = errors.New("registry unavailable")
 	ErrCompacted   = errors.New("revision compacted")
 	ErrInvalid     = errors.New("invalid argument")
+	// ErrUnauthorized: a remote store (a bridge's HTTP API) refused the
+	// caller's credentials (its bearer token).
+	ErrUnauthorized = errors.New("credentials refused")
 	// ErrTombstoned refuses a create or put that would resurrect a mailbox
 	// from a state older than its deletion. errors.Is(err, ErrConflict) is
 	// true for it as well.

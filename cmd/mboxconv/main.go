@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/registry"
 )
 
 var rootCmd = &cobra.Command{
@@ -46,5 +48,14 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mboxconv:", err)
 	}
-	os.Exit(exitcode.Final(interrupted, err))
+	os.Exit(exitcode.Final(interrupted, authErr(err)))
+}
+
+// authErr makes a refused token (from a bridge's HTTP API) exit
+// exitcode.Auth wherever it surfaces, whatever code it was given on the way.
+func authErr(err error) error {
+	if errors.Is(err, registry.ErrUnauthorized) {
+		return exitcode.With(exitcode.Auth, err)
+	}
+	return err
 }

@@ -58,7 +58,7 @@ func runSlotDefine(ctx context.Context, st registry.Store, name string, locs []s
 		return err
 	}
 	out, err := st.CreateSlot(ctx, s)
-	if errors.Is(err, registry.ErrConflict) {
+	if errors.Is(err, registry.ErrConflict) || errors.Is(err, registry.ErrExists) {
 		if old, gerr := st.GetSlot(ctx, name); gerr == nil {
 			return exists(old) // defined meanwhile
 		}
