@@ -137,7 +137,9 @@ func interrupted(t *testing.T, d time.Duration, bin string, args ...string) (int
 	}()
 	start := time.Now()
 	go func() { done <- cmd.Wait() }()
-	defer func() { t.Logf("%s %s: stopped %v after it started", filepath.Base(bin), args[0], time.Since(start).Round(time.Millisecond)) }()
+	defer func() {
+		t.Logf("%s %s: stopped %v after it started", filepath.Base(bin), args[0], time.Since(start).Round(time.Millisecond))
+	}()
 	select {
 	case err := <-done:
 		return exitCode(err), out.String()
