@@ -74,14 +74,14 @@ func TestRealHistoryRoundTrips(t *testing.T) {
 	for _, in := range []*murdertest.Instance{m.Master, m.Backend, m.Frontend} {
 		name := "history." + string(in.Role) + ".twoskip.db"
 		src := filepath.Join(dir, name)
-		copyFile(t, filepath.Join(in.ConfigDir, "mailboxes.db"), src)
+		copyFile(t, filepath.Join(in.ConfigDir, "mailboxes.db"), src, 0o644)
 		wantJSON := in.CtlMboxlist(t, "-d")
 		wantShow := cyrusShow(t, in, src, "twoskip")
 		if in.Role == murdertest.RoleMaster {
 			emptyParts = strings.Count(string(wantJSON), `"partition": ""`)
 		}
 		if fixtures != "" {
-			copyFile(t, src, filepath.Join(fixtures, name))
+			copyFile(t, src, filepath.Join(fixtures, name), 0o644)
 			os.WriteFile(filepath.Join(fixtures, name+".json"), wantJSON, 0o644)
 			os.WriteFile(filepath.Join(fixtures, name+".show"), wantShow, 0o644)
 		}
@@ -153,16 +153,6 @@ func TestRealHistoryRoundTrips(t *testing.T) {
 	}
 }
 
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // cyrusShow is real Cyrus's `cyr_dbtool PATH FORMAT show` of a copy (Cyrus
 // may recover a file it opens), run with the instance's configuration.
@@ -194,7 +184,7 @@ func cyrusCopy(t *testing.T, in *murdertest.Instance, path string) string {
 		t.Fatal(err)
 	}
 	cp := filepath.Join(d, filepath.Base(path))
-	copyFile(t, path, cp)
+	copyFile(t, path, cp, 0o644)
 	for _, p := range []string{d, cp} {
 		if err := cyrustest.Chown(p); err != nil {
 			t.Fatal(err)
