@@ -153,7 +153,6 @@ func TestRealHistoryRoundTrips(t *testing.T) {
 	}
 }
 
-
 // cyrusShow is real Cyrus's `cyr_dbtool PATH FORMAT show` of a copy (Cyrus
 // may recover a file it opens), run with the instance's configuration.
 func cyrusShow(t *testing.T, in *murdertest.Instance, path, format string) []byte {
