@@ -89,10 +89,34 @@ func newConn(s *Server, nc net.Conn) *conn {
 }
 
 func (c *conn) setIO(rw net.Conn) {
-	c.br = bufio.NewReaderSize(rw, 4<<10)
+	c.br = bufio.NewReaderSize(flushOnRead{c: c, r: rw}, 4<<10)
 	c.bw = bufio.NewWriterSize(rw, 16<<10)
 	c.enc = wire.NewEncoder(c.bw)
 	c.dec = wire.NewCommandDecoder(c.br, c.s.cfg.Limits, c.goAhead)
+}
+
+// flushOnRead flushes every buffered reply before the reader asks the
+// network for more input, as Cyrus does (prot_setflushonread): a reply is
+// never held back because part of the next command is already buffered
+// (`N1 NOOP\r\nabc` is answered at once). Pipelined commands that are
+// complete in the buffer are still answered in one write.
+type flushOnRead struct {
+	c *conn
+	r io.Reader
+}
+
+func (f flushOnRead) Read(p []byte) (int, error) {
+	// The reading goroutine and the UPDATE streamer are the only writers;
+	// the streamer flushes whatever is buffered before it lets go of the
+	// lock, so when the lock is taken there is nothing for us to do (and
+	// no reason to wait behind a slow client).
+	if f.c.wmu.TryLock() {
+		if f.c.enc.Buffered() > 0 {
+			f.c.flushLocked()
+		}
+		f.c.wmu.Unlock()
+	}
+	return f.r.Read(p)
 }
 
 func (c *conn) goAhead() error {
