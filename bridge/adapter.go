@@ -99,10 +99,17 @@ func ToMailbox(e *registry.Entry) mupdate.Mailbox {
 	return m
 }
 
-// Lookup implements mupdate.Backend.
+// Lookup implements mupdate.Backend. A name the registry cannot hold
+// (registry.ValidateName: empty, control bytes, bytes that are not ASCII,
+// an empty hierarchy component) is not there: Cyrus's master answers FIND
+// of any name its lookup fails on with `OK "Search completed"` and no
+// record, so such a FIND is client input, not a registry failure.
 func (a *Adapter) Lookup(ctx context.Context, name string) (mupdate.Mailbox, bool, error) {
+	if registry.ValidateName(name) != nil {
+		return mupdate.Mailbox{}, false, nil
+	}
 	e, err := a.Store.Get(ctx, name)
-	if errors.Is(err, registry.ErrNotFound) {
+	if errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrInvalid) {
 		return mupdate.Mailbox{}, false, nil
 	}
 	if err != nil {
