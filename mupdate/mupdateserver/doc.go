@@ -11,12 +11,16 @@
 // package memory, and the registry adapter). Per connection one goroutine
 // reads commands; an UPDATE client gets the full list from a
 // Backend.Snapshot (writers are never stalled by a dump), then every change
-// from Backend.Watch at once (no 5 s batching). Changes go through a bounded
+// from Backend.Watch at once (no 5 s batching). Changes go through a
 // per-client queue drained by a streamer goroutine, so a slow client never
-// blocks writers or other clients; one that falls StreamQueue changes behind
-// gets `* BYE` and is disconnected (a Cyrus slave then reconnects and
-// resyncs from a full dump). A streaming NOOP answers OK only after every
-// change committed before it was flushed (frontends rely on this).
+// blocks writers or other clients. The queue is bounded in bytes per client
+// (StreamMaxBytes) and over all clients (StreamTotalBytes; the clients
+// holding most are dropped first) as well as in changes (StreamQueue): a
+// client that falls past a bound is dropped at once with a log line, a
+// counter (Server.Stats), `* BYE` and a closed connection (a Cyrus slave
+// then reconnects and resyncs from a full dump: imap/mupdate-slave.c). A
+// streaming NOOP answers OK only after every change committed before it was
+// flushed (frontends rely on this).
 //
 // Usage:
 //

@@ -1,8 +1,24 @@
 package mupdateserver_test
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/murderkit/murderkit/mupdate/memory"
+	"github.com/murderkit/murderkit/mupdate/mupdateclient"
+	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 )
 
 // TestReplyNotHeldByPartialCommand: a reply is flushed even when part of
@@ -31,5 +47,166 @@ func TestReplyNotHeldByPartialCommand(t *testing.T) {
 				t.Fatalf("after %q: got %q, want %q", tc.rest, l, tc.then)
 			}
 		})
+	}
+}
+
+// dialStalled connects from local address 127.0.0.1 with a small receive
+// buffer (set before the connection exists, so the window stays small),
+// logs in, starts UPDATE and reads up to "streaming starts"; from then on
+// the caller does not read: a stalled slave.
+func dialStalled(t testing.TB, addr string) *rawConn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return serr
+	}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	r := &rawConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+	r.login("admin", "adminpw")
+	r.send("U1 UPDATE\r\n")
+	r.until("U1 OK \"streaming starts\"")
+	nc.SetDeadline(time.Time{})
+	return r
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestStalledUpdateClientsBounded: UPDATE clients that stop reading while
+// writes go on are dropped as soon as they hold StreamMaxBytes (or together
+// StreamTotalBytes), long before WriteTimeout; each drop is one log line
+// and a counted Stats reason; what the server holds for streams never goes
+// over StreamTotalBytes; a client that reads keeps every change; a dropped
+// client that reads again gets everything up to its drop, then `* BYE`.
+func TestStalledUpdateClientsBounded(t *testing.T) {
+	const (
+		stalled    = 6
+		perStream  = 2 << 20
+		total      = 6 << 20
+		writers    = 4
+		names      = 500
+		writesEach = 8000 // 32,000 changes of ~1 KiB: 32 MB for every client
+	)
+	var logs syncBuf
+	ts := startServer(t, func(c *mupdateserver.Config) {
+		c.StreamMaxBytes = perStream
+		c.StreamTotalBytes = total
+		c.ByeTimeout = 20 * time.Second
+		// warnings only: the test's log buffer is not what is measured
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		// keep no history of changes: the heap then shows what the
+		// streams hold
+		c.Backend = memory.New(&memory.Options{History: 16})
+	})
+	good := dialClient(t, ts.addr, "admin", "adminpw", "PLAIN", nil)
+	var seen atomic.Int64 // the reading client counts, keeps nothing
+	synced := make(chan struct{})
+	go good.Update(context.Background(), nil, func(ev mupdateclient.Event) error {
+		if ev.Type == mupdateclient.EventSynced {
+			close(synced)
+		}
+		seen.Add(1)
+		return nil
+	})
+	<-synced
+	var slow []*rawConn
+	for range stalled {
+		slow = append(slow, dialStalled(t, ts.addr))
+	}
+	before := heapInUse()
+
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	var peakMu sync.Mutex
+	var maxHeld int64
+	stop := make(chan struct{})
+	go func() { // sample what the server holds while the writes run
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			peakMu.Lock()
+			maxHeld = max(maxHeld, ts.srv.Stats().StreamBytes)
+			peakMu.Unlock()
+		}
+	}()
+	for w := range writers {
+		c := dialClient(t, ts.addr, "murder", "murderpw", "PLAIN", nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range writesEach {
+				// a fresh ACL string every write: queued changes hold
+				// their own bytes
+				acl := fmt.Sprintf("w%d-%06d\tlrs\t", w, i) + strings.Repeat("someone\tlrswipkxtecdan\t", 42)
+				if err := c.Activate(ctx, fmt.Sprintf("user.u%03d", (w*writesEach+i)%names), "h!p", acl); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// The stalled clients are still connected and still not reading.
+	grown := int64(heapInUse()) - int64(before)
+	close(stop)
+	peakMu.Lock()
+	defer peakMu.Unlock()
+	st := ts.srv.Stats()
+	t.Logf("stats %+v; sampled max held %d; heap grew %d bytes", st, maxHeld, grown)
+	if st.StreamBytesPeak > total || maxHeld > total {
+		t.Errorf("streams held %d bytes at the peak (sampled %d), over the total cap of %d", st.StreamBytesPeak, maxHeld, total)
+	}
+	if st.StreamBytesPeak < perStream {
+		t.Errorf("peak %d: the stalled clients never filled their queue; the test proves nothing", st.StreamBytesPeak)
+	}
+	if grown > total+4<<20 {
+		t.Errorf("heap grew by %d bytes while %d clients were stalled (total cap %d)", grown, stalled, total)
+	}
+	dropped := st.StreamsDropped["stream_bytes"] + st.StreamsDropped["total_bytes"]
+	if dropped != stalled {
+		t.Errorf("%d clients dropped for bytes, want the %d stalled ones", dropped, stalled)
+	}
+	if n := strings.Count(logs.String(), "UPDATE client fell too far behind"); n != stalled {
+		t.Errorf("%d drop log lines, want %d:\n%s", n, stalled, logs.String())
+	}
+	nctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := good.Noop(nctx); err != nil {
+		t.Fatalf("the reading client: %v", err)
+	}
+	if got := seen.Load(); got != writers*writesEach+1 {
+		t.Fatalf("the reading client got %d events, want %d", got, writers*writesEach+1)
+	}
+	// Each stalled client now reads: complete lines, then the BYE, then EOF.
+	for i, r := range slow {
+		r.nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		rest, err := io.ReadAll(r.br)
+		if err != nil {
+			t.Fatalf("stalled client %d: %v after %d bytes", i, err, len(rest))
+		}
+		if !bytes.HasSuffix(rest, []byte("\r\n* BYE \"update stream fell too far behind; resync\"\r\n")) {
+			t.Errorf("stalled client %d: %d bytes ending in %q, want the BYE", i, len(rest), rest[max(0, len(rest)-120):])
+		}
+	}
+	if b := ts.srv.Stats().StreamBytes; b != 0 {
+		t.Errorf("streams still hold %d bytes after every client caught up or left", b)
 	}
 }

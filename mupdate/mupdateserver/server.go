@@ -70,6 +70,21 @@ type Config struct {
 	// that falls further behind gets `* BYE` and is disconnected (it
 	// reconnects and resyncs, as a Cyrus slave does). Default 100000.
 	StreamQueue int
+	// StreamMaxBytes bounds the bytes of changes held for one UPDATE client
+	// (queued, or being written, and not yet handed to the socket). A
+	// client that would need more is dropped at once: a log line, the
+	// StreamsDropped counter, `* BYE` (sent within ByeTimeout if the
+	// client reads at all) and the connection closed; a Cyrus slave then
+	// reconnects and resyncs from a full dump. Default 32 MiB.
+	StreamMaxBytes int64
+	// StreamTotalBytes bounds those bytes over all UPDATE clients together;
+	// when a change would go over it, the clients holding the most are
+	// dropped first (the stalled ones), then, if that is not enough, the
+	// client the change is for. Default 256 MiB.
+	StreamTotalBytes int64
+	// ByeTimeout bounds the writes to a client being dropped (the rest of
+	// its output and the `* BYE`). Default 5 s (at most WriteTimeout).
+	ByeTimeout time.Duration
 	// NoopWait bounds how long a streaming NOOP waits for the change feed
 	// to reach the backend's current revision. Default 2 s (below the 5 s
 	// mupdate_retry_delay a slave may use to declare the master dead).
@@ -84,12 +99,26 @@ type Server struct {
 	admins map[string]bool
 
 	nconns atomic.Int64
+	stats  counters
+
+	// bytes held for UPDATE streams (see StreamTotalBytes)
+	held     atomic.Int64
+	heldPeak atomic.Int64
+	smu      sync.Mutex
+	streams  map[*conn]*stream
+
 	mu     sync.Mutex
 	lns    map[net.Listener]struct{}
 	conns  map[*conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
 }
+
+// Defaults of the UPDATE stream byte caps.
+const (
+	DefaultStreamMaxBytes   = 32 << 20
+	DefaultStreamTotalBytes = 256 << 20
+)
 
 // ErrServerClosed is returned by Serve after Close.
 var ErrServerClosed = errors.New("mupdateserver: server closed")
@@ -144,10 +173,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StreamQueue <= 0 {
 		cfg.StreamQueue = 100000
 	}
+	if cfg.StreamMaxBytes <= 0 {
+		cfg.StreamMaxBytes = DefaultStreamMaxBytes
+	}
+	if cfg.StreamTotalBytes <= 0 {
+		cfg.StreamTotalBytes = DefaultStreamTotalBytes
+	}
+	if cfg.ByeTimeout <= 0 {
+		cfg.ByeTimeout = 5 * time.Second
+	}
+	cfg.ByeTimeout = min(cfg.ByeTimeout, cfg.WriteTimeout)
+	cfg.StreamTotalBytes = max(cfg.StreamTotalBytes, cfg.StreamMaxBytes)
 	if cfg.NoopWait <= 0 {
 		cfg.NoopWait = 2 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
+		streams: map[*conn]*stream{}}
 	if len(cfg.Admins) > 0 {
 		s.admins = map[string]bool{}
 		for _, a := range cfg.Admins {
@@ -239,6 +280,105 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 
 // Conns returns the number of open connections.
 func (s *Server) Conns() int { return int(s.nconns.Load()) }
+
+// Stats are the server's counters of protective actions (for metrics and
+// tests). Counters only grow; gauges are "now".
+type Stats struct {
+	// StreamBytes (gauge) is what the UPDATE streams hold now: changes
+	// queued or being written, not yet handed to the socket.
+	StreamBytes int64
+	// StreamBytesPeak is the highest StreamBytes seen.
+	StreamBytesPeak int64
+	// StreamsDropped counts UPDATE clients dropped for falling behind, by
+	// reason: "stream_bytes" (StreamMaxBytes), "total_bytes"
+	// (StreamTotalBytes), "stream_changes" (StreamQueue), "backend" (the
+	// backend ended the feed: ErrLagged, ErrCompacted, a failure).
+	StreamsDropped map[string]int64
+}
+
+type counters struct {
+	dropStreamBytes, dropTotalBytes, dropChanges, dropBackend atomic.Int64
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		StreamBytes:     s.held.Load(),
+		StreamBytesPeak: s.heldPeak.Load(),
+		StreamsDropped: map[string]int64{
+			dropStreamBytes:  s.stats.dropStreamBytes.Load(),
+			dropTotalBytes:   s.stats.dropTotalBytes.Load(),
+			dropChanges:      s.stats.dropChanges.Load(),
+			dropBackendEnded: s.stats.dropBackend.Load(),
+		},
+	}
+}
+
+// Reasons a stream is dropped (Stats.StreamsDropped keys).
+const (
+	dropStreamBytes  = "stream_bytes"
+	dropTotalBytes   = "total_bytes"
+	dropChanges      = "stream_changes"
+	dropBackendEnded = "backend"
+)
+
+// reserve takes n bytes of the StreamTotalBytes budget; false when they
+// would go over it.
+func (s *Server) reserve(n int64) bool {
+	for {
+		cur := s.held.Load()
+		if cur+n > s.cfg.StreamTotalBytes {
+			return false
+		}
+		if s.held.CompareAndSwap(cur, cur+n) {
+			for {
+				p := s.heldPeak.Load()
+				if cur+n <= p || s.heldPeak.CompareAndSwap(p, cur+n) {
+					return true
+				}
+			}
+		}
+	}
+}
+
+func (s *Server) release(n int64) {
+	if n != 0 {
+		s.held.Add(-n)
+	}
+}
+
+// shed drops the streams holding the most until n more bytes fit in the
+// total budget (or no stream holds anything).
+func (s *Server) shed(n int64) {
+	for s.held.Load()+n > s.cfg.StreamTotalBytes {
+		var worst *conn
+		var wst *stream
+		var most int64
+		s.smu.Lock()
+		for c, st := range s.streams {
+			if b := st.bytes.Load(); b > most && !st.dropped.Load() {
+				worst, wst, most = c, st, b
+			}
+		}
+		s.smu.Unlock()
+		if worst == nil {
+			return
+		}
+		worst.dropStream(wst, dropTotalBytes)
+	}
+}
+
+func (s *Server) track(c *conn, st *stream) {
+	s.smu.Lock()
+	s.streams[c] = st
+	s.smu.Unlock()
+}
+
+func (s *Server) untrack(c *conn) {
+	s.smu.Lock()
+	delete(s.streams, c)
+	s.smu.Unlock()
+}
 
 // Close stops every listener and connection and waits for their
 // goroutines.
