@@ -62,6 +62,9 @@ func (c *conn) authenticate(ctx context.Context, tag string, args []string) bool
 		c.log.Info("mupdate: login refused, not an admin", "user", user, "mech", mech)
 		err = errSASLFail
 	}
+	if err == nil && !c.s.loggedIn(c) {
+		return false // closed to make room while it was logging in
+	}
 	switch {
 	case err == nil:
 		c.userid = user
@@ -84,6 +87,7 @@ func (c *conn) authenticate(ctx context.Context, tag string, args []string) bool
 		}
 		return c.write(false, func(e *wire.Encoder) { e.Status(tag, wire.KindNO, textAuthFailed) }) == nil
 	default: // I/O error or input over a limit: the session is over
+		c.ended(ctx, err) // a BYE when the login deadline passed
 		return false
 	}
 }
@@ -94,7 +98,7 @@ func (c *conn) challenge(data []byte) ([]byte, error) {
 	if err := c.write(true, func(e *wire.Encoder) { e.Line(base64.StdEncoding.EncodeToString(data)) }); err != nil {
 		return nil, err
 	}
-	c.raw.SetReadDeadline(time.Now().Add(c.s.cfg.CommandTimeout))
+	c.raw.SetReadDeadline(c.deadline(c.s.cfg.CommandTimeout))
 	line, err := c.dec.ReadLine()
 	if err != nil {
 		return nil, err

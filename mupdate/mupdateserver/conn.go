@@ -2,6 +2,7 @@ package mupdateserver
 
 import (
 	"bufio"
+	"container/list"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -44,6 +45,9 @@ const (
 	textStreamBehind = "update stream fell too far behind; resync"
 	textStreamFailed = "update stream failed; resync"
 	textShutdown     = "server shutting down"
+	textLoginTimeout = "login timeout"
+	textPerAddr      = "too many connections awaiting login from your address"
+	textEvicted      = "server full; closing a connection that has not logged in"
 )
 
 type conn struct {
@@ -61,6 +65,13 @@ type conn struct {
 	tls    bool
 	userid string
 	writer bool // may write
+
+	// before login: the remote IP, the login deadline and the place in
+	// the server's list of connections awaiting login (nil once logged in
+	// or evicted; guarded by Server.umu)
+	addr    string
+	loginBy time.Time
+	uelem   *list.Element
 
 	// streaming (after UPDATE)
 	st *stream
@@ -280,10 +291,31 @@ func (c *conn) serve(ctx context.Context) {
 // between two commands would go unnoticed until the idle timeout. Checking
 // ctx after setting the deadline closes that window.
 func (c *conn) readDeadline(ctx context.Context, d time.Duration) {
-	c.raw.SetReadDeadline(time.Now().Add(d))
+	c.raw.SetReadDeadline(c.deadline(d))
 	if ctx.Err() != nil {
 		c.raw.SetReadDeadline(time.Unix(1, 0))
 	}
+}
+
+// deadline is d from now, or the login deadline when that comes first and
+// the client has not logged in.
+func (c *conn) deadline(d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if c.userid == "" && c.loginBy.Before(t) {
+		return c.loginBy
+	}
+	return t
+}
+
+// evict closes a connection that has not logged in to make room for a new
+// one (it runs beside the connection's own goroutine).
+func (c *conn) evict() {
+	c.wmu.Lock()
+	c.raw.SetWriteDeadline(time.Now().Add(time.Second))
+	c.enc.Status("*", wire.KindBYE, textEvicted)
+	c.enc.Flush()
+	c.wmu.Unlock()
+	c.raw.Close()
 }
 
 // ended handles a read error: quiet at EOF, a BYE on a timeout.
@@ -297,7 +329,13 @@ func (c *conn) ended(ctx context.Context, err error) {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		c.write(true, func(e *wire.Encoder) { e.Status("*", wire.KindBYE, "idle timeout") })
+		text := "idle timeout"
+		if c.userid == "" && !time.Now().Before(c.loginBy) {
+			text = textLoginTimeout
+			c.s.stats.loginTimeouts.Add(1)
+			c.s.note(loginTimeout, c.addr, "mupdate: closing a connection that did not log in in time", "login_timeout", c.s.cfg.LoginTimeout)
+		}
+		c.write(true, func(e *wire.Encoder) { e.Status("*", wire.KindBYE, text) })
 		return
 	}
 	c.log.Debug("mupdate: read error", "err", err)
@@ -754,7 +792,7 @@ func (c *conn) startTLS(ctx context.Context, tag string) bool {
 		return false
 	}
 	tc := tls.Server(c.raw, c.s.cfg.TLSConfig)
-	hctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	hctx, cancel := context.WithDeadline(ctx, c.deadline(3*time.Minute))
 	defer cancel()
 	c.raw.SetDeadline(time.Time{})
 	if err := tc.HandshakeContext(hctx); err != nil {
@@ -762,9 +800,12 @@ func (c *conn) startTLS(ctx context.Context, tag string) bool {
 		return false
 	}
 	// Input pipelined after STARTTLS is discarded (the old reader goes).
+	// Under the write lock: evict may write to the connection meanwhile.
+	c.wmu.Lock()
 	c.nc = tc
 	c.tls = true
 	c.setIO(tc)
+	c.wmu.Unlock()
 	c.banner()
 	return true
 }

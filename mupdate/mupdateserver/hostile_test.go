@@ -8,7 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/mupdate/memory"
 	"github.com/murderkit/murderkit/mupdate/mupdateclient"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
@@ -208,5 +212,167 @@ func TestStalledUpdateClientsBounded(t *testing.T) {
 	}
 	if b := ts.srv.Stats().StreamBytes; b != 0 {
 		t.Errorf("streams still hold %d bytes after every client caught up or left", b)
+	}
+}
+
+// hostileConns is how many stranger connections a flood opens: 300 by
+// default (CI), MURDERKIT_HOSTILE_CONNS for the large run (`make soak`
+// sets 10000; the process needs about twice that many descriptors).
+func hostileConns(t testing.TB) int {
+	n := 300
+	if v := os.Getenv("MURDERKIT_HOSTILE_CONNS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 10 {
+			t.Fatalf("MURDERKIT_HOSTILE_CONNS=%q: want a number ≥ 10", v)
+		}
+	}
+	return n
+}
+
+// flood opens n connections from the loopback address from, reads
+// nothing and keeps them open until the test ends.
+func flood(t testing.TB, addr, from string, n int) []net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
+	out := make([]net.Conn, 0, n)
+	for i := range n {
+		nc, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("stranger %d from %s: %v", i, from, err)
+		}
+		out = append(out, nc)
+	}
+	t.Cleanup(func() {
+		for _, nc := range out {
+			nc.Close()
+		}
+	})
+	return out
+}
+
+func waitFor(t testing.TB, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStrangersDoNotLockOutBackends: hundreds of idle connections that
+// never log in, first from one address (127.0.0.2), then spread over many,
+// neither lock out a new client from 127.0.0.1 (ours and Cyrus's own
+// mupdatetest log in and work) nor disturb the backends and slaves logged
+// in before; strangers from one address are capped, the oldest stranger is
+// closed to make room when the server is full, and every stranger is gone
+// after the login timeout with `* BYE "login timeout"`.
+func TestStrangersDoNotLockOutBackends(t *testing.T) {
+	n := hostileConns(t)
+	maxConns := n * 2 / 3
+	const perAddr = 128
+	var logs syncBuf
+	ts := startServer(t, func(c *mupdateserver.Config) {
+		c.MaxConns = maxConns
+		c.LoginTimeout = 5 * time.Second
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	})
+	ctx := context.Background()
+	slave := dialClient(t, ts.addr, "admin", "adminpw", "PLAIN", nil)
+	f := follow(t, slave, nil)
+	backend := dialClient(t, ts.addr, "murder", "murderpw", "PLAIN", nil)
+	// newcomer: a client from 127.0.0.1 that must get in and work now
+	newcomer := func(name string) {
+		t.Helper()
+		c := dialClient(t, ts.addr, "murder", "murderpw", "SCRAM-SHA-256", nil)
+		if err := c.Activate(ctx, name, "be1!default", "anyone\tlrs\t"); err != nil {
+			t.Fatalf("newcomer: %v", err)
+		}
+		c.Close()
+		if err := backend.Activate(ctx, name+".sub", "be1!default", "anyone\tlrs\t"); err != nil {
+			t.Fatalf("backend logged in before the flood: %v", err)
+		}
+	}
+
+	// 1. n strangers from one address: MaxUnauthPerAddr of them are served.
+	start := time.Now()
+	flood(t, ts.addr, "127.0.0.2", n)
+	waitFor(t, "per-address refusals counted", 10*time.Second, func() bool {
+		return ts.srv.Stats().Refused["per_address"] == int64(n-perAddr)
+	})
+	if got := ts.srv.Stats().AwaitingLogin; got != perAddr && time.Since(start) < 4*time.Second {
+		t.Fatalf("%d connections awaiting login, want the %d allowed from 127.0.0.2", got, perAddr)
+	}
+	newcomer("user.after1")
+	mupdatetestFinds(t, ts.addr, "user.after1")
+
+	// 2. n strangers spread over addresses, each under the per-address cap:
+	// more than MaxConns, so the oldest strangers are closed for new ones.
+	addrs := max(10, n/100)
+	var last []net.Conn
+	for i := range addrs {
+		last = flood(t, ts.addr, fmt.Sprintf("127.0.0.%d", 3+i), n/addrs)
+	}
+	waitFor(t, "evictions counted", 10*time.Second, func() bool { return ts.srv.Stats().Refused["evicted"] > 0 })
+	newcomer("user.after2")
+	mupdatetestFinds(t, ts.addr, "user.after2")
+
+	// The slave logged in before it all saw every write.
+	nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := slave.Noop(nctx); err != nil {
+		t.Fatalf("slave: %v", err)
+	}
+	ev := strings.Join(f.get(), "\n")
+	for _, name := range []string{"user.after1", "user.after1.sub", "user.after2", "user.after2.sub"} {
+		if !strings.Contains(ev, "MAILBOX "+name+" ") {
+			t.Errorf("the slave did not see %s:\n%s", name, ev)
+		}
+	}
+
+	// 3. The strangers that are left go at the login timeout.
+	waitFor(t, "every stranger closed", 20*time.Second, func() bool { return ts.srv.Stats().AwaitingLogin == 0 })
+	st := ts.srv.Stats()
+	t.Logf("stats %+v, open %d", st, ts.srv.Conns())
+	nc := last[len(last)-1] // the newest stranger was never evicted
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	out, err := io.ReadAll(nc)
+	if err != nil || !bytes.HasSuffix(out, []byte("\r\n* BYE \"login timeout\"\r\n")) {
+		t.Errorf("a stranger got %q (%v), want the banner then * BYE \"login timeout\"", out, err)
+	}
+	if st.Refused["login_timeout"] == 0 {
+		t.Errorf("no login timeouts counted")
+	}
+	if got := ts.srv.Conns(); got != 2 {
+		t.Errorf("%d connections open, want the slave and the backend", got)
+	}
+	for _, want := range []string{"too many from this address awaiting login", "closing the oldest one that has not logged in", "did not log in in time"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no log line %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+// mupdatetestFinds runs Cyrus's own client (from 127.0.0.1) against addr:
+// it must log in and FIND name.
+func mupdatetestFinds(t *testing.T, addr, name string) {
+	t.Helper()
+	tool := cyrustest.Tool(t, "mupdatetest")
+	dir, err := os.MkdirTemp("", "mupdatetest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	script := filepath.Join(dir, "cmds")
+	os.WriteFile(script, []byte("F1 FIND \""+name+"\"\r\nQ1 LOGOUT\r\n"), 0o644)
+	os.Chmod(dir, 0o755)
+	_, port, _ := strings.Cut(addr, ":")
+	out, err := runBounded(cyrustest.AsCyrus(tool, "-p", port, "-a", "admin", "-w", "adminpw", "-m", "PLAIN", "-f", script, "127.0.0.1"), 20*time.Second)
+	if err != nil {
+		t.Fatalf("mupdatetest: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), name+" {") || !strings.Contains(string(out), "F1 OK \"Search completed\"") {
+		t.Fatalf("mupdatetest did not find %s:\n%s", name, out)
 	}
 }

@@ -1,6 +1,7 @@
 package mupdateserver
 
 import (
+	"container/list"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -61,7 +62,22 @@ type Config struct {
 
 	Logger *slog.Logger // default slog.Default()
 
-	MaxConns         int           // default 10000; beyond: `* BYE "Server Unable"`
+	// MaxConns bounds open connections (default 10000). When it is
+	// reached, a new connection closes the oldest one that has not logged
+	// in yet (`* BYE "server full; closing a connection that has not
+	// logged in"`); only when every connection is logged in is the new one
+	// refused with `* BYE "Server Unable"`. Logged-in backends and slaves
+	// are never closed to make room.
+	MaxConns int
+	// LoginTimeout bounds the time from accept to a successful
+	// AUTHENTICATE (STARTTLS included); then `* BYE "login timeout"`.
+	// Default 60 s.
+	LoginTimeout time.Duration
+	// MaxUnauthPerAddr bounds the connections from one IP address that
+	// have not logged in yet; beyond it a new one from that address gets
+	// `* BYE "too many connections awaiting login from your address"`.
+	// Default 128.
+	MaxUnauthPerAddr int
 	IdleTimeout      time.Duration // between commands; default 180 min (Cyrus)
 	CommandTimeout   time.Duration // to finish a started command; default 5 min
 	WriteTimeout     time.Duration // per flush; default 2 min
@@ -106,6 +122,14 @@ type Server struct {
 	heldPeak atomic.Int64
 	smu      sync.Mutex
 	streams  map[*conn]*stream
+
+	// connections that have not logged in, oldest first, and their count
+	// by address
+	umu      sync.Mutex
+	unauth   *list.List
+	unauthBy map[string]int
+	noteMu   sync.Mutex
+	noted    map[string]*throttle
 
 	mu     sync.Mutex
 	lns    map[net.Listener]struct{}
@@ -158,6 +182,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 10000
 	}
+	if cfg.LoginTimeout <= 0 {
+		cfg.LoginTimeout = 60 * time.Second
+	}
+	if cfg.MaxUnauthPerAddr <= 0 {
+		cfg.MaxUnauthPerAddr = 128
+	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 180 * time.Minute
 	}
@@ -188,7 +218,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.NoopWait = 2 * time.Second
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
-		streams: map[*conn]*stream{}}
+		streams: map[*conn]*stream{}, unauth: list.New(), unauthBy: map[string]int{}, noted: map[string]*throttle{}}
 	if len(cfg.Admins) > 0 {
 		s.admins = map[string]bool{}
 		for _, a := range cfg.Admins {
@@ -247,15 +277,44 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // ServeConn serves one already accepted connection in a new goroutine and
 // returns at once. The connection is closed when its session ends.
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
-	if s.nconns.Add(1) > int64(s.cfg.MaxConns) {
-		s.nconns.Add(-1)
-		nc.SetWriteDeadline(time.Now().Add(time.Second))
-		nc.Write([]byte("* BYE \"Server Unable\"\r\n"))
-		nc.Close()
-		s.log.Warn("mupdate: too many connections, dropping one", "remote", nc.RemoteAddr().String(), "max", s.cfg.MaxConns)
+	addr := hostOf(nc.RemoteAddr())
+	s.umu.Lock()
+	if s.unauthBy[addr] >= s.cfg.MaxUnauthPerAddr {
+		s.umu.Unlock()
+		s.stats.refusedPerAddr.Add(1)
+		s.note(refusedPerAddr, addr, "mupdate: refusing a connection: too many from this address awaiting login", "max_unauth_per_addr", s.cfg.MaxUnauthPerAddr)
+		refuse(nc, textPerAddr)
 		return
 	}
+	var victim *conn
+	if s.nconns.Add(1) > int64(s.cfg.MaxConns) {
+		if e := s.unauth.Front(); e != nil {
+			victim = s.unauth.Remove(e).(*conn)
+			victim.uelem = nil
+			s.unauthBy[victim.addr]--
+			if s.unauthBy[victim.addr] == 0 {
+				delete(s.unauthBy, victim.addr)
+			}
+		} else {
+			s.umu.Unlock()
+			s.nconns.Add(-1)
+			s.stats.refusedFull.Add(1)
+			s.note(refusedFull, addr, "mupdate: too many connections, all logged in: refusing one", "max", s.cfg.MaxConns)
+			refuse(nc, "Server Unable")
+			return
+		}
+	}
 	c := newConn(s, nc)
+	c.addr = addr
+	c.loginBy = time.Now().Add(s.cfg.LoginTimeout)
+	c.uelem = s.unauth.PushBack(c)
+	s.unauthBy[addr]++
+	s.umu.Unlock()
+	if victim != nil {
+		s.stats.evicted.Add(1)
+		s.note(evicted, victim.addr, "mupdate: connections full: closing the oldest one that has not logged in", "max", s.cfg.MaxConns)
+		go victim.evict()
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -269,6 +328,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 	go func() {
 		defer s.wg.Done()
 		defer s.nconns.Add(-1)
+		defer s.loggedOut(c)
 		defer func() {
 			s.mu.Lock()
 			delete(s.conns, c)
@@ -276,6 +336,93 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 		}()
 		c.serve(ctx)
 	}()
+}
+
+// refuse sends a BYE to a connection that is not served and closes it.
+func refuse(nc net.Conn, text string) {
+	nc.SetWriteDeadline(time.Now().Add(time.Second))
+	nc.Write([]byte("* BYE \"" + text + "\"\r\n"))
+	nc.Close()
+}
+
+// hostOf is the IP address of a remote address (the whole string when it
+// has no port).
+func hostOf(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	h, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return h
+}
+
+// loggedIn takes c off the list of connections awaiting login; false when
+// it was closed to make room in the meantime (the login must not count).
+func (s *Server) loggedIn(c *conn) bool {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	if c.uelem == nil {
+		return false
+	}
+	s.unlistLocked(c)
+	return true
+}
+
+// loggedOut forgets c when its session ends.
+func (s *Server) loggedOut(c *conn) {
+	s.umu.Lock()
+	if c.uelem != nil {
+		s.unlistLocked(c)
+	}
+	s.umu.Unlock()
+}
+
+func (s *Server) unlistLocked(c *conn) {
+	s.unauth.Remove(c.uelem)
+	c.uelem = nil
+	if s.unauthBy[c.addr]--; s.unauthBy[c.addr] <= 0 {
+		delete(s.unauthBy, c.addr)
+	}
+}
+
+// Kinds of refusal (throttled log lines).
+const (
+	refusedPerAddr = "per_address"
+	refusedFull    = "full"
+	evicted        = "evicted"
+	loginTimeout   = "login_timeout"
+)
+
+// throttle keeps one kind of refusal to one log line per 10 s.
+type throttle struct {
+	last       time.Time
+	suppressed int
+}
+
+// note logs a refusal of kind, at most once per 10 s per kind, with the
+// number of refusals not logged since.
+func (s *Server) note(kind, addr, msg string, attrs ...any) {
+	s.noteMu.Lock()
+	th := s.noted[kind]
+	if th == nil {
+		th = &throttle{}
+		s.noted[kind] = th
+	}
+	now := time.Now()
+	if now.Sub(th.last) < 10*time.Second {
+		th.suppressed++
+		s.noteMu.Unlock()
+		return
+	}
+	n := th.suppressed
+	th.last, th.suppressed = now, 0
+	s.noteMu.Unlock()
+	s.log.Warn(msg, append([]any{"remote_ip", addr, "not_logged_since_last_line", n}, attrs...)...)
 }
 
 // Conns returns the number of open connections.
@@ -289,6 +436,13 @@ type Stats struct {
 	StreamBytes int64
 	// StreamBytesPeak is the highest StreamBytes seen.
 	StreamBytesPeak int64
+	// AwaitingLogin (gauge) counts connections that have not logged in.
+	AwaitingLogin int64
+	// Refused counts connections refused or closed before login, by
+	// reason: "per_address" (MaxUnauthPerAddr), "full" (MaxConns with
+	// every connection logged in), "evicted" (closed to make room for a
+	// new one), "login_timeout" (LoginTimeout).
+	Refused map[string]int64
 	// StreamsDropped counts UPDATE clients dropped for falling behind, by
 	// reason: "stream_bytes" (StreamMaxBytes), "total_bytes"
 	// (StreamTotalBytes), "stream_changes" (StreamQueue), "backend" (the
@@ -298,11 +452,22 @@ type Stats struct {
 
 type counters struct {
 	dropStreamBytes, dropTotalBytes, dropChanges, dropBackend atomic.Int64
+	refusedPerAddr, refusedFull, evicted, loginTimeouts       atomic.Int64
 }
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
+	s.umu.Lock()
+	waiting := int64(s.unauth.Len())
+	s.umu.Unlock()
 	return Stats{
+		AwaitingLogin: waiting,
+		Refused: map[string]int64{
+			refusedPerAddr: s.stats.refusedPerAddr.Load(),
+			refusedFull:    s.stats.refusedFull.Load(),
+			evicted:        s.stats.evicted.Load(),
+			loginTimeout:   s.stats.loginTimeouts.Load(),
+		},
 		StreamBytes:     s.held.Load(),
 		StreamBytesPeak: s.heldPeak.Load(),
 		StreamsDropped: map[string]int64{

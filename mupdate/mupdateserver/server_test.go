@@ -193,11 +193,18 @@ func TestSlowUpdateClient(t *testing.T) {
 	}
 }
 
+// TestMaxConns: when every connection is logged in, one more is refused;
+// when one has not logged in, it is the one closed to make room.
 func TestMaxConns(t *testing.T) {
 	ts := startServer(t, func(c *mupdateserver.Config) { c.MaxConns = 2 })
 	a, b := dialRaw(t, ts.addr), dialRaw(t, ts.addr)
-	a.until("* OK")
+	a.login("admin", "adminpw")
 	b.until("* OK")
+	e := dialRaw(t, ts.addr) // closes b, which has not logged in
+	if got := b.until("* BYE"); got[len(got)-1] != "* BYE \"server full; closing a connection that has not logged in\"\r\n" {
+		t.Fatalf("b: %q", got)
+	}
+	e.login("admin", "adminpw")
 	c := dialRaw(t, ts.addr)
 	if l := c.line(); l != "* BYE \"Server Unable\"\r\n" {
 		t.Fatalf("third connection: %q", l)
