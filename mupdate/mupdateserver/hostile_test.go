@@ -229,25 +229,41 @@ func hostileConns(t testing.TB) int {
 	return n
 }
 
-// flood opens n connections from the loopback address from, reads
-// nothing and keeps them open until the test ends.
+// flood opens n connections from the loopback address from and never
+// logs in on them. Those the server refused at once (their first line is
+// a BYE) are closed on our side too, so that large floods fit in the
+// process's descriptors; the others stay open, unread after their first
+// line, until the test ends. It returns those.
 func flood(t testing.TB, addr, from string, n int) []net.Conn {
 	t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
-	out := make([]net.Conn, 0, n)
+	all := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, nc := range all {
+			nc.Close()
+		}
+	})
 	for i := range n {
 		nc, err := d.Dial("tcp", addr)
 		if err != nil {
 			t.Fatalf("stranger %d from %s: %v", i, from, err)
 		}
-		out = append(out, nc)
+		all = append(all, nc)
 	}
-	t.Cleanup(func() {
-		for _, nc := range out {
-			nc.Close()
+	var open []net.Conn
+	buf := make([]byte, 5)
+	for _, nc := range all {
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(nc, buf); err != nil {
+			t.Fatalf("a stranger from %s read nothing: %v", from, err)
 		}
-	})
-	return out
+		if string(buf) == "* BYE" {
+			nc.Close()
+			continue
+		}
+		open = append(open, nc)
+	}
+	return open
 }
 
 func waitFor(t testing.TB, what string, d time.Duration, ok func() bool) {
