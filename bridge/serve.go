@@ -64,6 +64,9 @@ type Config struct {
 	// Server is passed through to the MUPDATE server (limits, timeouts);
 	// its Backend, Auth, Admins, TLS and banner fields are set by Run.
 	Server mupdateserver.Config
+	// OnServer, when set, is called with the MUPDATE server once it is
+	// made, before it serves (metrics read its Stats).
+	OnServer func(*mupdateserver.Server)
 
 	// Extend, when set, is called once the registry is open, before MUPDATE
 	// is served: it returns the backend to serve (b, or b wrapped: follow
@@ -153,6 +156,9 @@ func Run(ctx context.Context, cfg Config) error {
 	srv, err := mupdateserver.New(sc)
 	if err != nil {
 		return exitcode.With(exitcode.Usage, err)
+	}
+	if cfg.OnServer != nil {
+		cfg.OnServer(srv)
 	}
 
 	ln := cfg.Listener

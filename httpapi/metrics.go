@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/murderkit/murderkit/mupdate"
+	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 )
 
 // Metrics holds the bridge's Prometheus metrics on their own registry (so
@@ -149,4 +150,62 @@ func (o *observed) Revision(ctx context.Context) (int64, error) {
 		o.done("NOOP", "ok", start)
 	}
 	return r, err
+}
+
+// ServerStats is what ObserveServer reads at every scrape
+// (*mupdateserver.Server).
+type ServerStats interface {
+	Stats() mupdateserver.Stats
+	Conns() int
+}
+
+// ObserveServer exports the MUPDATE server's protective actions:
+//
+//	murder_bridge_mupdate_connections                   open connections
+//	murder_bridge_mupdate_awaiting_login                connections not logged in yet
+//	murder_bridge_mupdate_connections_refused_total     {reason: per_address, full, evicted, login_timeout}
+//	murder_bridge_mupdate_update_bytes                  bytes UPDATE streams hold now
+//	murder_bridge_mupdate_update_bytes_peak             the highest that has been
+//	murder_bridge_mupdate_update_dropped_total          {reason: stream_bytes, total_bytes, stream_changes, backend}
+func (m *Metrics) ObserveServer(s ServerStats) {
+	m.Registry.MustRegister(&serverCollector{s: s})
+}
+
+var (
+	descConns = prometheus.NewDesc("murder_bridge_mupdate_connections",
+		"MUPDATE connections open.", nil, nil)
+	descAwaiting = prometheus.NewDesc("murder_bridge_mupdate_awaiting_login",
+		"MUPDATE connections that have not logged in yet.", nil, nil)
+	descRefused = prometheus.NewDesc("murder_bridge_mupdate_connections_refused_total",
+		"MUPDATE connections refused or closed before login, by reason: per_address (--max-unauth-per-addr), full (--max-conns, every connection logged in), evicted (the oldest not logged in, closed for a newcomer), login_timeout (--login-timeout).",
+		[]string{"reason"}, nil)
+	descStreamBytes = prometheus.NewDesc("murder_bridge_mupdate_update_bytes",
+		"Bytes of changes the UPDATE streams hold now (queued, not yet written to a socket).", nil, nil)
+	descStreamPeak = prometheus.NewDesc("murder_bridge_mupdate_update_bytes_peak",
+		"The highest murder_bridge_mupdate_update_bytes since start.", nil, nil)
+	descDropped = prometheus.NewDesc("murder_bridge_mupdate_update_dropped_total",
+		"UPDATE clients dropped for falling behind, by reason: stream_bytes (--update-stream-max-mib), total_bytes (--update-total-max-mib), stream_changes, backend (the registry ended the feed).",
+		[]string{"reason"}, nil)
+)
+
+type serverCollector struct{ s ServerStats }
+
+func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descConns, descAwaiting, descRefused, descStreamBytes, descStreamPeak, descDropped} {
+		ch <- d
+	}
+}
+
+func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Stats()
+	ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, float64(c.s.Conns()))
+	ch <- prometheus.MustNewConstMetric(descAwaiting, prometheus.GaugeValue, float64(st.AwaitingLogin))
+	for r, n := range st.Refused {
+		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(n), r)
+	}
+	ch <- prometheus.MustNewConstMetric(descStreamBytes, prometheus.GaugeValue, float64(st.StreamBytes))
+	ch <- prometheus.MustNewConstMetric(descStreamPeak, prometheus.GaugeValue, float64(st.StreamBytesPeak))
+	for r, n := range st.StreamsDropped {
+		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(n), r)
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mupdate"
+	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/etcd" // etcd:// registries; embedded members
 	"github.com/murderkit/murderkit/registry/etcd/member"
@@ -66,6 +67,13 @@ type serveOptions struct {
 	etcdInitialCluster string
 	etcdJoin           bool
 	etcdPrefix         string
+
+	// MUPDATE server limits (0: the server's defaults)
+	maxConns          int
+	maxUnauthPerAddr  int
+	loginTimeout      time.Duration
+	updateStreamMaxMB int64
+	updateTotalMaxMB  int64
 
 	logLevel  string
 	logFormat string
@@ -130,6 +138,16 @@ force_sasl_client_mech → --follow-mech,
 admins, tls_server_cert, tls_server_key). Precedence: flags > environment >
 --config > --imapd-conf.
 
+LIMITS: a connection must log in within --login-timeout (60s); at most
+--max-unauth-per-addr (128) connections from one IP address may be waiting
+to log in; when --max-conns (10000) are open, the oldest connection not yet
+logged in is closed for a newcomer (logged-in backends and slaves never
+are). An UPDATE client that does not read is dropped (* BYE, then it
+reconnects and resyncs, as a Cyrus slave does) once the changes held for it
+pass --update-stream-max-mib (32), or when all UPDATE clients together pass
+--update-total-max-mib (256; the ones holding most go first). Each drop or
+refusal is logged and counted in /metrics.
+
 SIGTERM or SIGINT stop it gracefully: commands in flight finish, every
 client (UPDATE streams included) gets * BYE, then it exits 0.`,
 		Example: `  # the lab's murder user, as Cyrus backends send it (mupdate_authname/mupdate_password)
@@ -190,6 +208,11 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.StringVar(&o.http, "http", "", "operator HTTP listen address (off by default; without a host: loopback)")
 	f.StringVar(&o.httpTokenFile, "http-token-file", "", "file holding the bearer token HTTP writes need")
 	f.DurationVar(&o.readyMaxLag, "ready-max-lag", 30*time.Second, "follow lag above which /readyz answers 503")
+	f.IntVar(&o.maxConns, "max-conns", 10000, "MUPDATE connections at most; when full, the oldest connection not logged in is closed for a newcomer")
+	f.IntVar(&o.maxUnauthPerAddr, "max-unauth-per-addr", 128, "MUPDATE connections not logged in yet from one IP address at most")
+	f.DurationVar(&o.loginTimeout, "login-timeout", time.Minute, "time a MUPDATE client has from connecting to logging in")
+	f.Int64Var(&o.updateStreamMaxMB, "update-stream-max-mib", mupdateserver.DefaultStreamMaxBytes>>20, "MiB of changes held for one UPDATE client that does not keep up before it is dropped (it resyncs)")
+	f.Int64Var(&o.updateTotalMaxMB, "update-total-max-mib", mupdateserver.DefaultStreamTotalBytes>>20, "MiB of changes held for all UPDATE clients together; past it the clients holding most are dropped")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error (debug adds a line per change followed)")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format on stderr: text or json (slog)")
 	f.BoolVar(&o.logSyslog, "log-syslog", false, "log to syslog (facility mail, tag murder-bridge, as Cyrus) instead of stderr")
@@ -400,6 +423,17 @@ func (o serveOptions) config() (bridge.Config, error) {
 			log.Warn("murder-bridge: --listen address not used: the service manager passed the MUPDATE socket", "listen", o.listen)
 		}
 	}
+	for _, v := range []struct {
+		flag string
+		n    int64
+	}{{"--max-conns", int64(o.maxConns)}, {"--max-unauth-per-addr", int64(o.maxUnauthPerAddr)},
+		{"--login-timeout", int64(o.loginTimeout)}, {"--update-stream-max-mib", o.updateStreamMaxMB}, {"--update-total-max-mib", o.updateTotalMaxMB}} {
+		if v.n < 0 {
+			return cfg, exitcode.With(exitcode.Usage, fmt.Errorf("%s must not be negative", v.flag))
+		}
+	}
+	cfg.Server = mupdateserver.Config{MaxConns: o.maxConns, MaxUnauthPerAddr: o.maxUnauthPerAddr, LoginTimeout: o.loginTimeout,
+		StreamMaxBytes: o.updateStreamMaxMB << 20, StreamTotalBytes: o.updateTotalMaxMB << 20}
 	followPW := o.followPassword
 	if o.follow != "" {
 		if o.followUser == "" {
@@ -431,6 +465,12 @@ func (o serveOptions) config() (bridge.Config, error) {
 	}
 	if o.follow == "" && o.http == "" {
 		return cfg, nil
+	}
+	var metrics *httpapi.Metrics // set by Extend when HTTP is on
+	cfg.OnServer = func(srv *mupdateserver.Server) {
+		if metrics != nil {
+			metrics.ObserveServer(srv)
+		}
 	}
 	cfg.Extend = func(ctx context.Context, st registry.Store, b mupdate.Backend) (mupdate.Backend, func(context.Context) error, error) {
 		var works []func(context.Context) error
@@ -474,6 +514,7 @@ func (o serveOptions) config() (bridge.Config, error) {
 				return nil, nil, exitcode.With(exitcode.Usage, err)
 			}
 			b = hs.Metrics().WrapBackend(b)
+			metrics = hs.Metrics()
 			ln, err := net.Listen("tcp", httpAddr(o.http))
 			if err != nil {
 				return nil, nil, exitcode.With(exitcode.Network, fmt.Errorf("--http: %w", err))
