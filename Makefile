@@ -7,6 +7,7 @@ TEST_TIMEOUT  ?= 25m
 FUZZTIME      ?= 10s
 FUZZTIME_LONG ?= 5m
 SOAK_COUNT    ?= 100000
+HOSTILE_CONNS ?= 10000
 TRIALS        ?= 1000
 BENCH_N       ?= 1000000
 
@@ -17,7 +18,7 @@ DEB_PACKAGES  = cyrus-imapd cyrus-murder cyrus-admin cyrus-clients sasl2-bin etc
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak trials bench fixtures clean
+.PHONY: all build deps demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials bench fixtures clean
 
 all: build
 
@@ -71,6 +72,11 @@ fuzz: deps
 
 soak: deps
 	MURDERKIT_SOAK_COUNT=$(SOAK_COUNT) $(GO) test -timeout 4h -run 'Soak' -v ./...
+
+# the MUPDATE server under hostile clients at full size (docs/reliability.md):
+# HOSTILE_CONNS strangers (the process needs about twice as many descriptors)
+hostile: deps
+	MURDERKIT_HOSTILE_CONNS=$(HOSTILE_CONNS) $(GO) test -timeout 1h -run 'Strangers|Stalled' -v ./mupdate/mupdateserver
 
 trials: deps
 	MURDERKIT_TRIALS=$(TRIALS) $(GO) test -timeout 4h -run 'Trials' -v ./...
