@@ -8,6 +8,7 @@ FUZZTIME      ?= 10s
 FUZZTIME_LONG ?= 5m
 SOAK_COUNT    ?= 100000
 HOSTILE_CONNS ?= 10000
+STALLED_MB    ?= 150
 TRIALS        ?= 1000
 BENCH_N       ?= 1000000
 
@@ -76,7 +77,7 @@ soak: deps
 # the MUPDATE server under hostile clients at full size (docs/reliability.md):
 # HOSTILE_CONNS strangers (the process needs about twice as many descriptors)
 hostile: deps
-	MURDERKIT_HOSTILE_CONNS=$(HOSTILE_CONNS) $(GO) test -timeout 1h -run 'Strangers|Stalled' -v ./mupdate/mupdateserver
+	MURDERKIT_HOSTILE_CONNS=$(HOSTILE_CONNS) MURDERKIT_STALLED_MB=$(STALLED_MB) $(GO) test -timeout 1h -run 'Strangers|Stalled' -v ./mupdate/mupdateserver
 
 trials: deps
 	MURDERKIT_TRIALS=$(TRIALS) $(GO) test -timeout 4h -run 'Trials' -v ./...

@@ -93,14 +93,20 @@ func heapInUse() uint64 {
 // over StreamTotalBytes; a client that reads keeps every change; a dropped
 // client that reads again gets everything up to its drop, then `* BYE`.
 func TestStalledUpdateClientsBounded(t *testing.T) {
-	const (
-		stalled    = 6
-		perStream  = 2 << 20
-		total      = 6 << 20
-		writers    = 4
-		names      = 500
-		writesEach = 8000 // 32,000 changes of ~1 KiB: 32 MB for every client
-	)
+	// CI: 6 stalled clients, 32,000 changes of ~1 KiB (32 MB for every
+	// client), caps of 2 and 6 MiB. MURDERKIT_STALLED_MB=150 (make hostile):
+	// 10 stalled clients, 150 MB of changes, the default caps (32 and
+	// 256 MiB) — the size at which the server used to grow by gigabytes.
+	stalled, perStream, total, writesEach := 6, int64(2<<20), int64(6<<20), 8000
+	const writers, names = 4, 500
+	if v := os.Getenv("MURDERKIT_STALLED_MB"); v != "" {
+		mb, err := strconv.Atoi(v)
+		if err != nil || mb < 1 {
+			t.Fatalf("MURDERKIT_STALLED_MB=%q: want a number of MB", v)
+		}
+		stalled, perStream, total = 10, mupdateserver.DefaultStreamMaxBytes, mupdateserver.DefaultStreamTotalBytes
+		writesEach = mb << 20 / 1100 / writers
+	}
 	var logs syncBuf
 	ts := startServer(t, func(c *mupdateserver.Config) {
 		c.StreamMaxBytes = perStream
@@ -185,7 +191,7 @@ func TestStalledUpdateClientsBounded(t *testing.T) {
 		t.Errorf("heap grew by %d bytes while %d clients were stalled (total cap %d)", grown, stalled, total)
 	}
 	dropped := st.StreamsDropped["stream_bytes"] + st.StreamsDropped["total_bytes"]
-	if dropped != stalled {
+	if dropped != int64(stalled) {
 		t.Errorf("%d clients dropped for bytes, want the %d stalled ones", dropped, stalled)
 	}
 	if n := strings.Count(logs.String(), "UPDATE client fell too far behind"); n != stalled {
@@ -196,7 +202,7 @@ func TestStalledUpdateClientsBounded(t *testing.T) {
 	if err := good.Noop(nctx); err != nil {
 		t.Fatalf("the reading client: %v", err)
 	}
-	if got := seen.Load(); got != writers*writesEach+1 {
+	if got := seen.Load(); got != int64(writers*writesEach+1) {
 		t.Fatalf("the reading client got %d events, want %d", got, writers*writesEach+1)
 	}
 	// Each stalled client now reads: complete lines, then the BYE, then EOF.
