@@ -270,6 +270,7 @@ func runMix(t *testing.T, cfg mixConfig) *mixResult {
 			return
 		}
 		nc.SetDeadline(time.Time{})
+		defer context.AfterFunc(ctx, func() { nc.Close() })()
 		io.WriteString(nc, "U1 UPDATE\r\n")
 		buf := make([]byte, 4096)
 		for ctx.Err() == nil {

@@ -319,6 +319,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 	if s.closed {
 		s.mu.Unlock()
 		s.nconns.Add(-1)
+		s.loggedOut(c)
 		nc.Close()
 		return
 	}
