@@ -666,6 +666,17 @@ func TestMupdateServerSoakCyrus(t *testing.T) {
 		for _, e := range res.errs {
 			t.Logf("Cyrus: %s", e)
 		}
+		if res.counts["crashes"] > 0 {
+			var lines []string
+			for _, l := range strings.Split(master.Log(), "\n") {
+				if strings.Contains(l, "signaled") || strings.Contains(l, "exited") || strings.Contains(l, "fatal") ||
+					strings.Contains(l, "assert") || strings.Contains(l, "IOERROR") {
+					lines = append(lines, l)
+				}
+			}
+			t.Logf("Cyrus's mupdate process died; its log says:\n%s", strings.Join(lines[max(0, len(lines)-15):], "\n"))
+			first = pid() // cyrmaster restarted it (or not: 0)
+		}
 		if len(res.samples) == 0 {
 			t.Fatal("no memory sample of the Cyrus mupdate process")
 		}
