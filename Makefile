@@ -14,12 +14,19 @@ BENCH_N       ?= 1000000
 
 # Debian packages the tests run for real (never mocked): Cyrus 3.6 for the
 # compatibility tests, etcd for the external-cluster registry tests,
-# chromium for the shadow HTML report test.
-DEB_PACKAGES  = cyrus-imapd cyrus-murder cyrus-admin cyrus-clients sasl2-bin etcd-server chromium nginx libnginx-mod-mail
+# chromium for the shadow HTML report test, debootstrap for the chroots of
+# the other Cyrus releases (make chroots).
+DEB_PACKAGES  = cyrus-imapd cyrus-murder cyrus-admin cyrus-clients sasl2-bin etcd-server chromium nginx libnginx-mod-mail debootstrap
+
+# Chroots of the other Cyrus releases the tests run (3.2 bullseye, 3.10
+# trixie, 3.12 sid), built once per machine by `make chroots`, kept outside
+# the work tree (scripts/build-chroots.sh).
+MURDERKIT_CHROOTS ?= /var/cache/murderkit/chroots
+export MURDERKIT_CHROOTS
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials bench fixtures clean
+.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials bench fixtures clean
 
 all: build
 
@@ -40,6 +47,11 @@ deps:
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || { echo "deps: $$p is still missing" >&2; exit 1; }; \
 	done
 
+## chroots: Debian chroots with Cyrus 3.2, 3.10 and 3.12 for the
+## version tests (built when absent; minutes the first time, then nothing)
+chroots: deps
+	scripts/build-chroots.sh
+
 ## demo: the main job: a bridge on the embedded default (leveldb) with the
 ## shipped sample mailboxes.db imported, in the foreground until Ctrl-C
 demo: deps
@@ -52,7 +64,7 @@ demo-check: deps
 	BIN=$(BIN) DEMO_PORT=$(or $(DEMO_PORT),3925) DEMO_HTTP=$(or $(DEMO_HTTP),8425) scripts/demo.sh --check
 
 ## test: everything CI runs (< 30 min on 2 cores); ends with go test's summary
-test: deps fmt-check vet demo-check fuzz-brief go-test
+test: deps chroots fmt-check vet demo-check fuzz-brief go-test
 
 fmt-check:
 	@out=$$(gofmt -l .); \
@@ -96,8 +108,9 @@ bench-mupdate: deps
 rehearsal: deps ; GO=$(GO) scripts/rehearsal.sh $(or $(REHEARSAL_USERS),200)
 
 ## fixtures: regenerate testdata/ with the real Cyrus tools
-fixtures: deps
+fixtures: deps chroots
 	testdata/make-fixtures.sh
+	testdata/make-version-fixtures.sh
 
 clean:
 	rm -rf $(BIN)

@@ -72,7 +72,7 @@ func copyToCyrus(t *testing.T, c *cyrustest.Config, src, name string) string {
 	if err := os.WriteFile(dst, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := cyrustest.Chown(dst); err != nil {
+	if err := c.Chown(dst); err != nil {
 		t.Fatal(err)
 	}
 	return dst

@@ -1,7 +1,6 @@
 package cyrustest
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,6 +34,8 @@ type Config struct {
 	// ConfigDir is the configdirectory; its mailboxes.db is the default
 	// mboxlist_db_path.
 	ConfigDir string
+	// Release is the Cyrus release whose tools Run runs (zero: the host's).
+	Release Release
 }
 
 // NewConfig makes a scratch configuration. Each extra line is appended to
@@ -92,23 +93,7 @@ func (c *Config) Run(t testing.TB, tool string, args ...string) Result {
 // RunInput is Run with standard input.
 func (c *Config) RunInput(t testing.TB, stdin []byte, tool string, args ...string) Result {
 	t.Helper()
-	full := append([]string{"-C", c.Conf}, args...)
-	cmd := AsCyrus(Tool(t, tool), full...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	err := cmd.Run()
-	res := Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("run %s: %v", tool, err)
-		}
-		res.ExitCode = ee.ExitCode()
-	}
-	return res
+	return runCmd(t, c.command(t, tool, args), stdin, tool)
 }
 
 // MustRun is Run that fails the test on a non-zero exit.
