@@ -2,6 +2,7 @@ package mboxlist
 
 import (
 	"strconv"
+	"strings"
 )
 
 // The dlist text form used by mailboxes.db values (cyrus-formats.md §3.7;
@@ -269,11 +270,15 @@ func isQuotable(s string) bool {
 // appendAstring writes s the way Cyrus's prot_printastring does on a
 // client-mode stream: "" for empty, a bare atom, a quoted string, or a
 // LITERAL+ `{n+}\r\n` literal.
-func appendAstring(b []byte, s string) []byte {
+func appendAstring(b []byte, s string) []byte { return appendAstringUS(b, s, false) }
+
+// appendAstringUS is appendAstring for a version whose atoms may not hold
+// 0x1F when quoteUS is set (Cyrus 3.12: Version.QuotesUS).
+func appendAstringUS(b []byte, s string, quoteUS bool) []byte {
 	switch {
 	case s == "":
 		return append(b, '"', '"')
-	case isAtom(s) && s != "NIL":
+	case isAtom(s) && s != "NIL" && !(quoteUS && strings.IndexByte(s, 0x1f) >= 0):
 		return append(b, s...)
 	case isQuotable(s):
 		b = append(b, '"')
@@ -291,6 +296,8 @@ func appendAstring(b []byte, s string) []byte {
 type kvWriter struct {
 	b     []byte
 	first bool
+	// quoteUS: strings holding 0x1F are quoted (Version.QuotesUS).
+	quoteUS bool
 }
 
 func (w *kvWriter) open()  { w.b = append(w.b, '%', '('); w.first = true }
@@ -300,10 +307,10 @@ func (w *kvWriter) key(k string) {
 		w.b = append(w.b, ' ')
 	}
 	w.first = false
-	w.b = appendAstring(w.b, k)
+	w.b = appendAstringUS(w.b, k, w.quoteUS)
 	w.b = append(w.b, ' ')
 }
-func (w *kvWriter) str(k, v string) { w.key(k); w.b = appendAstring(w.b, v) }
+func (w *kvWriter) str(k, v string) { w.key(k); w.b = appendAstringUS(w.b, v, w.quoteUS) }
 func (w *kvWriter) num(k string, v uint64) {
 	w.key(k)
 	w.b = strconv.AppendUint(w.b, v, 10)

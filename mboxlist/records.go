@@ -180,7 +180,8 @@ type EncodeOptions struct {
 }
 
 // EncodeRecords returns the records Cyrus version v stores for e, unsorted:
-// for 3.6 the N record, the I record when e has a uniqueid, and with
+// for 3.6 and later the N record, the I record when e has a uniqueid (3.12
+// quotes the names in it: Version.QuotesUS), and with
 // ReverseACLs its A records; for older versions the record keyed by the
 // internal name (2.x value for 2.4, dlist after), $RACL and $RUNQ records.
 func EncodeRecords(v Version, e *Entry, o *EncodeOptions) ([]KV, error) {
@@ -193,7 +194,7 @@ func EncodeRecords(v Version, e *Entry, o *EncodeOptions) ([]KV, error) {
 		out = make([]KV, 0, 2)
 		db := DBName(e.Name, o.Names)
 		hint := valueSizeHint(e)
-		w := kvWriter{b: make([]byte, 0, hint)}
+		w := kvWriter{b: make([]byte, 0, hint), quoteUS: v.QuotesUS()}
 		if err := e.write36(&w, false, "", o.Names); err != nil {
 			return nil, err
 		}
@@ -201,7 +202,7 @@ func EncodeRecords(v Version, e *Entry, o *EncodeOptions) ([]KV, error) {
 		key = append(append(key, KeyName), db...)
 		out = append(out, KV{Key: key, Value: w.b})
 		if e.UniqueID != "" {
-			wi := kvWriter{b: make([]byte, 0, hint+len(db)+16)}
+			wi := kvWriter{b: make([]byte, 0, hint+len(db)+16), quoteUS: v.QuotesUS()}
 			if err := e.write36(&wi, true, db, o.Names); err != nil {
 				return nil, err
 			}

@@ -83,8 +83,8 @@ size of DST).`,
 			if err != nil {
 				return err
 			}
-			if o.to == "json" && v != mboxlist.V36 {
-				return exitcode.With(exitcode.Usage, fmt.Errorf("--to json is the Cyrus 3.6 dump; for %s use --to legacy", v))
+			if o.to == "json" && !v.ByID() {
+				return exitcode.With(exitcode.Usage, fmt.Errorf("--to json is the Cyrus 3.6-and-later dump; for %s use --to legacy", v))
 			}
 			if o.to == "twoskip" && v < mboxlist.V25 {
 				return exitcode.With(exitcode.Usage, fmt.Errorf("Cyrus %s has no twoskip backend; use --to skiplist", v))
@@ -102,7 +102,7 @@ size of DST).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.to, "to", "", "output format: twoskip, skiplist, json or legacy")
-	f.StringVar(&o.cyrusVersion, "cyrus-version", "3.6", "Cyrus version of the output values: 2.4, 2.5, 3.0, 3.2, 3.4 or 3.6")
+	f.StringVar(&o.cyrusVersion, "cyrus-version", "3.6", "Cyrus version of the output values: 2.4, 2.5, 3.0, 3.2, 3.4, 3.6, 3.10 or 3.12")
 	f.StringVar(&o.reverseACLs, "reverseacls", "auto", "write reverse-ACL records: auto (as SRC had them), on or off")
 	f.StringSliceVar(&o.admins, "admins", []string{"cyrus", "admin"}, "identifiers that get no reverse-ACL record (imapd.conf admins)")
 	f.BoolVar(&o.lossy, "lossy", false, "write DST even when the target version cannot hold everything (losses listed on stderr)")

@@ -78,7 +78,7 @@ if Cyrus replaces or rewrites the file during the read, the command fails
 	f := cmd.Flags()
 	f.BoolVar(&o.raw, "raw", false, "print the raw records as cyr_dbtool show does")
 	f.StringVar(&o.format, "format", "json", "output format: json or legacy")
-	f.StringVar(&o.cyrusVersion, "cyrus-version", "3.6", "legacy dump variant: 2.4, 2.5, 3.0, 3.2, 3.4 or 3.6")
+	f.StringVar(&o.cyrusVersion, "cyrus-version", "3.6", "legacy dump variant: 2.4, 2.5, 3.0, 3.2, 3.4, 3.6, 3.10 or 3.12")
 	f.BoolVar(&o.salvage, "salvage", false, "recover every intact committed record of a damaged file; list what was skipped")
 	return cmd
 }

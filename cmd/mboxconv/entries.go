@@ -211,7 +211,7 @@ func (b byKey) Swap(i, j int) {
 func parseVersion(s string) (mboxlist.Version, error) {
 	v, err := mboxlist.ParseVersion(s)
 	if err != nil {
-		return 0, exitcode.With(exitcode.Usage, fmt.Errorf("--cyrus-version: %w (want 2.4, 2.5, 3.0, 3.2, 3.4 or 3.6)", err))
+		return 0, exitcode.With(exitcode.Usage, fmt.Errorf("--cyrus-version: %w (want 2.4, 2.5, 3.0, 3.2, 3.4, 3.6, 3.10 or 3.12)", err))
 	}
 	return v, nil
 }

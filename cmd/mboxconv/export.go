@@ -105,7 +105,7 @@ The output does not depend on the number of cores.`,
 	f := cmd.Flags()
 	f.StringVar(&o.registry, "registry", "", "registry URL: leveldb:///path or etcd://hosts/prefix")
 	f.StringVar(&o.to, "to", "", "output format: twoskip, skiplist, json or legacy")
-	f.StringVar(&o.cyrusVersion, "cyrus-version", "3.6", "Cyrus version of the output values: 2.4, 2.5, 3.0, 3.2, 3.4 or 3.6")
+	f.StringVar(&o.cyrusVersion, "cyrus-version", "3.6", "Cyrus version of the output values: 2.4, 2.5, 3.0, 3.2, 3.4, 3.6, 3.10 or 3.12")
 	f.StringVar(&o.reverseACLs, "reverseacls", "auto", "write reverse-ACL records: auto (= off for a registry), on or off")
 	f.StringSliceVar(&o.admins, "admins", []string{"cyrus", "admin"}, "identifiers that get no reverse-ACL record (imapd.conf admins)")
 	f.BoolVar(&o.lossy, "lossy", false, "write DST even when it cannot hold everything (losses listed on stderr)")
@@ -128,8 +128,8 @@ func checkTarget(to, version, racl string) error {
 	if err != nil {
 		return err
 	}
-	if to == "json" && v != mboxlist.V36 {
-		return exitcode.With(exitcode.Usage, fmt.Errorf("--to json is the Cyrus 3.6 dump; for %s use --to legacy", v))
+	if to == "json" && !v.ByID() {
+		return exitcode.With(exitcode.Usage, fmt.Errorf("--to json is the Cyrus 3.6-and-later dump; for %s use --to legacy", v))
 	}
 	if to == "twoskip" && v < mboxlist.V25 {
 		return exitcode.With(exitcode.Usage, fmt.Errorf("Cyrus %s has no twoskip backend; use --to skiplist", v))

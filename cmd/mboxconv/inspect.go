@@ -30,7 +30,7 @@ func newInspectCommand() *cobra.Command {
   - the format (twoskip, skiplist, json, legacy) and the header facts
     (twoskip: version, generation, num_records, repack_size, current_size,
     flags);
-  - the Cyrus version that wrote the values (2.4, 2.5, 3.0, 3.2, 3.4 or 3.6),
+  - the Cyrus version that wrote the values (2.4, 2.5, 3.0, 3.2, 3.4 or 3.6; 3.6 stands for 3.6 and later),
     as Cyrus 3.6's own upgrade check and the value shapes tell it;
   - the records by kind (mailbox, by-uniqueid, reverse ACL, markers) and the
     mailboxes by type, flag, server, partition and domain;
