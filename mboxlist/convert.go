@@ -89,7 +89,16 @@ func Convert(from, v Version, e *Entry) (Entry, []Loss) {
 		out.ACL = ACL{}
 	}
 	out.History = append([]HistoryItem(nil), e.History...)
-	losses := Losses(v, e)
+	src := e
+	if !from.ByID() && !e.Type.Has(FlagLegacyDirs) {
+		// A pre-3.6 mailbox's files are laid out by name: the `l` of 3.6
+		// is implied, so writing it for another pre-3.6 version loses
+		// nothing.
+		c := *e
+		c.Type |= FlagLegacyDirs
+		src = &c
+	}
+	losses := Losses(v, src)
 	if v == V24 {
 		out.UniqueID, out.UIDValidity, out.Mtime = "", 0, 0
 		out.Empty &^= FieldUniqueID

@@ -52,3 +52,31 @@ func TestEncodeRecordsQuotesDBNamesFor312(t *testing.T) {
 		}
 	}
 }
+
+// A mailbox read from a pre-3.6 file lays its files out by name (3.6's `l`
+// is implied): writing it for a pre-3.6 version loses nothing. A 3.6
+// mailbox without `l` (files by uniqueid) still reports the loss.
+func TestConvertPre36ImpliesLegacyDirs(t *testing.T) {
+	e := Entry{Name: "user.a", Type: TypeEmail, Partition: "default", UniqueID: "u1", ACL: ACL{}}
+	for _, from := range []Version{V25, V30, V32, V34} {
+		for _, to := range []Version{V25, V30, V32, V34} {
+			out, losses := Convert(from, to, &e)
+			for _, l := range losses {
+				if l.Field == "legacy_dirs" {
+					t.Errorf("Convert(%v → %v) reports %v", from, to, l)
+				}
+			}
+			if out.Type.Has(FlagLegacyDirs) {
+				t.Errorf("Convert(%v → %v) wrote the l flag into a pre-3.6 value", from, to)
+			}
+		}
+	}
+	_, losses := Convert(V36, V32, &e)
+	found := false
+	for _, l := range losses {
+		found = found || l.Field == "legacy_dirs"
+	}
+	if !found {
+		t.Errorf("Convert(3.6 → 3.2) of a mailbox without l: losses %v, want legacy_dirs", losses)
+	}
+}
