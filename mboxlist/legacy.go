@@ -19,6 +19,10 @@ import (
 // type is decimal: the 2.x–3.4 numbering up to 3.4, the 3.6 numbering in
 // the 3.6 form (3.6 reads the number as-is). acl is the tab form.
 
+// nullPartition is what the `ctl_mboxlist -d` of 2.5–3.4 prints for an entry
+// without a partition (a NULL string given to glibc's printf "%s").
+const nullPartition = "(null)"
+
 // AppendLegacyLine appends the dump line of e (with its LF) as version v
 // prints it (2.4–3.4), or, for V36, the line that 3.6 `ctl_mboxlist -u -L`
 // reads back into the same entry. An entry without a uniqueid gets no `>`
@@ -31,9 +35,11 @@ func AppendLegacyLine(b []byte, v Version, e *Entry) ([]byte, error) {
 	switch {
 	case e.Name == "" || strings.ContainsAny(e.Name, "\t\r\n"):
 		return nil, fmt.Errorf("%w: mailbox name %q in a dump line", ErrUnrepresentable, e.Name)
-	case e.Partition == "" && !(e.Has(FieldPartition) && e.Has(FieldServer) && v != V25):
+	case e.Partition == "" && !(e.Has(FieldPartition) && e.Has(FieldServer) && v != V25) &&
+		(v.ByID() || v == V24 || e.Has(FieldPartition)):
 		// "host!" carries a present, empty partition (Cyrus's -u splits it
-		// into server "host" and partition ""); nothing carries an absent one.
+		// into server "host" and partition ""); an absent one only the
+		// 2.5–3.4 "(null)" of a tombstone.
 		return nil, fmt.Errorf("%w: entry %q has no partition (dump lines need one)", ErrUnrepresentable, e.Name)
 	case v.ByID() && strings.Contains(e.ACL.TabString(), ">"):
 		return nil, fmt.Errorf("%w: entry %q: ACL with '>' in a 3.6 -u -L line", ErrUnrepresentable, e.Name)
@@ -60,7 +66,13 @@ func AppendLegacyLine(b []byte, v Version, e *Entry) ([]byte, error) {
 		b = append(b, e.Server...)
 		b = append(b, '!')
 	}
-	b = append(b, e.Partition...)
+	if e.Partition == "" && !e.Has(FieldPartition) {
+		// 2.5–3.4 print the partition with printf("%s"): glibc's
+		// "(null)" for an entry without one (a 3.2 tombstone: `16 (null) `)
+		b = append(b, nullPartition...)
+	} else {
+		b = append(b, e.Partition...)
+	}
 	b = append(b, ' ')
 	b = append(b, e.ACL.TabString()...)
 	if v.ByID() && e.UniqueID != "" {
@@ -142,6 +154,9 @@ func ParseLegacyLine(v Version, line []byte) (Entry, error) {
 		e.SetPresent(FieldPartition, len(part) == 0)
 	}
 	e.Partition = string(part)
+	if !v.ByID() && v != V24 && e.Partition == nullPartition {
+		e.Partition = "" // the dump of an entry without a partition
+	}
 	if p < len(line) {
 		p++
 	}

@@ -234,11 +234,30 @@ func TestLegacyLines(t *testing.T) {
 		t.Fatalf("err = %v", d.Err())
 	}
 	for _, bad := range []Entry{
-		{Name: "x", Partition: "a b"}, {Name: "x", Partition: "a!b"}, {Name: "x\ty", Partition: "p"}, {Name: "x"},
+		{Name: "x", Partition: "a b"}, {Name: "x", Partition: "a!b"}, {Name: "x\ty", Partition: "p"},
 		{Name: "x", Partition: "p", ACL: acl("a\tb", "l")},
 	} {
 		if _, err := AppendLegacyLine(nil, V34, &bad); !errors.Is(err, ErrUnrepresentable) {
 			t.Errorf("AppendLegacyLine(%+v) = %v", bad, err)
+		}
+	}
+	// No partition: 2.4 and 3.6 -u -L lines cannot say it; 2.5–3.4 print
+	// glibc's "(null)", as real 3.2.6 does for a tombstone, and read it back.
+	for _, v := range []Version{V24, V36} {
+		if _, err := AppendLegacyLine(nil, v, &Entry{Name: "x"}); !errors.Is(err, ErrUnrepresentable) {
+			t.Errorf("AppendLegacyLine(%v, no partition) = %v", v, err)
+		}
+	}
+	tomb := Entry{Name: "user.bob", Type: TypeEmail | FlagDeleted, ACL: ACL{}}
+	for _, v := range []Version{V25, V30, V32, V34} {
+		b, err := AppendLegacyLine(nil, v, &tomb)
+		if err != nil || string(b) != "user.bob\t16 (null) \n" {
+			t.Errorf("AppendLegacyLine(%v, tombstone) = %q, %v", v, b, err)
+			continue
+		}
+		back, err := ParseLegacyLine(v, b[:len(b)-1])
+		if err != nil || back.Partition != "" || back.Type != tomb.Type || back.Name != tomb.Name {
+			t.Errorf("ParseLegacyLine(%v, %q) = %+v, %v", v, b, back, err)
 		}
 	}
 }
