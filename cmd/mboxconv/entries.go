@@ -113,6 +113,21 @@ func (s *source) records(ctx context.Context, fn func(key []byte, rec *mboxlist.
 // `ctl_mboxlist -d` prints them: the file's own key order for a 3.6 file
 // (streamed, nothing held), raw dbname order for anything else (held in
 // memory and sorted, as an upgrade to 3.6 would store them).
+// entries36 is entries in the 3.6 model the registry keeps: a pre-3.6
+// source's mailboxes get the LEGACY_DIRS flag (`l`), because their files are
+// laid out by name, as Cyrus's own upgrade and Convert to 3.6 mark them.
+// Nothing else changes. Import and verify read sources this way, so a
+// registry that imported a 3.2 file exports that file again without a loss.
+func (s *source) entries36(ctx context.Context, fn func(e *mboxlist.Entry) error) error {
+	if s.version.ByID() {
+		return s.entries(ctx, fn)
+	}
+	return s.entries(ctx, func(e *mboxlist.Entry) error {
+		e.Type |= mboxlist.FlagLegacyDirs
+		return fn(e)
+	})
+}
+
 func (s *source) entries(ctx context.Context, fn func(e *mboxlist.Entry) error) error {
 	if s.kind.isDB() && s.version == mboxlist.V36 {
 		// The name history lives in the I records, which sort before every

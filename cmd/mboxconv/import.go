@@ -314,7 +314,7 @@ func openEntrySource(ctx context.Context, src string, wantTotal bool, stderr io.
 			total = n
 		}
 	}
-	return s.entries, total, ident, func() { s.Close() }, nil
+	return s.entries36, total, ident, func() { s.Close() }, nil
 }
 
 // reportFlags are the progress and summary flags shared by import and export.

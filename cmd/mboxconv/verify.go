@@ -88,7 +88,7 @@ func loadFile(ctx context.Context, path string, kind srcKind, stderr io.Writer) 
 	defer src.Close()
 	m := map[string]mboxlist.Entry{}
 	var order []string
-	err = src.entries(ctx, func(e *mboxlist.Entry) error {
+	err = src.entries36(ctx, func(e *mboxlist.Entry) error {
 		if _, dup := m[e.Name]; !dup {
 			order = append(order, e.Name)
 		}

@@ -36,9 +36,11 @@ func TestVerify(t *testing.T) {
 		t.Fatal(stderr)
 	}
 	out, _, code = run(t, "verify", v25, conv)
-	if code != exitcode.Difference || !strings.Contains(out, "mbtype: e ≠ el") || !strings.Contains(out, "user.fred differs") {
-		// the 3.6 file has the LEGACY_DIRS flag the 2.5 one has not
-		t.Errorf("verify 2.5 vs its 3.6 conversion: exit %d, want 1 with the type diff\n%s", code, out)
+	if code != 0 {
+		// verify reads a pre-3.6 file in the 3.6 model: its mailboxes'
+		// files are laid out by name, the LEGACY_DIRS flag the conversion
+		// wrote, so the conversion is equal
+		t.Errorf("verify 2.5 vs its 3.6 conversion: exit %d, want 0\n%s", code, out)
 	}
 	out, _, code = run(t, "verify", "--json", ts, ty)
 	var res verifyResult
