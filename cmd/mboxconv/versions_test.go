@@ -9,6 +9,7 @@ import (
 
 	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/internal/murdertest"
 )
 
 // The per-release fixtures (testdata/versions/VERSION, made by
@@ -196,6 +197,73 @@ func TestReleaseImportExport(t *testing.T) {
 				if want := readFixture(t, releaseFixture(v, "mailboxes.db.show")); !bytes.Equal([]byte(raw), want) {
 					t.Errorf("%s: exported records differ from Cyrus %s's own: %s", f.format, v, firstDiff([]byte(raw), want))
 				}
+			}
+		})
+	}
+}
+
+// A file converted for a release is the mailboxes.db its imapd goes on
+// writing to: the release's cyrmaster starts on it (its recovery runs),
+// its imapd creates, renames a folder with subfolders, renames a user, sets
+// group and negative ACLs and deletes (delayed) over IMAP, and the result
+// still reads exactly: mboxconv dump and dump --raw equal that release's
+// ctl_mboxlist -d and cyr_dbtool show, and cyr_dbtool finds it consistent.
+// (The converted entries have no spool here, so the commands work on new
+// mailboxes; the converted ones must survive unchanged around them.)
+func TestReleaseIMAPDWritesConvertedFile(t *testing.T) {
+	for _, v := range releaseVersions {
+		t.Run(v, func(t *testing.T) {
+			c := releaseConfig(t, v)
+			db := c.MailboxesDB()
+			convertFor(t, v, v, "twoskip", releaseFixture(v, "mailboxes.db"), db)
+			if err := c.Chown(db); err != nil {
+				t.Fatal(err)
+			}
+			before, _, code := run(t, append(append([]string{"dump"}, dumpArgs(v)...), db)...)
+			if code != 0 {
+				t.Fatalf("dump of the converted file: exit %d", code)
+			}
+			s := c.StartIMAPD(t)
+			cmds := []string{
+				"CREATE user.erin", "CREATE user.erin.Projects", "CREATE user.erin.Projects.Old",
+				"CREATE user.erin.Trash", "CREATE user.fay@example.com", "CREATE user.fay.Sent@example.com",
+				"SETACL user.erin.Projects group:mail lrs", "SETACL user.erin.Projects -bob r",
+				"SETACL user.erin.Projects anyone l", "DELETEACL user.erin.Projects anyone",
+				"RENAME user.erin.Projects user.erin.Work",
+				"SETACL user.erin.Trash admin lrswipkxtecda", "DELETE user.erin.Trash",
+				"SETACL user.fay.Sent@example.com admin lrswipkxtecda", "DELETE user.fay.Sent@example.com",
+				"RENAME user.erin user.erin2",
+				`LIST "" "*"`,
+			}
+			out, err := murdertest.RawIMAP(s.Addr, s.Admin, s.AdminPassword, cmds...)
+			if err != nil {
+				t.Fatalf("Cyrus %s imapd: %v\n%v", v, err, out)
+			}
+			list := strings.Join(out[len(out)-1], "\n")
+			for _, want := range []string{"user.erin2.Work.Old", "user.alice.Job.Projects", "shared.team", "user.fay@example.com"} {
+				if !strings.Contains(list, want) {
+					t.Errorf("Cyrus %s LIST after the writes lacks %s:\n%s", v, want, list)
+				}
+			}
+			s.Stop()
+			checkGivenBack(t, c, v, "twoskip", db)
+			raw, _, _ := run(t, "dump", "--raw", db)
+			_, show := cyrusDump(t, c, db, "twoskip")
+			if !bytes.Equal([]byte(raw), show) {
+				t.Errorf("dump --raw differs from Cyrus %s cyr_dbtool show after its imapd wrote: %s", v, firstDiff([]byte(raw), show))
+			}
+			after, _, _ := run(t, append(append([]string{"dump"}, dumpArgs(v)...), db)...)
+			// every converted entry is still there, unchanged
+			for _, l := range strings.Split(strings.TrimSpace(before), "\n") {
+				if l == "{" || l == "}" {
+					continue
+				}
+				if !strings.Contains(after, strings.TrimSuffix(l, ",")) {
+					t.Errorf("Cyrus %s imapd changed or dropped a converted entry: %s", v, l)
+				}
+			}
+			if !strings.Contains(after, "user.erin2.Work") || !strings.Contains(after, "DELETED.user.erin.Trash.") {
+				t.Errorf("Cyrus %s: the imapd's writes are not in the file:\n%s", v, after)
 			}
 		})
 	}
