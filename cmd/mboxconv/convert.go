@@ -41,7 +41,7 @@ content) and write DST in the format given by --to, with the values of
   twoskip   a mailboxes.db in twoskip checkpoint form (no BLANK records, so
             2.5 and 3.0 read it too); Cyrus 2.5 and later
   skiplist  a mailboxes.db in skiplist checkpoint form; every version
-  json      the Cyrus 3.6 "ctl_mboxlist -d" JSON (3.6 only)
+  json      the "ctl_mboxlist -d" JSON of Cyrus 3.6, 3.10 and 3.12 (same bytes)
   legacy    legacy dump lines: 3.6 = "ctl_mboxlist -u -L" input (keeps
             uniqueids, which 3.6's JSON undump requires), 2.4/2.5/3.0-3.4 =
             what their "ctl_mboxlist -d" printed and "-u" reads

@@ -35,8 +35,8 @@ prints for a 3.6 file. Entries of an older file are shown converted to the
 3.6 shape, without the losses of Cyrus's own upgrade (remote entries and
 entries without a uniqueid are kept).
 --format legacy prints the legacy dump lines of --cyrus-version (default
-3.6: the "ctl_mboxlist -u -L" input; 2.4, 2.5, 3.0–3.4: what their
-"ctl_mboxlist -d" printed).
+3.6, 3.10, 3.12: the "ctl_mboxlist -u -L" input; 2.4, 2.5, 3.0–3.4: what
+their "ctl_mboxlist -d" printed, an entry without a partition as "(null)").
 --raw prints every committed record as "cyr_dbtool SRC <format> show" does:
 key, TAB, value, LF, byte for byte (database files only).
 

@@ -45,7 +45,7 @@ values of --cyrus-version (default 3.6), as "mboxconv convert" does:
 
   twoskip   a mailboxes.db in twoskip checkpoint form; Cyrus 2.5 and later
   skiplist  a mailboxes.db in skiplist checkpoint form; every version
-  json      the Cyrus 3.6 "ctl_mboxlist -d" JSON (3.6 only)
+  json      the "ctl_mboxlist -d" JSON of Cyrus 3.6, 3.10 and 3.12 (same bytes)
   legacy    legacy dump lines of the version
 
 A file holds one location per mailbox: an entry with several locations
