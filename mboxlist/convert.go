@@ -26,6 +26,8 @@ func Losses(v Version, e *Entry) []Loss {
 	if v.ByID() {
 		if _, err := e.Type.Format36(); err != nil {
 			add("mbtype", "%v", err)
+		} else if v == V36 && e.Type.Kind() == TypeJMAPNotify {
+			add("mbtype", "Cyrus 3.6 has no JMAP notification type (j came with 3.8); it reads the mailbox as email")
 		}
 	} else if _, err := e.Type.LegacyNumber(v); err != nil {
 		add("mbtype", "type %q has no Cyrus %s equivalent", e.Type.String(), v)
@@ -118,6 +120,9 @@ func Convert(from, v Version, e *Entry) (Entry, []Loss) {
 	}
 	if v.ByID() && out.UniqueID == "" {
 		out.History = nil
+	}
+	if v == V36 && out.Type.Kind() == TypeJMAPNotify {
+		out.Type = out.Type&^TypeMask | TypeEmail // what 3.6 reads `j` as
 	}
 	out.LegacySpecialUse = ""
 	out.JMAPID = ""

@@ -80,3 +80,20 @@ func TestConvertPre36ImpliesLegacyDirs(t *testing.T) {
 		t.Errorf("Convert(3.6 → 3.2) of a mailbox without l: losses %v, want legacy_dirs", losses)
 	}
 }
+
+// The JMAP notification type `j` came with 3.8: 3.10 and 3.12 write it,
+// 3.6 has no letter for it (3.6.1 reads `j` as an email mailbox), so
+// writing it for 3.6 is an mbtype loss and --lossy writes what 3.6 reads.
+func TestConvertJMAPNotifyNeeds38(t *testing.T) {
+	e := Entry{Name: "user.a.#jmapnotify", Type: TypeJMAPNotify, Partition: "default", UniqueID: "u1", ACL: ACL{}}
+	for _, v := range []Version{V310, V312} {
+		out, losses := Convert(V312, v, &e)
+		if len(losses) != 0 || out.Type != TypeJMAPNotify {
+			t.Errorf("Convert to %v: %+v, losses %v", v, out.Type, losses)
+		}
+	}
+	out, losses := Convert(V312, V36, &e)
+	if len(losses) != 1 || losses[0].Field != "mbtype" || out.Type != TypeEmail {
+		t.Errorf("Convert to 3.6: type %v, losses %v; want an mbtype loss and e", out.Type, losses)
+	}
+}
