@@ -109,6 +109,16 @@ func (r Release) cyrusIDs() (uid, gid int, err error) {
 	return 0, 0, fmt.Errorf("%s: no cyrus user", f.Name())
 }
 
+// CyrusUserSpec is "UID:GID" of the release's cyrus user (for chroot
+// --userspec).
+func (r Release) CyrusUserSpec() (string, error) {
+	uid, gid, err := r.cyrusIDs()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d:%d", uid, gid), nil
+}
+
 // NewConfigIn is NewConfig for a release: for a chroot release the scratch
 // directory is made inside the chroot (under its /tmp), so the chroot sees it
 // without a mount, and removed when the test ends. Config's paths are host

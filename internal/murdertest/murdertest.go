@@ -81,6 +81,10 @@ type Options struct {
 	// an absolute path and arguments without spaces (cyrmaster splits
 	// cmd on whitespace and does no quoting).
 	MasterCmd func(in *Instance) string
+	// Release runs another Cyrus release (cyrustest.ReleaseOf) in its
+	// chroot; the zero value is the host's 3.6. The instance's directory is
+	// then inside the chroot and every process runs chrooted.
+	Release cyrustest.Release
 }
 
 // Instance is one running Cyrus server (one cyrmaster and its children).
@@ -104,6 +108,8 @@ type Instance struct {
 	Users map[string]string
 
 	opts    Options
+	rel     cyrustest.Release
+	cfg     *cyrustest.Config // for Inside and Chown in the release
 	log     *sink
 	started bool // started once: its ports are fixed
 
@@ -155,8 +161,10 @@ func FreePort(t testing.TB) int {
 
 func newInstance(t testing.TB, role Role, mupdateAddr string, opts Options) *Instance {
 	t.Helper()
-	for _, tool := range []string{"mupdate", "imapd", "ctl_mboxlist", "ctl_cyrusdb"} {
-		cyrustest.Tool(t, tool)
+	if opts.Release.Root == "" {
+		for _, tool := range []string{"mupdate", "imapd", "ctl_mboxlist", "ctl_cyrusdb"} {
+			cyrustest.Tool(t, tool)
+		}
 	}
 	for _, p := range []string{CyrMaster, "/usr/sbin/saslpasswd2", "/usr/bin/unshare", "/usr/bin/setpriv"} {
 		if _, err := os.Stat(p); err != nil {
@@ -170,7 +178,11 @@ func newInstance(t testing.TB, role Role, mupdateAddr string, opts Options) *Ins
 	if name == "" {
 		name = string(role)
 	}
-	dir, err := os.MkdirTemp("", "murdertest-"+name+"-")
+	tmp := ""
+	if opts.Release.Root != "" {
+		tmp = filepath.Join(opts.Release.Root, "tmp")
+	}
+	dir, err := os.MkdirTemp(tmp, "murdertest-"+name+"-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +197,9 @@ func newInstance(t testing.TB, role Role, mupdateAddr string, opts Options) *Ins
 		MupdateServer: mupdateAddr,
 		Users:         map[string]string{},
 		opts:          opts,
+		rel:           opts.Release,
 	}
+	in.cfg = &cyrustest.Config{Dir: dir, Release: opts.Release}
 	t.Cleanup(func() {
 		in.Stop()
 		if in.log != nil {
@@ -215,7 +229,7 @@ func newInstance(t testing.TB, role Role, mupdateAddr string, opts Options) *Ins
 	}
 	in.writeConf(t)
 	in.makeSASLDB(t)
-	if err := cyrustest.Chown(dir); err != nil {
+	if err := in.cfg.Chown(dir); err != nil {
 		t.Fatal(err)
 	}
 	s, err := newSink(filepath.Join(dir, "log.sock"), filepath.Join(dir, "syslog.log"))
@@ -229,15 +243,16 @@ func newInstance(t testing.TB, role Role, mupdateAddr string, opts Options) *Ins
 func (in *Instance) writeConf(t testing.TB) {
 	t.Helper()
 	o := in.opts
+	ins := in.cfg.Inside
 	lines := []string{
 		"servername: " + in.Servername,
-		"configdirectory: " + in.ConfigDir,
-		"partition-default: " + filepath.Join(in.Dir, "spool"),
+		"configdirectory: " + ins(in.ConfigDir),
+		"partition-default: " + ins(filepath.Join(in.Dir, "spool")),
 		"defaultpartition: default",
 		"mupdate_config: standard",
 		"sasl_pwcheck_method: auxprop",
 		"sasl_auxprop_plugin: sasldb",
-		"sasl_sasldb_path: " + filepath.Join(in.Dir, "sasldb2"),
+		"sasl_sasldb_path: " + ins(filepath.Join(in.Dir, "sasldb2")),
 		"allowplaintext: yes",
 		"unixhierarchysep: no",
 		"altnamespace: no",
@@ -267,7 +282,7 @@ func (in *Instance) writeConf(t testing.TB) {
 		default:
 			lines = append(lines, "sasl_mech_list: "+o.MasterMechs)
 		}
-		cmd := fmt.Sprintf("%s/mupdate -C %s -m", bin, in.Conf)
+		cmd := fmt.Sprintf("%s/mupdate -C %s -m", bin, ins(in.Conf))
 		if o.MasterCmd != nil {
 			cmd = o.MasterCmd(in)
 		}
@@ -278,7 +293,7 @@ func (in *Instance) writeConf(t testing.TB) {
 			lines = append(lines, "mupdate_server: "+in.MupdateServer)
 		}
 		client()
-		services = fmt.Sprintf("  imap cmd=\"%s/imapd -C %s\" listen=\"%s\" prefork=0\n", bin, in.Conf, in.IMAPAddr)
+		services = fmt.Sprintf("  imap cmd=\"%s/imapd -C %s\" listen=\"%s\" prefork=0\n", bin, ins(in.Conf), in.IMAPAddr)
 	case RoleFrontend:
 		rd := o.RetryDelay
 		if rd == 0 {
@@ -293,12 +308,12 @@ func (in *Instance) writeConf(t testing.TB) {
 			lines = append(lines, "serverlist: "+strings.Join(o.Serverlist, " "))
 		}
 		client()
-		services = fmt.Sprintf("  mupdate cmd=\"%s/mupdate -C %s\" listen=\"%s\" prefork=1\n", bin, in.Conf, in.MupdateAddr) +
-			fmt.Sprintf("  imap cmd=\"%s/imapd -C %s\" listen=\"%s\" prefork=0\n", bin, in.Conf, in.IMAPAddr)
+		services = fmt.Sprintf("  mupdate cmd=\"%s/mupdate -C %s\" listen=\"%s\" prefork=1\n", bin, ins(in.Conf), in.MupdateAddr) +
+			fmt.Sprintf("  imap cmd=\"%s/imapd -C %s\" listen=\"%s\" prefork=0\n", bin, ins(in.Conf), in.IMAPAddr)
 	}
 	lines = append(lines, o.Extra...)
 	cyrusConf := fmt.Sprintf("START {\n  recover cmd=\"%[1]s/ctl_cyrusdb -C %[2]s -r\"\n}\nSERVICES {\n%[3]s}\nEVENTS {\n  checkpoint cmd=\"%[1]s/ctl_cyrusdb -C %[2]s -c\" period=30\n}\n",
-		bin, in.Conf, services)
+		bin, ins(in.Conf), services)
 	if err := os.WriteFile(in.Conf, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -319,6 +334,9 @@ func (in *Instance) makeSASLDB(t testing.TB) {
 	sort.Strings(users)
 	for _, u := range users {
 		cmd := exec.Command("/usr/sbin/saslpasswd2", "-p", "-c", "-f", db, "-u", in.Servername, u)
+		if in.rel.Root != "" {
+			cmd = exec.Command("chroot", in.rel.Root, "/usr/sbin/saslpasswd2", "-p", "-c", "-f", in.cfg.Inside(db), "-u", in.Servername, u)
+		}
 		cmd.Stdin = strings.NewReader(in.Users[u])
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("saslpasswd2 %s: %v: %s", u, err, out)
@@ -348,9 +366,40 @@ mount --bind "$sock" /dev/log
 exec "$@"
 `
 
+// nsChrootScript is nsScript for an instance in a chroot ($2): the /dev
+// and /proc it gets are the chroot's, and "$@" runs chrooted.
+const nsChrootScript = `set -e
+sock="$1"; root="$2"; shift 2
+mount -t proc proc "$root/proc"
+mount -t tmpfs -o mode=755,size=64k murdertest-dev "$root/dev"
+mknod -m 666 "$root/dev/null" c 1 3
+mknod -m 666 "$root/dev/zero" c 1 5
+mknod -m 666 "$root/dev/full" c 1 7
+mknod -m 666 "$root/dev/random" c 1 8
+mknod -m 666 "$root/dev/urandom" c 1 9
+mknod -m 666 "$root/dev/tty" c 5 0
+mkdir -m 1777 "$root/dev/shm"
+ln -s /proc/self/fd "$root/dev/fd"
+: > "$root/dev/log"
+mount --bind "$sock" "$root/dev/log"
+exec chroot "$@"
+`
+
 // nsCommand returns a command running argv inside the instance's syslog
-// namespace.
+// namespace (for a release in a chroot: chrooted, argv[0] as root, or
+// "--userspec=UID:GID" first to drop to the release's cyrus user).
 func (in *Instance) nsCommand(argv ...string) *exec.Cmd {
+	if in.rel.Root != "" {
+		var pre []string
+		if len(argv) > 0 && strings.HasPrefix(argv[0], "--userspec=") {
+			pre, argv = argv[:1], argv[1:]
+		}
+		args := append([]string{"-m", "--propagation", "private", "sh", "-c", nsChrootScript, "sh", in.log.path, in.rel.Root}, pre...)
+		args = append(append(args, in.rel.Root), argv...)
+		cmd := exec.Command("/usr/bin/unshare", args...)
+		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+		return cmd
+	}
 	args := append([]string{"-m", "--propagation", "private", "sh", "-c", nsScript, "sh", in.log.path}, argv...)
 	return exec.Command("/usr/bin/unshare", args...)
 }
@@ -378,7 +427,7 @@ func (in *Instance) startWith(t testing.TB, mayRepick bool) {
 			if in.Role == RoleBackend {
 				in.makeSASLDB(t) // users live in the (new) servername's realm
 			}
-			if err := cyrustest.Chown(in.Dir); err != nil {
+			if err := in.cfg.Chown(in.Dir); err != nil {
 				t.Fatal(err)
 			}
 			continue
@@ -398,7 +447,7 @@ func (in *Instance) startOnce() error {
 	logStart := len(in.Log())
 	// Foreground cyrmaster (no -d), so it stays our child; it drops to the
 	// cyrus user itself. -p keeps it away from /var/run/master.pid.
-	cmd := in.nsCommand(CyrMaster, "-p", filepath.Join(in.Dir, "master.pid"), "-C", in.Conf, "-M", in.CyrusConf)
+	cmd := in.nsCommand(CyrMaster, "-p", in.cfg.Inside(filepath.Join(in.Dir, "master.pid")), "-C", in.cfg.Inside(in.Conf), "-M", in.cfg.Inside(in.CyrusConf))
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -544,7 +593,7 @@ func (in *Instance) Join(t testing.TB, mupdateAddr string) {
 	in.MupdateServer = mupdateAddr
 	in.opts.Standalone = false
 	in.writeConf(t)
-	if err := cyrustest.Chown(in.Conf); err != nil {
+	if err := in.cfg.Chown(in.Conf); err != nil {
 		t.Fatal(err)
 	}
 	in.start(t)
@@ -564,8 +613,17 @@ type Result = cyrustest.Result
 // syslog lands in Log()). A non-zero exit is returned, not fatal.
 func (in *Instance) Run(t testing.TB, stdin []byte, tool string, args ...string) Result {
 	t.Helper()
-	path := cyrustest.Tool(t, tool)
-	argv := append([]string{"/usr/bin/setpriv", "--reuid=cyrus", "--regid=mail", "--init-groups", "--", path, "-C", in.Conf}, args...)
+	var argv []string
+	if in.rel.Root != "" {
+		ids, err := in.rel.CyrusUserSpec()
+		if err != nil {
+			t.Fatal(err)
+		}
+		argv = append([]string{"--userspec=" + ids, filepath.Join(cyrustest.BinDir, tool), "-C", in.cfg.Inside(in.Conf)}, args...)
+	} else {
+		path := cyrustest.Tool(t, tool)
+		argv = append([]string{"/usr/bin/setpriv", "--reuid=cyrus", "--regid=mail", "--init-groups", "--", path, "-C", in.Conf}, args...)
+	}
 	cmd := in.nsCommand(argv...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
