@@ -1,4 +1,5 @@
-// Package murdertest starts a real Cyrus IMAP 3.6.1 murder on loopback for Go
+// Package murdertest starts a real Cyrus IMAP murder (3.6.1, or another
+// release in its chroot) on loopback for Go
 // tests: a mupdate master, backends and frontends, each a real `cyrmaster`
 // process with its own imapd.conf, cyrus.conf, configdirectory, spool and
 // sasldb in a temporary directory, on free 127.0.0.1 ports.
@@ -15,6 +16,12 @@
 // of a datagram socket this package reads; so every instance's syslog lands in
 // its own Log() and in <dir>/syslog.log, nothing on the host is touched, and
 // parallel murders never mix their logs.
+//
+// Options.Release runs another Cyrus release (3.2, 3.10, 3.12) from its
+// Debian chroot (internal/cyrustest, docs/cyrus-versions.md): the instance's
+// directory is inside the chroot, and its processes run chrooted in the same
+// kind of private mount namespace (the chroot's /dev and /proc mounted there
+// only), still on 127.0.0.1 ports the host's tests reach.
 //
 // Everything started here is stopped by t.Cleanup: SIGTERM to the cyrmaster,
 // then SIGKILL to its whole process group.
