@@ -2,6 +2,7 @@ package interop
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +94,96 @@ func releaseChanges(v string) []murdertest.Step {
 		out = append(out, s)
 	}
 	return out
+}
+
+// A mixed-release murder on one bridge, as during a rolling upgrade: a real
+// 3.2.6 backend holding alice and a real 3.10.2 backend holding bob push
+// to murder-bridge, and a real 3.12.4 frontend follows it. Through the
+// frontend each user sees what their own backend lists, the admin sees
+// both backends' mailboxes, and a CREATE through the frontend lands on the
+// user's backend (3.12 proxying to 3.2 and 3.10 with the bridge's
+// RESERVE/ACTIVATE in between).
+func TestMixedReleaseMurderOnBridge(t *testing.T) {
+	r32, r310, r312 := cyrustest.ReleaseOf(t, "3.2"), cyrustest.ReleaseOf(t, "3.10"), cyrustest.ReleaseOf(t, "3.12")
+	ours := startOurs(t)
+	be32 := murdertest.StartBackend(t, "", murdertest.Options{Standalone: true, Release: r32, Name: "backend-3.2"})
+	be310 := murdertest.StartBackend(t, "", murdertest.Options{Standalone: true, Release: r310, Name: "backend-3.10"})
+	be32.RunSteps(t, []murdertest.Step{
+		{Op: "CREATE", Args: []string{"user.alice"}},
+		{Op: "CREATE", Args: []string{"user.alice.Sent"}},
+		{Op: "CREATE", Args: []string{"shared.old"}},
+		{Op: "SETACL", Args: []string{"shared.old", "anyone", "lrs"}},
+		{Op: "SETACL", Args: []string{"shared.old", "-bob", "s"}},
+	})
+	be310.RunSteps(t, []murdertest.Step{
+		{Op: "CREATE", Args: []string{"user.bob"}},
+		{Op: "CREATE", Args: []string{"user.bob.Lists"}},
+		{Op: "CREATE", Args: []string{"user.bob.Lists.Go"}},
+		{Op: "SETACL", Args: []string{"user.bob.Lists", "alice", "lr"}},
+	})
+	for _, be := range []*murdertest.Instance{be32, be310} {
+		be.Join(t, ours.Addr)
+		be.CtlMboxlist(t, "-m")
+	}
+	be32.RunSteps(t, []murdertest.Step{{User: "alice", Op: "CREATE", Args: []string{"INBOX.Projects"}}})
+	be310.RunSteps(t, []murdertest.Step{
+		{User: "bob", Op: "RENAME", Args: []string{"INBOX.Lists", "INBOX.Mail"}},
+	})
+	fe := murdertest.StartFrontend(t, ours.Addr, murdertest.Options{Release: r312, Name: "frontend-3.12",
+		Serverlist: []string{be32.Servername, be310.Servername}})
+
+	// A frontend lists what the user may see on every backend: the union
+	// of both backends' LISTs for that user (each backend knows only its
+	// own mailboxes), by name.
+	byName := func(l []murdertest.ListItem) []murdertest.ListItem {
+		slices.SortFunc(l, func(a, b murdertest.ListItem) int { return strings.Compare(a.Name, b.Name) })
+		return l
+	}
+	for _, user := range []string{"alice", "bob", "admin"} {
+		err := murdertest.Eventually(20*time.Second, func() error {
+			var want []murdertest.ListItem
+			for _, be := range []*murdertest.Instance{be32, be310} {
+				l, err := listAs(t, be, user)
+				if err != nil {
+					return err
+				}
+				want = append(want, l...)
+			}
+			got, err := listAs(t, fe, user)
+			if err != nil {
+				return err
+			}
+			if d := cmp.Diff(byName(want), byName(got)); d != "" {
+				return fmt.Errorf("%s's LIST: 3.2 and 3.10 backends (-) vs 3.12 frontend (+):\n%s", user, d)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	admin := fe.IMAPAs(t, "admin")
+	names, err := admin.Names("*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"user.alice.Projects", "user.alice.Sent", "shared.old", "user.bob.Mail.Go"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("admin's LIST through the 3.12 frontend lacks %s: %v", want, names)
+		}
+	}
+	// CREATE through the 3.12 frontend goes to the user's own backend.
+	bob := fe.IMAPAs(t, "bob")
+	if err := bob.Create("INBOX.FromFrontend"); err != nil {
+		t.Fatal(err)
+	}
+	if err := murdertest.Eventually(10*time.Second, func() error {
+		ns, err := be310.IMAPAs(t, "bob").Names("*")
+		if err != nil || !slices.Contains(ns, "INBOX.FromFrontend") {
+			return fmt.Errorf("bob's mailbox created through the 3.12 frontend is not on the 3.10 backend: %v %v", ns, err)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
 }
