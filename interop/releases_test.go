@@ -1,7 +1,11 @@
 package interop
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -185,5 +189,51 @@ func TestMixedReleaseMurderOnBridge(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Error(err)
+	}
+}
+
+// murder-bridge follows a real 3.2.6, 3.10.2 or 3.12.4 master (follow mode,
+// configured from that release's backend imapd.conf): after the first full
+// list and after the 3.6 tests' changes on that release's backend, the
+// bridge's MUPDATE LIST equals the master's.
+func TestBridgeFollowsReleaseMaster(t *testing.T) {
+	for _, v := range []string{"3.2", "3.10", "3.12"} {
+		t.Run(v, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			rel := cyrustest.ReleaseOf(t, v)
+			m := murdertest.StartMurder(t, murdertest.MurderOptions{Seed: murdertest.LabSeed, NoFrontend: true,
+				Master:  murdertest.Options{Release: rel, Name: "master-" + v},
+				Backend: murdertest.Options{Release: rel, Name: "backend-" + v}})
+			dir := t.TempDir()
+			credFile := filepath.Join(dir, "credentials")
+			if err := os.WriteFile(credFile, []byte("murder:murderpw\nadmin:adminpw\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			listen := fmt.Sprintf("127.0.0.1:%d", murdertest.FreePort(t))
+			p := startServe(t, "--registry", "leveldb://"+filepath.Join(dir, "registry"), "--data-dir", dir, "--listen", listen,
+				"--credentials", credFile, "--admins", "murder,admin", "--imapd-conf", m.Backend.Conf)
+			waitGreeting(t, listen)
+			same := func(when string) {
+				t.Helper()
+				var d string
+				if err := murdertest.Eventually(30*time.Second, func() error {
+					d = cmp.Diff(listAll(ctx, t, m.MupdateAddr), listAll(ctx, t, listen))
+					if d != "" {
+						return errors.New("differs")
+					}
+					return nil
+				}); err != nil {
+					t.Fatalf("Cyrus %s %s: master LIST (-) vs following bridge LIST (+):\n%s\nbridge:\n%s", v, when, d, p.out.String())
+				}
+			}
+			same("after the first full list")
+			n0 := len(listAll(ctx, t, m.MupdateAddr))
+			m.Backend.RunSteps(t, releaseChanges(v))
+			same("after the changes")
+			if n := len(listAll(ctx, t, m.MupdateAddr)); n <= n0 {
+				t.Errorf("Cyrus %s master holds %d entries after the changes (%d before)", v, n, n0)
+			}
+		})
 	}
 }
