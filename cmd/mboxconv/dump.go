@@ -88,63 +88,56 @@ func runDump(ctx context.Context, o dumpOptions, path string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
+	if o.raw && !kind.isDB() {
+		return exitcode.With(exitcode.Usage, fmt.Errorf("%s: --raw needs a skiplist or twoskip file, this is a %s dump", path, kind))
+	}
+	// Nothing partial on stdout: the output is held (or taken back) until
+	// the whole source was read without error (see wholeOut).
+	out, err := newWholeOut(stdout, stderr)
+	if err != nil {
+		return err
+	}
 	if o.raw {
-		if !kind.isDB() {
-			return exitcode.With(exitcode.Usage, fmt.Errorf("%s: --raw needs a skiplist or twoskip file, this is a %s dump", path, kind))
-		}
-		return dumpRaw(path, kind, o.salvage, stdout, stderr)
+		return dumpRaw(path, kind, o.salvage, out, stderr)
 	}
 	v, _ := parseVersion(o.cyrusVersion)
 	src, err := openSource(ctx, path, kind, o.salvage, stderr)
 	if err != nil {
-		return err
+		return out.finish(err)
 	}
 	defer src.Close()
-	out := newOut(stdout)
 	if o.format == "legacy" {
 		err = writeLegacy(ctx, out, src, v)
 	} else {
 		err = writeJSON(ctx, out, src)
 	}
-	if err != nil {
-		out.Flush()
+	if err := out.finish(err); err != nil {
 		return err
 	}
-	if err := out.finish(); err != nil {
-		return err
-	}
+	// --salvage: the output holds every intact record; what was skipped is
+	// listed on stderr and makes the exit status 3.
 	return src.Finish()
 }
 
 // dumpRaw prints the committed records like cyr_dbtool show.
-func dumpRaw(path string, kind srcKind, salvage bool, stdout, stderr io.Writer) error {
+func dumpRaw(path string, kind srcKind, salvage bool, out *wholeOut, stderr io.Writer) error {
 	if salvage {
 		src, err := openSalvage(path, kind, stderr)
 		if err != nil {
-			return err
+			return out.finish(err)
 		}
-		out := newOut(stdout)
-		if err := cyrusdb.WriteShow(out, src); err != nil {
-			out.Flush()
-			return inputErr(path, err)
-		}
-		if err := out.finish(); err != nil {
+		if err := out.finish(inputErr(path, cyrusdb.WriteShow(out, src))); err != nil {
 			return err
 		}
 		return src.report()
 	}
 	db, err := openDB(path, kind)
 	if err != nil {
-		return inputErr(path, err)
+		return out.finish(inputErr(path, err))
 	}
 	defer db.Close()
 	noteTail(stderr, path, db.Tail())
-	out := newOut(stdout)
-	if err := cyrusdb.WriteShow(out, db); err != nil {
-		out.Flush()
-		return inputErr(path, err)
-	}
-	return out.finish()
+	return out.finish(inputErr(path, cyrusdb.WriteShow(out, db)))
 }
 
 // noteTail tells the operator about an uncommitted crash tail (not an error).

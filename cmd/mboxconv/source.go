@@ -52,6 +52,9 @@ func detectKind(head []byte) (srcKind, error) {
 	case cyrusdb.Skiplist:
 		return kindSkiplist, nil
 	}
+	if f, n := nearMagic(head); f != cyrusdb.Unknown {
+		return 0, cyrusdb.Corruptf(f, 0, "damaged header: the magic number differs from a %s file's in %d of its %d bytes (starts %q)", f, n, magicLen, printable(head))
+	}
 	if bytes.HasPrefix(head, []byte("\xa1\x02\x8b\x0d")) {
 		return 0, cyrusdb.Corruptf(cyrusdb.Unknown, 0, "bad magic: a Cyrus database header of an unknown kind (%q)", printable(head))
 	}
@@ -70,9 +73,43 @@ func detectKind(head []byte) (srcKind, error) {
 		line = line[:i]
 	}
 	if bytes.IndexByte(line, '\t') > 0 {
+		if i := bytes.IndexByte(line, 0); i >= 0 {
+			// dump lines are text: a NUL byte is never part of one
+			return 0, cyrusdb.Corruptf(cyrusdb.Unknown, int64(i), "binary data (a NUL byte): neither a skiplist or twoskip file (bad magic at offset 0), nor a JSON or legacy mailbox dump (starts %q)", printable(head))
+		}
 		return kindLegacy, nil
 	}
 	return 0, cyrusdb.Corruptf(cyrusdb.Unknown, 0, "bad magic: neither a skiplist or twoskip file, nor a JSON or legacy mailbox dump (starts %q)", printable(head))
+}
+
+// magicLen is the length of the skiplist and twoskip magic numbers.
+const magicLen = 20
+
+// nearMagic tells a database file whose magic number is damaged from
+// anything else: when at least half of the first 20 bytes equal the
+// skiplist or twoskip magic at the same places (text never does: the
+// magic starts with 0xA1 and holds NUL bytes), it returns that format and
+// how many bytes differ.
+func nearMagic(head []byte) (cyrusdb.Format, int) {
+	best, bestDiff := cyrusdb.Unknown, magicLen
+	for _, m := range []struct {
+		f     cyrusdb.Format
+		magic []byte
+	}{{cyrusdb.Skiplist, cyrusdb.SkiplistMagic}, {cyrusdb.Twoskip, cyrusdb.TwoskipMagic}} {
+		diff := 0
+		for i := 0; i < magicLen; i++ {
+			if i >= len(head) || head[i] != m.magic[i] {
+				diff++
+			}
+		}
+		if diff < bestDiff {
+			best, bestDiff = m.f, diff
+		}
+	}
+	if bestDiff > magicLen/2 {
+		return cyrusdb.Unknown, 0
+	}
+	return best, bestDiff
 }
 
 func printable(b []byte) string {
