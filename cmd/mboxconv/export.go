@@ -183,9 +183,9 @@ func globEscape(s string) string {
 
 func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr io.Writer) error {
 	v, _ := parseVersion(o.cyrusVersion)
-	store, err := registry.Open(ctx, o.registry)
+	store, err := openRegistry(ctx, o.registry, true, hintLockedRead)
 	if err != nil {
-		return exitcode.With(exitcode.Registry, err)
+		return err
 	}
 	defer store.Close()
 	flt, err := o.filters.filter(ctx, store)

@@ -149,15 +149,36 @@ func fileIdentity(path string) (string, error) {
 	return abs + "\x00" + strconv.FormatInt(st.Size(), 10) + "\x00" + strconv.FormatInt(st.ModTime().UnixNano(), 10), nil
 }
 
+// runImport imports src. An import into a leveldb path that did not exist
+// which fails before it stored anything (or a dry run) removes the
+// directories it created: a mistyped path leaves no empty registry behind.
+// A registry holding anything stays (an interrupted import resumes there).
 func runImport(ctx context.Context, o importOptions, src string, stdout, stderr io.Writer) error {
+	created := newRegistryDir(o.registry)
+	err := importInto(ctx, o, src, stdout, stderr)
+	if created != "" && (err != nil || o.dryRun) {
+		removed, rerr := removeIfNothingStored(context.WithoutCancel(ctx), o.registry, created)
+		switch {
+		case rerr != nil:
+			fmt.Fprintf(stderr, "mboxconv: warning: could not check or remove the new registry directory %s: %v\n", created, rerr)
+		case removed && err != nil:
+			fmt.Fprintf(stderr, "mboxconv: note: removed %s again: the failed import stored nothing there\n", created)
+		case !removed && err != nil:
+			fmt.Fprintf(stderr, "mboxconv: note: %s holds what the import stored before it failed; the same command resumes\n", created)
+		}
+	}
+	return err
+}
+
+func importInto(ctx context.Context, o importOptions, src string, stdout, stderr io.Writer) error {
 	// An import allocates a little per entry and keeps little: collect
 	// garbage less often (a quarter of the collector's CPU at 1M entries),
 	// within a soft limit that keeps the process under 512 MB.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(448 << 20))
-	store, err := registry.Open(ctx, o.registry)
+	store, err := openRegistry(ctx, o.registry, false, hintLockedImport)
 	if err != nil {
-		return exitcode.With(exitcode.Registry, err)
+		return err
 	}
 	defer func() { // store is replaced by a bulk import or its fallback
 		if store != nil {
@@ -213,8 +234,8 @@ func runImport(ctx context.Context, o importOptions, src string, stdout, stderr 
 			log.Info("bulk import not possible; importing in batches", "reason", err)
 			bulk = nil
 			attempt--
-			if store, err = registry.Open(ctx, o.registry); err != nil {
-				return exitcode.With(exitcode.Registry, err)
+			if store, err = openRegistry(ctx, o.registry, false, hintLockedImport); err != nil {
+				return err
 			}
 			continue
 		}
@@ -274,9 +295,9 @@ func importOnce(ctx context.Context, o importOptions, src string, store registry
 func openEntrySource(ctx context.Context, src string, wantTotal bool, stderr io.Writer) (each convert.EntrySource, total int64, ident string, closeFn func(), err error) {
 	total = -1
 	if isRegistryURL(src) {
-		st, err := registry.Open(ctx, src)
+		st, err := openRegistry(ctx, src, true, hintLockedSource)
 		if err != nil {
-			return nil, 0, "", nil, exitcode.With(exitcode.Registry, err)
+			return nil, 0, "", nil, err
 		}
 		if wantTotal {
 			if n, err := st.Count(ctx, ""); err == nil {

@@ -103,9 +103,9 @@ func loadFile(ctx context.Context, path string, kind srcKind, stderr io.Writer) 
 // file holds one); registry-to-registry comparisons see the others in the
 // "locations" line of the diff only through that field.
 func loadRegistry(ctx context.Context, url string) (map[string]mboxlist.Entry, []string, error) {
-	st, err := registry.Open(ctx, url)
+	st, err := openRegistry(ctx, url, true, hintLockedRead)
 	if err != nil {
-		return nil, nil, exitcode.With(exitcode.Registry, err)
+		return nil, nil, err
 	}
 	defer st.Close()
 	m := map[string]mboxlist.Entry{}

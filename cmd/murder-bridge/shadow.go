@@ -24,7 +24,7 @@ import (
 	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/registry"
-	_ "github.com/murderkit/murderkit/registry/leveldb" // leveldb:// for --registry
+	"github.com/murderkit/murderkit/registry/leveldb" // leveldb:// for --registry
 	"github.com/murderkit/murderkit/shadow"
 )
 
@@ -478,8 +478,11 @@ func registrySource(ctx context.Context, rawURL, tokenFile string, groups map[st
 		}
 		return &shadow.RegistrySource{Name: rawURL, Visible: shadow.StoreVisible(hc, groups)}, hc, nil
 	}
-	st, err := registry.Open(ctx, rawURL)
+	st, err := registry.OpenExisting(ctx, rawURL)
 	if err != nil {
+		if errors.Is(err, leveldb.ErrLocked) {
+			err = fmt.Errorf("%w (give the bridge's http://HOST:PORT as --registry, or stop the bridge)", err)
+		}
 		return nil, nil, exitcode.With(exitcode.Registry, err)
 	}
 	return &shadow.RegistrySource{Name: rawURL, Visible: shadow.StoreVisible(st, groups)}, st, nil

@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	neturl "net/url"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/registry"
 	_ "github.com/murderkit/murderkit/registry/backends" // every registry URL scheme
+	"github.com/murderkit/murderkit/registry/leveldb"
 )
 
 type visibleOptions struct {
@@ -66,13 +64,11 @@ the answer, not with the registry.
 // lookup), mapping failures to exit statuses.
 func openQueryRegistry(ctx context.Context, url string) (registry.Store, error) {
 	// A query must not create an empty leveldb registry at a mistyped path.
-	if u, err := neturl.Parse(url); err == nil && u.Scheme == "leveldb" && u.Path != "" {
-		if _, err := os.Stat(filepath.Join(u.Path, "CURRENT")); err != nil {
-			return nil, exitcode.With(exitcode.Registry, fmt.Errorf("registry: no leveldb registry at %s", u.Path))
-		}
-	}
-	s, err := registry.Open(ctx, url)
+	s, err := registry.OpenExisting(ctx, url)
 	if err != nil {
+		if errors.Is(err, leveldb.ErrLocked) {
+			err = fmt.Errorf("%w (reach it with --bridge URL, or stop the bridge)", err)
+		}
 		if errors.Is(err, registry.ErrInvalid) {
 			return nil, exitcode.With(exitcode.Usage, err)
 		}

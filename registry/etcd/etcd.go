@@ -94,7 +94,7 @@ type Store struct {
 var _ registry.Store = (*Store)(nil)
 
 func init() {
-	registry.Register("etcd", func(ctx context.Context, u *url.URL) (registry.Store, error) {
+	registry.Register("etcd", func(ctx context.Context, u *url.URL, _ registry.OpenOptions) (registry.Store, error) {
 		if u.Host == "" {
 			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("etcd URL %q names no endpoint (etcd://host:port,host:port/prefix): %w", u.String(), registry.ErrInvalid)}
 		}

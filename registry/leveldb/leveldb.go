@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
@@ -59,6 +62,10 @@ type Options struct {
 	// acknowledged write may then be lost in a power failure, though never
 	// half-written).
 	NoSync bool
+	// MustExist refuses a directory that holds no leveldb database (no
+	// CURRENT file) with an error wrapping registry.ErrNotFound, creating
+	// nothing: neither the directory nor leveldb's LOCK and LOG files.
+	MustExist bool
 }
 
 // Store is the goleveldb registry backend. One process owns the directory
@@ -137,11 +144,12 @@ func (s *Store) prevOf(rev int64) *registry.Entry {
 }
 
 func init() {
-	registry.Register("leveldb", func(ctx context.Context, u *url.URL) (registry.Store, error) {
+	registry.Register("leveldb", func(ctx context.Context, u *url.URL, ro registry.OpenOptions) (registry.Store, error) {
 		path, o, err := fromURL(u)
 		if err != nil {
 			return nil, err
 		}
+		o.MustExist = ro.MustExist
 		return Open(ctx, path, o)
 	})
 }
@@ -189,22 +197,55 @@ func dbOptions(o *Options) *opt.Options {
 
 const bloomBits = 10
 
-// openErr wraps an error of opening path: another process's lock is named.
-func openErr(path string, err error) error {
-	if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) {
-		return &registry.Error{Op: "open", Err: fmt.Errorf("%w: leveldb registry %s is locked by another process (a running murder-bridge? reach it with --bridge URL, or stop it): %v", registry.ErrUnavailable, path, err)}
+// ErrLocked is wrapped (with registry.ErrUnavailable) by the error of
+// opening a registry another process holds: the commands add how to reach
+// it (their --bridge URL) or that it must be stopped.
+var ErrLocked = errors.New("locked by another process")
+
+// Exists reports whether directory path holds a leveldb database: nil if
+// it does, an error wrapping registry.ErrNotFound if there is nothing there
+// (or a directory without leveldb's CURRENT file), another registry error
+// if it cannot be told. It creates nothing.
+func Exists(path string) error {
+	_, err := os.Stat(filepath.Join(path, "CURRENT"))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		what := "nothing at that path"
+		if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+			what = "a directory without a leveldb database (no CURRENT file)"
+		} else if serr == nil {
+			what = "a file, not a directory"
+		}
+		return &registry.Error{Op: "open", Err: fmt.Errorf("no leveldb registry at %s: %s (a mistyped path?): %w", path, what, registry.ErrNotFound)}
 	}
 	return &registry.Error{Op: "open", Err: fmt.Errorf("%w: leveldb registry %s: %v", registry.ErrUnavailable, path, err)}
 }
 
-// Open opens (creating if needed) the registry in directory path. When
-// another process holds it, the error says so and wraps
-// registry.ErrUnavailable.
+// openErr wraps an error of opening path: another process's lock is named.
+func openErr(path string, err error) error {
+	if errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN) {
+		return &registry.Error{Op: "open", Err: fmt.Errorf("%w: leveldb registry %s is %w (a running murder-bridge?): %v", registry.ErrUnavailable, path, ErrLocked, err)}
+	}
+	return &registry.Error{Op: "open", Err: fmt.Errorf("%w: leveldb registry %s: %v", registry.ErrUnavailable, path, err)}
+}
+
+// Open opens (creating if needed, unless o.MustExist) the registry in
+// directory path. When another process holds it, the error says so and
+// wraps registry.ErrUnavailable and ErrLocked.
 func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 	if o == nil {
 		o = &Options{}
 	}
-	db, err := goleveldb.OpenFile(path, dbOptions(o))
+	dbo := dbOptions(o)
+	if o.MustExist {
+		if err := Exists(path); err != nil {
+			return nil, err
+		}
+		dbo.ErrorIfMissing = true
+	}
+	db, err := goleveldb.OpenFile(path, dbo)
 	if err != nil {
 		return nil, openErr(path, err)
 	}
