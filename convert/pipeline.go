@@ -17,22 +17,25 @@ type EntrySource func(ctx context.Context, fn func(e *mboxlist.Entry) error) err
 
 // Summary is what a pipeline did.
 type Summary struct {
-	Read      int64               `json:"read"`      // entries read from the source
-	Selected  int64               `json:"selected"`  // passed the filter
-	Skipped   int64               `json:"skipped"`   // left out by the filter
-	Resumed   int64               `json:"resumed"`   // selected, but stored by an earlier run (checkpoint)
-	Created   int                 `json:"created"`   // absent in the sink before
-	Updated   int                 `json:"updated"`   // present with other content
-	Unchanged int                 `json:"unchanged"` // present with the same content
-	ByType    map[string]int      `json:"by_type"`   // selected entries by 3.6 type string ("e", "er", "cd", ...)
-	Warnings  []string            `json:"warnings"`
-	Verified  bool                `json:"verified"`           // counts and digests per slot compared equal
-	Slots     []SlotSummary       `json:"slots,omitempty"`    // per-slot count and digest of the selection
-	DryRun    bool                `json:"dry_run,omitempty"`  // nothing was written
-	Attempts  int                 `json:"attempts,omitempty"` // source reads (a live file changed under the reader)
-	Bulk      bool                `json:"bulk,omitempty"`     // stored in one bulk step (ImportOptions.Bulk), not in batches
-	Digest    *Digest             `json:"-"`
-	Names     map[string]struct{} `json:"-"`
+	Read      int64          `json:"read"`      // entries read from the source
+	Selected  int64          `json:"selected"`  // passed the filter
+	Skipped   int64          `json:"skipped"`   // left out by the filter
+	Resumed   int64          `json:"resumed"`   // selected, but stored by an earlier run (checkpoint)
+	Created   int            `json:"created"`   // absent in the sink before
+	Updated   int            `json:"updated"`   // present with other content
+	Unchanged int            `json:"unchanged"` // present with the same content
+	ByType    map[string]int `json:"by_type"`   // selected entries by 3.6 type string ("e", "er", "cd", ...)
+	Warnings  []string       `json:"warnings"`
+	Verified  bool           `json:"verified"`           // counts and digests per slot compared equal
+	Slots     []SlotSummary  `json:"slots,omitempty"`    // per-slot count and digest of the selection
+	DryRun    bool           `json:"dry_run,omitempty"`  // nothing was written
+	Attempts  int            `json:"attempts,omitempty"` // source reads (a live file changed under the reader)
+	Bulk      bool           `json:"bulk,omitempty"`     // stored in one bulk step (ImportOptions.Bulk), not in batches
+	// KeptLive counts the source's tombstones (d) left out because the
+	// registry holds a live mailbox of that name (import).
+	KeptLive int                 `json:"kept_live,omitempty"`
+	Digest   *Digest             `json:"-"`
+	Names    map[string]struct{} `json:"-"`
 }
 
 // SlotSummary is one slot of Summary.Slots.
@@ -92,6 +95,9 @@ func (s *Summary) Text(verb, from string) string {
 	if s.Skipped > 0 && !strings.Contains(verb, "export") {
 		fmt.Fprintf(&b, ", %d skipped by the filter", s.Skipped)
 	}
+	if s.KeptLive > 0 {
+		fmt.Fprintf(&b, ", %d tombstone(s) left out (live registry mailboxes of those names kept)", s.KeptLive)
+	}
 	var types []string
 	for t := range s.ByType {
 		types = append(types, t)
@@ -133,6 +139,10 @@ type ImportOptions struct {
 	// is written (the step is all or nothing), and an error from add
 	// (e.g. leveldb.ErrUnsorted) ends the import with that error.
 	Bulk func(ctx context.Context, feed func(add func(registry.Entry) error) error) (registry.Store, registry.ImportStats, error)
+	// AllowServerless lets entries without a server (after Server is
+	// applied) replace registry entries that have one; otherwise Import
+	// refuses them before writing anything (*ServerlessError). See screen.
+	AllowServerless bool
 }
 
 // Prepare turns a source entry into the registry entry an import stores.
@@ -234,6 +244,30 @@ func Import(ctx context.Context, src EntrySource, store registry.Store, o Import
 		ad = newAsyncDigest(s.Digest)
 		s.Names = nil
 	}
+	// A bulk step fills an empty registry: nothing to protect. Otherwise
+	// the source is screened against the registry first (screen.go).
+	var scr *screenResult
+	if !bulk {
+		// (a registry never written to has nothing to protect)
+		rev, err := store.Revision(ctx)
+		if err != nil {
+			return s, err
+		}
+		if rev > 0 {
+			if scr, err = screen(ctx, src, store, &o); err != nil {
+				return s, err
+			}
+		} else {
+			scr = &screenResult{}
+		}
+		if scr.nrepl > 0 {
+			if !o.AllowServerless {
+				return s, &ServerlessError{Count: scr.nrepl, Examples: scr.replaced}
+			}
+			s.Warnings = append(s.Warnings, fmt.Sprintf("%d entries without a server replaced registry entries that had one: %s", scr.nrepl, examples(scr.replaced, scr.nrepl)))
+		}
+	}
+	var keptLive []string
 	take := func(e *mboxlist.Entry) (re registry.Entry, ok bool, err error) {
 		s.Read++
 		re = Prepare(e, o.Server)
@@ -241,6 +275,16 @@ func Import(ctx context.Context, src EntrySource, store registry.Store, o Import
 		if !o.Filter.Match(&re) {
 			s.Skipped++
 			return re, false, nil
+		}
+		if scr != nil && re.Type.Has(mboxlist.FlagDeleted) {
+			if _, live := scr.shadowed[re.Name]; live {
+				// a tombstone never replaces a live mailbox
+				s.KeptLive++
+				if len(keptLive) < maxExamples {
+					keptLive = append(keptLive, re.Name)
+				}
+				return re, false, nil
+			}
 		}
 		if !bulk {
 			if _, dup := s.Names[re.Name]; dup {
@@ -307,6 +351,9 @@ func Import(ctx context.Context, src EntrySource, store registry.Store, o Import
 	o.Progress.Done()
 	if err != nil {
 		return s, err
+	}
+	if s.KeptLive > 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("%d tombstone(s) of the source (type d) left out: the registry holds live mailboxes of those names, which stay: %s", s.KeptLive, examples(keptLive, s.KeptLive)))
 	}
 	s.FillSlots()
 	if o.DryRun {

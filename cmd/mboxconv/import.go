@@ -32,6 +32,7 @@ type importOptions struct {
 	dryRun     bool
 	attempts   int
 	bulk       string
+	lossy      bool
 	filters    filterFlags
 	report     reportFlags
 }
@@ -53,7 +54,16 @@ imported names are removed.
 
 A backend's own mailboxes.db has no server in its entries: --server NAME
 records them at NAME!partition. Without --server, entries without a server
-keep none.
+keep none; but where such an entry would replace a registry entry that has
+a server (the registry is in use: that would lose where the mailbox lives),
+the import is refused before anything is written (exit status 7), naming
+the entries; --lossy stores them anyway.
+
+Tombstones: Cyrus keeps an entry with the d flag (mbtype "ed") under the
+old name of a renamed or deleted mailbox. It is stored as it is (an export
+gives it back), never shown as a mailbox by the bridge, and never replaces
+a live registry entry of the same name: that entry stays, the tombstone is
+left out and a warning names it.
 
 Filters (--slot, --only-server, --partition, --domain, --prefix; each may
 repeat or take a comma list) select entries after --server is applied.
@@ -127,6 +137,7 @@ import through its HTTP API when that lands).`,
 	f.BoolVar(&o.dryRun, "dry-run", false, "write nothing; say what would be created, updated or left unchanged")
 	f.IntVar(&o.attempts, "attempts", 5, "reads of a live file that changes under the reader before giving up")
 	f.StringVar(&o.bulk, "bulk", "auto", "auto: fill an empty leveldb registry in one step (tables written directly); off: always in batches")
+	f.BoolVar(&o.lossy, "lossy", false, "let entries without a server replace registry entries that have one (dropping their location)")
 	o.filters.add(cmd)
 	o.report.add(cmd)
 	return cmd
@@ -246,7 +257,10 @@ func importInto(ctx context.Context, o importOptions, src string, stdout, stderr
 	}
 	if err != nil {
 		var ve *convert.VerifyError
+		var se *convert.ServerlessError
 		switch {
+		case errors.As(err, &se):
+			return exitcode.With(exitcode.Lossy, fmt.Errorf("refused: %w. A backend's own mailboxes.db has no server names: give --server NAME (that backend's servername), or --lossy to store them without a server", err))
 		case errors.As(err, &ve):
 			return exitcode.With(exitcode.Registry, err)
 		case errors.Is(err, cyrusdb.ErrChanged):
@@ -285,7 +299,7 @@ func importOnce(ctx context.Context, o importOptions, src string, store registry
 	return convert.Import(ctx, each, store, convert.ImportOptions{
 		Server: o.server, Batch: o.batch, Filter: flt, DryRun: o.dryRun,
 		Checkpoint: cpPath, Job: job, Progress: o.report.progress(stderr), Total: total,
-		SlotOf: convert.SlotBy(slots), Log: log, Bulk: bulk,
+		SlotOf: convert.SlotBy(slots), Log: log, Bulk: bulk, AllowServerless: o.lossy,
 	})
 }
 
