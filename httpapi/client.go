@@ -24,8 +24,10 @@ var ErrUnauthorized = registry.ErrUnauthorized
 // Client reaches a running bridge's registry through its HTTP API: what the
 // CLI uses with --bridge URL while the bridge owns a leveldb registry. It
 // implements registry.Store for the reads the API offers (Get,
-// GetTombstone, Visible, Revision, GetSlot, ListSlots) and the slot writes
-// (with Token); every other method fails with registry.ErrInvalid.
+// GetTombstone, List, Count, Visible, Revision, GetSlot, ListSlots) and the
+// slot writes (with Token); every other method fails with
+// registry.ErrInvalid. List and Count need the token when the bridge has
+// one.
 type Client struct {
 	base  *url.URL
 	token string
@@ -35,7 +37,8 @@ type Client struct {
 var _ registry.Store = (*Client)(nil)
 
 // NewClient returns a client for the bridge at rawURL (http://127.0.0.1:8405).
-// token is the bearer token for slot writes ("" for read-only use).
+// token is the bearer token for slot writes and for listing the whole
+// registry ("" when the bridge has none, or for other reads).
 func NewClient(rawURL, token string) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -219,14 +222,6 @@ func (c *Client) Put(context.Context, registry.Entry) (registry.Entry, error) {
 func (c *Client) Delete(context.Context, string, int64) (registry.Tombstone, error) {
 	return registry.Tombstone{}, unsupported("delete")
 }
-
-// List is not offered over HTTP.
-func (c *Client) List(context.Context, string, func(registry.Entry) error) (int64, error) {
-	return 0, unsupported("list")
-}
-
-// Count is not offered over HTTP.
-func (c *Client) Count(context.Context, string) (int, error) { return 0, unsupported("count") }
 
 // Import is not offered over HTTP.
 func (c *Client) Import(context.Context, []registry.Entry) (registry.ImportStats, error) {

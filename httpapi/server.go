@@ -148,6 +148,7 @@ func New(cfg Config) (*Server, error) {
 	s.handle("GET /readyz", "readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{}))
 	s.handle("GET /v1/status", "status", s.status)
+	s.handle("GET /v1/mailboxes", "mailboxes", s.sensitive(s.listMailboxes))
 	s.handle("GET /v1/mailboxes/{name}", "mailbox", s.mailbox)
 	s.handle("GET /v1/visible", "visible", s.visible)
 	s.handle("GET /v1/slots", "slots", s.listSlots)
@@ -234,16 +235,36 @@ func (s *Server) writer(h http.HandlerFunc) http.HandlerFunc {
 			httpError(w, http.StatusForbidden, "writes are disabled: the bridge has no --http-token-file")
 			return
 		}
-		auth := r.Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="murder-bridge"`)
-			httpError(w, http.StatusUnauthorized, "a write needs Authorization: Bearer TOKEN (the --http-token-file's token)")
+		if !s.bearerOK(w, r, "a write") {
 			return
 		}
 		s.log.Info("http write", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 		h(w, r)
 	}
+}
+
+// sensitive guards a read of the whole registry (every name and ACL): when
+// the bridge has a token, the request must carry it.
+func (s *Server) sensitive(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Token != "" && !s.bearerOK(w, r, "this read") {
+			return
+		}
+		h(w, r)
+	}
+}
+
+// bearerOK checks the request's bearer token against the bridge's; on a
+// mismatch it answers 401 and returns false.
+func (s *Server) bearerOK(w http.ResponseWriter, r *http.Request, what string) bool {
+	auth := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="murder-bridge"`)
+		httpError(w, http.StatusUnauthorized, what+" needs Authorization: Bearer TOKEN (the --http-token-file's token)")
+		return false
+	}
+	return true
 }
 
 // ErrorBody is the JSON body of every error answer.

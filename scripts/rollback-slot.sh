@@ -6,12 +6,19 @@
 #
 # usage: scripts/rollback-slot.sh SLOT REGISTRY-URL OUTDIR [BACKEND...]
 #   SLOT          the registry slot rolled back (murder-bridge slot list)
-#   REGISTRY-URL  leveldb:///DIR (stop the bridge first: leveldb has one
-#                 owner) or etcd://HOST:PORT/PREFIX
+#   REGISTRY-URL  leveldb:///DIR or etcd://HOST:PORT/PREFIX, or a running
+#                 bridge's HTTP API http://HOST:PORT (mboxconv --bridge; the
+#                 way to read a leveldb registry the bridge owns)
 #   OUTDIR        where the files go (created)
 #   BACKEND       the slot's backends, only to address the printed commands
 # environment: MBOXCONV (default: mboxconv on PATH), CYRUS_BIN (default
-# /usr/lib/cyrus/bin), CYRUS_VERSION (default 3.6).
+# /usr/lib/cyrus/bin), CYRUS_VERSION (default 3.6), TOKEN_FILE (with an
+# http:// REGISTRY-URL whose bridge has --http-token-file: that token).
+#
+# The files are made in a temporary directory (under TMPDIR) and moved into
+# OUTDIR only when every export and the verification succeeded: a registry
+# that cannot be read (a mistyped path, a stopped bridge) leaves OUTDIR as
+# it was.
 #
 # Files written, each verified against the registry with `mboxconv verify`:
 #   OUTDIR/master-mailboxes.db   twoskip mailboxes.db of every registry entry:
@@ -42,38 +49,66 @@ backends=${*:-BACKEND-OF-$slot}
 MBOXCONV=${MBOXCONV:-mboxconv}
 CYRUS_BIN=${CYRUS_BIN:-/usr/lib/cyrus/bin}
 CYRUS_VERSION=${CYRUS_VERSION:-3.6}
-mkdir -p "$out"
 
 step() { printf '%s\n' "rollback-slot: $*" >&2; }
 
+# How mboxconv reaches the registry: its URL, or a bridge's HTTP API.
+case $reg in
+http://* | https://*)
+	from="--bridge $reg"
+	if [ -n "${TOKEN_FILE:-}" ]; then from="$from --token-file $TOKEN_FILE"; fi
+	verify_with="--bridge $reg"
+	if [ -n "${TOKEN_FILE:-}" ]; then verify_with="$verify_with --token-file $TOKEN_FILE"; fi
+	;;
+*)
+	from="--registry $reg"
+	verify_with=$reg
+	;;
+esac
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/rollback-slot.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
 step "exporting the whole registry as a twoskip mailboxes.db"
-"$MBOXCONV" export --registry "$reg" "$out/master-mailboxes.db" --to twoskip --cyrus-version "$CYRUS_VERSION"
+# shellcheck disable=SC2086 # $from is two or four words
+"$MBOXCONV" export $from "$tmp/master-mailboxes.db" --to twoskip --cyrus-version "$CYRUS_VERSION"
 step "exporting slot $slot"
-"$MBOXCONV" export --registry "$reg" "$out/$slot-mailboxes.db" --to twoskip --slot "$slot" --cyrus-version "$CYRUS_VERSION"
+# shellcheck disable=SC2086
+"$MBOXCONV" export $from "$tmp/$slot-mailboxes.db" --to twoskip --slot "$slot" --cyrus-version "$CYRUS_VERSION"
 set +e
-"$MBOXCONV" export --registry "$reg" "$out/$slot.legacy" --to legacy --slot "$slot" --cyrus-version "$CYRUS_VERSION" 2>"$out/$slot.legacy.err"
+# shellcheck disable=SC2086
+"$MBOXCONV" export $from "$tmp/$slot.legacy" --to legacy --slot "$slot" --cyrus-version "$CYRUS_VERSION" 2>"$tmp/$slot.legacy.err"
 st=$?
 set -e
 legacy_note=""
 if [ $st -eq 7 ]; then
 	# some entry cannot be a legacy line (listed in the error file)
-	cat "$out/$slot.legacy.err" >&2
-	rm -f "$out/$slot.legacy"
+	cat "$tmp/$slot.legacy.err" >&2
+	rm -f "$tmp/$slot.legacy"
 	legacy_note="NOTE: no $slot.legacy: some entries cannot be legacy lines (listed in $out/$slot.legacy.err); use the twoskip files."
 	step "$legacy_note"
 elif [ $st -ne 0 ]; then
-	cat "$out/$slot.legacy.err" >&2
+	cat "$tmp/$slot.legacy.err" >&2
 	exit $st
+else
+	rm -f "$tmp/$slot.legacy.err"
 fi
-step "verifying $out/master-mailboxes.db against the registry"
+step "verifying the exported master-mailboxes.db against the registry"
 set +e
-"$MBOXCONV" verify "$out/master-mailboxes.db" "$reg"
+# shellcheck disable=SC2086 # $verify_with is one, two or four words
+"$MBOXCONV" verify "$tmp/master-mailboxes.db" $verify_with
 st=$?
 set -e
 if [ $st -ne 0 ]; then
-	step "the exported file differs from the registry (exit $st): do not use it"
+	step "the exported file differs from the registry (exit $st): nothing written to $out"
 	exit $st
 fi
+mkdir -p "$out"
+for f in "$tmp"/*; do
+	[ -e "$f" ] || continue
+	mv -f "$f" "$out/"
+done
+step "written to $out: $(cd "$out" && ls -1 master-mailboxes.db "$slot-mailboxes.db" "$slot.legacy" "$slot.legacy.err" 2>/dev/null | tr '\n' ' ')"
 
 cat <<EOT
 

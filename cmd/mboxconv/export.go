@@ -27,6 +27,7 @@ type exportOptions struct {
 	admins       []string
 	lossy        bool
 	dryRun       bool
+	bridgeFlags  // --bridge URL instead of --registry
 	filters      filterFlags
 	report       reportFlags
 }
@@ -36,12 +37,16 @@ func init() { rootCmd.AddCommand(newExportCommand()) }
 func newExportCommand() *cobra.Command {
 	var o exportOptions
 	cmd := &cobra.Command{
-		Use:   "export --registry URL DST --to twoskip|skiplist|json|legacy [--cyrus-version V] [--slot S] [filters]",
+		Use:   "export (--registry URL | --bridge URL [--token-file F]) DST --to twoskip|skiplist|json|legacy [--cyrus-version V] [--slot S] [filters]",
 		Short: "Write the registry's mailboxes (or a slot of them) as a mailboxes.db or dump",
 		Long: `List the registry at URL from one consistent snapshot, keep the entries the
 filters select (--slot S: the locations of registry slot S; --only-server,
 --partition, --domain, --prefix) and write DST in the format of --to with the
 values of --cyrus-version (default 3.6), as "mboxconv convert" does:
+(--bridge URL reads the registry through a running bridge's HTTP API
+instead, GET /v1/mailboxes, the way while the bridge owns a leveldb
+registry; --token-file gives its bearer token when it has one. A
+--registry URL must name an existing registry.)
 
   twoskip   a mailboxes.db in twoskip checkpoint form; Cyrus 2.5 and later
   skiplist  a mailboxes.db in skiplist checkpoint form; every version
@@ -87,11 +92,18 @@ side by side, and the read-back decodes and digests DST on every core.
 The output does not depend on the number of cores.`,
 		Example: `  mboxconv export --registry leveldb:///var/lib/murder-bridge/registry mailboxes.db --to twoskip
   mboxconv export --registry etcd://10.0.0.1:2379/murder backend1.db --to twoskip --slot backend1
-  mboxconv export --registry leveldb:///srv/reg rollback.db --to skiplist --cyrus-version 2.4 --lossy`,
+  mboxconv export --registry leveldb:///srv/reg rollback.db --to skiplist --cyrus-version 2.4 --lossy
+  mboxconv export --bridge http://127.0.0.1:8405 --token-file token master.db --to twoskip`,
 		Args: exactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			if o.registry == "" {
-				return exitcode.With(exitcode.Usage, fmt.Errorf("--registry URL is required"))
+			switch {
+			case o.registry == "" && o.bridge == "":
+				return exitcode.With(exitcode.Usage, fmt.Errorf("--registry URL or --bridge URL is required"))
+			case o.registry != "" && o.bridge != "":
+				return exitcode.With(exitcode.Usage, fmt.Errorf("give --registry URL or --bridge URL, not both"))
+			}
+			if err := o.bridgeFlags.check(); err != nil {
+				return err
 			}
 			if err := checkTarget(o.to, o.cyrusVersion, o.reverseACLs); err != nil {
 				return err
@@ -110,6 +122,7 @@ The output does not depend on the number of cores.`,
 	f.StringSliceVar(&o.admins, "admins", []string{"cyrus", "admin"}, "identifiers that get no reverse-ACL record (imapd.conf admins)")
 	f.BoolVar(&o.lossy, "lossy", false, "write DST even when it cannot hold everything (losses listed on stderr)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "read and convert, list losses, write nothing")
+	o.bridgeFlags.add(cmd)
 	o.filters.add(cmd)
 	o.report.add(cmd)
 	return cmd
@@ -183,7 +196,14 @@ func globEscape(s string) string {
 
 func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr io.Writer) error {
 	v, _ := parseVersion(o.cyrusVersion)
-	store, err := openRegistry(ctx, o.registry, true, hintLockedRead)
+	var store registry.Store
+	var err error
+	if o.bridge != "" {
+		store, err = o.bridgeFlags.open()
+		o.registry = o.bridge // names the source in the job key and the summary
+	} else {
+		store, err = openRegistry(ctx, o.registry, true, hintLockedRead)
+	}
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/spf13/cobra"
+
+	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
@@ -86,4 +90,46 @@ func removeIfNothingStored(ctx context.Context, url, dir string) (bool, error) {
 		}
 	}
 	return true, os.RemoveAll(dir)
+}
+
+// bridgeFlags are --bridge and --token-file of the commands that read the
+// registry (verify, export): a running bridge's HTTP API instead of the
+// registry itself, the way to read a leveldb registry a bridge owns.
+type bridgeFlags struct {
+	bridge    string
+	tokenFile string
+}
+
+func (b *bridgeFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&b.bridge, "bridge", "", "read the registry through a running bridge's HTTP API (http://127.0.0.1:8405): the way while it owns a leveldb registry")
+	f.StringVar(&b.tokenFile, "token-file", "", "with --bridge: file holding the bridge's bearer token (its --http-token-file), needed when the bridge has one")
+}
+
+// open returns a client of the bridge's HTTP API.
+func (b *bridgeFlags) open() (registry.Store, error) {
+	token := ""
+	if b.tokenFile != "" {
+		raw, err := os.ReadFile(b.tokenFile)
+		if err != nil {
+			return nil, exitcode.With(exitcode.Input, fmt.Errorf("--token-file: %w", err))
+		}
+		token = strings.TrimSpace(string(raw))
+		if token == "" {
+			return nil, exitcode.With(exitcode.Input, fmt.Errorf("--token-file %s is empty", b.tokenFile))
+		}
+	}
+	c, err := httpapi.NewClient(b.bridge, token)
+	if err != nil {
+		return nil, exitcode.With(exitcode.Usage, err)
+	}
+	return c, nil
+}
+
+// check refuses --token-file without --bridge.
+func (b *bridgeFlags) check() error {
+	if b.tokenFile != "" && b.bridge == "" {
+		return exitcode.With(exitcode.Usage, errors.New("--token-file goes with --bridge URL"))
+	}
+	return nil
 }

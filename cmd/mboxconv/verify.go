@@ -19,6 +19,7 @@ import (
 type verifyOptions struct {
 	json         bool
 	compareMtime bool
+	bridgeFlags  // --bridge URL: SRC2 is a running bridge's registry
 }
 
 func init() { rootCmd.AddCommand(newVerifyCommand()) }
@@ -26,7 +27,7 @@ func init() { rootCmd.AddCommand(newVerifyCommand()) }
 func newVerifyCommand() *cobra.Command {
 	var o verifyOptions
 	cmd := &cobra.Command{
-		Use:   "verify [--json] SRC1 SRC2   (each a file of any format or a registry URL)",
+		Use:   "verify [--json] [--mtime] SRC1 SRC2 | SRC1 --bridge URL [--token-file F]   (each SRC a file of any format or a registry URL)",
 		Short: "Compare the mailboxes of two sources; exit 0 when equal, 1 with a diff",
 		Long: `Compare the mailboxes held by two sources, entry by entry, whatever their
 formats (twoskip, skiplist, JSON dump, legacy dump, or a registry URL:
@@ -50,18 +51,52 @@ file comes from its by-uniqueid (I) records.
 Each difference names its field: "NAME: FIELD: VALUE1 ≠ VALUE2", with
 "absent" for a field that is not there. --json prints {"equal": bool,
 "only_in_1": [...], "only_in_2": [...], "changed": [{"name": ..., "diff":
-..., "fields": [{"field": ..., "a": ..., "b": ...}]}]} instead.`,
+..., "fields": [{"field": ..., "a": ..., "b": ...}]}]} instead.
+
+--bridge URL compares SRC1 with the registry of a running bridge, read
+through its HTTP API (GET /v1/mailboxes): the way to check a leveldb
+registry while the bridge owns it. --token-file gives the bridge's bearer
+token when it has one.
+
+A registry URL must name an existing registry: a leveldb path without one
+is an error (exit status 5), never an empty registry.`,
 		Example: `  mboxconv verify /var/lib/cyrus/mailboxes.db converted.db
   mboxconv verify --json master.json backend1-mailboxes.db
-  mboxconv verify /var/lib/cyrus/mailboxes.db leveldb:///var/lib/murder-bridge/registry`,
-		Args: exactArgs(2),
+  mboxconv verify /var/lib/cyrus/mailboxes.db leveldb:///var/lib/murder-bridge/registry
+  mboxconv verify /var/lib/cyrus/mailboxes.db --bridge http://127.0.0.1:8405 --token-file /etc/murder-bridge/token`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if o.bridge != "" {
+				return exitcode.With(exitcode.Usage, cobra.ExactArgs(1)(cmd, args))
+			}
+			return exactArgs(2)(cmd, args)
+		},
+		PreRunE: func(*cobra.Command, []string) error { return o.bridgeFlags.check() },
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runVerify(cmd.Context(), o, args[0], args[1], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			p2 := o.bridge
+			if p2 == "" {
+				p2 = args[1]
+			}
+			return runVerify(cmd.Context(), o, args[0], p2, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
 	cmd.Flags().BoolVar(&o.compareMtime, "mtime", false, "also compare mtime")
+	o.bridgeFlags.add(cmd)
 	return cmd
+}
+
+// loadSource is loadEntries, with the bridge of --bridge for its URL.
+func loadSource(ctx context.Context, o verifyOptions, path string, stderr io.Writer) (map[string]mboxlist.Entry, []string, bool, error) {
+	if o.bridge != "" && path == o.bridge {
+		st, err := o.bridgeFlags.open()
+		if err != nil {
+			return nil, nil, false, err
+		}
+		defer st.Close()
+		m, order, err := listStore(ctx, st)
+		return m, order, false, err
+	}
+	return loadEntries(ctx, path, stderr)
 }
 
 // loadEntries reads every mailbox of a source into a map by name, keeping
@@ -108,9 +143,15 @@ func loadRegistry(ctx context.Context, url string) (map[string]mboxlist.Entry, [
 		return nil, nil, err
 	}
 	defer st.Close()
+	return listStore(ctx, st)
+}
+
+// listStore reads every entry of an open registry (or a bridge's), from
+// one snapshot.
+func listStore(ctx context.Context, st registry.Store) (map[string]mboxlist.Entry, []string, error) {
 	m := map[string]mboxlist.Entry{}
 	var order []string
-	_, err = st.List(ctx, "", func(e registry.Entry) error {
+	_, err := st.List(ctx, "", func(e registry.Entry) error {
 		order = append(order, e.Name)
 		m[e.Name] = e.Entry
 		return nil
@@ -143,11 +184,11 @@ type verifyDelta struct {
 }
 
 func runVerify(ctx context.Context, o verifyOptions, p1, p2 string, stdout, stderr io.Writer) error {
-	m1, order1, dump1, err := loadEntries(ctx, p1, stderr)
+	m1, order1, dump1, err := loadSource(ctx, o, p1, stderr)
 	if err != nil {
 		return err
 	}
-	m2, order2, dump2, err := loadEntries(ctx, p2, stderr)
+	m2, order2, dump2, err := loadSource(ctx, o, p2, stderr)
 	if err != nil {
 		return err
 	}
