@@ -104,9 +104,18 @@ func (c *Client) list(ctx context.Context, q url.Values, fn func(registry.Entry)
 
 // Count implements registry.Store (GET /v1/mailboxes?count=1).
 func (c *Client) Count(ctx context.Context, prefix string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	resp, err := c.get(ctx, "count", "/v1/mailboxes", url.Values{"prefix": {prefix}, "count": {"1"}})
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
 	var a CountAnswer
-	err := c.do(ctx, "count", "", http.MethodGet, "/v1/mailboxes", url.Values{"prefix": {prefix}, "count": {"1"}}, nil, &a)
-	return a.Count, err
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&a); err != nil {
+		return 0, registry.E("count", "", registry.Unavailable(fmt.Errorf("bad answer from the bridge: %v", err)))
+	}
+	return a.Count, nil
 }
 
 // get starts a GET whose body the caller reads (a stream: no overall
