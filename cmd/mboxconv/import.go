@@ -42,7 +42,7 @@ func init() { rootCmd.AddCommand(newImportCommand()) }
 func newImportCommand() *cobra.Command {
 	var o importOptions
 	cmd := &cobra.Command{
-		Use:   "import SRC --registry URL [--server NAME] [filters] [--dry-run] [--progress auto|bar|json|none] [--quiet]",
+		Use:   "import SRC --registry URL [--server NAME] [--lossy] [filters] [--dry-run] [--progress auto|bar|json|none] [--quiet]",
 		Short: "Import the mailboxes of a mailboxes.db, dump or registry into the registry",
 		Long: `Store every mailbox of SRC (a mailboxes.db of any format and Cyrus version,
 a JSON or legacy dump, or another registry's URL) in the registry at URL
@@ -103,8 +103,7 @@ the same command finds every entry stored and only verifies. The change log
 of a bulk-filled registry starts after the import (a Watch from before it
 gets "revision compacted" and lists instead).
 
-A leveldb registry has one owner process: stop murder-bridge first (or
-import through its HTTP API when that lands).`,
+A leveldb registry has one owner process: stop murder-bridge first.`,
 		Example: `  mboxconv import /var/lib/cyrus/mailboxes.db --registry leveldb:///var/lib/murder-bridge/registry
   mboxconv import backend1-mailboxes.db --server backend1 --registry etcd://10.0.0.1:2379,10.0.0.2:2379/murder
   mboxconv import mailboxes.db --registry leveldb:///srv/reg --domain example.com --dry-run

@@ -103,6 +103,9 @@ func loadSource(ctx context.Context, o verifyOptions, path string, stderr io.Wri
 // the order of names. dump reports a JSON or legacy dump, which cannot
 // carry a name history nor tell a missing ACL from an empty one.
 func loadEntries(ctx context.Context, path string, stderr io.Writer) (m map[string]mboxlist.Entry, order []string, dump bool, err error) {
+	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
+		return nil, nil, false, exitcode.With(exitcode.Usage, fmt.Errorf("%s: a bridge's HTTP API is read with --bridge URL (and --token-file FILE)", path))
+	}
 	if isRegistryURL(path) {
 		m, order, err = loadRegistry(ctx, path)
 		return m, order, false, err
