@@ -425,7 +425,7 @@ func runWaitFind(ctx context.Context) error {
 func runServeMemory(ctx context.Context) error {
 	mem := memory.New(nil)
 	if *from != "" {
-		st, err := registry.Open(ctx, *from)
+		st, err := registry.OpenExisting(ctx, *from) // read only: a mistyped path is an error
 		if err != nil {
 			return err
 		}
