@@ -219,3 +219,43 @@ func TestDumpDamagedMagic(t *testing.T) {
 		t.Errorf("binary data: exit %d, %s", code, stderr)
 	}
 }
+
+// Output larger than what is held in memory goes through the temporary
+// file: whole on commit, nothing on abort; the file is never visible in
+// TMPDIR.
+func TestWholeOutSpillsToTempFile(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 kB
+	n := spoolMem/len(chunk) + 40
+	for _, ok := range []bool{true, false} {
+		var dst bytes.Buffer
+		w, err := newWholeOut(&dst, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			if _, err := w.Write(chunk); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Flush()
+		if w.spool.f == nil {
+			t.Fatal("more than spoolMem held in memory")
+		}
+		if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+			t.Errorf("the temporary file is visible in TMPDIR: %v", ents)
+		}
+		var ferr error
+		if !ok {
+			ferr = errors.New("failed")
+		}
+		err = w.finish(ferr)
+		switch {
+		case ok && (err != nil || dst.Len() != n*len(chunk)):
+			t.Errorf("commit: %v, %d bytes, want %d", err, dst.Len(), n*len(chunk))
+		case !ok && (err == nil || dst.Len() != 0):
+			t.Errorf("abort: %v, %d bytes reached stdout", err, dst.Len())
+		}
+	}
+}

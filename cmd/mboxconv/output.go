@@ -116,10 +116,11 @@ func readDump(path string, kind srcKind, v mboxlist.Version) ([]mboxlist.Entry, 
 //     at full speed, and on failure the file is truncated back to the size
 //     it had before;
 //   - anything else (a pipe, a terminal, a file shared with stderr, an
-//     in-memory writer): the output goes to an unlinked temporary file in
-//     $TMPDIR (disk, not memory: 1,000,000 mailboxes are about 200 MB of
-//     JSON) and is copied to stdout once the command succeeded. A reader
-//     of the pipe sees the output only at the end.
+//     in-memory writer): the output is held — in memory up to 32 MB, beyond
+//     that in an unlinked temporary file in $TMPDIR (disk, not memory:
+//     1,000,000 mailboxes are about 300 MB of JSON) — and copied to stdout
+//     once the command succeeded. A reader of the pipe sees the output only
+//     at the end.
 //
 // /dev/null gets the output directly: nobody can see a partial one there.
 type wholeOut struct {
@@ -127,7 +128,61 @@ type wholeOut struct {
 	dst   io.Writer
 	file  *os.File // in place: stdout itself
 	start int64    // its size before
-	spool *os.File // spooled
+	spool *spool   // held
+}
+
+// spoolMem is how much output is held in memory before it goes to a
+// temporary file.
+const spoolMem = 32 << 20
+
+// spool holds output in memory, then in an unlinked temporary file.
+type spool struct {
+	mem []byte
+	f   *os.File
+}
+
+func (s *spool) Write(p []byte) (int, error) {
+	if s.f == nil {
+		if len(s.mem)+len(p) <= spoolMem {
+			s.mem = append(s.mem, p...)
+			return len(p), nil
+		}
+		f, err := os.CreateTemp("", "mboxconv-out-*")
+		if err != nil {
+			return 0, fmt.Errorf("stdout: cannot make the temporary file that holds the output until it is complete (set TMPDIR, or redirect stdout to a file): %w", err)
+		}
+		os.Remove(f.Name()) // gone with the process, whatever happens
+		s.f = f
+		if _, err := f.Write(s.mem); err != nil {
+			return 0, fmt.Errorf("stdout: temporary file in TMPDIR: %w", err)
+		}
+		s.mem = nil
+	}
+	n, err := s.f.Write(p)
+	if err != nil {
+		err = fmt.Errorf("stdout: temporary file in TMPDIR (set TMPDIR, or redirect stdout to a file): %w", err)
+	}
+	return n, err
+}
+
+// copyTo writes what the spool holds to w.
+func (s *spool) copyTo(w io.Writer) error {
+	if s.f == nil {
+		_, err := w.Write(s.mem)
+		return err
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	_, err := io.Copy(w, s.f)
+	return err
+}
+
+func (s *spool) close() {
+	s.mem = nil
+	if s.f != nil {
+		s.f.Close()
+	}
 }
 
 // newWholeOut starts the output of a command writing to stdout (stderr is
@@ -149,13 +204,8 @@ func newWholeOut(stdout, stderr io.Writer) (*wholeOut, error) {
 			}
 		}
 	}
-	sp, err := os.CreateTemp("", "mboxconv-out-*")
-	if err != nil {
-		return nil, exitcode.With(exitcode.Output, fmt.Errorf("stdout: cannot make the temporary file that holds the output until it is complete (set TMPDIR, or redirect stdout to a file): %w", err))
-	}
-	os.Remove(sp.Name()) // gone with the process, whatever happens
-	w.spool = sp
-	w.Writer = bufio.NewWriterSize(sp, 1<<20)
+	w.spool = &spool{}
+	w.Writer = bufio.NewWriterSize(w.spool, 1<<20)
 	return w, nil
 }
 
@@ -198,12 +248,8 @@ func (w *wholeOut) commit() error {
 	if w.spool == nil {
 		return nil
 	}
-	defer w.spool.Close()
-	if _, err := w.spool.Seek(0, io.SeekStart); err != nil {
-		return outputErr(err)
-	}
-	_, err := io.Copy(w.dst, w.spool)
-	return outputErr(err)
+	defer w.spool.close()
+	return outputErr(w.spool.copyTo(w.dst))
 }
 
 // abort discards the output: a spool is dropped, a file written in place is
@@ -212,7 +258,7 @@ func (w *wholeOut) commit() error {
 func (w *wholeOut) abort() error {
 	w.Reset(io.Discard)
 	if w.spool != nil {
-		w.spool.Close()
+		w.spool.close()
 		return nil
 	}
 	if w.file != nil {
