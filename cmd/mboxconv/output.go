@@ -116,11 +116,11 @@ func readDump(path string, kind srcKind, v mboxlist.Version) ([]mboxlist.Entry, 
 //     at full speed, and on failure the file is truncated back to the size
 //     it had before;
 //   - anything else (a pipe, a terminal, a file shared with stderr, an
-//     in-memory writer): the output is held — in memory up to 32 MB, beyond
-//     that in an unlinked temporary file in $TMPDIR (disk, not memory:
-//     1,000,000 mailboxes are about 300 MB of JSON) — and copied to stdout
-//     once the command succeeded. A reader of the pipe sees the output only
-//     at the end.
+//     in-memory writer): the output is held — the first MB in memory, the
+//     rest in an unlinked temporary file in $TMPDIR (1,000,000 mailboxes are
+//     about 300 MB of JSON; holding that in the heap measured 3x slower than
+//     the file, in page cache) — and copied to stdout once the command
+//     succeeded. A reader of the pipe sees the output only at the end.
 //
 // /dev/null gets the output directly: nobody can see a partial one there.
 type wholeOut struct {
@@ -132,8 +132,8 @@ type wholeOut struct {
 }
 
 // spoolMem is how much output is held in memory before it goes to a
-// temporary file.
-const spoolMem = 32 << 20
+// temporary file (small outputs make no file).
+const spoolMem = 1 << 20
 
 // spool holds output in memory, then in an unlinked temporary file.
 type spool struct {
