@@ -93,7 +93,7 @@ func (c *Config) Run(t testing.TB, tool string, args ...string) Result {
 // RunInput is Run with standard input.
 func (c *Config) RunInput(t testing.TB, stdin []byte, tool string, args ...string) Result {
 	t.Helper()
-	return runCmd(t, c.command(t, tool, args), stdin, tool)
+	return RunCmd(t, c.command(t, tool, args), stdin, tool)
 }
 
 // MustRun is Run that fails the test on a non-zero exit.

@@ -253,8 +253,9 @@ func (c *Config) command(t testing.TB, tool string, args []string) *exec.Cmd {
 	return cmd
 }
 
-// runCmd runs cmd with stdin and collects what it printed.
-func runCmd(t testing.TB, cmd *exec.Cmd, stdin []byte, tool string) Result {
+// RunCmd runs cmd with stdin and collects what it printed; a non-zero exit
+// is returned in the Result, any other failure to run fails the test.
+func RunCmd(t testing.TB, cmd *exec.Cmd, stdin []byte, tool string) Result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -2,7 +2,6 @@ package murdertest
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -624,22 +623,7 @@ func (in *Instance) Run(t testing.TB, stdin []byte, tool string, args ...string)
 		path := cyrustest.Tool(t, tool)
 		argv = append([]string{"/usr/bin/setpriv", "--reuid=cyrus", "--regid=mail", "--init-groups", "--", path, "-C", in.Conf}, args...)
 	}
-	cmd := in.nsCommand(argv...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	err := cmd.Run()
-	res := Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("run %s: %v", tool, err)
-		}
-		res.ExitCode = ee.ExitCode()
-	}
-	return res
+	return cyrustest.RunCmd(t, in.nsCommand(argv...), stdin, tool)
 }
 
 // CtlMboxlist runs ctl_mboxlist with args ("-m", "-d", ...) and fails the
