@@ -162,6 +162,9 @@ func (a *Adapter) merge(e *registry.Entry, m *mupdate.Mailbox) {
 // atomic create-if-absent, compare-and-set or delete-with-tombstone,
 // retrying when another writer got in between.
 func (a *Adapter) Write(ctx context.Context, req mupdate.Request) error {
+	if err := CheckRequest(req); err != nil {
+		return err
+	}
 	retries := a.MaxRetries
 	if retries <= 0 {
 		retries = 64
@@ -176,6 +179,39 @@ func (a *Adapter) Write(ctx context.Context, req mupdate.Request) error {
 		}
 	}
 	return fmt.Errorf("bridge: %s %q: too much contention, gave up after %d attempts", req.Op, req.Name, retries)
+}
+
+// CheckRequest refuses a RESERVE, ACTIVATE or DEACTIVATE whose name,
+// location or ACL real Cyrus cannot hold (mboxlist.Entry.Check): a
+// frontend's mupdate slave would store it, or abort on it, on every
+// resync. The refusal is a *mupdate.Error with Cyrus's words ("Invalid
+// mailbox name", ...) wrapping mupdate.ErrInvalid and the
+// *mboxlist.CheckError. DELETE is never refused here, so that a bad entry
+// already stored can be removed.
+func CheckRequest(req mupdate.Request) error {
+	if req.Op == mupdate.OpDelete {
+		return nil
+	}
+	loc := ParseLocation(req.Location)
+	e := mboxlist.Entry{Name: req.Name, Server: loc.Server, Partition: loc.Partition}
+	if req.Op == mupdate.OpActivate {
+		e.ACL = ParseACL(req.ACL)
+	}
+	if err := e.Check(nil); err != nil {
+		var ce *mboxlist.CheckError
+		errors.As(err, &ce)
+		return &mupdate.Error{Text: ce.Text, Err: &invalidErr{err}}
+	}
+	return nil
+}
+
+// invalidErr is a refusal of bad input: errors.Is finds both
+// mupdate.ErrInvalid and mboxlist.ErrCyrusLimit, and its text says what.
+type invalidErr struct{ err error }
+
+func (e *invalidErr) Error() string { return e.err.Error() }
+func (e *invalidErr) Unwrap() []error {
+	return []error{mupdate.ErrInvalid, e.err}
 }
 
 type retryErr struct{ err error }

@@ -97,9 +97,9 @@ func runBridge(t *testing.T, st registry.Store) func() *session {
 func TestPartialUpdateSeesMovesAndDeletes(t *testing.T) {
 	login := startBridge(t)
 	w := login()
-	w.send(`W1 ACTIVATE "user.move" "A!p" "x\tlr\t"`)
-	w.send(`W2 ACTIVATE "user.gone" "A!p" "x\tlr\t"`)
-	w.send(`W3 ACTIVATE "user.other" "C!p" "x\tlr\t"`)
+	w.send("W1 ACTIVATE \"user.move\" \"A!p\" \"x\tlr\t\"")
+	w.send("W2 ACTIVATE \"user.gone\" \"A!p\" \"x\tlr\t\"")
+	w.send("W3 ACTIVATE \"user.other\" \"C!p\" \"x\tlr\t\"")
 	w.until("W3 OK")
 
 	s := login()
@@ -109,7 +109,7 @@ func TestPartialUpdateSeesMovesAndDeletes(t *testing.T) {
 		t.Fatalf("partial dump for A:\n%s", got)
 	}
 
-	w.send(`W4 ACTIVATE "user.move" "B!p" "x\tlr\t"`) // moves away from A
+	w.send("W4 ACTIVATE \"user.move\" \"B!p\" \"x\tlr\t\"") // moves away from A
 	w.send(`W5 DELETE "user.gone"`)                   // deleted on A
 	w.send(`W6 DELETE "user.other"`)                  // deleted on C
 	w.send(`W7 ACTIVATE "user.new" "C!p" ""`)         // never on A
@@ -143,9 +143,9 @@ func TestPartialUpdateSeesOtherBridgesMovesAndDeletes(t *testing.T) {
 	}
 	loginA, loginB := runBridge(t, open()), runBridge(t, open())
 	w := loginA()
-	w.send(`W1 ACTIVATE "user.move" "A!p" "x\tlr\t"`)
-	w.send(`W2 ACTIVATE "user.gone" "A!p" "x\tlr\t"`)
-	w.send(`W3 ACTIVATE "user.other" "C!p" "x\tlr\t"`)
+	w.send("W1 ACTIVATE \"user.move\" \"A!p\" \"x\tlr\t\"")
+	w.send("W2 ACTIVATE \"user.gone\" \"A!p\" \"x\tlr\t\"")
+	w.send("W3 ACTIVATE \"user.other\" \"C!p\" \"x\tlr\t\"")
 	w.until("W3 OK")
 
 	s := loginB()
@@ -158,7 +158,7 @@ func TestPartialUpdateSeesOtherBridgesMovesAndDeletes(t *testing.T) {
 			t.Fatalf("bridge B never showed A's writes:\n%s", strings.Join(dump, "\n"))
 		}
 	}
-	w.send(`W4 ACTIVATE "user.move" "B!p" "x\tlr\t"`) // moves away from A
+	w.send("W4 ACTIVATE \"user.move\" \"B!p\" \"x\tlr\t\"") // moves away from A
 	w.send(`W5 DELETE "user.gone"`)                   // deleted on A
 	w.send(`W6 DELETE "user.other"`)                  // deleted on C
 	w.send(`W7 ACTIVATE "user.new" "C!p" ""`)         // never on A
