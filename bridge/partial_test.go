@@ -110,9 +110,9 @@ func TestPartialUpdateSeesMovesAndDeletes(t *testing.T) {
 	}
 
 	w.send("W4 ACTIVATE \"user.move\" \"B!p\" \"x\tlr\t\"") // moves away from A
-	w.send(`W5 DELETE "user.gone"`)                   // deleted on A
-	w.send(`W6 DELETE "user.other"`)                  // deleted on C
-	w.send(`W7 ACTIVATE "user.new" "C!p" ""`)         // never on A
+	w.send(`W5 DELETE "user.gone"`)                         // deleted on A
+	w.send(`W6 DELETE "user.other"`)                        // deleted on C
+	w.send(`W7 ACTIVATE "user.new" "C!p" ""`)               // never on A
 	w.until("W7 OK")
 	s.send("N1 NOOP")
 	got := strings.Join(s.until("N1 OK"), "\n")
@@ -159,10 +159,10 @@ func TestPartialUpdateSeesOtherBridgesMovesAndDeletes(t *testing.T) {
 		}
 	}
 	w.send("W4 ACTIVATE \"user.move\" \"B!p\" \"x\tlr\t\"") // moves away from A
-	w.send(`W5 DELETE "user.gone"`)                   // deleted on A
-	w.send(`W6 DELETE "user.other"`)                  // deleted on C
-	w.send(`W7 ACTIVATE "user.new" "C!p" ""`)         // never on A
-	w.send(`W8 ACTIVATE "user.marker" "A!p" ""`)      // after all of them, on A
+	w.send(`W5 DELETE "user.gone"`)                         // deleted on A
+	w.send(`W6 DELETE "user.other"`)                        // deleted on C
+	w.send(`W7 ACTIVATE "user.new" "C!p" ""`)               // never on A
+	w.send(`W8 ACTIVATE "user.marker" "A!p" ""`)            // after all of them, on A
 	w.until("W8 OK")
 	got := strings.Join(s.until("U01 MAILBOX {11+}"), "\n") // user.marker: the stream is in order
 	for _, want := range []string{"U01 MAILBOX {9+}\nuser.move {3+}\nB!p", "U01 DELETE {9+}\nuser.gone"} {
