@@ -26,10 +26,6 @@ const (
 	// (user_isnamespacelocked): a frontend's mupdate slave aborts on every
 	// restart.
 	MaxUserIDLen = 255 - len("*U*") - len(".lock")
-	// MaxComponentLen is the longest hierarchy component (between dots):
-	// a mailbox's lock file is its last component + ".lock", one path
-	// component of at most NAME_MAX (255) bytes.
-	MaxComponentLen = 255 - len(".lock")
 	// MaxPartitionLen is Cyrus's MAX_PARTITION_LEN: mboxlist refuses to
 	// create a mailbox on a longer partition.
 	MaxPartitionLen = 64
@@ -147,13 +143,7 @@ func checkName(field, name string, c *NameConfig) error {
 		if comp == "" {
 			return bad(pos, "empty hierarchy component")
 		}
-		if len(comp) > MaxComponentLen {
-			return bad(pos, "hierarchy component of %d bytes, more than %d (its lock file name would exceed 255 bytes)", len(comp), MaxComponentLen)
-		}
 		pos += len(comp) + 1
-	}
-	if i := strings.IndexByte(name, '!'); i > MaxComponentLen {
-		return bad(0, "domain of %d bytes, more than %d", i, MaxComponentLen)
 	}
 	n := ParseIntName(name, c)
 	if n.Deleted != 0 {

@@ -31,7 +31,7 @@ func TestCheckBoundaries(t *testing.T) {
 		{Name: "user." + a(MaxUserIDLen)},
 		{Name: "ex.com!user." + a(MaxUserIDLen-len("@ex.com"))},
 		{Name: shared(MaxNameLen)},
-		{Name: "shared." + a(MaxComponentLen)},
+		{Name: "shared." + a(MaxNameLen-len("shared."))}, // components have no limit of their own
 		{Name: "DELETED." + shared(MaxNameLen) + ".5F000000"},
 		{Name: "a", Partition: a(MaxPartitionLen), Server: a(MaxServerLen)},
 		{Name: "a", ACL: ACL{{a(MaxIdentifierLen), "l"}}},
@@ -57,7 +57,7 @@ func TestCheckBoundaries(t *testing.T) {
 		{Entry{Name: "ex.com!user." + a(MaxUserIDLen+1-len("@ex.com"))}, "name", TextBadName},
 		{Entry{Name: "DELETED.user." + a(MaxUserIDLen+1) + ".5F000000"}, "name", TextBadName},
 		{Entry{Name: shared(MaxNameLen + 1)}, "name", TextBadName},
-		{Entry{Name: "shared." + a(MaxComponentLen+1)}, "name", TextBadName},
+		{Entry{Name: "shared." + a(MaxNameLen-len("shared.")+1)}, "name", TextBadName},
 		{Entry{Name: "DELETED." + shared(MaxDeletedNameLen-16) + ".5F000000"}, "name", TextBadName},
 		{Entry{Name: "user.fred\x01"}, "name", TextBadName},
 		{Entry{Name: "user.fr\xc3\xa9d"}, "name", TextBadName},
