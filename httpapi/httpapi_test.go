@@ -260,6 +260,11 @@ func TestBadInput(t *testing.T) {
 		{"POST", "/v1/slots", `{"Name":"x","State":"legacy"}{}`, 400},
 		{"POST", "/v1/slots", `{"Name":"a/b","State":"legacy"}`, 400},
 		{"POST", "/v1/slots", strings.Repeat(" ", 2<<20), 400},
+		// locations real Cyrus cannot hold (mboxlist.CheckLocation)
+		{"POST", "/v1/slots", `{"Name":"x","State":"legacy","Locations":[{"Server":"be 1"}]}`, 400},
+		{"POST", "/v1/slots", `{"Name":"x","State":"legacy","Locations":[{"Server":"be1","Partition":"p\u0001"}]}`, 400},
+		{"POST", "/v1/slots", `{"Name":"x","State":"legacy","Locations":[{"Server":"be1","Partition":"` + strings.Repeat("p", 65) + `"}]}`, 400},
+		{"POST", "/v1/slots", `{"Name":"x","State":"legacy","Locations":[{"Server":"` + strings.Repeat("s", 513) + `"}]}`, 400},
 		{"PUT", "/v1/slots/x", `{"Name":"y","State":"legacy","Revision":1}`, 400},
 		{"PUT", "/v1/slots/x", `{"Name":"x","State":"legacy"}`, 400},
 		{"PUT", "/v1/slots/x", `{"Name":"x","State":"legacy","Revision":99}`, 404},

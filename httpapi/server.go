@@ -19,6 +19,7 @@ import (
 
 	"github.com/murderkit/murderkit/cutover"
 	"github.com/murderkit/murderkit/follow"
+	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 )
 
@@ -466,6 +467,12 @@ func decodeSlot(w http.ResponseWriter, r *http.Request) (registry.Slot, bool) {
 	if err := registry.ValidateSlot(sl); err != nil {
 		httpError(w, http.StatusBadRequest, "bad slot: "+err.Error())
 		return sl, false
+	}
+	for _, l := range sl.Locations { // what real Cyrus cannot hold (docs/entry-model.md)
+		if err := mboxlist.CheckLocation(l.Server, l.Partition); err != nil {
+			httpError(w, http.StatusBadRequest, "bad slot location: "+err.Error())
+			return sl, false
+		}
 	}
 	return sl, true
 }
