@@ -62,7 +62,11 @@ type Status struct {
 	Resyncs   int64         `json:"resyncs"`   // completed full resynchronisations
 	Reconnect int64         `json:"reconnect"` // connection attempts that failed or dropped
 	Applied   int64         `json:"applied"`   // registry writes made (puts + deletes)
-	LastError string        `json:"last_error,omitempty"`
+	// Refused counts master entries not written because real Cyrus cannot
+	// hold them (mboxlist.Entry.Check): stored, they would reach every
+	// frontend following the bridge, which may abort on them.
+	Refused   int64  `json:"refused"`
+	LastError string `json:"last_error,omitempty"`
 	// AuthRefused: the master refused the credentials at the last attempt
 	// (LastError has its answer); retries are at the longest backoff.
 	AuthRefused bool      `json:"auth_refused,omitempty"`
@@ -82,6 +86,7 @@ type SyncStats struct {
 	Deleted   int `json:"deleted"`   // in the registry but gone from the master
 	Unchanged int `json:"unchanged"` // equal: not rewritten
 	Skipped   int `json:"skipped"`   // in a slot the bridge is authoritative for
+	Refused   int `json:"refused"`   // not written: real Cyrus cannot hold them
 }
 
 // Follower mirrors one master. Create it with New and call Run.
@@ -96,6 +101,7 @@ type Follower struct {
 	resyncs   int64
 	reconnect int64
 	applied   int64
+	refused   int64
 	lastErr   string
 	authNo    bool
 	// wasConnected: the last session got past authentication
@@ -164,7 +170,7 @@ func (f *Follower) Status() Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := Status{Master: f.cfg.Addr, Connected: f.connected, Synced: f.synced, LastRound: f.lastRound,
-		Lag: -1, Resyncs: f.resyncs, Reconnect: f.reconnect, Applied: f.applied, LastError: f.lastErr, AuthRefused: f.authNo, LastSync: f.lastSync}
+		Lag: -1, Resyncs: f.resyncs, Reconnect: f.reconnect, Applied: f.applied, Refused: f.refused, LastError: f.lastErr, AuthRefused: f.authNo, LastSync: f.lastSync}
 	if !f.lastRound.IsZero() {
 		s.Lag = f.cfg.Now().Sub(f.lastRound)
 	}
@@ -290,7 +296,7 @@ func (f *Follower) session(ctx context.Context) (synced bool, err error) {
 			}
 			f.mu.Unlock()
 			f.log.Info("follow: registry resynchronised with the master", "master_entries", st.Master,
-				"created", st.Created, "updated", st.Updated, "deleted", st.Deleted, "unchanged", st.Unchanged, "skipped", st.Skipped)
+				"created", st.Created, "updated", st.Updated, "deleted", st.Deleted, "unchanged", st.Unchanged, "skipped", st.Skipped, "refused", st.Refused)
 			go f.noops(sctx, c, noopErr, stop)
 		}
 		return nil
@@ -409,11 +415,38 @@ func (f *Follower) fill(e *registry.Entry, m mupdate.Mailbox) {
 // put makes the registry's entry for m.Name equal to m (no write when it
 // already is): a live MAILBOX/RESERVE line.
 func (f *Follower) put(ctx context.Context, m mupdate.Mailbox) error {
+	if f.refuse(m) {
+		return nil
+	}
 	wrote, _, err := f.putEntry(ctx, m, nil)
 	if wrote {
 		f.log.Debug("follow: applied", "name", m.Name, "state", m.State.String(), "location", m.Location)
 	}
 	return err
+}
+
+// refuse reports (and logs, and counts) a master entry whose name,
+// location or ACL real Cyrus cannot hold: the follower skips it and goes
+// on following, so that one bad entry on the old master neither stops the
+// mirror nor reaches the frontends of the bridge.
+func (f *Follower) refuse(m mupdate.Mailbox) bool {
+	op := mupdate.OpActivate
+	if m.State == mupdate.Reserved {
+		op = mupdate.OpReserve
+	}
+	err := bridge.CheckRequest(mupdate.Request{Op: op, Name: m.Name, Location: m.Location, ACL: m.ACL})
+	if err == nil {
+		return false
+	}
+	name := m.Name
+	if len(name) > 80 {
+		name = name[:80] + "..."
+	}
+	f.log.Error("follow: skipped an entry of the master that real Cyrus cannot hold", "name", name, "name_bytes", len(m.Name), "err", errors.Unwrap(err))
+	f.mu.Lock()
+	f.refused++
+	f.mu.Unlock()
+	return true
 }
 
 const maxCAS = 64
@@ -579,6 +612,10 @@ func (f *Follower) resync(ctx context.Context, dump []mupdate.Mailbox) (SyncStat
 		return nil
 	}
 	for i, m := range dump {
+		if f.refuse(m) {
+			st.Refused++
+			continue
+		}
 		if mark[i] == equal {
 			st.Unchanged++
 			continue

@@ -127,6 +127,10 @@ func New(cfg Config) (*Server, error) {
 				Name: "murder_bridge_follow_writes_total",
 				Help: "Registry writes made by the follower.",
 			}, func() float64 { return float64(f.Status().Applied) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "murder_bridge_follow_refused_total",
+				Help: "Entries of the followed master not written because real Cyrus cannot hold them (each logged).",
+			}, func() float64 { return float64(f.Status().Refused) }),
 		)
 	}
 	if wt := cfg.WriteThrough; wt != nil {
