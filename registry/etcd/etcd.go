@@ -89,6 +89,8 @@ type Store struct {
 
 	pageSize int64        // pages' page size; 0: pageSize (tests set it)
 	counted  atomic.Int64 // keys etcd counted for pages' requests
+	// readRetries counts read attempts sent again (retryRead)
+	readRetries atomic.Int64
 }
 
 var _ registry.Store = (*Store)(nil)
@@ -238,7 +240,7 @@ func (s *Store) check(ctx context.Context, op, name string) error {
 // read reads the entry and the tombstone of db in one (linearizable)
 // transaction.
 func (s *Store) read(ctx context.Context, db string) (state, error) {
-	resp, err := s.cli.Txn(ctx).Then(clientv3.OpGet(s.ekey(db)), clientv3.OpGet(s.tkey(db))).Commit()
+	resp, err := s.txnReadRetry(ctx, clientv3.OpGet(s.ekey(db)), clientv3.OpGet(s.tkey(db)))
 	if err != nil {
 		return state{}, wrap(err)
 	}
@@ -273,7 +275,7 @@ func (s *Store) get(ctx context.Context, op, name string, opts ...clientv3.OpOpt
 	if err := registry.ValidateName(name); err != nil {
 		return registry.Entry{}, registry.E(op, name, err)
 	}
-	resp, err := s.cli.Get(ctx, s.ekey(registry.DBName(name)), opts...)
+	resp, err := s.getRetry(ctx, s.ekey(registry.DBName(name)), opts...)
 	if err != nil {
 		return registry.Entry{}, registry.E(op, name, wrap(err))
 	}
@@ -296,7 +298,7 @@ func (s *Store) GetTombstone(ctx context.Context, name string) (registry.Tombsto
 	if err := registry.ValidateName(name); err != nil {
 		return registry.Tombstone{}, registry.E("get-tombstone", name, err)
 	}
-	resp, err := s.cli.Get(ctx, s.tkey(registry.DBName(name)))
+	resp, err := s.getRetry(ctx, s.tkey(registry.DBName(name)))
 	if err != nil {
 		return registry.Tombstone{}, registry.E("get-tombstone", name, wrap(err))
 	}

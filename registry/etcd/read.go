@@ -70,7 +70,7 @@ func (s *Store) pages(ctx context.Context, start, end string, fn func(kvs []*mvc
 		if rev != 0 {
 			o = append(o, clientv3.WithRev(rev))
 		}
-		resp, err := s.cli.Get(ctx, start, o...)
+		resp, err := s.getRetry(ctx, start, o...)
 		if err != nil {
 			return rev, err
 		}
@@ -160,7 +160,7 @@ func (s *Store) Count(ctx context.Context, prefix string) (int, error) {
 		return 0, registry.E("count", prefix, err)
 	}
 	start, end := s.keyRange(dirEntry, r)
-	resp, err := s.cli.Get(ctx, start, clientv3.WithRange(end), clientv3.WithCountOnly())
+	resp, err := s.getRetry(ctx, start, clientv3.WithRange(end), clientv3.WithCountOnly())
 	if err != nil {
 		return 0, registry.E("count", prefix, wrap(err))
 	}
@@ -188,7 +188,7 @@ func (s *Store) Visible(ctx context.Context, userid string, groups []string) ([]
 		}
 		ops = append(ops, clientv3.OpGet(s.xkey(p), clientv3.WithPrefix(), clientv3.WithKeysOnly()))
 	}
-	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	resp, err := s.txnReadRetry(ctx, ops...)
 	if err != nil {
 		return nil, registry.E("visible", userid, wrap(err))
 	}
@@ -243,7 +243,7 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 	if err := s.check(ctx, "revision", ""); err != nil {
 		return 0, err
 	}
-	resp, err := s.cli.Get(ctx, s.p+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	resp, err := s.getRetry(ctx, s.p+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		return 0, registry.E("revision", "", wrap(err))
 	}
@@ -549,7 +549,7 @@ func (s *Store) GetSlot(ctx context.Context, name string) (registry.Slot, error)
 	if err := s.check(ctx, "get-slot", name); err != nil {
 		return registry.Slot{}, err
 	}
-	resp, err := s.cli.Get(ctx, s.skey(name))
+	resp, err := s.getRetry(ctx, s.skey(name))
 	if err != nil {
 		return registry.Slot{}, registry.E("get-slot", name, wrap(err))
 	}
@@ -569,7 +569,7 @@ func (s *Store) ListSlots(ctx context.Context) ([]registry.Slot, error) {
 	if err := s.check(ctx, "list-slots", ""); err != nil {
 		return nil, err
 	}
-	resp, err := s.cli.Get(ctx, s.p+dirSlot, clientv3.WithPrefix())
+	resp, err := s.getRetry(ctx, s.p+dirSlot, clientv3.WithPrefix())
 	if err != nil {
 		return nil, registry.E("list-slots", "", wrap(err))
 	}
