@@ -292,6 +292,15 @@ func Import(ctx context.Context, src EntrySource, store registry.Store, o Import
 			}
 			s.Names[re.Name] = struct{}{}
 		}
+		// what real Cyrus cannot hold is refused (mboxlist.Entry.Check):
+		// stored, it would reach every frontend of the bridge
+		if err := re.Entry.Check(nil); err != nil {
+			n := re.Name
+			if len(n) > 80 {
+				n = n[:80] + "..."
+			}
+			return re, false, fmt.Errorf("entry %d (%q): a value Cyrus cannot hold: %w", s.Read, n, err)
+		}
 		s.Selected++
 		s.ByType[TypeName(re.Type)]++
 		if ad != nil {

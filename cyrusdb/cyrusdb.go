@@ -119,6 +119,13 @@ func (t *Tail) String() string {
 	return fmt.Sprintf("uncommitted tail at offset %d (0x%X), %d bytes: %s", t.Offset, t.Offset, t.Length, t.Note)
 }
 
+// OffsetIterator is implemented by readers that can tell where each record
+// lies in the file (skiplist and twoskip): IterateAt is Iterate with the
+// record's file offset, for errors about what a record decodes to.
+type OffsetIterator interface {
+	IterateAt(fn func(off int64, key, value []byte) error) error
+}
+
 // Reader reads the committed records of one file.
 type Reader interface {
 	Format() Format

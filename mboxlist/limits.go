@@ -192,10 +192,10 @@ func CheckLocation(server, partition string) error {
 
 // CheckACL reports whether real Cyrus can hold acl: every identifier
 // non-empty (after a negative entry's '-'), without control bytes (a TAB
-// would split it) and within MaxIdentifierLen; every rights string
-// non-empty (Cyrus removes an identifier whose rights become empty, and an
-// empty field shifts every pair after it when Cyrus splits the string) and
-// made of RightLetters only; the whole string within MaxACLLen.
+// would split it) and within MaxIdentifierLen; every rights string made of
+// RightLetters only (it may be empty: IMAP never leaves one, but Cyrus's
+// ctl_mboxlist -u stores it and Cyrus reads it back); the whole string
+// within MaxACLLen.
 func CheckACL(acl ACL) error {
 	total := 0
 	for i, it := range acl {
@@ -209,9 +209,6 @@ func CheckACL(acl ACL) error {
 		}
 		if len(id) > MaxIdentifierLen {
 			return limitErr(field, it.ID, -1, TextBadACL, "identifier of %d bytes, more than %d", len(id), MaxIdentifierLen)
-		}
-		if it.Rights == "" {
-			return limitErr(field+".rights", it.ID, -1, TextBadRights, "empty rights")
 		}
 		for j := 0; j < len(it.Rights); j++ {
 			if strings.IndexByte(RightLetters, it.Rights[j]) < 0 {

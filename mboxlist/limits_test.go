@@ -35,6 +35,7 @@ func TestCheckBoundaries(t *testing.T) {
 		{Name: "DELETED." + shared(MaxNameLen) + ".5F000000"},
 		{Name: "a", Partition: a(MaxPartitionLen), Server: a(MaxServerLen)},
 		{Name: "a", ACL: ACL{{a(MaxIdentifierLen), "l"}}},
+		{Name: "a", ACL: ACL{{"anyone", ""}, {"we ird", "lr"}, {`group:a"b`, "l"}, {"pct%x", "lr"}}}, // as testdata/src/types.json
 		{Name: "a", UniqueID: a(MaxUniqueIDLen), Type: TypeCalendar | FlagRemote | FlagReserve},
 		{Name: "a", Partition: "default"}, // no server: a replicated murder's location
 		{Name: "a"},                       // no location at all
@@ -79,7 +80,6 @@ func TestCheckBoundaries(t *testing.T) {
 		{Entry{Name: "a", Server: "be\n1"}, "server", TextBadServer},
 		{Entry{Name: "a", ACL: ACL{{a(MaxIdentifierLen + 1), "l"}}}, "acl[0]", TextBadACL},
 		{Entry{Name: "a", ACL: ACL{{"fred", "lq"}}}, "acl[0].rights", TextBadRights},
-		{Entry{Name: "a", ACL: ACL{{"fred", ""}}}, "acl[0].rights", TextBadRights},
 		{Entry{Name: "a", ACL: ACL{{"", "l"}}}, "acl[0]", TextBadACL},
 		{Entry{Name: "a", ACL: ACL{{"-", "l"}}}, "acl[0]", TextBadACL},
 		{Entry{Name: "a", ACL: ACL{{"fr\ted", "l"}}}, "acl[0]", TextBadACL},

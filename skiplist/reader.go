@@ -419,8 +419,15 @@ func (u userErr) Error() string { return u.err.Error() }
 
 // Iterate calls fn for every committed record in key order.
 func (db *DB) Iterate(fn func(key, value []byte) error) error {
-	err := db.iterate(func(k, v []byte) error {
-		if err := fn(k, v); err != nil {
+	return db.IterateAt(func(_ int64, k, v []byte) error { return fn(k, v) })
+}
+
+// IterateAt is Iterate that also passes the file offset of each record
+// (cyrusdb.OffsetIterator): the INORDER record, or the log record that
+// holds the committed value.
+func (db *DB) IterateAt(fn func(off int64, key, value []byte) error) error {
+	err := db.iterate(func(off int64, k, v []byte) error {
+		if err := fn(off, k, v); err != nil {
 			return userErr{err}
 		}
 		return nil
@@ -439,7 +446,7 @@ func (db *DB) Iterate(fn func(key, value []byte) error) error {
 	return err
 }
 
-func (db *DB) iterate(fn func(k, v []byte) error) error {
+func (db *DB) iterate(fn func(off int64, k, v []byte) error) error {
 	li := 0
 	// emitLog emits log entries whose key sorts before key (all when key is
 	// nil), and reports whether the log holds key itself.
@@ -459,7 +466,7 @@ func (db *DB) iterate(fn func(k, v []byte) error) error {
 				if err != nil {
 					return false, err
 				}
-				if err := fn(n.key, n.val); err != nil {
+				if err := fn(n.off, n.key, n.val); err != nil {
 					return false, err
 				}
 			}
@@ -502,7 +509,7 @@ func (db *DB) iterate(fn func(k, v []byte) error) error {
 			continue
 		}
 		// n.key/n.val alias db.inord; emitLog reads through db.logs only.
-		if err := fn(n.key, n.val); err != nil {
+		if err := fn(n.off, n.key, n.val); err != nil {
 			return err
 		}
 	}

@@ -365,8 +365,14 @@ func (u userErr) Error() string { return u.err.Error() }
 
 // Iterate calls fn for every committed record in key order.
 func (db *DB) Iterate(fn func(key, value []byte) error) error {
+	return db.IterateAt(func(_ int64, k, v []byte) error { return fn(k, v) })
+}
+
+// IterateAt is Iterate that also passes the file offset of each record
+// (cyrusdb.OffsetIterator), so that a value found bad can be located.
+func (db *DB) IterateAt(fn func(off int64, key, value []byte) error) error {
 	err := db.walk(func(rec *record) error {
-		if err := fn(rec.key, rec.val); err != nil {
+		if err := fn(rec.off, rec.key, rec.val); err != nil {
 			return userErr{err}
 		}
 		return nil

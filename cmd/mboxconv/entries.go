@@ -93,15 +93,50 @@ func (s *source) Finish() error {
 	return nil
 }
 
+// iterateAt walks the committed records of a database file with their
+// file offsets (-1 when the reader cannot tell them).
+func (s *source) iterateAt(fn func(off int64, k, v []byte) error) error {
+	if oi, ok := s.db.(cyrusdb.OffsetIterator); ok {
+		return oi.IterateAt(fn)
+	}
+	return s.db.Iterate(func(k, v []byte) error { return fn(-1, k, v) })
+}
+
+// checkRecord validates what a record decoded to (mboxlist.Entry.Check):
+// skiplist has no checksums and a twoskip checksum covers only what was
+// written, so a damaged or hostile value is caught only by what it means.
+// The error names the record's key and file offset; it is damage (exit
+// status 3).
+func (s *source) checkRecord(key []byte, off int64, rec *mboxlist.Record) error {
+	if rec.Kind != mboxlist.KindEntry && rec.Kind != mboxlist.KindByID {
+		return nil
+	}
+	err := rec.Entry.Check(s.names)
+	if err == nil {
+		return nil
+	}
+	k := string(key)
+	if len(k) > 80 {
+		k = k[:80] + "..."
+	}
+	if off < 0 {
+		return cyrusdb.Corruptf(s.db.Format(), 0, "record %q: a value Cyrus cannot hold: %v", k, err)
+	}
+	return cyrusdb.Corruptf(s.db.Format(), off, "record %q: a value Cyrus cannot hold: %v", k, err)
+}
+
 // records calls fn with every committed record of a database file, decoded
-// for the detected version.
+// for the detected version and checked (checkRecord).
 func (s *source) records(ctx context.Context, fn func(key []byte, rec *mboxlist.Record) error) error {
-	err := s.db.Iterate(func(k, v []byte) error {
+	err := s.iterateAt(func(off int64, k, v []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		rec, err := mboxlist.DecodeRecord(s.version, k, v, s.names)
 		if err != nil {
+			return inputErr(s.path, err)
+		}
+		if err := s.checkRecord(k, off, &rec); err != nil {
 			return inputErr(s.path, err)
 		}
 		return fn(k, &rec)
@@ -136,7 +171,7 @@ func (s *source) entries(ctx context.Context, fn func(e *mboxlist.Entry) error) 
 		// their N entries. Everything else in the I records repeats the N
 		// record. Memory grows only with the number of renamed mailboxes.
 		hist := map[string]mboxlist.Entry{}
-		err := s.db.Iterate(func(k, v []byte) error {
+		err := s.iterateAt(func(off int64, k, v []byte) error {
 			if len(k) == 0 {
 				return nil
 			}
@@ -152,6 +187,9 @@ func (s *source) entries(ctx context.Context, fn func(e *mboxlist.Entry) error) 
 				if err != nil {
 					return inputErr(s.path, err)
 				}
+				if err := s.checkRecord(k, off, &rec); err != nil {
+					return inputErr(s.path, err)
+				}
 				if len(rec.Entry.History) > 0 {
 					hist[rec.Entry.UniqueID] = rec.Entry
 				}
@@ -159,6 +197,9 @@ func (s *source) entries(ctx context.Context, fn func(e *mboxlist.Entry) error) 
 			case mboxlist.KeyName:
 				rec, err := mboxlist.DecodeRecord(s.version, k, v, s.names)
 				if err != nil {
+					return inputErr(s.path, err)
+				}
+				if err := s.checkRecord(k, off, &rec); err != nil {
 					return inputErr(s.path, err)
 				}
 				e := &rec.Entry

@@ -185,7 +185,10 @@ type kvBatch struct {
 	recs []kvRec
 }
 
-type kvRec struct{ off, klen, vlen int }
+type kvRec struct {
+	off, klen, vlen int
+	foff            int64 // the record's file offset (-1: unknown)
+}
 
 const digestBatchRecords = 512
 
@@ -223,6 +226,9 @@ func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Di
 						k := b.buf[r.off : r.off+r.klen]
 						v := b.buf[r.off+r.klen : r.off+r.klen+r.vlen]
 						rec, err := mboxlist.DecodeRecord(src.version, k, v, src.names)
+						if err == nil {
+							err = src.checkRecord(k, r.foff, &rec)
+						}
 						if err != nil {
 							fail(inputErr(src.path, err))
 							break
@@ -254,7 +260,7 @@ func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Di
 			cur = nil
 		}
 	}
-	err := src.db.Iterate(func(k, v []byte) error {
+	err := src.iterateAt(func(foff int64, k, v []byte) error {
 		if len(k) == 0 {
 			return nil
 		}
@@ -272,6 +278,9 @@ func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Di
 				return nil
 			}
 			rec, err := mboxlist.DecodeRecord(src.version, k, v, src.names)
+			if err == nil {
+				err = src.checkRecord(k, foff, &rec)
+			}
 			if err != nil {
 				return inputErr(src.path, err)
 			}
@@ -290,7 +299,7 @@ func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Di
 					return err
 				}
 			}
-			cur.recs = append(cur.recs, kvRec{off: len(cur.buf), klen: len(k), vlen: len(v)})
+			cur.recs = append(cur.recs, kvRec{off: len(cur.buf), klen: len(k), vlen: len(v), foff: foff})
 			cur.buf = append(append(cur.buf, k...), v...)
 			if len(cur.recs) == digestBatchRecords {
 				flush()

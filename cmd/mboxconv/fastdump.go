@@ -25,13 +25,15 @@ const (
 type dumpBatch struct {
 	arena []byte
 	kv    [][2]int32 // key end, value end offsets into arena (start = previous end)
+	offs  []int64    // file offset of each record (-1: unknown)
 	out   []byte
 	n     int // entries printed
 	err   error
 	done  chan struct{}
 }
 
-func (b *dumpBatch) add(k, v []byte) {
+func (b *dumpBatch) add(off int64, k, v []byte) {
+	b.offs = append(b.offs, off)
 	b.arena = append(b.arena, k...)
 	ke := int32(len(b.arena))
 	b.arena = append(b.arena, v...)
@@ -42,17 +44,22 @@ func (b *dumpBatch) full() bool { return len(b.kv) >= batchRecords || len(b.aren
 
 // work decodes the batch's N records and prints their JSON members, each
 // preceded by the ",\n" separator (the writer drops the first one).
-func (b *dumpBatch) work(names *mboxlist.NameConfig) {
+func (b *dumpBatch) work(src *source) {
+	names := src.names
 	defer close(b.done)
 	if need := 2 * len(b.arena); cap(b.out) < need {
 		b.out = make([]byte, 0, need)
 	}
 	start := int32(0)
-	for _, kv := range b.kv {
+	for i, kv := range b.kv {
 		k, v := b.arena[start:kv[0]], b.arena[kv[0]:kv[1]]
 		start = kv[1]
 		rec, err := mboxlist.DecodeRecord(mboxlist.V36, k, v, names)
 		if err != nil {
+			b.err = err
+			return
+		}
+		if err := src.checkRecord(k, b.offs[i], &rec); err != nil {
 			b.err = err
 			return
 		}
@@ -75,7 +82,7 @@ func writeJSON36(ctx context.Context, w io.Writer, src *source) error {
 	pool := sync.Pool{New: func() any { return &dumpBatch{} }}
 	newBatch := func() *dumpBatch {
 		b := pool.Get().(*dumpBatch)
-		b.arena, b.kv, b.out, b.n, b.err = b.arena[:0], b.kv[:0], b.out[:0], 0, nil
+		b.arena, b.kv, b.offs, b.out, b.n, b.err = b.arena[:0], b.kv[:0], b.offs[:0], b.out[:0], 0, nil
 		b.done = make(chan struct{})
 		return b
 	}
@@ -88,7 +95,7 @@ func writeJSON36(ctx context.Context, w io.Writer, src *source) error {
 		go func() {
 			defer wg.Done()
 			for b := range todo {
-				b.work(src.names)
+				b.work(src)
 			}
 		}()
 	}
@@ -107,11 +114,11 @@ func writeJSON36(ctx context.Context, w io.Writer, src *source) error {
 			b = newBatch()
 			return true
 		}
-		err := src.db.Iterate(func(k, v []byte) error {
+		err := src.iterateAt(func(off int64, k, v []byte) error {
 			if len(k) == 0 || k[0] != mboxlist.KeyName {
 				return nil // I, A records: not printed by ctl_mboxlist -d
 			}
-			b.add(k, v)
+			b.add(off, k, v)
 			if b.full() && !send() {
 				return ctx.Err()
 			}

@@ -264,6 +264,8 @@ func importInto(ctx context.Context, o importOptions, src string, stdout, stderr
 			return exitcode.With(exitcode.Registry, err)
 		case errors.Is(err, cyrusdb.ErrChanged):
 			return exitcode.With(exitcode.Input, fmt.Errorf("%w (gave up after %d attempts)", err, attempt))
+		case errors.Is(err, mboxlist.ErrCyrusLimit): // a bad source entry, from a file or a registry
+			return exitcode.With(exitcode.Input, err)
 		}
 		var ee *exitcode.Error
 		if errors.As(err, &ee) {

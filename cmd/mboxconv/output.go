@@ -87,12 +87,30 @@ func readDump(path string, kind srcKind, v mboxlist.Version) ([]mboxlist.Entry, 
 	}
 	defer f.Close()
 	var all []mboxlist.Entry
+	// every entry is checked (mboxlist.Entry.Check): a dump is text anyone
+	// can edit, and Cyrus's ctl_mboxlist -u stores what it is given
+	check := func(e *mboxlist.Entry) error {
+		if err := e.Check(nil); err != nil {
+			n := e.Name
+			if len(n) > 80 {
+				n = n[:80] + "..."
+			}
+			return inputErr(path, fmt.Errorf("dump entry %d (%q): a value Cyrus cannot hold: %w", len(all)+1, n, err))
+		}
+		return nil
+	}
 	if kind == kindJSON {
 		d := mboxlist.NewJSONDecoder(bufio.NewReaderSize(f, 1<<20))
 		for d.Next() {
+			if err := check(d.Entry()); err != nil {
+				return nil, 0, err
+			}
 			all = append(all, *d.Entry())
 		}
 		return all, mboxlist.V36, inputErr(path, d.Err())
+	}
+	if err := legacyEndsWithNewline(f); err != nil {
+		return nil, 0, inputErr(path, err)
 	}
 	if v == 0 {
 		if v, err = legacyDumpVersion(path); err != nil {
@@ -101,6 +119,9 @@ func readDump(path string, kind srcKind, v mboxlist.Version) ([]mboxlist.Entry, 
 	}
 	d := mboxlist.NewLegacyDecoder(bufio.NewReaderSize(f, 1<<20), v)
 	for d.Next() {
+		if err := check(d.Entry()); err != nil {
+			return nil, 0, err
+		}
 		all = append(all, *d.Entry())
 	}
 	return all, v, inputErr(path, d.Err())
@@ -282,4 +303,31 @@ func (w *wholeOut) finish(err error) error {
 		return fmt.Errorf("%w; %v", err, aerr)
 	}
 	return err
+}
+
+// legacyEndsWithNewline refuses a legacy dump whose last line has no final
+// newline: every line Cyrus writes ends with one, so the file was cut short,
+// maybe inside the rights or the partition, and the line would decode to a
+// wrong record (Cyrus's ctl_mboxlist -u stores it as it is). Blanks after
+// the last newline are allowed. f is left at offset 0.
+func legacyEndsWithNewline(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := st.Size()
+	n := min(size, int64(mboxlist.MaxLegacyLine)+1)
+	tail := make([]byte, n)
+	if _, err := f.ReadAt(tail, size-n); err != nil && err != io.EOF {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	last := tail[bytes.LastIndexByte(tail, '\n')+1:]
+	if len(bytes.TrimSpace(last)) == 0 {
+		return nil
+	}
+	off := size - int64(len(last))
+	return &mboxlist.DumpError{Offset: off, What: fmt.Sprintf("the last line (%d bytes) has no final newline: the dump was cut short", len(last)), Err: mboxlist.ErrSyntax}
 }

@@ -44,7 +44,8 @@ func (k srcKind) isDB() bool { return k == kindTwoskip || k == kindSkiplist }
 // detectKind decides the kind of a source from its first bytes: the Cyrus
 // magic of a skiplist or twoskip file, `{` (after blanks) for a JSON dump,
 // otherwise a legacy dump if the first line has a TAB after the name, which
-// every legacy dump line has. An empty file is an empty legacy dump.
+// every legacy dump line has. A file of blanks only is an empty legacy dump;
+// a zero-byte file is an error.
 func detectKind(head []byte) (srcKind, error) {
 	switch cyrusdb.Detect(head) {
 	case cyrusdb.Twoskip:
@@ -58,11 +59,14 @@ func detectKind(head []byte) (srcKind, error) {
 	if bytes.HasPrefix(head, []byte("\xa1\x02\x8b\x0d")) {
 		return 0, cyrusdb.Corruptf(cyrusdb.Unknown, 0, "bad magic: a Cyrus database header of an unknown kind (%q)", printable(head))
 	}
+	if len(head) == 0 {
+		// Cyrus's own empty skiplist and twoskip files have headers
+		// (testdata/empty.*.db), and a dump has at least its braces or a
+		// line: zero bytes is a file cut to nothing, never "no mailboxes".
+		return 0, cyrusdb.Corruptf(cyrusdb.Unknown, 0, "the file is empty (0 bytes): not a mailboxes.db of any format, nor a dump")
+	}
 	t := bytes.TrimLeft(head, " \t\r\n")
 	if len(t) == 0 {
-		if len(head) == 0 {
-			return kindLegacy, nil
-		}
 		return kindLegacy, nil
 	}
 	if t[0] == '{' {
