@@ -389,7 +389,7 @@ loop:
 	if off < size || len(pending) > 0 {
 		note := fmt.Sprintf("%d record(s) of a transaction without COMMIT", len(pending))
 		if off < size {
-			note = fmt.Sprintf("incomplete or unreadable record at offset %d (0x%X) after the last COMMIT", off, off)
+			note = fmt.Sprintf("%d record(s) of a transaction without COMMIT, then an incomplete or unreadable record at offset %d (0x%X)", len(pending), off, off)
 		}
 		db.tail = &cyrusdb.Tail{Offset: txnStart, Length: size - txnStart, Note: note}
 	}

@@ -11,12 +11,21 @@ import (
 	"github.com/murderkit/murderkit/internal/exitcode"
 )
 
-// openDB opens a skiplist or twoskip file read-only, without locks.
+// openDB opens a skiplist or twoskip file read-only, without locks. A file
+// whose uncommitted tail is most of it is refused (checkTail).
 func openDB(path string, kind srcKind) (cyrusdb.Reader, error) {
 	if !kind.isDB() {
 		return nil, fmt.Errorf("%s is not a database file", kind)
 	}
-	return dbfile.Open(path)
+	db, err := dbfile.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTail(path, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 func (k srcKind) format() cyrusdb.Format {

@@ -39,6 +39,7 @@ func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	rootCmd.SetErr(&errb)
 	// cobra keeps flag values between Execute calls on the same command
 	// tree: reset every flag of every command to its default.
+	rootCmd.PersistentFlags().VisitAll(func(f *pflag.Flag) { f.Value.Set(f.DefValue); f.Changed = false })
 	for _, c := range rootCmd.Commands() {
 		c.Flags().VisitAll(func(f *pflag.Flag) {
 			if sv, ok := f.Value.(pflag.SliceValue); ok {

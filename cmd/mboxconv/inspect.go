@@ -200,8 +200,10 @@ func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(out, "  by domain:    %s\n", countLine(inv.byDomain))
 		fmt.Fprintf(out, "  no uniqueid:  %d\n", inv.noUniqueID)
 	}
-	if tail != nil {
-		fmt.Fprintf(out, "crash tail: %s (not damage: the committed state is complete)\n", tail)
+	if tail != nil && largeTail(tail, fi.Size()) {
+		fmt.Fprintf(out, "crash tail: %s (most of the file: read with --allow-crash-tail; the committed state leaves out %s)\n", tail, tailShare(tail, fi.Size()))
+	} else if tail != nil {
+		fmt.Fprintf(out, "crash tail: %s (not damage: a small uncommitted transaction; the committed state is complete)\n", tail)
 	} else if kind.isDB() {
 		fmt.Fprintf(out, "crash tail: none\n")
 	}
