@@ -42,7 +42,8 @@ key, TAB, value, LF, byte for byte (database files only).
 
 An uncommitted crash tail (a write transaction that never committed) is not
 an error: the committed state is printed, a note goes to stderr, the exit
-status is 0. Damage (a bad checksum, a broken pointer, keys out of order, a
+status is 0 — unless the tail is more than half of the file (exit status 3;
+--allow-crash-tail reads the committed state anyway). Damage (a bad checksum, a broken pointer, keys out of order, a
 truncated file) is an error naming the offset, exit status 3. --salvage
 prints every intact committed record of a damaged file instead and lists
 what it skipped on stderr (exit status 0 if nothing was skipped, 3 if

@@ -34,7 +34,8 @@ func newInspectCommand() *cobra.Command {
     as Cyrus 3.6's own upgrade check and the value shapes tell it;
   - the records by kind (mailbox, by-uniqueid, reverse ACL, markers) and the
     mailboxes by type, flag, server, partition and domain;
-  - an uncommitted crash tail (normal on a live file; not damage);
+  - an uncommitted crash tail (normal on a live file; not damage, unless it
+    is more than half of the file: see --allow-crash-tail);
   - damage, each with its offset (or the record key for a bad value).
 
 Read-only and lock-free: safe on the live mailboxes.db of a running Cyrus.
