@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,9 @@ type Adapter struct {
 	// MaxRetries bounds compare-and-set retries of one write under
 	// contention on the same name (default 64).
 	MaxRetries int
+	// Logger receives an error for every stored entry left out of what
+	// MUPDATE clients are sent (see unsafe); nil: slog.Default().
+	Logger *slog.Logger
 
 	// rev is the highest revision of a mailbox change this adapter has
 	// seen: its own writes, and every change its watches delivered.
@@ -88,6 +92,30 @@ func ParseACL(s string) mboxlist.ACL {
 // an imported backend database marked deleted do not).
 func visible(e *registry.Entry) bool { return !e.Type.Has(mboxlist.FlagDeleted) }
 
+// sendable reports whether a registry entry may be sent to MUPDATE clients
+// (FIND, LIST, UPDATE): visible, and a name a real frontend survives
+// (mboxlist.SafeForFrontends). The write paths refuse names Cyrus cannot
+// hold; an entry stored before they did is left out, with an error log,
+// so that it cannot crash every frontend. DELETE still removes it.
+func (a *Adapter) sendable(e *registry.Entry) bool {
+	if !visible(e) {
+		return false
+	}
+	if mboxlist.SafeForFrontends(e.Name) {
+		return true
+	}
+	log := a.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	n := e.Name
+	if len(n) > 80 {
+		n = n[:80] + "..."
+	}
+	log.Error("bridge: a stored entry real Cyrus frontends cannot hold is not sent to MUPDATE clients; delete it", "name", n, "name_bytes", len(e.Name))
+	return false
+}
+
 // ToMailbox converts a registry entry to the record MUPDATE carries.
 func ToMailbox(e *registry.Entry) mupdate.Mailbox {
 	m := mupdate.Mailbox{Name: e.Name, State: mupdate.Active, Location: FormatLocation(e.Primary())}
@@ -115,7 +143,7 @@ func (a *Adapter) Lookup(ctx context.Context, name string) (mupdate.Mailbox, boo
 	if err != nil {
 		return mupdate.Mailbox{}, false, err
 	}
-	if !visible(&e) {
+	if !a.sendable(&e) {
 		return mupdate.Mailbox{}, false, nil
 	}
 	return ToMailbox(&e), true, nil
@@ -445,7 +473,7 @@ func (a *Adapter) startListing(ctx context.Context) *snapshot {
 		defer close(s.done)
 		defer close(s.items)
 		s.listRev, s.err = a.Store.List(lctx, "", func(e registry.Entry) error {
-			if !visible(&e) {
+			if !a.sendable(&e) {
 				return nil
 			}
 			select {
@@ -529,12 +557,24 @@ func (a *Adapter) Watch(ctx context.Context, after int64, fn func(mupdate.Change
 			continue
 		}
 		a.saw(ev.Revision)
+		if !mboxlist.SafeForFrontends(ev.Name) {
+			// Not even a DELETE of such a name may reach a frontend (its
+			// slave locks the owner's namespace for that too): the change
+			// is passed on as progress only.
+			if ev.Type == registry.EventPut {
+				a.sendable(&ev.Entry) // logs it
+			}
+			if err := fn(mupdate.Change{Revision: ev.Revision}); err != nil {
+				return err
+			}
+			continue
+		}
 		ch := mupdate.Change{Revision: ev.Revision, Name: ev.Name}
-		if ev.Prev != nil && visible(ev.Prev) {
+		if ev.Prev != nil && a.sendable(ev.Prev) {
 			p := ToMailbox(ev.Prev)
 			ch.Prev = &p
 		}
-		if ev.Type == registry.EventPut && visible(&ev.Entry) {
+		if ev.Type == registry.EventPut && a.sendable(&ev.Entry) {
 			m := ToMailbox(&ev.Entry)
 			ch.Cur = &m
 		}

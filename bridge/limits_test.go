@@ -3,8 +3,11 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/mboxlist"
@@ -57,5 +60,71 @@ func TestWriteRefusesWhatCyrusCannotHold(t *testing.T) {
 	}
 	if err := a.Write(ctx, mupdate.Request{Op: mupdate.OpDelete, Name: long}); err != nil {
 		t.Fatalf("DELETE of a stored bad name: %v", err)
+	}
+}
+
+// An entry stored before the write paths checked names (or by a tool that
+// bypasses them) is never sent to MUPDATE clients: not in FIND, LIST or the
+// UPDATE feed, not even its DELETE; the feed still makes progress past it.
+func TestStoredUnsafeEntryNotSent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st := openStore(t)
+	a := bridge.New(st)
+	a.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	bad := "user." + strings.Repeat("x", mboxlist.MaxUserIDLen+1)
+	put := func(name string) int64 {
+		e, err := st.Create(ctx, registry.Entry{Entry: mboxlist.Entry{Name: name, Type: mboxlist.FlagRemote, Server: "be", Partition: "default"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Revision
+	}
+	put(bad)
+	put("user.good")
+	snap, err := a.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	snap.Range(ctx, func(m mupdate.Mailbox) error { names = append(names, m.Name); return nil })
+	snap.Close()
+	if len(names) != 1 || names[0] != "user.good" {
+		t.Errorf("LIST sends %d names (%.30q), want user.good only", len(names), names)
+	}
+	if _, ok, err := a.Lookup(ctx, bad); ok || err != nil {
+		t.Errorf("FIND of the bad name: found %v, %v", ok, err)
+	}
+	from := snap.Revision()
+	// an update of the bad entry, its deletion, then a good write
+	e, _ := st.Get(ctx, bad)
+	e.Partition = "p2"
+	e.Locations = nil
+	if _, err := st.Update(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Write(ctx, mupdate.Request{Op: mupdate.OpDelete, Name: bad}); err != nil {
+		t.Fatalf("DELETE of the bad name: %v", err)
+	}
+	last := put("user.later")
+	var got []string
+	var progress int64
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	a.Watch(wctx, from, func(ch mupdate.Change) error {
+		if ch.Name != "" {
+			got = append(got, ch.Name)
+		}
+		progress = max(progress, ch.Revision)
+		if ch.Revision >= last {
+			wcancel()
+		}
+		return nil
+	})
+	if len(got) != 1 || got[0] != "user.later" {
+		t.Errorf("UPDATE feed sent %.40q, want user.later only", got)
+	}
+	if progress < last {
+		t.Errorf("feed stopped at revision %d, want %d", progress, last)
 	}
 }

@@ -129,7 +129,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	sc := cfg.Server
-	sc.Backend = New(st)
+	ad := New(st)
+	ad.Logger = log
+	sc.Backend = ad
 	var beside func(context.Context) error
 	if cfg.Extend != nil {
 		sc.Backend, beside, err = cfg.Extend(ctx, st, sc.Backend)

@@ -3,6 +3,9 @@ package interop
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +13,10 @@ import (
 
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mboxlist"
+	"github.com/murderkit/murderkit/mupdate"
+	"github.com/murderkit/murderkit/mupdate/creds"
+	"github.com/murderkit/murderkit/mupdate/memory"
+	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/registry"
 )
 
@@ -55,8 +62,16 @@ func limitNames() (fit, over []string) {
 // this check it aborted on the owner of 248 bytes and crash-looped).
 func TestFrontendSurvivesNamesOverCyrusLimits(t *testing.T) {
 	ours := startOurs(t)
-	fe := murdertest.StartFrontend(t, ours.Addr, murdertest.Options{Name: "frontend-limits", RetryDelay: 1})
 	fit, over := limitNames()
+	// an entry stored before the check (an older bridge, a tool writing
+	// the registry directly): left out of what the frontend is sent
+	old := "user." + strings.Repeat("o", mboxlist.MaxUserIDLen+1)
+	if _, err := ours.Store.Create(context.Background(), registry.Entry{Entry: mboxlist.Entry{Name: old, Type: mboxlist.FlagRemote,
+		Server: "be.example", Partition: "default", ACL: mboxlist.ACL{{ID: "anyone", Rights: "lr"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	over = append(over, old)
+	fe := murdertest.StartFrontend(t, ours.Addr, murdertest.Options{Name: "frontend-limits", RetryDelay: 1})
 	var cmds []string
 	for i, n := range fit {
 		cmds = append(cmds, fmt.Sprintf(`ACTIVATE "%s" "be.example!default" "anyone	lr	"`, n))
@@ -119,6 +134,20 @@ func TestFrontendSurvivesNamesOverCyrusLimits(t *testing.T) {
 	if err != nil {
 		t.Error(err)
 	}
+	// the entry stored before the check is deleted over MUPDATE; its
+	// DELETE is not sent to the frontend either (its slave would lock the
+	// owner's namespace for it)
+	if got, err := rawSession(ours.Addr, "admin", "adminpw", `DELETE "`+old+`"`, `ACTIVATE "user.last" "be.example!default" "anyone	lr	"`); err != nil || !strings.HasPrefix(got[0][len(got[0])-1], "T0 OK") {
+		t.Errorf("DELETE of the stored bad entry: %q, %v", got, err)
+	}
+	if err := murdertest.Eventually(20*time.Second, func() error {
+		if _, ok := fe.Dump(t)["user.last"]; !ok {
+			return fmt.Errorf("user.last never reached the frontend")
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
 	if log := fe.Log(); strings.Contains(log, "assertion failed") || strings.Contains(log, "signaled to death") {
 		t.Errorf("the frontend's mupdate slave crashed:\n%s", tail(log, 3000))
 	}
@@ -129,9 +158,9 @@ func TestFrontendSurvivesNamesOverCyrusLimits(t *testing.T) {
 //   - a real Cyrus 3.6.1 master stores a user.* name whose owner has
 //     MaxUserIDLen bytes, and its mupdate process aborts (assertion
 //     user_isnamespacelocked) on one byte more;
-//   - a real frontend fed by the bridge stores the first and its mupdate
-//     slave aborts on the second. The entries are put into the registry
-//     directly, as a bridge without the check stored them from MUPDATE.
+//   - a real frontend fed by murder-bridge's MUPDATE server on a list that
+//     checks nothing (as the bridge was before the check) stores the first
+//     and its mupdate slave aborts on the second.
 //
 // If a Cyrus version moved the limit, this test says so.
 func TestCyrusOwnerLimitIsReal(t *testing.T) {
@@ -151,12 +180,28 @@ func TestCyrusOwnerLimitIsReal(t *testing.T) {
 		t.Errorf("real master: no assertion on an owner of %d bytes:\n%s", mboxlist.MaxUserIDLen+1, tail(master.Log(), 2000))
 	}
 
-	ours := startOurs(t)
-	fe := murdertest.StartFrontend(t, ours.Addr, murdertest.Options{Name: "frontend-owner-limit", RetryDelay: 1})
+	// murder-bridge's MUPDATE server on an in-memory list, which checks
+	// nothing (the bridge's Adapter refuses and filters these names)
+	mem := memory.New(nil)
+	auth, err := creds.Parse(strings.NewReader("murder:murderpw\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mupdateserver.New(mupdateserver.Config{Backend: mem, Auth: auth, FailedLoginPause: -1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	go srv.Serve(sctx, ln)
+	t.Cleanup(func() { scancel(); srv.Close() })
+	fe := murdertest.StartFrontend(t, ln.Addr().String(), murdertest.Options{Name: "frontend-owner-limit", RetryDelay: 1})
 	put := func(n string) {
-		e := registry.Entry{Entry: mboxlist.Entry{Name: n, Type: mboxlist.FlagRemote, Server: "be.example", Partition: "default",
-			ACL: mboxlist.ACL{{ID: "anyone", Rights: "lr"}}}}
-		if _, err := ours.Store.Create(context.Background(), e); err != nil {
+		if err := mem.Write(context.Background(), mupdate.Request{Op: mupdate.OpActivate, Name: n, Location: "be.example!default", ACL: "anyone\tlr\t"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -281,3 +281,32 @@ func (e *Entry) Check(c *NameConfig) error {
 	}
 	return nil
 }
+
+// SafeForFrontends is the part of CheckName that decides whether a real
+// Cyrus 3.6 frontend's mupdate slave survives name: printable ASCII only,
+// and the owner of a user.* (or DELETED.user.*) name within MaxUserIDLen
+// (deleted prefix "DELETED"). It allocates nothing, for the bridge to
+// leave such entries out of what it streams to frontends: entries stored
+// before the write paths checked them.
+func SafeForFrontends(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c >= 0x7F {
+			return false
+		}
+	}
+	rest, dom := name, 0
+	if i := strings.IndexByte(name, '!'); i >= 0 {
+		rest, dom = name[i+1:], i+1 // owner@domain
+	}
+	if r, ok := strings.CutPrefix(rest, "DELETED."); ok && strings.IndexByte(r, '.') >= 0 {
+		rest = r[:strings.LastIndexByte(r, '.')] // the last component is the hex time
+	}
+	owner, ok := strings.CutPrefix(rest, "user.")
+	if !ok {
+		return true
+	}
+	if i := strings.IndexByte(owner, '.'); i >= 0 {
+		owner = owner[:i]
+	}
+	return len(owner)+dom <= MaxUserIDLen
+}

@@ -116,3 +116,34 @@ func TestCheckBoundaries(t *testing.T) {
 		}
 	}
 }
+
+func TestSafeForFrontends(t *testing.T) {
+	x := func(n int) string { return strings.Repeat("x", n) }
+	for name, want := range map[string]bool{
+		"user.fred.Sent":                                       true,
+		"shared." + x(600):                                     true, // too long for Check, but no owner to lock
+		"user." + x(MaxUserIDLen):                              true,
+		"user." + x(MaxUserIDLen) + ".Sent":                    true,
+		"user." + x(MaxUserIDLen+1):                            false,
+		"DELETED.user." + x(MaxUserIDLen+1) + ".5F000000":      false,
+		"DELETED.user." + x(MaxUserIDLen) + ".5F000000":        true,
+		"DELETED.user." + x(MaxUserIDLen+1):                    true, // the last component is the time: no owner
+		"ex.com!user." + x(MaxUserIDLen-7):                     true, // x@ex.com: 247 bytes
+		"ex.com!user." + x(MaxUserIDLen-6):                     false,
+		"user.fr\x01ed":                                        false,
+		"user.fr\xc3\xa9d":                                     false,
+		"ex.com!DELETED.user." + x(MaxUserIDLen) + ".5F000000": false,
+	} {
+		if got := SafeForFrontends(name); got != want {
+			t.Errorf("SafeForFrontends(%.40q, %d bytes) = %v, want %v", name, len(name), got, want)
+		}
+		if want == false {
+			if err := CheckName(name, nil); err == nil {
+				t.Errorf("%.40q: unsafe for frontends but CheckName accepts it", name)
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { SafeForFrontends("example.com!user.fred.Sent") }); n != 0 {
+		t.Errorf("SafeForFrontends allocates %v times", n)
+	}
+}
