@@ -52,7 +52,7 @@ func (c *conn) authenticate(ctx context.Context, tag string, args []string) bool
 		}
 		var err error
 		if mech == creds.PLAIN {
-			user, err = c.plain(first)
+			user, err = c.plain(ctx, first)
 		} else {
 			user, err = c.scram(mech, first)
 		}
@@ -113,7 +113,7 @@ func (c *conn) challenge(data []byte) ([]byte, error) {
 	return b, nil
 }
 
-func (c *conn) plain(msg []byte) (string, error) {
+func (c *conn) plain(ctx context.Context, msg []byte) (string, error) {
 	parts := bytes.Split(msg, []byte{0})
 	if len(parts) != 3 {
 		return "", errSASLFail
@@ -121,6 +121,16 @@ func (c *conn) plain(msg []byte) (string, error) {
 	authz, authc, pw := string(parts[0]), string(parts[1]), string(parts[2])
 	if authc == "" || (authz != "" && authz != authc) {
 		return authc, errSASLFail
+	}
+	if cv, ok := c.s.cfg.Auth.(ContextVerifier); ok {
+		ok, err := cv.VerifyPlainContext(ctx, authc, pw)
+		if err != nil {
+			c.log.Error("mupdate: password check failed", "user", authc, "err", err)
+		}
+		if !ok {
+			return authc, errSASLFail
+		}
+		return authc, nil
 	}
 	if !c.s.cfg.Auth.VerifyPlain(authc, pw) {
 		return authc, errSASLFail

@@ -32,6 +32,21 @@ type Authenticator interface {
 
 var _ Authenticator = (*creds.Store)(nil)
 
+// ContextVerifier is implemented by an Authenticator whose PLAIN check
+// asks another process (saslauthd): the server then calls it with the
+// connection's context instead of VerifyPlain. A non-nil error means the
+// check could not be made (the client is refused as for a wrong password;
+// the error is logged).
+type ContextVerifier interface {
+	VerifyPlainContext(ctx context.Context, name, password string) (bool, error)
+}
+
+// MechanismLister is implemented by an Authenticator that knows which
+// mechanisms it can serve; the server offers those by default.
+type MechanismLister interface {
+	Mechanisms() []string
+}
+
 // Config configures a Server. Backend and Auth are required.
 type Config struct {
 	Backend mupdate.Backend
@@ -46,9 +61,10 @@ type Config struct {
 	// non-admin's AUTHENTICATE fails with `NO "undefined error!"`.
 	AllowReadOnly bool
 
-	// Mechanisms offered in the banner, in order. Default: the SCRAM
-	// mechanisms every credential supports (SCRAM-SHA-512, -256, -1 when
-	// the Auth is a *creds.Store; all three otherwise), then PLAIN.
+	// Mechanisms offered in the banner, in order. Default: the Auth's
+	// own list when it is a MechanismLister; else the SCRAM mechanisms
+	// every credential supports (SCRAM-SHA-512, -256, -1 when the Auth is
+	// a *creds.Store; all three otherwise), then PLAIN.
 	Mechanisms []string
 	// TLSConfig enables STARTTLS.
 	TLSConfig *tls.Config
@@ -156,7 +172,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("mupdateserver: Config.Auth is required")
 	}
 	if cfg.Mechanisms == nil {
-		if st, ok := cfg.Auth.(*creds.Store); ok {
+		if ml, ok := cfg.Auth.(MechanismLister); ok {
+			cfg.Mechanisms = slices.Clone(ml.Mechanisms())
+		} else if st, ok := cfg.Auth.(*creds.Store); ok {
 			cfg.Mechanisms = append(st.CommonMechanisms(), creds.PLAIN)
 		} else {
 			cfg.Mechanisms = append(slices.Clone(creds.SCRAMMechanisms), creds.PLAIN)
