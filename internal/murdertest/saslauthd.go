@@ -150,4 +150,6 @@ func (s *Saslauthd) Stop() {
 	syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
-func (s *Saslauthd) String() string { return fmt.Sprintf("saslauthd at %s (realm %s)", s.Socket, s.Realm) }
+func (s *Saslauthd) String() string {
+	return fmt.Sprintf("saslauthd at %s (realm %s)", s.Socket, s.Realm)
+}
