@@ -14,6 +14,7 @@ import (
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/creds"
+	"github.com/murderkit/murderkit/mupdate/saslauthd"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/registry"
 )
@@ -43,7 +44,13 @@ type Config struct {
 	// Listener, when set, is used instead of listening on Listen.
 	Listener net.Listener
 	// Credentials is the credentials file (design.md: `name:secret` lines).
+	// Required unless Saslauthd is set.
 	Credentials string
+	// Saslauthd, when set, checks PLAIN passwords the credentials file
+	// does not accept (imapd.conf's `sasl_pwcheck_method: saslauthd`).
+	// SCRAM is then offered only for the credentials file's users, and
+	// not at all without a credentials file; Admins must be given.
+	Saslauthd *saslauthd.Client
 	// Admins may write; empty means every identity in the credentials file.
 	Admins []string
 	// RequireTLS: PLAIN only after STARTTLS.
@@ -85,14 +92,30 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	if cfg.Credentials == "" {
-		return exitcode.With(exitcode.Usage, errors.New("--credentials FILE is required: MUPDATE clients must authenticate"))
+	if cfg.Credentials == "" && cfg.Saslauthd == nil {
+		return exitcode.With(exitcode.Usage, errors.New("--credentials FILE is required: MUPDATE clients must authenticate (or sasl_pwcheck_method: saslauthd)"))
 	}
-	cr, err := creds.Load(cfg.Credentials)
-	if err != nil {
-		return exitcode.With(exitcode.Input, err)
+	var cr *creds.Store
+	var auth mupdateserver.Authenticator
+	var err error
+	if cfg.Credentials != "" {
+		if cr, err = creds.Load(cfg.Credentials); err != nil {
+			return exitcode.With(exitcode.Input, err)
+		}
+		auth = cr
 	}
 	admins := cfg.Admins
+	if cfg.Saslauthd != nil {
+		if len(admins) == 0 {
+			return exitcode.With(exitcode.Usage, errors.New("with saslauthd checking passwords, --admins (or admins in --imapd-conf) is required: otherwise every identity saslauthd accepts could write"))
+		}
+		auth = &saslauthd.Auth{Client: cfg.Saslauthd, Store: cr}
+		path := cfg.Saslauthd.Path
+		if path == "" {
+			path = saslauthd.DefaultPath
+		}
+		log.Info("murder-bridge: PLAIN passwords checked by saslauthd", "socket", path, "credentials_file", cfg.Credentials != "")
+	}
 	if len(admins) == 0 {
 		admins = cr.Names()
 	}
@@ -139,7 +162,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	sc.Auth = cr
+	sc.Auth = auth
 	sc.Admins = admins
 	sc.TLSConfig = tlsConf
 	sc.RequireTLS = cfg.RequireTLS

@@ -16,6 +16,7 @@ import (
 
 	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mupdate/saslauthd"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
 )
@@ -99,6 +100,10 @@ func TestRunUsageErrors(t *testing.T) {
 	}
 	if err := bridge.Run(ctx, bridge.Config{Credentials: cf, Registry: "nosuch://x"}); exitcode.Of(err) != exitcode.Registry {
 		t.Errorf("unknown registry scheme: %v", err)
+	}
+	// saslauthd would accept anyone it knows: who may write must be said
+	if err := bridge.Run(ctx, bridge.Config{Saslauthd: &saslauthd.Client{}}); exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "--admins") {
+		t.Errorf("saslauthd without admins: %v", err)
 	}
 }
 

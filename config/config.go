@@ -158,6 +158,13 @@ func imapdConf(r io.Reader, name string) (Layer, error) {
 	if v := raw.Values["admins"]; v != "" {
 		set("admins", "admins", strings.Join(strings.Fields(v), ","))
 	}
+	// libsasl's options, which Cyrus passes with their sasl_ prefix
+	if v := raw.Values["sasl_pwcheck_method"]; v != "" {
+		set("sasl-pwcheck-method", "sasl_pwcheck_method", v)
+	}
+	if v := raw.Values["sasl_saslauthd_path"]; v != "" {
+		set("saslauthd-path", "sasl_saslauthd_path", v)
+	}
 	if v := raw.Values["tls_server_cert"]; v != "" {
 		set("tls-cert", "tls_server_cert", v)
 	}

@@ -128,3 +128,17 @@ func TestErrors(t *testing.T) {
 		t.Errorf("bad bool in the environment: %v", err)
 	}
 }
+
+// libsasl's settings Cyrus passes from imapd.conf with a sasl_ prefix.
+func TestImapdConfSASL(t *testing.T) {
+	l, err := ImapdConf(write(t, "imapd.conf", "sasl_pwcheck_method: saslauthd auxprop\nsasl_saslauthd_path: /run/sd/mux\nsasl_auxprop_plugin: sasldb\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Values["sasl-pwcheck-method"] != "saslauthd auxprop" || l.Values["saslauthd-path"] != "/run/sd/mux" || l.Lines["saslauthd-path"] != 2 {
+		t.Errorf("layer %v %v", l.Values, l.Lines)
+	}
+	if _, ok := l.Values["sasl-auxprop-plugin"]; ok {
+		t.Errorf("sasl_auxprop_plugin taken: %v", l.Values)
+	}
+}

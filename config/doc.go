@@ -12,7 +12,9 @@
 //     (or, without it, mupdate_username) (→ --follow-user), mupdate_password
 //     (the follow password itself: key "follow-password"),
 //     force_sasl_client_mech (→ --follow-mech), admins (→
-//     --admins), tls_server_cert and tls_server_key (→ --tls-cert, --tls-key).
+//     --admins), tls_server_cert and tls_server_key (→ --tls-cert, --tls-key),
+//     sasl_pwcheck_method (→ --sasl-pwcheck-method) and sasl_saslauthd_path
+//     (→ --saslauthd-path).
 //
 // Source of truth: Cyrus 3.6's imapd.conf(5) syntax (`key: value`, '#'
 // comments; imap/lib/libconfig.c reads it) and option names, and the CLI

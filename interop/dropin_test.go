@@ -26,7 +26,15 @@ var dropInSteps = []string{"user.alice", "user.alice.Sent", "user.alice.Projects
 // through the frontend, and the master instance.
 func murderUnderCyrmaster(t *testing.T, name string, masterCmd func(*murdertest.Instance) string) (map[string][]string, *murdertest.Instance) {
 	t.Helper()
-	master := murdertest.StartMaster(t, murdertest.Options{Name: name, MasterCmd: masterCmd})
+	return murderUnderCyrmasterWith(t, murdertest.Options{Name: name, MasterCmd: masterCmd})
+}
+
+// murderUnderCyrmasterWith is murderUnderCyrmaster with the master's
+// options (opts.Name names the murder).
+func murderUnderCyrmasterWith(t *testing.T, opts murdertest.Options) (map[string][]string, *murdertest.Instance) {
+	t.Helper()
+	name := opts.Name
+	master := murdertest.StartMaster(t, opts)
 	be := murdertest.StartBackend(t, master.MupdateAddr, murdertest.Options{Name: name + "-be"})
 	fe := murdertest.StartFrontend(t, master.MupdateAddr, murdertest.Options{Name: name + "-fe", Serverlist: []string{be.Servername}})
 	admin := be.IMAPAs(t, "admin")

@@ -26,6 +26,7 @@ import (
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
+	"github.com/murderkit/murderkit/mupdate/saslauthd"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/etcd" // etcd:// registries; embedded members
 	"github.com/murderkit/murderkit/registry/etcd/member"
@@ -40,6 +41,8 @@ type serveOptions struct {
 	writeThroughQueue string
 	listen            string
 	credentials       string
+	pwcheckMethod     string
+	saslauthdPath     string
 	admins            string
 	requireTLS        bool
 	tlsCert           string
@@ -134,9 +137,16 @@ CONFIGURATION: every flag can also come from the environment
 ("flag-name: value" lines, imapd.conf syntax) and, for the murder settings,
 from an existing Cyrus imapd.conf (--imapd-conf: mupdate_server → --follow,
 mupdate_authname or mupdate_username → --follow-user, mupdate_password,
-force_sasl_client_mech → --follow-mech,
-admins, tls_server_cert, tls_server_key). Precedence: flags > environment >
---config > --imapd-conf.
+force_sasl_client_mech → --follow-mech, sasl_pwcheck_method,
+sasl_saslauthd_path, admins, tls_server_cert, tls_server_key). Precedence:
+flags > environment > --config > --imapd-conf.
+
+SASLAUTHD: with sasl_pwcheck_method saslauthd (imapd.conf or
+--sasl-pwcheck-method) PLAIN passwords are checked by saslauthd over its
+socket (service "mupdate", no realm, as Cyrus's mupdate asks); then
+--credentials is optional (its users are checked first and keep SCRAM),
+SCRAM is not offered without it, and --admins is required. sasldb itself
+is not read: run saslauthd -a sasldb for it.
 
 LIMITS: a connection must log in within --login-timeout (60s); at most
 --max-unauth-per-addr (128) connections from one IP address may be waiting
@@ -192,6 +202,8 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.StringVar(&o.dataDir, "data-dir", bridge.DefaultDataDir, "directory of the default leveldb registry (DIR/registry)")
 	f.StringVar(&o.listen, "listen", bridge.DefaultListen, "MUPDATE listen address; \"cyrus\": the socket Cyrus's master (cyrmaster) passes; \"systemd\": the socket of a systemd .socket unit (without --listen, taken from either when its environment says so)")
 	f.StringVar(&o.credentials, "credentials", "", "credentials file: name:secret a line (required)")
+	f.StringVar(&o.pwcheckMethod, "sasl-pwcheck-method", "", "how PLAIN passwords are checked, as imapd.conf's sasl_pwcheck_method: \"auxprop\" (the --credentials file; sasldb is not read), \"saslauthd\" (ask saslauthd), or both in order (default: the credentials file)")
+	f.StringVar(&o.saslauthdPath, "saslauthd-path", "", "saslauthd's socket, as imapd.conf's sasl_saslauthd_path (default "+saslauthd.DefaultPath+")")
 	f.StringVar(&o.admins, "admins", "", "comma-separated identities that may write (default: everyone in the credentials file)")
 	f.BoolVar(&o.requireTLS, "require-tls", false, "accept PLAIN only after STARTTLS")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate for STARTTLS")
@@ -400,7 +412,12 @@ func (o serveOptions) config() (bridge.Config, error) {
 		[2]string{"--http-token-file", o.httpTokenFile}); err != nil {
 		return bridge.Config{}, err
 	}
+	sd, err := o.saslauthd()
+	if err != nil {
+		return bridge.Config{}, err
+	}
 	cfg := bridge.Config{
+		Saslauthd:   sd,
 		Registry:    o.registry,
 		DataDir:     o.dataDir,
 		Listen:      o.listen,
@@ -530,6 +547,30 @@ func (o serveOptions) config() (bridge.Config, error) {
 		return b, runAll(works), nil
 	}
 	return cfg, nil
+}
+
+// saslauthd reads --sasl-pwcheck-method (imapd.conf's sasl_pwcheck_method):
+// a saslauthd client when it lists saslauthd, nil otherwise. Methods the
+// bridge cannot honour are refused rather than ignored.
+func (o serveOptions) saslauthd() (*saslauthd.Client, error) {
+	methods := strings.Fields(o.pwcheckMethod)
+	var sd *saslauthd.Client
+	for _, m := range methods {
+		switch m {
+		case "auxprop":
+			if o.credentials == "" {
+				return nil, exitcode.With(exitcode.Usage, errors.New("sasl_pwcheck_method auxprop: murder-bridge does not read sasldb (a Berkeley DB file); give --credentials, or run `saslauthd -a sasldb` and set sasl_pwcheck_method: saslauthd"))
+			}
+		case "saslauthd":
+			sd = &saslauthd.Client{Path: o.saslauthdPath, Service: saslauthd.DefaultService}
+		default:
+			return nil, exitcode.With(exitcode.Usage, fmt.Errorf("sasl_pwcheck_method %q: murder-bridge checks passwords only with auxprop (its --credentials file) or saslauthd", m))
+		}
+	}
+	if o.saslauthdPath != "" && sd == nil {
+		return nil, exitcode.With(exitcode.Usage, errors.New("--saslauthd-path needs sasl_pwcheck_method saslauthd"))
+	}
+	return sd, nil
 }
 
 // runAll runs every work until ctx ends; the first error cancels the rest.

@@ -69,6 +69,12 @@ type Options struct {
 	// "murder"). A backend that receives XFER needs the proxying identity
 	// ("murder") here: replication commands are for admins only.
 	Admins []string
+	// Saslauthd, when set, is the socket of a saslauthd (StartSaslauthd):
+	// imapd.conf then says `sasl_pwcheck_method: saslauthd` and
+	// `sasl_saslauthd_path: Saslauthd` instead of auxprop with the
+	// instance's sasldb (which is still made). Only for the installed
+	// Cyrus (no Release): a release's chroot does not see the socket.
+	Saslauthd string
 	// Extra lines are appended to imapd.conf verbatim (not for settings
 	// written already, such as admins).
 	Extra []string
@@ -249,14 +255,19 @@ func (in *Instance) writeConf(t testing.TB) {
 		"partition-default: " + ins(filepath.Join(in.Dir, "spool")),
 		"defaultpartition: default",
 		"mupdate_config: standard",
-		"sasl_pwcheck_method: auxprop",
-		"sasl_auxprop_plugin: sasldb",
-		"sasl_sasldb_path: " + ins(filepath.Join(in.Dir, "sasldb2")),
+	}
+	if o.Saslauthd != "" {
+		lines = append(lines, "sasl_pwcheck_method: saslauthd", "sasl_saslauthd_path: "+o.Saslauthd)
+	} else {
+		lines = append(lines, "sasl_pwcheck_method: auxprop", "sasl_auxprop_plugin: sasldb",
+			"sasl_sasldb_path: "+ins(filepath.Join(in.Dir, "sasldb2")))
+	}
+	lines = append(lines,
 		"allowplaintext: yes",
 		"unixhierarchysep: no",
 		"altnamespace: no",
-		"syslog_prefix: murdertest-" + in.Name,
-	}
+		"syslog_prefix: murdertest-"+in.Name,
+	)
 	client := func() {
 		lines = append(lines,
 			"mupdate_authname: murder",
