@@ -14,8 +14,8 @@ import (
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/creds"
-	"github.com/murderkit/murderkit/mupdate/saslauthd"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
+	"github.com/murderkit/murderkit/mupdate/saslauthd"
 	"github.com/murderkit/murderkit/registry"
 )
 
