@@ -3,7 +3,6 @@ package interop
 import (
 	"bufio"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,19 +45,21 @@ func mupdateBanner(t *testing.T, addr string) string {
 // and frontend operations; saslauthd sees the same requests (service
 // mupdate, no realm) from both; a wrong password, an unknown user and a
 // user who is not in admins are refused by both with the same answer.
+// Neither imapd.conf sets sasl_mech_list: Cyrus then offers SCRAM it cannot
+// serve through saslauthd, murder-bridge PLAIN alone (checked below).
 func TestDropInSaslauthd(t *testing.T) {
 	bin := murderBridgeBinary(t)
 	sd := murdertest.StartSaslauthd(t, "saslauthd.murdertest", murdertest.DefaultUsers)
 	ask := "auth success: [user=murder] [service=mupdate] [realm=]"
 
-	want, real := murderUnderCyrmasterWith(t, murdertest.Options{Name: "sd-real", Saslauthd: sd.Socket})
+	want, real := murderUnderCyrmasterWith(t, murdertest.Options{Name: "sd-real", Saslauthd: sd.Socket, MasterMechs: "none"})
 	realChecks := strings.Count(sd.Log(), ask)
 	if realChecks == 0 {
 		t.Fatalf("the real mupdate -m did not ask saslauthd %q:\n%s", ask, sd.Log())
 	}
 
 	got, master := murderUnderCyrmasterWith(t, murdertest.Options{Name: "sd-bridge", Saslauthd: sd.Socket,
-		MasterCmd: func(in *murdertest.Instance) string {
+		MasterMechs: "none", MasterCmd: func(in *murdertest.Instance) string {
 			binCopy := filepath.Join(in.Dir, "murder-bridge")
 			copyFile(t, bin, binCopy, 0o755)
 			// no --credentials: imapd.conf's saslauthd is the only check
@@ -82,7 +83,9 @@ func TestDropInSaslauthd(t *testing.T) {
 	if b := mupdateBanner(t, master.MupdateAddr); b != `* AUTH "PLAIN"` {
 		t.Errorf("murder-bridge's AUTH line with saslauthd: %q, want PLAIN alone", b)
 	}
-	t.Logf("the real master's AUTH line (sasl_mech_list PLAIN LOGIN): %q", mupdateBanner(t, real.MupdateAddr))
+	if b := mupdateBanner(t, real.MupdateAddr); !strings.Contains(b, `"SCRAM-SHA-512"`) || !strings.Contains(b, `"PLAIN"`) {
+		t.Errorf("the real master's AUTH line with saslauthd and no sasl_mech_list: %q (want Cyrus's default list, SCRAM included)", b)
+	}
 
 	for _, tc := range [][2]string{{"murder", "wrong"}, {"nosuchuser", "murderpw"}, {"alice", murdertest.DefaultUsers["alice"]}} {
 		_, errReal := rawSession(real.MupdateAddr, tc[0], tc[1])
@@ -94,7 +97,20 @@ func TestDropInSaslauthd(t *testing.T) {
 	if _, err := rawSession(master.MupdateAddr, "murder", murdertest.DefaultUsers["murder"]); err != nil {
 		t.Errorf("murder's login to murder-bridge: %v", err)
 	}
-	if _, err := os.Stat(sd.Socket); err != nil {
-		t.Errorf("saslauthd socket: %v", err)
+
+	// A deliberate difference: with saslauthd only, Cyrus still offers
+	// SCRAM (libsasl lists every installed mechanism; sasl_mech_list
+	// unset), and a backend left to pick the strongest one fails
+	// ("unable to canonify user and get auxprops"); murder-bridge offers
+	// PLAIN alone, so that backend works.
+	for _, c := range []struct {
+		master *murdertest.Instance
+		works  bool
+	}{{real, false}, {master, true}} {
+		be := murdertest.StartBackend(t, c.master.MupdateAddr, murdertest.Options{Name: c.master.Name + "-be2", ClientMech: "none"})
+		err := be.IMAPAs(t, "admin").Create("user.carol")
+		if (err == nil) != c.works {
+			t.Errorf("a backend without force_sasl_client_mech creating through %s: %v (want success %v)\nmaster syslog:\n%s", c.master.Name, err, c.works, c.master.Log())
+		}
 	}
 }
