@@ -182,6 +182,36 @@ func (s Skipped) String() string {
 	return fmt.Sprintf("offset %d (0x%X): %s", s.Offset, s.Offset, s.Why)
 }
 
+// Doubt is a record Salvage did return but cannot prove current: a write
+// the file no longer holds (cut off by a truncation, or without its
+// COMMIT) may have deleted it (it is then resurrected) or replaced its
+// value (it is then stale). The value returned is still exactly one Cyrus
+// had committed.
+type Doubt struct {
+	Offset int64 // where the returned record is
+	Key    []byte
+	Why    string
+}
+
+func (d Doubt) String() string {
+	return fmt.Sprintf("offset %d (0x%X): key %q possibly stale or resurrected: %s", d.Offset, d.Offset, clipKey(d.Key), d.Why)
+}
+
+func clipKey(k []byte) []byte {
+	if len(k) > 80 {
+		return append(k[:77:77], "..."...)
+	}
+	return k
+}
+
+// Salvaged is what a salvage reader reports besides the records it
+// returned: the damaged places it left out, and the returned records it
+// cannot prove current.
+type Salvaged struct {
+	Skipped []Skipped
+	Doubts  []Doubt
+}
+
 // WriteShow prints every committed record the way
 // "cyr_dbtool FILE <format> show" does: key, TAB, value, LF, all bytes
 // raw (NUL, TAB, CR, LF and bytes ≥ 0x80 are not escaped).

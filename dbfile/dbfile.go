@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/skiplist"
@@ -112,34 +113,37 @@ func Create(path string, f cyrusdb.Format, opts *cyrusdb.WriteOptions) (cyrusdb.
 }
 
 // Salvage reads every intact committed record of a damaged file at path,
-// in key order, and lists what it had to skip. The format comes from the
-// header; with a damaged magic, pass the format explicitly with
-// SalvageAs.
-func Salvage(path string, fn func(key, value []byte) error) (cyrusdb.Format, []cyrusdb.Skipped, error) {
+// in key order, and lists what it had to skip and which records it cannot
+// prove current (cyrusdb.Salvaged). The format comes from the header; with
+// a damaged magic, pass the format explicitly with SalvageAs.
+func Salvage(path string, fn func(key, value []byte) error) (cyrusdb.Format, cyrusdb.Salvaged, error) {
 	f, err := Detect(path)
 	if err != nil {
-		return f, nil, err
+		return f, cyrusdb.Salvaged{}, err
 	}
-	sk, err := SalvageAs(path, f, fn)
-	return f, sk, err
+	sv, err := SalvageAs(path, f, fn)
+	return f, sv, err
 }
 
-// SalvageAs is Salvage for a file of a known format.
-func SalvageAs(path string, f cyrusdb.Format, fn func(key, value []byte) error) ([]cyrusdb.Skipped, error) {
+// SalvageAs is Salvage for a file of a known format. A twoskip file whose
+// name ends in ".NEW" is taken for the output of a Cyrus repack (see
+// twoskip.SalvageOptions): the complete records of an unfinished one are
+// returned, each listed as possibly stale.
+func SalvageAs(path string, f cyrusdb.Format, fn func(key, value []byte) error) (cyrusdb.Salvaged, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return cyrusdb.Salvaged{}, err
 	}
 	defer fh.Close()
 	st, err := fh.Stat()
 	if err != nil {
-		return nil, err
+		return cyrusdb.Salvaged{}, err
 	}
 	switch f {
 	case cyrusdb.Skiplist:
 		return skiplist.Salvage(fh, st.Size(), fn)
 	case cyrusdb.Twoskip:
-		return twoskip.Salvage(fh, st.Size(), fn)
+		return twoskip.Salvage(fh, st.Size(), &twoskip.SalvageOptions{Repack: strings.HasSuffix(path, ".NEW")}, fn)
 	}
-	return nil, fmt.Errorf("dbfile: cannot salvage a file of format %v", f)
+	return cyrusdb.Salvaged{}, fmt.Errorf("dbfile: cannot salvage a file of format %v", f)
 }

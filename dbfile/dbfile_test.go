@@ -105,7 +105,7 @@ func TestSalvageByPath(t *testing.T) {
 	}
 	var n int
 	f, sk, err := Salvage(p, func(k, v []byte) error { n++; return nil })
-	if err != nil || f != cyrusdb.Twoskip || n != 2 || len(sk) != 0 {
+	if err != nil || f != cyrusdb.Twoskip || n != 2 || len(sk.Skipped) != 0 || len(sk.Doubts) != 0 {
 		t.Fatalf("Salvage = %v %v %v n=%d", f, sk, err, n)
 	}
 }

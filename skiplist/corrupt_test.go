@@ -282,7 +282,7 @@ func TestSalvage(t *testing.T) {
 	_, _, err := readAll(b)
 	wantCorrupt(t, err, -1)
 	var got []string
-	skipped, err := Salvage(bytes.NewReader(b), int64(len(b)), func(k, v []byte) error {
+	sv, err := Salvage(bytes.NewReader(b), int64(len(b)), func(k, v []byte) error {
 		got = append(got, string(k))
 		return nil
 	})
@@ -296,8 +296,9 @@ func TestSalvage(t *testing.T) {
 		}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("salvaged\n%q\nwant\n%q\nskipped %v", got, want, skipped)
+		t.Fatalf("salvaged\n%q\nwant\n%q\nskipped %v", got, want, sv.Skipped)
 	}
+	skipped := sv.Skipped
 	if len(skipped) != 3 || skipped[0].Offset != rs[4].off || skipped[1].Offset != rs[12].off || skipped[2].Offset != rs[20].off {
 		t.Fatalf("skipped = %v", skipped)
 	}

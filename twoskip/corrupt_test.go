@@ -240,7 +240,7 @@ func TestSalvage(t *testing.T) {
 	_, err := readAll(b)
 	wantCorrupt(t, err, -1)
 	var got []string
-	skipped, err := Salvage(bytes.NewReader(b), int64(len(b)), func(k, v []byte) error {
+	sv, err := Salvage(bytes.NewReader(b), int64(len(b)), nil, func(k, v []byte) error {
 		got = append(got, string(k)+"="+string(v))
 		return nil
 	})
@@ -256,6 +256,7 @@ func TestSalvage(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("salvaged\n%q\nwant\n%q", got, want)
 	}
+	skipped := sv.Skipped
 	if len(skipped) != 2 || skipped[0].Offset != rs[4].off || skipped[1].Offset != rs[9].off {
 		t.Fatalf("skipped = %v, want offsets %d and %d", skipped, rs[4].off, rs[9].off)
 	}
@@ -285,14 +286,14 @@ func TestFlipCyrusFixtures(t *testing.T) {
 				t.Fatalf("%s: flip at %d: no error but different content", name, i)
 			}
 			var sb bytes.Buffer
-			sk, err := Salvage(bytes.NewReader(b), int64(len(b)), func(k, v []byte) error {
+			sv, err := Salvage(bytes.NewReader(b), int64(len(b)), nil, func(k, v []byte) error {
 				fmt.Fprintf(&sb, "%s\t%s\n", k, v)
 				return nil
 			})
 			if err != nil {
 				t.Fatalf("%s: flip at %d: Salvage: %v", name, i, err)
 			}
-			if len(sk) == 0 && !bytes.Equal(sb.Bytes(), want) {
+			if len(sv.Skipped) == 0 && !bytes.Equal(sb.Bytes(), want) {
 				t.Fatalf("%s: flip at %d: Salvage reported nothing but differs:\n%q\nwant\n%q", name, i, sb.Bytes(), want)
 			}
 		}

@@ -29,7 +29,7 @@ func seeds(f *testing.F) {
 func FuzzTwoskip(f *testing.F) {
 	seeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		Salvage(bytes.NewReader(data), int64(len(data)), func(k, v []byte) error { return nil })
+		Salvage(bytes.NewReader(data), int64(len(data)), nil, func(k, v []byte) error { return nil })
 		got, err := readAll(data)
 		if err != nil {
 			var ce *cyrusdb.CorruptError

@@ -46,6 +46,7 @@ type salvaged struct {
 	format  cyrusdb.Format
 	stderr  io.Writer
 	skipped []cyrusdb.Skipped
+	doubts  []cyrusdb.Doubt
 	ran     bool
 }
 
@@ -61,8 +62,8 @@ func (s *salvaged) Tail() *cyrusdb.Tail    { return nil }
 func (s *salvaged) Close() error           { return nil }
 
 func (s *salvaged) Iterate(fn func(key, value []byte) error) error {
-	sk, err := dbfile.SalvageAs(s.path, s.format, fn)
-	s.skipped, s.ran = sk, true
+	sv, err := dbfile.SalvageAs(s.path, s.format, fn)
+	s.skipped, s.doubts, s.ran = sv.Skipped, sv.Doubts, true
 	return err
 }
 
@@ -70,9 +71,10 @@ func (s *salvaged) Get(key []byte) ([]byte, error) {
 	return nil, errors.New("mboxconv: Get on a salvaged file")
 }
 
-// report lists the skipped places on stderr; anything skipped is exit status 3.
+// report lists the skipped places and the records that may be stale or
+// resurrected on stderr; either is exit status 3.
 func (s *salvaged) report() error {
-	if len(s.skipped) == 0 {
+	if len(s.skipped) == 0 && len(s.doubts) == 0 {
 		if s.ran {
 			fmt.Fprintf(s.stderr, "mboxconv: salvage: %s: nothing skipped\n", s.path)
 		}
@@ -81,5 +83,8 @@ func (s *salvaged) report() error {
 	for _, sk := range s.skipped {
 		fmt.Fprintf(s.stderr, "mboxconv: salvage: %s: skipped %s\n", s.path, sk)
 	}
-	return exitcode.With(exitcode.Input, fmt.Errorf("%s: salvage skipped %d damaged place(s); the output holds every intact committed record", s.path, len(s.skipped)))
+	for _, d := range s.doubts {
+		fmt.Fprintf(s.stderr, "mboxconv: salvage: %s: %s\n", s.path, d)
+	}
+	return exitcode.With(exitcode.Input, fmt.Errorf("%s: salvage skipped %d damaged place(s) and output %d record(s) that may be stale or resurrected (listed above); every record output is one Cyrus committed", s.path, len(s.skipped), len(s.doubts)))
 }

@@ -170,3 +170,107 @@ func SalvageShow(t testing.TB, path string, salvage func(f *os.File, size int64,
 	}
 	return buf.Bytes(), n
 }
+
+// Pair is one key and value.
+type Pair struct{ Key, Value string }
+
+// Committed replays ops the way cyr_dbtool batch commits them (an op
+// outside BEGIN…COMMIT is its own transaction; DELETE of a missing key is
+// no error) and returns every pair that was live after some commit, and
+// the state after the last one.
+func Committed(ops []Op) (ever map[Pair]bool, final map[string]string) {
+	ever, final = map[Pair]bool{}, map[string]string{}
+	var txn []Op
+	in := false
+	apply := func(ops []Op) {
+		touched := map[string]bool{}
+		for _, op := range ops {
+			switch op.Cmd {
+			case "SET":
+				final[string(op.Key)] = string(op.Value)
+			case "DELETE":
+				delete(final, string(op.Key))
+			}
+			touched[string(op.Key)] = true
+		}
+		for k := range touched {
+			if v, ok := final[k]; ok {
+				ever[Pair{k, v}] = true
+			}
+		}
+	}
+	for _, op := range ops {
+		switch op.Cmd {
+		case "BEGIN":
+			in, txn = true, txn[:0]
+		case "COMMIT":
+			apply(txn)
+			in = false
+		case "ABORT":
+			in = false
+		default:
+			if in {
+				txn = append(txn, op)
+			} else {
+				apply([]Op{op})
+			}
+		}
+	}
+	return ever, final
+}
+
+// ParseShow splits "cyr_dbtool show" output (key TAB value LF; values
+// may hold TAB but keys made by RandomOps hold no TAB or LF) into a map.
+func ParseShow(t testing.TB, show []byte) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, line := range bytes.SplitAfter(show, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		k, v, ok := bytes.Cut(bytes.TrimSuffix(line, []byte("\n")), []byte("\t"))
+		if !ok {
+			t.Fatalf("show line without TAB: %q", line)
+		}
+		m[string(k)] = string(v)
+	}
+	return m
+}
+
+// CutCheck accumulates the checks of salvages of one file cut at many
+// offsets.
+type CutCheck struct {
+	Ever  map[Pair]bool     // every pair live after some commit
+	Final map[string]string // the state of the whole file
+	// Cuts, Returned, Stale (returned but not the final value: stale or
+	// resurrected) and Doubts (returned and listed as possibly stale) count
+	// over all cuts.
+	Cuts, Returned, Stale, Doubts int
+}
+
+// Check checks one salvage of the file cut at cut: every record returned
+// is a pair Cyrus committed at some point, and every returned record that
+// is not the whole file's value is listed in doubts (by key).
+func (c *CutCheck) Check(t testing.TB, cut int64, recs []Pair, doubts map[string]bool) {
+	t.Helper()
+	c.Cuts++
+	for _, r := range recs {
+		c.Returned++
+		if !c.Ever[r] {
+			t.Fatalf("cut at %d: salvage returned %q=%q, a pair Cyrus never committed", cut, r.Key, r.Value)
+		}
+		if doubts[r.Key] {
+			c.Doubts++
+		}
+		if v, ok := c.Final[r.Key]; !ok || v != r.Value {
+			c.Stale++
+			if !doubts[r.Key] {
+				what := "resurrected (deleted in the whole file)"
+				if ok {
+					what = fmt.Sprintf("stale (the whole file has %q)", v)
+				}
+				t.Fatalf("cut at %d: salvage returned %q=%q without listing it as possibly stale; it is %s", cut, r.Key, r.Value, what)
+			}
+		}
+	}
+}
