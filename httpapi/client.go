@@ -25,9 +25,8 @@ var ErrUnauthorized = registry.ErrUnauthorized
 // CLI uses with --bridge URL while the bridge owns a leveldb registry. It
 // implements registry.Store for the reads the API offers (Get,
 // GetTombstone, List, Count, Visible, Revision, GetSlot, ListSlots) and the
-// slot writes (with Token); every other method fails with
-// registry.ErrInvalid. List and Count need the token when the bridge has
-// one.
+// slot writes, all with the bridge's bearer token; every other method fails
+// with registry.ErrInvalid.
 type Client struct {
 	base  *url.URL
 	token string
@@ -37,8 +36,8 @@ type Client struct {
 var _ registry.Store = (*Client)(nil)
 
 // NewClient returns a client for the bridge at rawURL (http://127.0.0.1:8405).
-// token is the bearer token for slot writes and for listing the whole
-// registry ("" when the bridge has none, or for other reads).
+// token is the bridge's bearer token (its --http-token-file), which every
+// registry read and write needs.
 func NewClient(rawURL, token string) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -75,7 +74,7 @@ func (c *Client) do(ctx context.Context, op, name, method, path string, q url.Va
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.token != "" && method != http.MethodGet {
+	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)

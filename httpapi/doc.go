@@ -6,17 +6,24 @@
 //	                                 follow mode, the lag is under the bound;
 //	                                 503 with the reasons otherwise (JSON)
 //	GET  /metrics                    Prometheus (client_golang) exposition
-//	GET  /v1/mailboxes/{name}        one registry entry (JSON, see EntryJSON)
-//	GET  /v1/visible?user=U&group=G  names U may list (JSON {"names": [...]})
-//	GET  /v1/slots, /v1/slots/{name} slots (JSON)
+//	GET  /v1/mailboxes/{name}        one registry entry (JSON)   (bearer token)
+//	GET  /v1/visible?user=U&group=G  names U may list            (bearer token)
+//	GET  /v1/slots, /v1/slots/{name} slots (JSON)                (bearer token)
 //	POST /v1/slots                   create a slot         (bearer token)
 //	PUT  /v1/slots/{name}            update, compare-and-set on "revision"
 //	DELETE /v1/slots/{name}?revision=N                     (bearer token)
-//	GET  /v1/status                  registry revision and follow status
+//	GET  /v1/status                  registry revision and follow status (token)
 //	GET  /auth                       nginx mail auth_http
 //
-// Every write needs `Authorization: Bearer TOKEN` (the --http-token-file);
-// without a configured token writes are refused. Bad input gets a 4xx with
+// Every /v1 read and write needs `Authorization: Bearer TOKEN` (the
+// --http-token-file; entries carry ACLs and visible lists say who shares
+// with whom); without a configured token they are all refused. /healthz,
+// /readyz, /metrics and /auth are served without the token to the client
+// networks of Config.HealthFrom, MetricsFrom and AuthFrom (default
+// loopback) and with it to anyone. Handlers wrap themselves in needsToken
+// (reads), writer (writes) or openFrom; a new registry read endpoint uses
+// needsToken. Slot creation and updates are validated (see createSlot,
+// checkAppend and registry.ValidateSlot). Bad input gets a 4xx with
 // a JSON {"error": "..."} body naming the problem; nothing in a request can
 // panic the server (handlers recover and answer 500).
 //

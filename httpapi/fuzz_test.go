@@ -45,6 +45,7 @@ func FuzzAPI(f *testing.F) {
 		if err != nil {
 			return // not a request a client could send
 		}
+		req.RemoteAddr = "127.0.0.1:40000"
 		req.Header.Set("Authorization", auth)
 		req.Header.Set("Auth-User", body)
 		req.Header.Set("Auth-Protocol", auth)
@@ -57,7 +58,9 @@ func FuzzAPI(f *testing.F) {
 			t.Fatalf("%s %q: %d without a JSON error: %q", method, target, rec.Code, rec.Body.String())
 		}
 		rec = httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		hz := httptest.NewRequest("GET", "/healthz", nil)
+		hz.RemoteAddr = "127.0.0.1:40001"
+		h.ServeHTTP(rec, hz)
 		if rec.Code != 200 {
 			t.Fatalf("after %s %q: /healthz = %d", method, target, rec.Code)
 		}

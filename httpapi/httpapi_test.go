@@ -138,7 +138,7 @@ func TestHealthAndReady(t *testing.T) {
 func TestClientMatchesStore(t *testing.T) {
 	st, _, ts := setup(t, nil)
 	ctx := context.Background()
-	c, err := httpapi.NewClient(ts.URL, "")
+	c, err := httpapi.NewClient(ts.URL, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestMetrics(t *testing.T) {
 	c2.Close()
 	ms.Close()
 	st.Close()
-	get(t, ts.URL+"/v1/mailboxes/user.alice", nil)
+	get(t, ts.URL+"/v1/mailboxes/user.alice", map[string]string{"Authorization": "Bearer " + token})
 	_, body = get(t, ts.URL+"/metrics", nil)
 	if !strings.Contains(body, `murder_bridge_registry_errors_total{op="get"} 1`) {
 		t.Errorf("/metrics lacks the registry error:\n%s", grep(body, "murder_bridge_registry"))

@@ -1,18 +1,23 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -47,8 +52,17 @@ type Config struct {
 	// old master: /v1/status and /metrics then show its queue, and
 	// `slot rollback --bridge` refuses while changes are still queued.
 	WriteThrough WriteThroughStatus
-	// Token is the bearer token writes need; empty refuses every write.
+	// Token is the bearer token every registry read (/v1/...) and every
+	// write needs; empty refuses them all. Entries hold ACLs and the
+	// visible lists say who shares with whom, so nothing of the registry
+	// is served without it.
 	Token string
+	// HealthFrom, MetricsFrom and AuthFrom are the client networks that
+	// may use /healthz and /readyz, /metrics, and nginx's /auth without
+	// the token; a request carrying the token is served from anywhere.
+	// Nil means loopback only (DefaultOpenFrom); an empty non-nil slice
+	// means nobody without the token.
+	HealthFrom, MetricsFrom, AuthFrom []netip.Prefix
 	// MaxLag bounds the follow lag /readyz accepts (default 30 s). Before
 	// the first full resync the bridge is not ready.
 	MaxLag time.Duration
@@ -65,6 +79,36 @@ type Config struct {
 	// AuthWait is the Auth-Wait nginx is told on a failed login (default 3 s,
 	// Cyrus's failedloginpause).
 	AuthWait time.Duration
+}
+
+// DefaultOpenFrom is where /healthz, /readyz, /metrics and /auth are
+// served without the token unless Config says otherwise: loopback.
+var DefaultOpenFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// ParseOpenFrom parses a comma-separated list of networks (CIDR, or a
+// single address) for Config.HealthFrom and the like; "none" is the empty
+// list.
+func ParseOpenFrom(s string) ([]netip.Prefix, error) {
+	out := []netip.Prefix{}
+	if strings.TrimSpace(s) == "none" {
+		return out, nil
+	}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("bad network %q: want CIDR (10.0.0.0/8) or an address", f)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // Server is the operator HTTP API.
@@ -96,6 +140,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.AuthWait <= 0 {
 		cfg.AuthWait = 3 * time.Second
+	}
+	if cfg.HealthFrom == nil {
+		cfg.HealthFrom = DefaultOpenFrom
+	}
+	if cfg.MetricsFrom == nil {
+		cfg.MetricsFrom = DefaultOpenFrom
+	}
+	if cfg.AuthFrom == nil {
+		cfg.AuthFrom = DefaultOpenFrom
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 	if f := cfg.Follow; f != nil {
@@ -149,19 +202,19 @@ func New(cfg Config) (*Server, error) {
 			}, func() float64 { return float64(wt.Status().Refused) }),
 		)
 	}
-	s.handle("GET /healthz", "healthz", s.healthz)
-	s.handle("GET /readyz", "readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{}))
-	s.handle("GET /v1/status", "status", s.status)
-	s.handle("GET /v1/mailboxes", "mailboxes", s.sensitive(s.listMailboxes))
-	s.handle("GET /v1/mailboxes/{name}", "mailbox", s.mailbox)
-	s.handle("GET /v1/visible", "visible", s.visible)
-	s.handle("GET /v1/slots", "slots", s.listSlots)
-	s.handle("GET /v1/slots/{name}", "slot", s.getSlot)
+	s.handle("GET /healthz", "healthz", s.openFrom(cfg.HealthFrom, s.healthz))
+	s.handle("GET /readyz", "readyz", s.openFrom(cfg.HealthFrom, s.readyz))
+	s.mux.Handle("GET /metrics", s.openFrom(cfg.MetricsFrom, promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP))
+	s.handle("GET /v1/status", "status", s.needsToken(s.status))
+	s.handle("GET /v1/mailboxes", "mailboxes", s.needsToken(s.listMailboxes))
+	s.handle("GET /v1/mailboxes/{name}", "mailbox", s.needsToken(s.mailbox))
+	s.handle("GET /v1/visible", "visible", s.needsToken(s.visible))
+	s.handle("GET /v1/slots", "slots", s.needsToken(s.listSlots))
+	s.handle("GET /v1/slots/{name}", "slot", s.needsToken(s.getSlot))
 	s.handle("POST /v1/slots", "slot_create", s.writer(s.createSlot))
 	s.handle("PUT /v1/slots/{name}", "slot_update", s.writer(s.updateSlot))
 	s.handle("DELETE /v1/slots/{name}", "slot_delete", s.writer(s.deleteSlot))
-	s.handle("GET /auth", "auth_http", s.authHTTP)
+	s.handle("GET /auth", "auth_http", s.openFrom(cfg.AuthFrom, s.authHTTP))
 	s.handle("/", "other", func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -233,14 +286,46 @@ func (s *Server) handle(pattern, name string, h http.HandlerFunc) {
 	})
 }
 
+// hasToken reports whether r carries the bearer token (compared in
+// constant time); never when no token is configured.
+func (s *Server) hasToken(r *http.Request) bool {
+	if s.cfg.Token == "" {
+		return false
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) == 1
+}
+
+// refuse answers a request without the token: 403 when the bridge has
+// none (nothing can be authorized), else 401 with a Bearer challenge.
+func (s *Server) refuse(w http.ResponseWriter, what string) {
+	if s.cfg.Token == "" {
+		httpError(w, http.StatusForbidden, what+" are disabled: the bridge has no --http-token-file")
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="murder-bridge"`)
+	httpError(w, http.StatusUnauthorized, what+" need Authorization: Bearer TOKEN (the --http-token-file's token)")
+}
+
+// needsToken wraps a registry read: it is served only with the bearer
+// token. Every /v1 read goes through it, and so must any read endpoint
+// added later (entries carry ACLs; visible lists say who shares with
+// whom).
+func (s *Server) needsToken(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.hasToken(r) {
+			s.refuse(w, "registry reads")
+			return
+		}
+		h(w, r)
+	}
+}
+
 // writer checks the bearer token, then runs h (and logs the write).
 func (s *Server) writer(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.Token == "" {
-			httpError(w, http.StatusForbidden, "writes are disabled: the bridge has no --http-token-file")
-			return
-		}
-		if !s.bearerOK(w, r, "a write") {
+		if !s.hasToken(r) {
+			s.refuse(w, "writes")
 			return
 		}
 		s.log.Info("http write", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
@@ -248,28 +333,42 @@ func (s *Server) writer(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// sensitive guards a read of the whole registry (every name and ACL): when
-// the bridge has a token, the request must carry it.
-func (s *Server) sensitive(h http.HandlerFunc) http.HandlerFunc {
+// openFrom serves h to clients in nets without the token, and to anyone
+// with it.
+func (s *Server) openFrom(nets []netip.Prefix, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.Token != "" && !s.bearerOK(w, r, "this read") {
+		if clientIn(r, nets) || s.hasToken(r) {
+			h(w, r)
 			return
 		}
-		h(w, r)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="murder-bridge"`)
+		httpError(w, http.StatusForbidden, fmt.Sprintf("%s is open without the token only to %s; from %s it needs Authorization: Bearer TOKEN", r.URL.Path, prefixList(nets), r.RemoteAddr))
 	}
 }
 
-// bearerOK checks the request's bearer token against the bridge's; on a
-// mismatch it answers 401 and returns false.
-func (s *Server) bearerOK(w http.ResponseWriter, r *http.Request, what string) bool {
-	auth := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) != 1 {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="murder-bridge"`)
-		httpError(w, http.StatusUnauthorized, what+" needs Authorization: Bearer TOKEN (the --http-token-file's token)")
+func clientIn(r *http.Request, nets []netip.Prefix) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
 		return false
 	}
-	return true
+	a := ap.Addr().Unmap()
+	for _, n := range nets {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func prefixList(nets []netip.Prefix) string {
+	if len(nets) == 0 {
+		return "nobody"
+	}
+	var b []string
+	for _, n := range nets {
+		b = append(b, n.String())
+	}
+	return strings.Join(b, ", ")
 }
 
 // ErrorBody is the JSON body of every error answer.
@@ -458,7 +557,17 @@ const (
 
 func decodeSlot(w http.ResponseWriter, r *http.Request) (registry.Slot, bool) {
 	var sl registry.Slot
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "bad slot JSON: "+err.Error())
+		return sl, false
+	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD silently.
+	if !utf8.Valid(body) {
+		httpError(w, http.StatusBadRequest, "bad slot JSON: the body is not valid UTF-8")
+		return sl, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sl); err != nil {
 		httpError(w, http.StatusBadRequest, "bad slot JSON: "+err.Error())
@@ -486,6 +595,29 @@ func (s *Server) createSlot(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// A new slot starts where `slot define` starts one: legacy or
+	// mirrored, no revision, and a history that is at most the one
+	// definition entry (stamped with the server's time).
+	if sl.State != registry.SlotLegacy && sl.State != registry.SlotMirrored {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("a new slot starts legacy or mirrored, not %s (later states are reached by transitions)", sl.State))
+		return
+	}
+	if sl.Revision != 0 {
+		httpError(w, http.StatusBadRequest, "a new slot has no revision (the registry assigns it)")
+		return
+	}
+	switch len(sl.History) {
+	case 0:
+	case 1:
+		if h := sl.History[0]; h.From != "" || h.To != sl.State {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("a new slot's history is its definition only (to %s), not %q → %q", sl.State, h.From, h.To))
+			return
+		}
+		sl.History[0].Time = time.Now().UTC()
+	default:
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("a new slot has no past: %d history entries given (at most the definition)", len(sl.History)))
+		return
+	}
 	out, err := s.cfg.Store.CreateSlot(r.Context(), sl)
 	if err != nil {
 		s.registryError(w, "create_slot", err)
@@ -507,6 +639,22 @@ func (s *Server) updateSlot(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "an update needs the revision the slot was read at (compare-and-set)")
 		return
 	}
+	// The history is an audit trail: an update keeps it and appends the
+	// one transition it makes.
+	old, err := s.cfg.Store.GetSlot(r.Context(), sl.Name)
+	if err != nil {
+		s.registryError(w, "slot", err)
+		return
+	}
+	if old.Revision != sl.Revision {
+		httpError(w, http.StatusConflict, fmt.Sprintf("slot %q is at revision %d, not %d: read it again", sl.Name, old.Revision, sl.Revision))
+		return
+	}
+	if msg := checkAppend(old, sl); msg != "" {
+		httpError(w, http.StatusBadRequest, "bad slot update: "+msg)
+		return
+	}
+	sl.History[len(sl.History)-1].Time = time.Now().UTC()
 	out, err := s.cfg.Store.UpdateSlot(r.Context(), sl)
 	if err != nil {
 		s.registryError(w, "update_slot", err)
@@ -526,4 +674,25 @@ func (s *Server) deleteSlot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// checkAppend says why an update of old to sl is not one transition
+// appended to the audit history, or "".
+func checkAppend(old, sl registry.Slot) string {
+	if len(sl.History) != len(old.History)+1 {
+		return fmt.Sprintf("the history must be the stored %d entries plus the one transition made, not %d entries", len(old.History), len(sl.History))
+	}
+	for i, h := range old.History {
+		n := sl.History[i]
+		if n.From != h.From || n.To != h.To || !n.Time.Equal(h.Time) || n.By != h.By || n.Note != h.Note {
+			return fmt.Sprintf("history entry %d differs from the stored one (the history is append-only)", i)
+		}
+	}
+	if t := sl.History[len(sl.History)-1]; t.From != old.State || t.To != sl.State || sl.State == old.State {
+		return fmt.Sprintf("the new history entry must record the change from %s to %s, not %q → %q", old.State, sl.State, t.From, t.To)
+	}
+	if !slices.EqualFunc(old.Locations, sl.Locations, func(a, b registry.Location) bool { return a == b }) {
+		return "the locations of a slot do not change (define a new slot)"
+	}
+	return ""
 }

@@ -126,8 +126,17 @@ func runBurst(in *murdertest.Instance, steps []murdertest.Step, progress chan<- 
 	return nil
 }
 
-func httpGet(u string) (int, string, error) {
-	r, err := http.Get(u)
+// httpGet GETs u; a token, if given, is sent as the bearer token (the
+// bridge's /v1 reads need it).
+func httpGet(u string, token ...string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	if len(token) > 0 {
+		req.Header.Set("Authorization", "Bearer "+token[0])
+	}
+	r, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
@@ -156,8 +165,13 @@ func TestBridgeFollowsRealMasterThroughKill(t *testing.T) {
 	reg := "leveldb://" + filepath.Join(dir, "registry")
 	listen := fmt.Sprintf("127.0.0.1:%d", murdertest.FreePort(t))
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", murdertest.FreePort(t))
+	const apiToken = "follow-api-token"
+	tokenFile := filepath.Join(dir, "http-token")
+	if err := os.WriteFile(tokenFile, []byte(apiToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	args := []string{"--registry", reg, "--data-dir", dir, "--listen", listen, "--credentials", credFile, "--admins", "murder,admin",
-		"--imapd-conf", m.Backend.Conf, "--http", httpAddr}
+		"--imapd-conf", m.Backend.Conf, "--http", httpAddr, "--http-token-file", tokenFile}
 	p := startServe(t, args...)
 	waitGreeting(t, listen)
 	ready := func(within time.Duration) {
@@ -206,7 +220,7 @@ func TestBridgeFollowsRealMasterThroughKill(t *testing.T) {
 		}
 		return nil
 	}); err != nil {
-		_, st, _ := httpGet("http://" + httpAddr + "/v1/status")
+		_, st, _ := httpGet("http://"+httpAddr+"/v1/status", apiToken)
 		t.Fatalf("the bridge never received user.alice.Big.f49; status %s", st)
 	}
 	progress := make(chan int, len(steps))
@@ -255,7 +269,7 @@ func TestBridgeFollowsRealMasterThroughKill(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "murder_bridge_follow_lag_seconds") || !strings.Contains(body, "murder_bridge_follow_connected 1") {
 		t.Errorf("/metrics = %d, lacks follow metrics", code)
 	}
-	if code, body, _ := httpGet("http://" + httpAddr + "/v1/status"); code != 200 || !strings.Contains(body, `"synced":true`) {
+	if code, body, _ := httpGet("http://"+httpAddr+"/v1/status", apiToken); code != 200 || !strings.Contains(body, `"synced":true`) {
 		t.Errorf("/v1/status = %d %s", code, body)
 	} else {
 		t.Logf("restarted bridge: %s", body)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // SlotState is where a slot is in its migration.
@@ -119,18 +121,120 @@ func SlotFor(slots []Slot, loc Location) (Slot, bool) {
 	return Slot{}, false
 }
 
-// ValidateSlot checks a slot before it is stored.
+// Limits of a slot's text fields (bytes).
+const (
+	MaxSlotName     = 255
+	MaxSlotServer   = 255 // a DNS host name, optionally with :port
+	MaxSlotPart     = 64  // Cyrus's MAX_PARTITION_LEN
+	MaxSlotHistText = 1024
+)
+
+// ValidateSlot checks a slot before it is stored: a name of 1..255 bytes
+// of valid UTF-8 without control characters, '/' or NUL; a known state;
+// locations whose server is a host name (letters, digits, '.', '-', '_',
+// an optional ":port", or a bracketed IPv6 address) of at most 255 bytes
+// and whose partition, if any, is at most 64 bytes of printable ASCII
+// without '!' or space; and history entries with known states and short
+// valid-UTF-8 "by" and "note" texts.
 func ValidateSlot(s Slot) error {
-	if s.Name == "" || strings.ContainsAny(s.Name, "\x00/") {
-		return fmt.Errorf("bad slot name %q: %w", s.Name, ErrInvalid)
+	if err := validSlotText("slot name", s.Name, MaxSlotName); err != nil || s.Name == "" || strings.ContainsAny(s.Name, "/") {
+		return fmt.Errorf("bad slot name %q (want 1..%d bytes of UTF-8 without '/' or control characters): %w", clipText(s.Name), MaxSlotName, ErrInvalid)
 	}
 	if !s.State.Valid() {
-		return fmt.Errorf("bad slot state %q: %w", s.State, ErrInvalid)
+		return fmt.Errorf("bad slot state %q: %w", clipText(string(s.State)), ErrInvalid)
 	}
 	for _, l := range s.Locations {
-		if l.Server == "" {
-			return fmt.Errorf("slot location %q has no server: %w", l.String(), ErrInvalid)
+		if err := ValidateSlotLocation(l); err != nil {
+			return err
+		}
+	}
+	for i, h := range s.History {
+		if h.From != "" && !h.From.Valid() || !h.To.Valid() {
+			return fmt.Errorf("slot history entry %d: bad state %q → %q: %w", i, clipText(string(h.From)), clipText(string(h.To)), ErrInvalid)
+		}
+		if err := validSlotText("slot history \"by\"", h.By, MaxSlotHistText); err != nil {
+			return err
+		}
+		if err := validSlotText("slot history note", h.Note, MaxSlotHistText); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// ValidateSlotLocation checks one location of a slot (see ValidateSlot).
+func ValidateSlotLocation(l Location) error {
+	bad := func(why string) error {
+		return fmt.Errorf("bad slot location %q: %s: %w", clipText(l.String()), why, ErrInvalid)
+	}
+	if l.Server == "" {
+		return bad("no server")
+	}
+	if len(l.Server) > MaxSlotServer {
+		return bad(fmt.Sprintf("server name of %d bytes (at most %d)", len(l.Server), MaxSlotServer))
+	}
+	host := l.Server
+	if strings.HasPrefix(host, "[") {
+		end := strings.IndexByte(host, ']')
+		if end < 0 {
+			return bad("unclosed '[' in the server")
+		}
+		for _, c := range host[1:end] {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.') {
+				return bad("the server's bracketed address is not IPv6")
+			}
+		}
+		host = "x" + host[end+1:]
+	}
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		port := host[i+1:]
+		if port == "" || len(port) > 5 {
+			return bad("bad port in the server")
+		}
+		for _, c := range port {
+			if c < '0' || c > '9' {
+				return bad("bad port in the server")
+			}
+		}
+		host = host[:i]
+	}
+	if host == "" {
+		return bad("no host name in the server")
+	}
+	for _, c := range host {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return bad(fmt.Sprintf("character %q in the server (a host name has letters, digits, '.', '-', '_')", c))
+		}
+	}
+	if len(l.Partition) > MaxSlotPart {
+		return bad(fmt.Sprintf("partition of %d bytes (at most %d)", len(l.Partition), MaxSlotPart))
+	}
+	for _, c := range []byte(l.Partition) {
+		if c <= ' ' || c >= 0x7F || c == '!' {
+			return bad(fmt.Sprintf("byte 0x%02X in the partition (printable ASCII without '!' or space)", c))
+		}
+	}
+	return nil
+}
+
+func validSlotText(what, s string, max int) error {
+	if len(s) > max {
+		return fmt.Errorf("%s of %d bytes is longer than %d: %w", what, len(s), max, ErrInvalid)
+	}
+	if !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) {
+		return fmt.Errorf("%s %q is not valid UTF-8 (or holds U+FFFD, the mark of a failed conversion): %w", what, clipText(s), ErrInvalid)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%s %q holds a control character: %w", what, clipText(s), ErrInvalid)
+		}
+	}
+	return nil
+}
+
+func clipText(s string) string {
+	if len(s) > 80 {
+		return s[:77] + "..."
+	}
+	return s
 }

@@ -30,6 +30,10 @@ chmod 755 "$DIR"
 (umask 077 && echo 'murder:murderpw' >"$DIR/credentials")
 echo 'murderpw' >"$DIR/password"
 chmod 644 "$DIR/password"
+# the HTTP API serves the registry (entries, ACLs, visible lists) only with
+# this bearer token
+head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$DIR/http-token"
+chmod 600 "$DIR/http-token"
 
 # import the sample (a real Cyrus 3.6.1 mailboxes.db) into the default registry
 "$BIN/mboxconv" import testdata/sample.twoskip.db --registry "leveldb://$DIR/registry" \
@@ -37,7 +41,7 @@ chmod 644 "$DIR/password"
 
 "$BIN/murder-bridge" serve --data-dir "$DIR" --credentials "$DIR/credentials" \
 	--admins murder --listen "127.0.0.1:$PORT" --http "127.0.0.1:$HTTP" \
-	--servername demo-bridge 2>"$DIR/bridge.log" &
+	--http-token-file "$DIR/http-token" --servername demo-bridge 2>"$DIR/bridge.log" &
 PID=$!
 stop() { kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
 trap 'stop; [ -z "${DEMO_DIR:-}" ] && rm -rf "$DIR"' EXIT
@@ -57,23 +61,32 @@ cat <<MSG
 murder-bridge is serving MUPDATE on 127.0.0.1:$PORT and HTTP on 127.0.0.1:$HTTP
 registry: leveldb://$DIR/registry (testdata/sample.twoskip.db imported)
 log: $DIR/bridge.log     credentials: murder / murderpw
+HTTP bearer token: $DIR/http-token
 
 Talk to it:
   # Cyrus's own MUPDATE client (runs as cyrus; type e.g.  A LIST  or  B FIND "user.alice")
   su -s /bin/sh cyrus -c '$MT -a murder -w murderpw -m PLAIN -p $PORT 127.0.0.1'
   # the operator commands, through the bridge's HTTP API
-  $BIN/murder-bridge lookup user.alice --bridge http://127.0.0.1:$HTTP
-  $BIN/murder-bridge visible alice --bridge http://127.0.0.1:$HTTP
+  $BIN/murder-bridge lookup user.alice --bridge http://127.0.0.1:$HTTP --token-file $DIR/http-token
+  $BIN/murder-bridge visible alice --bridge http://127.0.0.1:$HTTP --token-file $DIR/http-token
   curl http://127.0.0.1:$HTTP/healthz
+  curl -H "Authorization: Bearer \$(cat $DIR/http-token)" http://127.0.0.1:$HTTP/v1/mailboxes/user.alice
   # point a Cyrus backend or frontend at it: mupdate_server: 127.0.0.1 and mupdate_port: $PORT
 
 MSG
 
 if [ $CHECK = 1 ]; then
 	:
-	"$BIN/murder-bridge" lookup user.alice --bridge "http://127.0.0.1:$HTTP" | tee "$DIR/lookup.json"
+	# without the token the registry is not served
+	if "$BIN/murder-bridge" lookup user.alice --bridge "http://127.0.0.1:$HTTP" >/dev/null 2>&1; then
+		echo "demo-check: lookup without --token-file succeeded" >&2
+		exit 1
+	fi
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP/v1/mailboxes/user.alice")
+	[ "$code" = 401 ] || { echo "demo-check: /v1/mailboxes without the token answered $code, want 401" >&2; exit 1; }
+	"$BIN/murder-bridge" lookup user.alice --bridge "http://127.0.0.1:$HTTP" --token-file "$DIR/http-token" | tee "$DIR/lookup.json"
 	grep -q '"name":"user.alice"\|"name": "user.alice"' "$DIR/lookup.json"
-	"$BIN/murder-bridge" visible alice --bridge "http://127.0.0.1:$HTTP" | tee "$DIR/visible.txt"
+	"$BIN/murder-bridge" visible alice --bridge "http://127.0.0.1:$HTTP" --token-file "$DIR/http-token" | tee "$DIR/visible.txt"
 	grep -q 'user.alice' "$DIR/visible.txt"
 	curl -fsS "http://127.0.0.1:$HTTP/healthz"
 	echo

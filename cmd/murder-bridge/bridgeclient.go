@@ -14,12 +14,21 @@ import (
 // openQuery opens what the read-only commands query: a running bridge's
 // HTTP API when bridgeURL is set (the bridge owns a leveldb registry; see
 // design.md), else the registry itself.
-func openQuery(ctx context.Context, registryURL, bridgeURL string) (registry.Store, error) {
+func openQuery(ctx context.Context, registryURL, bridgeURL, tokenFile string) (registry.Store, error) {
 	switch {
 	case bridgeURL != "" && registryURL != "":
 		return nil, exitcode.With(exitcode.Usage, errors.New("give --registry URL or --bridge URL, not both"))
+	case tokenFile != "" && bridgeURL == "":
+		return nil, exitcode.With(exitcode.Usage, errors.New("--token-file goes with --bridge URL"))
 	case bridgeURL != "":
-		c, err := httpapi.NewClient(bridgeURL, "")
+		if tokenFile == "" {
+			return nil, exitcode.With(exitcode.Usage, errors.New("--bridge URL needs --token-file FILE: the bridge serves registry reads only with its bearer token (its --http-token-file)"))
+		}
+		token, err := readSecret("--token-file", tokenFile)
+		if err != nil {
+			return nil, err
+		}
+		c, err := httpapi.NewClient(bridgeURL, token)
 		if err != nil {
 			return nil, exitcode.With(exitcode.Usage, err)
 		}
@@ -35,14 +44,18 @@ const errNeedRegistryOrBridge = "--registry URL or --bridge URL is required"
 // queryFlags are the --registry and --bridge flags of the read-only
 // commands (lookup, visible).
 type queryFlags struct {
-	registry string
-	bridge   string
+	registry  string
+	bridge    string
+	tokenFile string
 }
 
 func (q *queryFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&q.registry, "registry", "", "registry URL: leveldb:///DIR or etcd://HOST:PORT,.../PREFIX")
 	cmd.Flags().StringVar(&q.bridge, "bridge", "", bridgeFlagHelp)
+	cmd.Flags().StringVar(&q.tokenFile, "token-file", "", tokenFileHelp)
 }
+
+const tokenFileHelp = "with --bridge: file holding the bridge's bearer token (its --http-token-file), which registry reads and writes need"
 
 func (q *queryFlags) check(*cobra.Command, []string) error {
 	if q.registry == "" && q.bridge == "" {
@@ -57,7 +70,7 @@ func (q *queryFlags) run(cmd *cobra.Command, fn func(ctx context.Context, s regi
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	s, err := openQuery(ctx, q.registry, q.bridge)
+	s, err := openQuery(ctx, q.registry, q.bridge, q.tokenFile)
 	if err != nil {
 		return err
 	}

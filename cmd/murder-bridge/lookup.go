@@ -24,7 +24,7 @@ func init() { rootCmd.AddCommand(newLookupCommand()) }
 func newLookupCommand() *cobra.Command {
 	var o lookupOptions
 	cmd := &cobra.Command{
-		Use:   "lookup NAME --registry URL | --bridge URL",
+		Use:   "lookup NAME --registry URL | --bridge URL --token-file FILE",
 		Short: "Print one mailbox of the registry as JSON",
 		Long: `Print the registry entry of the mailbox NAME (an internal name, as
 ctl_mboxlist -d spells it) as one JSON object: the members of a Cyrus 3.6

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"log/syslog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -61,6 +62,7 @@ type serveOptions struct {
 
 	http          string
 	httpTokenFile string
+	httpOpen      [3]string // --http-health-from, --http-metrics-from, --http-auth-from
 	readyMaxLag   time.Duration
 
 	etcdMember         string
@@ -121,9 +123,12 @@ reads are served from the registry.
 
 HTTP (off by default): --http ADDR serves /healthz, /readyz (registry
 reachable, follow lag under --ready-max-lag), /metrics (Prometheus), the JSON
-API (/v1/mailboxes/NAME, /v1/visible, /v1/slots; writes need the bearer
-token of --http-token-file) and nginx's mail auth_http (/auth). ADDR without
-a host listens on loopback.
+API (/v1/mailboxes/NAME, /v1/visible, /v1/slots, /v1/status) and nginx's mail
+auth_http (/auth). ADDR without a host listens on loopback. Every /v1 read and
+write needs the bearer token of --http-token-file (entries hold ACLs; visible
+lists say who shares with whom); /healthz, /readyz, /metrics and /auth are
+served without it to the networks of --http-health-from, --http-metrics-from
+and --http-auth-from (default loopback) and with it to anyone.
 
 SEVERAL BRIDGES: over one etcd registry (--registry etcd://...) every bridge
 accepts writes and streams every change to its UPDATE clients. With
@@ -218,7 +223,10 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.StringVar(&o.followMech, "follow-mech", "", "SASL mechanism towards the followed master (default: the strongest it offers)")
 	f.BoolVar(&o.followStartTLS, "follow-starttls", false, "use STARTTLS towards the followed master")
 	f.StringVar(&o.http, "http", "", "operator HTTP listen address (off by default; without a host: loopback)")
-	f.StringVar(&o.httpTokenFile, "http-token-file", "", "file holding the bearer token HTTP writes need")
+	f.StringVar(&o.httpTokenFile, "http-token-file", "", "file holding the bearer token every HTTP registry read and write needs (without it they are refused)")
+	f.StringVar(&o.httpOpen[0], "http-health-from", "127.0.0.0/8,::1", "client networks served /healthz and /readyz without the token (comma-separated CIDRs or addresses; \"none\")")
+	f.StringVar(&o.httpOpen[1], "http-metrics-from", "127.0.0.0/8,::1", "client networks served /metrics without the token (\"none\" for nobody)")
+	f.StringVar(&o.httpOpen[2], "http-auth-from", "127.0.0.0/8,::1", "client networks served nginx's /auth without the token (\"none\" for nobody)")
 	f.DurationVar(&o.readyMaxLag, "ready-max-lag", 30*time.Second, "follow lag above which /readyz answers 503")
 	f.IntVar(&o.maxConns, "max-conns", 10000, "MUPDATE connections at most; when full, the oldest connection not logged in is closed for a newcomer")
 	f.IntVar(&o.maxUnauthPerAddr, "max-unauth-per-addr", 128, "MUPDATE connections not logged in yet from one IP address at most")
@@ -470,6 +478,17 @@ func (o serveOptions) config() (bridge.Config, error) {
 		return cfg, exitcode.With(exitcode.Usage, errors.New("--follow-user and --follow-password-file need --follow HOST:PORT"))
 	}
 	var token string
+	var openFrom [3][]netip.Prefix
+	for i, name := range []string{"--http-health-from", "--http-metrics-from", "--http-auth-from"} {
+		if o.httpOpen[i] == "" {
+			continue // nil: httpapi's default, loopback
+		}
+		p, err := httpapi.ParseOpenFrom(o.httpOpen[i])
+		if err != nil {
+			return cfg, exitcode.With(exitcode.Usage, fmt.Errorf("%s: %w", name, err))
+		}
+		openFrom[i] = p
+	}
 	if o.httpTokenFile != "" {
 		if o.http == "" {
 			return cfg, exitcode.With(exitcode.Usage, errors.New("--http-token-file needs --http ADDR"))
@@ -526,7 +545,8 @@ func (o serveOptions) config() (bridge.Config, error) {
 			log.Info("murder-bridge: following a mupdate master", "master", o.follow, "user", o.followUser)
 		}
 		if o.http != "" {
-			hs, err := httpapi.New(httpapi.Config{Store: st, Follow: fs, WriteThrough: wts, Token: token, MaxLag: o.readyMaxLag, Logger: log})
+			hs, err := httpapi.New(httpapi.Config{Store: st, Follow: fs, WriteThrough: wts, Token: token, MaxLag: o.readyMaxLag, Logger: log,
+				HealthFrom: openFrom[0], MetricsFrom: openFrom[1], AuthFrom: openFrom[2]})
 			if err != nil {
 				return nil, nil, exitcode.With(exitcode.Usage, err)
 			}
@@ -536,7 +556,7 @@ func (o serveOptions) config() (bridge.Config, error) {
 			if err != nil {
 				return nil, nil, exitcode.With(exitcode.Network, fmt.Errorf("--http: %w", err))
 			}
-			log.Info("murder-bridge: serving HTTP", "listen", ln.Addr().String(), "writes", token != "")
+			log.Info("murder-bridge: serving HTTP", "listen", ln.Addr().String(), "registry_api", token != "")
 			works = append(works, func(ctx context.Context) error {
 				if err := hs.Serve(ctx, ln); err != nil && ctx.Err() == nil {
 					return exitcode.With(exitcode.Network, fmt.Errorf("HTTP: %w", err))

@@ -85,10 +85,12 @@ func TestLookupVisibleThroughBridge(t *testing.T) {
 
 	creds := filepath.Join(t.TempDir(), "credentials")
 	os.WriteFile(creds, []byte("murder:murderpw\n"), 0o600)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("t0ken-for-reads\n"), 0o600)
 	httpA := freeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	o := serveOptions{registry: reg, listen: freeAddr(t), credentials: creds, http: httpA,
+	o := serveOptions{registry: reg, listen: freeAddr(t), credentials: creds, http: httpA, httpTokenFile: tokenFile,
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	done := make(chan error, 1)
 	go func() { done <- runServe(ctx, o) }()
@@ -99,7 +101,11 @@ func TestLookupVisibleThroughBridge(t *testing.T) {
 		t.Errorf("direct lookup while the bridge runs = %v, want a registry error", err)
 	}
 	for _, q := range queries {
-		got, err := execCmd(t, append(q, "--bridge", "http://"+httpA)...)
+		// without the token: a usage error naming --token-file
+		if _, err := execCmd(t, append(q, "--bridge", "http://"+httpA)...); exitcode.Of(err) != exitcode.Usage || !strings.Contains(err.Error(), "--token-file") {
+			t.Errorf("%v --bridge without --token-file: %v", q, err)
+		}
+		got, err := execCmd(t, append(q, "--bridge", "http://"+httpA, "--token-file", tokenFile)...)
 		if err != nil {
 			t.Errorf("%v --bridge: %v", q, err)
 			continue
@@ -108,14 +114,14 @@ func TestLookupVisibleThroughBridge(t *testing.T) {
 			t.Errorf("%v --bridge printed\n%s\nwant (as --registry)\n%s", q, got, w)
 		}
 	}
-	_, viaBridge := execCmd(t, "lookup", "shared.staff", "--bridge", "http://"+httpA)
+	_, viaBridge := execCmd(t, "lookup", "shared.staff", "--bridge", "http://"+httpA, "--token-file", tokenFile)
 	if exitcode.Of(viaBridge) != exitcode.Of(direct) || viaBridge == nil || !strings.Contains(viaBridge.Error(), "deleted at revision") {
 		t.Errorf("deleted mailbox: --bridge %v, --registry %v", viaBridge, direct)
 	}
 	if _, err := execCmd(t, "lookup", "x", "--bridge", "http://h", "--registry", reg); exitcode.Of(err) != exitcode.Usage {
 		t.Errorf("both --bridge and --registry = %v", err)
 	}
-	if _, err := execCmd(t, "lookup", "x", "--bridge", "ftp://h"); exitcode.Of(err) != exitcode.Usage {
+	if _, err := execCmd(t, "lookup", "x", "--bridge", "ftp://h", "--token-file", tokenFile); exitcode.Of(err) != exitcode.Usage {
 		t.Errorf("bad --bridge URL = %v", err)
 	}
 	cancel()

@@ -54,7 +54,7 @@ func (o *shadowOptions) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.old, "old", "", "the old side: imap://host[:port] (LOGIN, STARTTLS when offered) or imaps://host[:port]")
 	f.StringVar(&o.new, "new", "", "the new side as an IMAP URL (a new frontend)")
 	f.StringVar(&o.slot, "slot", "", "record the result on this slot of --registry: clean moves mirrored to shadow-clean, a difference moves shadow-clean back to mirrored")
-	f.StringVar(&o.tokenFile, "token-file", "", "with --registry http://BRIDGE and --slot: file holding the bridge's bearer token")
+	f.StringVar(&o.tokenFile, "token-file", "", "with --registry http://BRIDGE: file holding the bridge's bearer token (its --http-token-file; reads need it too)")
 	f.StringVar(&o.registry, "registry", "", "the new side is the registry at this URL (what Cyrus would LIST, computed from its reverse-ACL answer)")
 	f.StringVar(&o.dump, "dump", "", "the new side is computed from a Cyrus 3.6 `ctl_mboxlist -d [-y]` JSON dump (before a registry exists)")
 	f.StringVar(&o.usersFile, "users", "", "users to compare: `user:password` a line, or a bare `user` with --proxy-user (# comments)")
@@ -464,13 +464,12 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 func registrySource(ctx context.Context, rawURL, tokenFile string, groups map[string][]string) (*shadow.RegistrySource, registry.Store, error) {
 	if strings.HasPrefix(rawURL, "http://") || strings.HasPrefix(rawURL, "https://") {
 		// a running bridge's HTTP API (it owns its leveldb registry)
-		token := ""
-		if tokenFile != "" {
-			t, err := readSecret("--token-file", tokenFile)
-			if err != nil {
-				return nil, nil, err
-			}
-			token = t
+		if tokenFile == "" {
+			return nil, nil, exitcode.With(exitcode.Usage, errors.New("--registry http://BRIDGE needs --token-file FILE: the bridge serves registry reads only with its bearer token (its --http-token-file)"))
+		}
+		token, err := readSecret("--token-file", tokenFile)
+		if err != nil {
+			return nil, nil, err
 		}
 		hc, err := httpapi.NewClient(rawURL, token)
 		if err != nil {

@@ -202,7 +202,7 @@ func TestShadowDump(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		api, err := httpapi.New(httpapi.Config{Store: st})
+		api, err := httpapi.New(httpapi.Config{Store: st, Token: "shadow-token"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,6 +214,11 @@ func TestShadowDump(t *testing.T) {
 		go func() { api.Serve(ctx, ln); close(served) }()
 		defer func() { cancel(); <-served }()
 		bo := defaults(&shadowOptions{old: "imap://" + old.Addr, registry: "http://" + ln.Addr().String(), allOwners: true, proxyUser: cyrusimapd.AdminUser, proxyPassFile: pw})
+		// without the token: refused as a usage error, nothing compared
+		if stdout, stderr, code := runShadowTest(t, bo); code != exitcode.Usage || stdout != "" {
+			t.Fatalf("--registry http:// without --token-file: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		bo.tokenFile = writeFile(t, dir, "token", "shadow-token\n")
 		stdout, stderr, code := runShadowTest(t, bo)
 		if code != 0 || stdout != "" || !strings.Contains(stderr, "3 users: 3 compared, 3 equal") {
 			t.Fatalf("--registry http://: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)

@@ -72,12 +72,13 @@ refused for a slot in cutover or retired: the bridge is authoritative for
 its mailboxes (roll it back first). define and edit warn when a location
 matches no mailbox in the registry.
 
-While a bridge owns a leveldb registry, reach it with --bridge URL (writes
-need --token-file, the bridge's --http-token-file).
+While a bridge owns a leveldb registry, reach it with --bridge URL and
+--token-file (the bridge's --http-token-file: its HTTP API serves slots,
+reads and writes alike, only with that bearer token).
 
 ` + exitcode.Help,
 		Example: `  murder-bridge slot define be1 --location be1.example --state mirrored --bridge http://127.0.0.1:8405 --token-file token
-  murder-bridge slot list --bridge http://127.0.0.1:8405
+  murder-bridge slot list --bridge http://127.0.0.1:8405 --token-file token
   murder-bridge slot edit be1 --location be1.example.com --bridge http://127.0.0.1:8405 --token-file token
   murder-bridge shadow --old imap://front1 --registry ... --users users.txt --slot be1
   murder-bridge slot cutover be1 --bridge http://127.0.0.1:8405 --token-file token --note "change 4711"
@@ -86,7 +87,7 @@ need --token-file, the bridge's --http-token-file).
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.registry, "registry", "", "registry URL: leveldb:///DIR or etcd://HOST:PORT,.../PREFIX")
 	pf.StringVar(&o.bridge, "bridge", "", bridgeFlagHelp)
-	pf.StringVar(&o.tokenFile, "token-file", "", "with --bridge: file holding the bearer token for writes")
+	pf.StringVar(&o.tokenFile, "token-file", "", tokenFileHelp)
 	pf.StringVar(&o.by, "by", defaultBy(), "who asks (recorded in the slot's history)")
 	pf.StringVar(&o.note, "note", "", "why (recorded in the slot's history)")
 	cmd.AddCommand(newSlotListCmd(o), newSlotDefineCmd(o), newSlotEditCmd(o), newSlotDeleteCmd(o),
@@ -111,14 +112,15 @@ func withSlotStore(c *cobra.Command, o *slotOptions, fn func(context.Context, re
 	switch {
 	case o.registry != "" && o.bridge != "":
 		return exitcode.With(exitcode.Usage, errors.New("give --registry URL or --bridge URL, not both"))
+	case o.tokenFile != "" && o.bridge == "":
+		return exitcode.With(exitcode.Usage, errors.New("--token-file goes with --bridge URL"))
 	case o.bridge != "":
-		token := ""
-		if o.tokenFile != "" {
-			t, err := readSecret("--token-file", o.tokenFile)
-			if err != nil {
-				return err
-			}
-			token = t
+		if o.tokenFile == "" {
+			return exitcode.With(exitcode.Usage, errors.New("--bridge URL needs --token-file FILE: the bridge serves slots only with its bearer token (its --http-token-file)"))
+		}
+		token, err := readSecret("--token-file", o.tokenFile)
+		if err != nil {
+			return err
 		}
 		hc, err := httpapi.NewClient(o.bridge, token)
 		if err != nil {

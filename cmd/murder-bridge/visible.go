@@ -26,7 +26,7 @@ func init() { rootCmd.AddCommand(newVisibleCommand()) }
 func newVisibleCommand() *cobra.Command {
 	var o visibleOptions
 	cmd := &cobra.Command{
-		Use:   "visible USER [--group G]... --registry URL | --bridge URL",
+		Use:   "visible USER [--group G]... --registry URL | --bridge URL --token-file FILE",
 		Short: "Print the mailboxes USER may see, one internal name a line",
 		Long: `Print what Cyrus's IMAP LIST "" "*" would show USER, as internal names
 (modified UTF-7, spelled as ctl_mboxlist -d spells them), one a line, in
