@@ -11,6 +11,7 @@ HOSTILE_CONNS ?= 10000
 STALLED_MB    ?= 150
 TRIALS        ?= 1000
 BENCH_N       ?= 1000000
+POWERLOSS_TRIALS ?= 5
 
 # Debian packages the tests run for real (never mocked): Cyrus 3.6 for the
 # compatibility tests, etcd for the external-cluster registry tests,
@@ -26,7 +27,7 @@ export MURDERKIT_CHROOTS
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials bench fixtures clean
+.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials powerloss bench fixtures clean
 
 all: build
 
@@ -95,6 +96,11 @@ trials: deps
 	MURDERKIT_TRIALS=$(TRIALS) $(GO) test -timeout 4h -run 'Trials' -v ./...
 	MURDERKIT_KILL_TRIALS=50 MURDERKIT_TRIAL_ENTRIES=200000 $(GO) test -timeout 4h -run 'KillTrials' -v ./cmd/mboxconv
 	MURDERKIT_CRASH_TRIALS=50 $(GO) test -timeout 1h -run 'Crash' -v ./registry/leveldb
+
+## powerloss: power cuts under leveldb registry writes (root: loop devices,
+## mount); see docs/reliability.md
+powerloss:
+	MURDERKIT_POWERLOSS=1 MURDERKIT_POWERLOSS_TRIALS=$(POWERLOSS_TRIALS) $(GO) test -count=1 -timeout 1h -run 'TestPowerLoss' -v ./registry/leveldb
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...

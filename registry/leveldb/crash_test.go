@@ -32,6 +32,8 @@ func TestMain(m *testing.M) {
 		childImport(os.Getenv("REG_PATH"))
 	case "build":
 		childBuild(os.Getenv("REG_PATH"))
+	case "put":
+		childPut(os.Getenv("REG_PATH"), os.Getenv("REG_NOSYNC") != "")
 	default:
 		os.Exit(m.Run())
 	}
@@ -65,7 +67,7 @@ func importEntry(i int) registry.Entry {
 // childImport imports batches forever (synced writes, as in production),
 // printing the number of entries acknowledged after each batch.
 func childImport(path string) {
-	s, err := Open(context.Background(), path, nil)
+	s, err := Open(context.Background(), path, &Options{NoSync: os.Getenv("REG_NOSYNC") != ""})
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(3)
