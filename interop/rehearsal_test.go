@@ -256,7 +256,7 @@ func TestRehearsal(t *testing.T) {
 	step("shadow old frontend vs registry and vs a new frontend on the bridge", func() {
 		newFE = murdertest.StartFrontend(t, listen, murdertest.Options{Name: "newfe", Users: users,
 			Serverlist: []string{be1.Servername, be2.Servername}})
-		shadow("old frontend vs registry", 40*time.Second, "--registry", api)
+		shadow("old frontend vs registry", 40*time.Second, "--registry", api, "--token-file", tokenPath)
 		shadow("old frontend vs new frontend", 40*time.Second, "--new", "imap://"+newFE.IMAPAddr)
 	})
 	step("SIGKILL the bridge and restart it", func() {
