@@ -39,7 +39,8 @@ deleted, the message gives the tombstone's revision and time.
 
 ` + exitcode.Help,
 		Example: `  murder-bridge lookup user.fred.Sent --registry leveldb:///var/lib/murder-bridge/registry
-  murder-bridge lookup 'example.com!user.jane' --registry etcd://127.0.0.1:2379/murder | jq .locations`,
+  murder-bridge lookup 'example.com!user.jane' --registry etcd://127.0.0.1:2379/murder | jq .locations
+  murder-bridge lookup user.fred --bridge http://127.0.0.1:8405 --token-file /etc/murder-bridge/http-token`,
 		Args:    cobra.ExactArgs(1),
 		PreRunE: o.check,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -46,7 +46,8 @@ the answer, not with the registry.
 ` + exitcode.Help,
 		Example: `  murder-bridge visible fred --registry leveldb:///var/lib/murder-bridge/registry
   murder-bridge visible jane@example.com --group staff --group sales \
-      --registry etcd://10.0.0.1:2379,10.0.0.2:2379/murder`,
+      --registry etcd://10.0.0.1:2379,10.0.0.2:2379/murder
+  murder-bridge visible fred --bridge http://127.0.0.1:8405 --token-file /etc/murder-bridge/http-token`,
 		Args:    cobra.ExactArgs(1),
 		PreRunE: o.check,
 		RunE: func(cmd *cobra.Command, args []string) error {
