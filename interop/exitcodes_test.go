@@ -44,7 +44,7 @@ func TestExitCodesOfThePrograms(t *testing.T) {
 	p := startServe(t, "--registry", "leveldb://"+filepath.Join(dir, "registry"), "--listen", fmt.Sprintf("127.0.0.1:%d", murdertest.FreePort(t)),
 		"--credentials", cf, "--http", httpA, "--http-token-file", token)
 	if err := murdertest.Eventually(20*time.Second, func() error {
-		_, err := runOK(mb, "slot", "list", "--bridge", "http://"+httpA)
+		_, err := runOK(mb, "slot", "list", "--bridge", "http://"+httpA, "--token-file", token)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -27,10 +27,12 @@ func TestFollowWrongPassword(t *testing.T) {
 	pw := filepath.Join(dir, "master-password")
 	os.WriteFile(cf, []byte("murder:murderpw\n"), 0o600)
 	os.WriteFile(pw, []byte("not-murders-password\n"), 0o600)
+	tokenFile := filepath.Join(dir, "http-token")
+	os.WriteFile(tokenFile, []byte("follow-auth-token\n"), 0o600)
 	httpA := fmt.Sprintf("127.0.0.1:%d", murdertest.FreePort(t))
 	p := startServe(t, "--registry", "leveldb://"+filepath.Join(dir, "registry"), "--listen", fmt.Sprintf("127.0.0.1:%d", murdertest.FreePort(t)),
 		"--credentials", cf, "--follow", master.MupdateAddr, "--follow-user", "murder", "--follow-password-file", pw,
-		"--follow-mech", "PLAIN", "--http", httpA)
+		"--follow-mech", "PLAIN", "--http", httpA, "--http-token-file", tokenFile)
 
 	var rd httpapi.Readiness
 	var code int
@@ -58,7 +60,9 @@ func TestFollowWrongPassword(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.Contains(reasons, "the master refused murder's credentials") || !strings.Contains(reasons, "--follow-password-file") {
 		t.Errorf("/readyz %d, reasons %q: want 503 naming the refused credentials and the flag", code, reasons)
 	}
-	r, err := http.Get("http://" + httpA + "/v1/status")
+	req, _ := http.NewRequest(http.MethodGet, "http://"+httpA+"/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer follow-auth-token")
+	r, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

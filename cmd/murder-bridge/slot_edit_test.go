@@ -170,7 +170,7 @@ func TestSlotExitCodesThroughBridge(t *testing.T) {
 	if err != nil || !strings.Contains(out, "slot be1 deleted") {
 		t.Errorf("delete through the bridge: %v %q", err, out)
 	}
-	out, _, _ = slot("list")
+	out, _, _ = slot("list", "--token-file", token)
 	if strings.Contains(out, "be1") {
 		t.Errorf("deleted slot still listed:\n%s", out)
 	}
