@@ -32,8 +32,7 @@ echo 'murderpw' >"$DIR/password"
 chmod 644 "$DIR/password"
 # the HTTP API serves the registry (entries, ACLs, visible lists) only with
 # this bearer token
-head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$DIR/http-token"
-chmod 600 "$DIR/http-token"
+(umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$DIR/http-token")
 
 # import the sample (a real Cyrus 3.6.1 mailboxes.db) into the default registry
 "$BIN/mboxconv" import testdata/sample.twoskip.db --registry "leveldb://$DIR/registry" \
