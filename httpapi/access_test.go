@@ -214,4 +214,27 @@ func TestSlotWritesValidated(t *testing.T) {
 	if code, _ := put(good); code != 409 {
 		t.Errorf("the same update again (stale revision) = %d, want 409", code)
 	}
+	// `slot edit`: new locations, a shadow-clean slot back to mirrored.
+	s2, err := c.GetSlot(ctx, "be1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := s2
+	keep.Locations = []registry.Location{{Server: "be9.example.com"}}
+	keep.History = append(append([]registry.SlotTransition{}, s2.History...), registry.SlotTransition{From: registry.SlotShadowClean, To: registry.SlotShadowClean, Note: "locations"})
+	if code, b := put(keep); code != 400 {
+		t.Errorf("new locations keeping shadow-clean = %d %s, want 400", code, b)
+	}
+	same := s2
+	same.History = append(append([]registry.SlotTransition{}, s2.History...), registry.SlotTransition{From: registry.SlotShadowClean, To: registry.SlotShadowClean})
+	if code, b := put(same); code != 400 {
+		t.Errorf("an update that changes nothing = %d %s, want 400", code, b)
+	}
+	edit := s2
+	edit.Locations = []registry.Location{{Server: "be9.example.com"}}
+	edit.State = registry.SlotMirrored
+	edit.History = append(append([]registry.SlotTransition{}, s2.History...), registry.SlotTransition{From: registry.SlotShadowClean, To: registry.SlotMirrored, Note: "locations be1 -> be9"})
+	if code, b := put(edit); code != 200 {
+		t.Errorf("slot edit (new locations, back to mirrored) = %d %s, want 200", code, b)
+	}
 }

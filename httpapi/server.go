@@ -676,8 +676,11 @@ func (s *Server) deleteSlot(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// checkAppend says why an update of old to sl is not one transition
-// appended to the audit history, or "".
+// checkAppend says why an update of old to sl is not one change appended
+// to the audit history, or "": the stored history kept as it is, plus one
+// entry from the stored state to the new one, which is a transition or
+// (as `slot edit` makes them) a change of locations while the old master
+// is authoritative, a shadow-clean slot going back to mirrored.
 func checkAppend(old, sl registry.Slot) string {
 	if len(sl.History) != len(old.History)+1 {
 		return fmt.Sprintf("the history must be the stored %d entries plus the one transition made, not %d entries", len(old.History), len(sl.History))
@@ -688,11 +691,20 @@ func checkAppend(old, sl registry.Slot) string {
 			return fmt.Sprintf("history entry %d differs from the stored one (the history is append-only)", i)
 		}
 	}
-	if t := sl.History[len(sl.History)-1]; t.From != old.State || t.To != sl.State || sl.State == old.State {
+	t := sl.History[len(sl.History)-1]
+	if t.From != old.State || t.To != sl.State {
 		return fmt.Sprintf("the new history entry must record the change from %s to %s, not %q → %q", old.State, sl.State, t.From, t.To)
 	}
-	if !slices.EqualFunc(old.Locations, sl.Locations, func(a, b registry.Location) bool { return a == b }) {
-		return "the locations of a slot do not change (define a new slot)"
+	moved := !slices.EqualFunc(old.Locations, sl.Locations, func(a, b registry.Location) bool { return a == b })
+	switch {
+	case !moved && sl.State == old.State:
+		return fmt.Sprintf("nothing changes (state %s, same locations)", old.State)
+	case moved && (old.State == registry.SlotCutover || old.State == registry.SlotRetired):
+		return fmt.Sprintf("the locations of a slot in %s do not change: the bridge is authoritative for its mailboxes (roll it back first)", old.State)
+	case moved && sl.State != old.State && !(old.State == registry.SlotShadowClean && sl.State == registry.SlotMirrored):
+		return fmt.Sprintf("an edit of the locations keeps the state (a shadow-clean slot goes back to mirrored), not %s → %s", old.State, sl.State)
+	case moved && sl.State == registry.SlotShadowClean:
+		return "a shadow-clean slot whose locations change goes back to mirrored (its clean run did not cover the new locations)"
 	}
 	return ""
 }
