@@ -6,6 +6,7 @@
 //	                                 follow mode, the lag is under the bound;
 //	                                 503 with the reasons otherwise (JSON)
 //	GET  /metrics                    Prometheus (client_golang) exposition
+//	GET  /v1/mailboxes               the registry streamed (NDJSON) (bearer token)
 //	GET  /v1/mailboxes/{name}        one registry entry (JSON)   (bearer token)
 //	GET  /v1/visible?user=U&group=G  names U may list            (bearer token)
 //	GET  /v1/slots, /v1/slots/{name} slots (JSON)                (bearer token)

@@ -182,9 +182,16 @@ func TestClientMatchesStore(t *testing.T) {
 	if _, err := c.Visible(ctx, "", nil); !errors.Is(err, registry.ErrInvalid) {
 		t.Errorf("Visible(\"\") = %v, want ErrInvalid", err)
 	}
-	// reads that the API does not offer say so
-	if _, err := c.List(ctx, "", nil); !errors.Is(err, registry.ErrInvalid) {
-		t.Errorf("List = %v", err)
+	// List (GET /v1/mailboxes) with the token: what the store lists
+	count := func(list func(context.Context, string, func(registry.Entry) error) (int64, error)) int {
+		n := 0
+		if _, err := list(ctx, "", func(registry.Entry) error { n++; return nil }); err != nil {
+			t.Fatalf("List: %v", err)
+		}
+		return n
+	}
+	if got, want := count(c.List), count(st.List); got != want || want == 0 {
+		t.Errorf("List through HTTP: %d entries, the store %d", got, want)
 	}
 }
 

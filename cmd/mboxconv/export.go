@@ -45,7 +45,7 @@ filters select (--slot S: the locations of registry slot S; --only-server,
 values of --cyrus-version (default 3.6), as "mboxconv convert" does:
 (--bridge URL reads the registry through a running bridge's HTTP API
 instead, GET /v1/mailboxes, the way while the bridge owns a leveldb
-registry; --token-file gives its bearer token when it has one. A
+registry; --token-file gives its bearer token, which it needs. A
 --registry URL must name an existing registry.)
 
   twoskip   a mailboxes.db in twoskip checkpoint form; Cyrus 2.5 and later

@@ -103,7 +103,7 @@ type bridgeFlags struct {
 func (b *bridgeFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&b.bridge, "bridge", "", "read the registry through a running bridge's HTTP API (http://127.0.0.1:8405): the way while it owns a leveldb registry")
-	f.StringVar(&b.tokenFile, "token-file", "", "with --bridge: file holding the bridge's bearer token (its --http-token-file), needed when the bridge has one")
+	f.StringVar(&b.tokenFile, "token-file", "", "with --bridge: file holding the bridge's bearer token (its --http-token-file), which every registry read through it needs")
 }
 
 // open returns a client of the bridge's HTTP API.
@@ -126,10 +126,14 @@ func (b *bridgeFlags) open() (registry.Store, error) {
 	return c, nil
 }
 
-// check refuses --token-file without --bridge.
+// check refuses --token-file without --bridge, and --bridge without
+// --token-file (the bridge serves registry reads only with its token).
 func (b *bridgeFlags) check() error {
 	if b.tokenFile != "" && b.bridge == "" {
 		return exitcode.With(exitcode.Usage, errors.New("--token-file goes with --bridge URL"))
+	}
+	if b.bridge != "" && b.tokenFile == "" {
+		return exitcode.With(exitcode.Usage, errors.New("--bridge URL needs --token-file FILE: the bridge serves registry reads only with its bearer token (its --http-token-file)"))
 	}
 	return nil
 }

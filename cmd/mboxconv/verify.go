@@ -27,7 +27,7 @@ func init() { rootCmd.AddCommand(newVerifyCommand()) }
 func newVerifyCommand() *cobra.Command {
 	var o verifyOptions
 	cmd := &cobra.Command{
-		Use:   "verify [--json] [--mtime] SRC1 SRC2 | SRC1 --bridge URL [--token-file F]   (each SRC a file of any format or a registry URL)",
+		Use:   "verify [--json] [--mtime] SRC1 SRC2 | SRC1 --bridge URL --token-file F   (each SRC a file of any format or a registry URL)",
 		Short: "Compare the mailboxes of two sources; exit 0 when equal, 1 with a diff",
 		Long: `Compare the mailboxes held by two sources, entry by entry, whatever their
 formats (twoskip, skiplist, JSON dump, legacy dump, or a registry URL:
@@ -56,7 +56,7 @@ Each difference names its field: "NAME: FIELD: VALUE1 ≠ VALUE2", with
 --bridge URL compares SRC1 with the registry of a running bridge, read
 through its HTTP API (GET /v1/mailboxes): the way to check a leveldb
 registry while the bridge owns it. --token-file gives the bridge's bearer
-token when it has one.
+token, which every registry read through it needs.
 
 A registry URL must name an existing registry: a leveldb path without one
 is an error (exit status 5), never an empty registry.`,
