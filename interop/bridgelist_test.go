@@ -74,8 +74,12 @@ func TestVerifyExportThroughBridge(t *testing.T) {
 	if code != 5 || !strings.Contains(out, "locked by another process") || !strings.Contains(out, "reach it with --bridge URL") {
 		t.Errorf("verify of the owned registry: exit %d\n%s", code, out)
 	}
-	// the whole registry is sensitive: no token, a wrong token: refused
-	for _, tok := range [][]string{nil, {"--token-file", wrongToken}} {
+	// the whole registry is sensitive: no token is a usage error naming
+	// --token-file, a wrong token refused by the bridge
+	if code, out := runBin(t, time.Minute, mc, "verify", src, "--bridge", api); code != 2 || !strings.Contains(out, "--token-file") {
+		t.Errorf("verify --bridge without --token-file: exit %d, want 2\n%s", code, out)
+	}
+	for _, tok := range [][]string{{"--token-file", wrongToken}} {
 		code, out := runBin(t, time.Minute, mc, append([]string{"verify", src, "--bridge", api}, tok...)...)
 		if code != 5 || !strings.Contains(out, "401") || !strings.Contains(out, "Bearer") {
 			t.Errorf("verify --bridge with token %v: exit %d, want 5 (401)\n%s", tok, code, out)

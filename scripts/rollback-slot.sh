@@ -12,8 +12,8 @@
 #   OUTDIR        where the files go (created)
 #   BACKEND       the slot's backends, only to address the printed commands
 # environment: MBOXCONV (default: mboxconv on PATH), CYRUS_BIN (default
-# /usr/lib/cyrus/bin), CYRUS_VERSION (default 3.6), TOKEN_FILE (with an
-# http:// REGISTRY-URL whose bridge has --http-token-file: that token).
+# /usr/lib/cyrus/bin), CYRUS_VERSION (default 3.6), TOKEN_FILE (required
+# with an http:// REGISTRY-URL: the bridge's --http-token-file).
 #
 # The files are made in a temporary directory (under TMPDIR) and moved into
 # OUTDIR only when every export and the verification succeeded: a registry
@@ -55,6 +55,10 @@ step() { printf '%s\n' "rollback-slot: $*" >&2; }
 # How mboxconv reaches the registry: its URL, or a bridge's HTTP API.
 case $reg in
 http://* | https://*)
+	if [ -z "${TOKEN_FILE:-}" ]; then
+		echo "rollback-slot: an http:// REGISTRY-URL needs TOKEN_FILE (the bridge's --http-token-file)" >&2
+		exit 2
+	fi
 	from="--bridge $reg"
 	if [ -n "${TOKEN_FILE:-}" ]; then from="$from --token-file $TOKEN_FILE"; fi
 	verify_with="--bridge $reg"
