@@ -27,7 +27,7 @@ export MURDERKIT_CHROOTS
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials powerloss bench fixtures clean
+.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials powerloss powerloss-brief bench fixtures clean
 
 all: build
 
@@ -65,7 +65,7 @@ demo-check: deps
 	BIN=$(BIN) DEMO_PORT=$(or $(DEMO_PORT),3925) DEMO_HTTP=$(or $(DEMO_HTTP),8425) scripts/demo.sh --check
 
 ## test: everything CI runs (< 30 min on 2 cores); ends with go test's summary
-test: deps chroots fmt-check vet demo-check fuzz-brief go-test
+test: deps chroots fmt-check vet demo-check fuzz-brief powerloss-brief go-test
 
 fmt-check:
 	@out=$$(gofmt -l .); \
@@ -99,6 +99,10 @@ trials: deps
 
 ## powerloss: power cuts under leveldb registry writes (root: loop devices,
 ## mount); see docs/reliability.md
+## powerloss-brief: one power cut, in every `make test` (CI runs as root)
+powerloss-brief:
+	$(MAKE) powerloss POWERLOSS_TRIALS=1
+
 powerloss:
 	MURDERKIT_POWERLOSS=1 MURDERKIT_POWERLOSS_TRIALS=$(POWERLOSS_TRIALS) $(GO) test -count=1 -timeout 1h -run 'TestPowerLoss' -v ./registry/leveldb
 
