@@ -364,3 +364,19 @@ func (s *Store) CommonMechanisms() []string {
 	}
 	return out
 }
+
+// FromPlain makes a Store of plain passwords (name → password), as from
+// another source of clear passwords (sasldb). Users whose password is not
+// valid for SASLprep are left out and named in skipped.
+func FromPlain(passwords map[string]string) (s *Store, skipped []string) {
+	s = &Store{users: make(map[string]*user, len(passwords))}
+	for name, pw := range passwords {
+		u := &user{scram: map[string]scram.StoredCredentials{}, derived: map[string]scram.StoredCredentials{}}
+		if err := u.setPlain(pw); err != nil {
+			skipped = append(skipped, name)
+			continue
+		}
+		s.users[name] = u
+	}
+	return s, skipped
+}
