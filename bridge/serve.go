@@ -16,6 +16,7 @@ import (
 	"github.com/murderkit/murderkit/mupdate/creds"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/mupdate/saslauthd"
+	"github.com/murderkit/murderkit/mupdate/sasldb"
 	"github.com/murderkit/murderkit/registry"
 )
 
@@ -51,6 +52,14 @@ type Config struct {
 	// SCRAM is then offered only for the credentials file's users, and
 	// not at all without a credentials file; Admins must be given.
 	Saslauthd *saslauthd.Client
+	// Sasldb, when set, is the sasldb2 file whose userPassword entries
+	// check passwords (imapd.conf's `sasl_pwcheck_method: auxprop` with
+	// the sasldb plugin), after the credentials file and before
+	// saslauthd; Admins must be given.
+	Sasldb string
+	// SasldbRealm is the realm of logins without '@' (Cyrus: its
+	// servername; default ServerName, then the host name).
+	SasldbRealm string
 	// Admins may write; empty means every identity in the credentials file.
 	Admins []string
 	// RequireTLS: PLAIN only after STARTTLS.
@@ -92,8 +101,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	if cfg.Credentials == "" && cfg.Saslauthd == nil {
-		return exitcode.With(exitcode.Usage, errors.New("--credentials FILE is required: MUPDATE clients must authenticate (or sasl_pwcheck_method: saslauthd)"))
+	if cfg.Credentials == "" && cfg.Saslauthd == nil && cfg.Sasldb == "" {
+		return exitcode.With(exitcode.Usage, errors.New("--credentials FILE is required: MUPDATE clients must authenticate (or sasl_pwcheck_method: saslauthd or auxprop with sasldb)"))
 	}
 	var cr *creds.Store
 	var auth mupdateserver.Authenticator
@@ -115,6 +124,28 @@ func Run(ctx context.Context, cfg Config) error {
 			path = saslauthd.DefaultPath
 		}
 		log.Info("murder-bridge: PLAIN passwords checked by saslauthd", "socket", path, "credentials_file", cfg.Credentials != "")
+	}
+	if cfg.Sasldb != "" {
+		if len(admins) == 0 {
+			return exitcode.With(exitcode.Usage, errors.New("with sasldb checking passwords, --admins (or admins in --imapd-conf) is required: otherwise every user in sasldb could write"))
+		}
+		f, err := sasldb.Open(ctx, cfg.Sasldb)
+		if err != nil {
+			return exitcode.With(exitcode.Input, fmt.Errorf("sasl_sasldb_path: %w (is it readable by this user?)", err))
+		}
+		realm := cfg.SasldbRealm
+		if realm == "" {
+			realm = cfg.ServerName
+		}
+		if realm == "" {
+			realm, _ = os.Hostname()
+		}
+		sa := &sasldb.Auth{File: f, Realm: realm, Store: cr}
+		if v, ok := auth.(sasldb.Verifier); ok && cfg.Saslauthd != nil {
+			sa.Next = v
+		}
+		auth = sa
+		log.Info("murder-bridge: passwords checked in sasldb", "file", f.Path, "realm", realm, "credentials_file", cfg.Credentials != "", "then_saslauthd", cfg.Saslauthd != nil)
 	}
 	if len(admins) == 0 {
 		admins = cr.Names()

@@ -165,6 +165,17 @@ func imapdConf(r io.Reader, name string) (Layer, error) {
 	if v := raw.Values["sasl_saslauthd_path"]; v != "" {
 		set("saslauthd-path", "sasl_saslauthd_path", v)
 	}
+	if v := raw.Values["sasl_auxprop_plugin"]; v != "" {
+		set("sasl-auxprop-plugin", "sasl_auxprop_plugin", v)
+	}
+	if v := raw.Values["sasl_sasldb_path"]; v != "" {
+		set("sasldb-path", "sasl_sasldb_path", v)
+	}
+	// Cyrus's mupdate gives libsasl its servername as the server's FQDN,
+	// which sasldb logins without '@' are looked up in.
+	if v := raw.Values["servername"]; v != "" {
+		set("sasldb-realm", "servername", v)
+	}
 	if v := raw.Values["tls_server_cert"]; v != "" {
 		set("tls-cert", "tls_server_cert", v)
 	}

@@ -138,7 +138,14 @@ func TestImapdConfSASL(t *testing.T) {
 	if l.Values["sasl-pwcheck-method"] != "saslauthd auxprop" || l.Values["saslauthd-path"] != "/run/sd/mux" || l.Lines["saslauthd-path"] != 2 {
 		t.Errorf("layer %v %v", l.Values, l.Lines)
 	}
-	if _, ok := l.Values["sasl-auxprop-plugin"]; ok {
-		t.Errorf("sasl_auxprop_plugin taken: %v", l.Values)
+	if l.Values["sasl-auxprop-plugin"] != "sasldb" {
+		t.Errorf("sasl_auxprop_plugin not taken: %v", l.Values)
+	}
+	l, err = ImapdConf(write(t, "imapd.conf", "sasl_sasldb_path: /x/sasldb2\nservername: m.test\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Values["sasldb-path"] != "/x/sasldb2" || l.Values["sasldb-realm"] != "m.test" || l.Lines["sasldb-realm"] != 2 {
+		t.Errorf("layer %v %v", l.Values, l.Lines)
 	}
 }

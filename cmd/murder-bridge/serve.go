@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +29,7 @@ import (
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/mupdate/saslauthd"
+	"github.com/murderkit/murderkit/mupdate/sasldb"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/etcd" // etcd:// registries; embedded members
 	"github.com/murderkit/murderkit/registry/etcd/member"
@@ -44,6 +46,9 @@ type serveOptions struct {
 	credentials       string
 	pwcheckMethod     string
 	saslauthdPath     string
+	auxpropPlugin     string
+	sasldbPath        string
+	sasldbRealm       string
 	admins            string
 	requireTLS        bool
 	tlsCert           string
@@ -150,8 +155,16 @@ SASLAUTHD: with sasl_pwcheck_method saslauthd (imapd.conf or
 --sasl-pwcheck-method) PLAIN passwords are checked by saslauthd over its
 socket (service "mupdate", no realm, as Cyrus's mupdate asks); then
 --credentials is optional (its users are checked first and keep SCRAM),
-SCRAM is not offered without it, and --admins is required. sasldb itself
-is not read: run saslauthd -a sasldb for it.
+SCRAM is not offered without it, and --admins is required.
+
+SASLDB: with sasl_pwcheck_method auxprop (Cyrus's default), the sasldb
+auxprop plugin (sasl_auxprop_plugin sasldb or unset) and no --credentials,
+passwords are the userPassword entries of sasl_sasldb_path (default
+/etc/sasldb2, read-only, re-read when it changes); a login without '@' is
+looked up in the realm of imapd.conf's servername (--sasldb-realm; default
+--servername, then the host name), as libsasl does for Cyrus's mupdate.
+PLAIN and SCRAM are offered; --admins is required. With --credentials the
+file stands for the auxprop and sasldb is not read.
 
 LIMITS: a connection must log in within --login-timeout (60s); at most
 --max-unauth-per-addr (128) connections from one IP address may be waiting
@@ -207,7 +220,10 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.StringVar(&o.dataDir, "data-dir", bridge.DefaultDataDir, "directory of the default leveldb registry (DIR/registry)")
 	f.StringVar(&o.listen, "listen", bridge.DefaultListen, "MUPDATE listen address; \"cyrus\": the socket Cyrus's master (cyrmaster) passes; \"systemd\": the socket of a systemd .socket unit (without --listen, taken from either when its environment says so)")
 	f.StringVar(&o.credentials, "credentials", "", "credentials file: name:secret a line (required)")
-	f.StringVar(&o.pwcheckMethod, "sasl-pwcheck-method", "", "how PLAIN passwords are checked, as imapd.conf's sasl_pwcheck_method: \"auxprop\" (the --credentials file; sasldb is not read), \"saslauthd\" (ask saslauthd), or both in order (default: the credentials file)")
+	f.StringVar(&o.pwcheckMethod, "sasl-pwcheck-method", "", "how PLAIN passwords are checked, as imapd.conf's sasl_pwcheck_method: \"auxprop\" (the --credentials file, or sasldb without one), \"saslauthd\" (ask saslauthd), or both in order (default: the credentials file)")
+	f.StringVar(&o.auxpropPlugin, "sasl-auxprop-plugin", "", "as imapd.conf's sasl_auxprop_plugin: only sasldb is read (default sasldb)")
+	f.StringVar(&o.sasldbPath, "sasldb-path", "", "sasldb file, as imapd.conf's sasl_sasldb_path (default /etc/sasldb2)")
+	f.StringVar(&o.sasldbRealm, "sasldb-realm", "", "realm of sasldb logins without '@', as imapd.conf's servername (default --servername, then the host name)")
 	f.StringVar(&o.saslauthdPath, "saslauthd-path", "", "saslauthd's socket, as imapd.conf's sasl_saslauthd_path (default "+saslauthd.DefaultPath+")")
 	f.StringVar(&o.admins, "admins", "", "comma-separated identities that may write (default: everyone in the credentials file)")
 	f.BoolVar(&o.requireTLS, "require-tls", false, "accept PLAIN only after STARTTLS")
@@ -424,8 +440,14 @@ func (o serveOptions) config() (bridge.Config, error) {
 	if err != nil {
 		return bridge.Config{}, err
 	}
+	sdb, err := o.sasldb()
+	if err != nil {
+		return bridge.Config{}, err
+	}
 	cfg := bridge.Config{
 		Saslauthd:   sd,
+		Sasldb:      sdb,
+		SasldbRealm: o.sasldbRealm,
 		Registry:    o.registry,
 		DataDir:     o.dataDir,
 		Listen:      o.listen,
@@ -578,9 +600,7 @@ func (o serveOptions) saslauthd() (*saslauthd.Client, error) {
 	for _, m := range methods {
 		switch m {
 		case "auxprop":
-			if o.credentials == "" {
-				return nil, exitcode.With(exitcode.Usage, errors.New("sasl_pwcheck_method auxprop: murder-bridge does not read sasldb (a Berkeley DB file); give --credentials, or run `saslauthd -a sasldb` and set sasl_pwcheck_method: saslauthd"))
-			}
+			// the credentials file, or sasldb (o.sasldb)
 		case "saslauthd":
 			sd = &saslauthd.Client{Path: o.saslauthdPath, Service: saslauthd.DefaultService}
 		default:
@@ -591,6 +611,23 @@ func (o serveOptions) saslauthd() (*saslauthd.Client, error) {
 		return nil, exitcode.With(exitcode.Usage, errors.New("--saslauthd-path needs sasl_pwcheck_method saslauthd"))
 	}
 	return sd, nil
+}
+
+// sasldb is the sasldb file to read: with auxprop in
+// --sasl-pwcheck-method, the sasldb plugin (or none named) and no
+// --credentials (which otherwise stands for the auxprop); "" otherwise.
+func (o serveOptions) sasldb() (string, error) {
+	if !slices.Contains(strings.Fields(o.pwcheckMethod), "auxprop") || o.credentials != "" {
+		return "", nil
+	}
+	if p := strings.Fields(o.auxpropPlugin); len(p) > 0 && !slices.Contains(p, "sasldb") {
+		return "", exitcode.With(exitcode.Usage, fmt.Errorf("sasl_auxprop_plugin %q: murder-bridge reads only sasldb; give --credentials instead", o.auxpropPlugin))
+	}
+	path := o.sasldbPath
+	if path == "" {
+		path = sasldb.DefaultPath
+	}
+	return path, nil
 }
 
 // runAll runs every work until ctx ends; the first error cancels the rest.

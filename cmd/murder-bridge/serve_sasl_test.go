@@ -35,7 +35,7 @@ func TestServeSASLFromImapdConf(t *testing.T) {
 		o    serveOptions
 		want string
 	}{
-		{serveOptions{pwcheckMethod: "auxprop"}, "does not read sasldb"},
+		{serveOptions{pwcheckMethod: "auxprop", auxpropPlugin: "ldapdb"}, "reads only sasldb"},
 		{serveOptions{pwcheckMethod: "saslauthd pwcheck"}, `"pwcheck"`},
 		{serveOptions{saslauthdPath: "/x", credentials: "/c"}, "--saslauthd-path needs"},
 	} {
@@ -48,5 +48,28 @@ func TestServeSASLFromImapdConf(t *testing.T) {
 	o2 := serveOptions{pwcheckMethod: "auxprop saslauthd", credentials: filepath.Join(d, "c")}
 	if sd, err := o2.saslauthd(); err != nil || sd == nil || sd.Path != "" {
 		t.Errorf("auxprop saslauthd: %+v %v (want the default path %s)", sd, err, saslauthd.DefaultPath)
+	}
+	// auxprop with sasldb and no credentials file: sasldb is read, its
+	// realm is imapd.conf's servername
+	os.WriteFile(imapd, []byte("sasl_pwcheck_method: auxprop\nsasl_auxprop_plugin: sasldb\nsasl_sasldb_path: /x/sasldb2\nservername: m.test\nadmins: murder\n"), 0o600)
+	o3 := &serveOptions{}
+	cmd3 := newServeCmdWith(o3)
+	if err := cmd3.ParseFlags([]string{"--imapd-conf", imapd}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o3.resolve(cmd3, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg3, err := o3.config()
+	if err != nil || cfg3.Sasldb != "/x/sasldb2" || cfg3.SasldbRealm != "m.test" || cfg3.Saslauthd != nil {
+		t.Errorf("auxprop sasldb: sasldb %q realm %q saslauthd %v, %v", cfg3.Sasldb, cfg3.SasldbRealm, cfg3.Saslauthd, err)
+	}
+	// Cyrus's default (no plugin named) is sasldb at /etc/sasldb2; with
+	// --credentials the file stands for the auxprop
+	if p, err := (serveOptions{pwcheckMethod: "auxprop"}).sasldb(); p != "/etc/sasldb2" || err != nil {
+		t.Errorf("auxprop default: %q %v", p, err)
+	}
+	if p, err := (serveOptions{pwcheckMethod: "auxprop", credentials: "/c", sasldbPath: "/x"}).sasldb(); p != "" || err != nil {
+		t.Errorf("auxprop with --credentials: %q %v", p, err)
 	}
 }
