@@ -231,7 +231,7 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for STARTTLS")
 	f.StringVar(&o.serverName, "servername", "", "server name in the MUPDATE banner (default: the host name)")
 	f.StringVar(&o.configFile, "config", "", "settings file: \"flag-name: value\" lines")
-	f.StringVar(&o.imapdConf, "imapd-conf", "", "a Cyrus imapd.conf to take mupdate_*, admins and tls_server_* from")
+	f.StringVar(&o.imapdConf, "imapd-conf", "", "a Cyrus imapd.conf to take mupdate_*, admins, sasl_*, servername (sasldb realm) and tls_server_* from")
 	f.StringVar(&o.follow, "follow", "", "follow (mirror) this Cyrus mupdate master, HOST:PORT")
 	f.StringVar(&o.followUser, "follow-user", "", "user to authenticate to the followed master as (its mupdate_authname)")
 	f.StringVar(&o.followPasswordFile, "follow-password-file", "", "file holding that user's password (one trailing newline stripped)")
