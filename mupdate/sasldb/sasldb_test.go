@@ -439,3 +439,38 @@ func FuzzSasldb(f *testing.F) {
 		_ = sasldb.New(m, entries)
 	})
 }
+
+// TestFuzzSeeds: FuzzSasldb's seeds are whole sasldbs (40 users, user5
+// deleted, a 1000-byte password) in both byte orders with 512-byte pages,
+// so the fuzzer starts from files that parse.
+func TestFuzzSeeds(t *testing.T) {
+	for name, order := range map[string]binary.ByteOrder{"seed512": binary.LittleEndian, "seedbe": binary.BigEndian} {
+		raw, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzSasldb", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.SplitN(string(raw), "\n", 3)
+		q, ok := strings.CutPrefix(lines[1], "[]byte(")
+		if !ok || lines[0] != "go test fuzz v1" {
+			t.Fatalf("%s: not a Go fuzz corpus file", name)
+		}
+		data, err := strconv.Unquote(strings.TrimSuffix(q, ")"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		m, entries, err := sasldb.Parse([]byte(data))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		db := sasldb.New(m, entries)
+		if m.Order != order || m.PageSize != 512 || len(entries) != 40 {
+			t.Errorf("%s: order %v page size %d, %d entries", name, m.Order, m.PageSize, len(entries))
+		}
+		if v, ok := db.Get("long", "murder.test", sasldb.PasswordProp); !ok || string(v) != strings.Repeat("L", 1000) {
+			t.Errorf("%s: long's password %d bytes", name, len(v))
+		}
+		if _, ok := db.Get("user5", "murder.test", sasldb.PasswordProp); ok {
+			t.Errorf("%s: the deleted user5 is there", name)
+		}
+	}
+}
