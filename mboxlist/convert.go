@@ -70,7 +70,7 @@ func Losses(v Version, e *Entry) []Loss {
 	if e.Has(FieldSpecialUse) {
 		add("legacy_specialuse", "mailboxes.db of Cyrus %s does not store it (Cyrus moves it to annotations)", v)
 	}
-	if e.JMAPID != "" {
+	if e.Has(FieldJMAPID) {
 		add("jmapid", "only Cyrus master stores J fields")
 	}
 	return out

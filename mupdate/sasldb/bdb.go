@@ -147,18 +147,23 @@ func (r *reader) bucket(pg, b uint32, out []Entry) ([]Entry, error) {
 	o := r.m.Order
 	seen := map[uint32]bool{}
 	first := true
+	// from is the file offset of the page number being followed: the
+	// meta page for a bucket's first page, then the previous page's
+	// next-page field (errors name where the bad pointer is, not where it
+	// points, which may be far past the end of the file).
+	from := int64(0)
 	for pg != 0 {
 		base := int64(pg) * r.ps
 		if seen[pg] {
-			return nil, ferr(base+16, "bucket %d: page chain loops back to page %d", b, pg)
+			return nil, ferr(from, "bucket %d: page chain loops back to page %d", b, pg)
 		}
 		seen[pg] = true
 		if pg > r.m.LastPgno {
-			return nil, ferr(base, "bucket %d: page %d beyond the last page %d", b, pg, r.m.LastPgno)
+			return nil, ferr(from, "bucket %d: page %d beyond the last page %d", b, pg, r.m.LastPgno)
 		}
 		p := r.page(pg)
 		if p == nil {
-			return nil, ferr(base, "bucket %d: page %d beyond the end of the file (%d bytes)", b, pg, len(r.data))
+			return nil, ferr(from, "bucket %d: page %d beyond the end of the file (%d bytes)", b, pg, len(r.data))
 		}
 		typ := p[25]
 		if first && typ == 0 && o.Uint32(p[8:]) == 0 && o.Uint16(p[20:]) == 0 {
@@ -204,6 +209,7 @@ func (r *reader) bucket(pg, b uint32, out []Entry) ([]Entry, error) {
 			}
 			out = append(out, Entry{Key: k, Value: v})
 		}
+		from = base + 16
 		pg = o.Uint32(p[16:])
 	}
 	return out, nil
