@@ -152,35 +152,26 @@ func imapdConf(r io.Reader, name string) (Layer, error) {
 	if v, ok := raw.Values["mupdate_password"]; ok {
 		set("follow-password", "mupdate_password", v)
 	}
-	if v := raw.Values["force_sasl_client_mech"]; v != "" {
-		set("follow-mech", "force_sasl_client_mech", v)
-	}
 	if v := raw.Values["admins"]; v != "" {
 		set("admins", "admins", strings.Join(strings.Fields(v), ","))
 	}
-	// libsasl's options, which Cyrus passes with their sasl_ prefix
-	if v := raw.Values["sasl_pwcheck_method"]; v != "" {
-		set("sasl-pwcheck-method", "sasl_pwcheck_method", v)
-	}
-	if v := raw.Values["sasl_saslauthd_path"]; v != "" {
-		set("saslauthd-path", "sasl_saslauthd_path", v)
-	}
-	if v := raw.Values["sasl_auxprop_plugin"]; v != "" {
-		set("sasl-auxprop-plugin", "sasl_auxprop_plugin", v)
-	}
-	if v := raw.Values["sasl_sasldb_path"]; v != "" {
-		set("sasldb-path", "sasl_sasldb_path", v)
-	}
-	// Cyrus's mupdate gives libsasl its servername as the server's FQDN,
-	// which sasldb logins without '@' are looked up in.
-	if v := raw.Values["servername"]; v != "" {
-		set("sasldb-realm", "servername", v)
-	}
-	if v := raw.Values["tls_server_cert"]; v != "" {
-		set("tls-cert", "tls_server_cert", v)
-	}
-	if v := raw.Values["tls_server_key"]; v != "" {
-		set("tls-key", "tls_server_key", v)
+	// imapd.conf options taken as they are: force_sasl_client_mech,
+	// libsasl's options (Cyrus passes them with their sasl_ prefix),
+	// servername (Cyrus's mupdate gives it to libsasl as the server's FQDN,
+	// which sasldb logins without '@' are looked up in) and TLS.
+	for _, m := range [...]struct{ opt, key string }{
+		{"force_sasl_client_mech", "follow-mech"},
+		{"sasl_pwcheck_method", "sasl-pwcheck-method"},
+		{"sasl_saslauthd_path", "saslauthd-path"},
+		{"sasl_auxprop_plugin", "sasl-auxprop-plugin"},
+		{"sasl_sasldb_path", "sasldb-path"},
+		{"servername", "sasldb-realm"},
+		{"tls_server_cert", "tls-cert"},
+		{"tls_server_key", "tls-key"},
+	} {
+		if v := raw.Values[m.opt]; v != "" {
+			set(m.key, m.opt, v)
+		}
 	}
 	return l, nil
 }
