@@ -152,6 +152,11 @@ type Server struct {
 	conns  map[*conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+
+	// down ends when Shutdown is called: listeners close and every
+	// connection says `* BYE` after its command in flight.
+	down     context.Context
+	shutdown context.CancelFunc
 }
 
 // Defaults of the UPDATE stream byte caps.
@@ -237,6 +242,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, lns: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
 		streams: map[*conn]*stream{}, unauth: list.New(), unauthBy: map[string]int{}, noted: map[string]*throttle{}}
+	s.down, s.shutdown = context.WithCancel(context.Background())
 	if len(cfg.Admins) > 0 {
 		s.admins = map[string]bool{}
 		for _, a := range cfg.Admins {
@@ -248,9 +254,11 @@ func New(cfg Config) (*Server, error) {
 
 func (s *Server) isAdmin(id string) bool { return s.admins == nil || s.admins[id] }
 
-// Serve accepts connections on ln until ctx is cancelled or Close is
-// called; it then returns ErrServerClosed (or ctx's error). Each
-// connection runs in its own goroutine.
+// Serve accepts connections on ln until ctx is cancelled or Shutdown or
+// Close is called; it then returns ErrServerClosed (or ctx's error). Each
+// connection runs in its own goroutine. When ctx ends, the connections it
+// accepted end as after Shutdown: `* BYE` once their command in flight has
+// finished.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
@@ -261,6 +269,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	stopDown := context.AfterFunc(s.down, func() { ln.Close() })
+	defer stopDown()
 	defer func() {
 		s.mu.Lock()
 		delete(s.lns, ln)
@@ -353,7 +363,12 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 			delete(s.conns, c)
 			s.mu.Unlock()
 		}()
-		c.serve(ctx)
+		// the connection ends with ctx or with Shutdown, whichever first
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(s.down, cancel)
+		defer stop()
+		c.serve(cctx)
 	}()
 }
 
@@ -564,7 +579,31 @@ func (s *Server) untrack(c *conn) {
 	s.smu.Unlock()
 }
 
-// Close stops every listener and connection and waits for their
+// Shutdown stops the server gracefully, as http.Server.Shutdown does: it
+// closes every listener, tells every connection to end (each gets `* BYE
+// "server shutting down"` once its command in flight has finished; UPDATE
+// streams included) and waits until all have ended or ctx ends. It returns
+// nil when all ended, ctx's error otherwise (then Close ends the rest).
+// Serve returns ErrServerClosed after it.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.lns {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	s.shutdown()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops every listener and connection at once and waits for their
 // goroutines.
 func (s *Server) Close() error {
 	s.mu.Lock()
@@ -576,6 +615,7 @@ func (s *Server) Close() error {
 		c.raw.Close()
 	}
 	s.mu.Unlock()
+	s.shutdown()
 	s.wg.Wait()
 	return nil
 }

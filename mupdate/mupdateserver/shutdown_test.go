@@ -97,3 +97,66 @@ func TestShutdownLetsWriteInFlightFinish(t *testing.T) {
 		t.Fatal("the write answered OK is not stored")
 	}
 }
+
+// Shutdown waits, as http.Server.Shutdown does: it returns only once the
+// write in flight has been answered and every connection (an UPDATE stream
+// and an idle one included) has had its `* BYE`; with its context over
+// first it returns that context's error, and Serve returns ErrServerClosed.
+func TestShutdownWaitsForConnections(t *testing.T) {
+	be := &slowBackend{Backend: memory.New(nil), started: make(chan struct{}), release: make(chan struct{})}
+	ts := startServer(t, func(cfg *mupdateserver.Config) { cfg.Backend = be; cfg.IdleTimeout = time.Minute })
+	w := dialRaw(t, ts.addr)
+	w.login("admin", "adminpw")
+	u := dialRaw(t, ts.addr)
+	u.login("murder", "murderpw")
+	u.send("U01 UPDATE\r\n")
+	u.until("U01 OK")
+	idle := dialRaw(t, ts.addr)
+	idle.login("admin", "adminpw")
+	w.send("W01 ACTIVATE \"user.inflight\" \"be1!default\" \"\"\r\n")
+	<-be.started
+
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := ts.srv.Shutdown(short); err != context.DeadlineExceeded {
+		t.Fatalf("Shutdown with a write still in flight = %v, want context.DeadlineExceeded", err)
+	}
+	if n := ts.srv.Conns(); n != 1 {
+		t.Errorf("after the first Shutdown %d connections open, want 1 (the writer)", n)
+	}
+	for _, c := range []*rawConn{u, idle} {
+		c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.until("* BYE")
+	}
+	returned := make(chan error, 1)
+	go func() { returned <- ts.srv.Shutdown(context.Background()) }()
+	select {
+	case err := <-returned:
+		t.Fatalf("Shutdown returned %v while a write was in flight", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(be.release)
+	select {
+	case err := <-returned:
+		if err != nil {
+			t.Fatalf("Shutdown = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return 5 s after the last write finished")
+	}
+	w.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got := strings.Join(w.until("* BYE"), "\n"); !strings.Contains(got, "W01 OK") {
+		t.Fatalf("writer got %q, want W01 OK then * BYE", got)
+	}
+	if n := ts.srv.Conns(); n != 0 {
+		t.Errorf("%d connections open after Shutdown returned", n)
+	}
+	select {
+	case <-ts.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after Shutdown")
+	}
+	if _, err := net.DialTimeout("tcp", ts.addr, time.Second); err == nil {
+		t.Error("the listener still accepts after Shutdown")
+	}
+}
