@@ -38,9 +38,10 @@ func main() {
 			defer f.Close()
 		}
 	}
-	// SIGINT/SIGTERM end every command's context: serve stops gracefully
-	// (exit 0); any other command that fails because of it exits
-	// exitcode.Interrupted.
+	// SIGINT/SIGTERM end the one root context every command runs under:
+	// serve stops gracefully (exit 0); any other command that fails
+	// because of it exits exitcode.Interrupted. No command installs its
+	// own handler for them (serve adds SIGHUP under cyrmaster only).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := rootCmd.ExecuteContext(ctx)
 	interrupted := ctx.Err() != nil

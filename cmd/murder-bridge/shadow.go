@@ -10,10 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -111,9 +109,8 @@ printed and written to --json/--report).`,
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.stderrIsTerminal = term.IsTerminal(int(os.Stderr.Fd()))
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return runShadow(ctx, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			// SIGINT and SIGTERM end the root context (main)
+			return runShadow(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	o.AddFlags(cmd.Flags())
