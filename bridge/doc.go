@@ -1,6 +1,7 @@
 // Package bridge makes the registry (registry.Store) serve as the backend of
-// murderkit's MUPDATE server (mupdate.Backend), and assembles the
-// `murder-bridge serve` daemon from the two (Config, Run).
+// murderkit's MUPDATE server (mupdate.Backend): the MUPDATE↔registry
+// adapter, nothing more. The `murder-bridge serve` daemon is assembled from
+// it and the other parts in cmd/murder-bridge (runDaemon).
 //
 // Source of truth: the behaviour of Cyrus 3.6.1's mupdate master towards real
 // backends and frontends (mupdate.Apply holds its conflict rules), and the

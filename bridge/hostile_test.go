@@ -15,6 +15,7 @@ import (
 	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mupdate/creds"
+	"github.com/murderkit/murderkit/mupdate/mupdatemetrics"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 )
 
@@ -96,7 +97,7 @@ func TestClientInputAsCyrusAnswersIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := httpapi.NewMetrics()
-	srv, err := mupdateserver.New(mupdateserver.Config{Backend: m.WrapBackend(bridge.New(openStore(t))), Auth: cr,
+	srv, err := mupdateserver.New(mupdateserver.Config{Backend: mupdatemetrics.New(m.Registry, m.RegistryError).Wrap(bridge.New(openStore(t))), Auth: cr,
 		FailedLoginPause: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

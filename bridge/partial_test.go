@@ -8,13 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/mupdate/creds"
+	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/registry"
 	_ "github.com/murderkit/murderkit/registry/etcd" // etcd:// URLs
 	"github.com/murderkit/murderkit/registry/etcd/etcdtest"
@@ -48,8 +49,9 @@ func (s *session) until(prefix string) []string {
 	}
 }
 
-// startBridge runs bridge.Run on a fresh leveldb registry with one admin,
-// murder/murderpw, and returns a function that opens logged-in sessions.
+// startBridge serves MUPDATE from the adapter on a fresh leveldb registry
+// with one admin, murder/murderpw, and returns a function that opens
+// logged-in sessions.
 func startBridge(t *testing.T) func() *session {
 	t.Helper()
 	st, err := leveldb.Open(context.Background(), filepath.Join(t.TempDir(), "reg"), &leveldb.Options{NoSync: true})
@@ -59,23 +61,35 @@ func startBridge(t *testing.T) func() *session {
 	return runBridge(t, st)
 }
 
-// runBridge runs bridge.Run on st (closed at the end of the test).
+// runBridge serves MUPDATE from the adapter on st (closed at the end of the
+// test), as murder-bridge serve does without follow mode and HTTP.
 func runBridge(t *testing.T, st registry.Store) func() *session {
 	t.Helper()
-	dir := t.TempDir()
-	cf := filepath.Join(dir, "creds")
-	os.WriteFile(cf, []byte("murder:murderpw\n"), 0o600)
+	cr, err := creds.Parse(strings.NewReader("murder:murderpw\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad := bridge.New(st)
+	ad.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := mupdateserver.New(mupdateserver.Config{Backend: ad, Auth: cr, Admins: cr.Names(), ServerName: "t",
+		Impl: "murder-bridge", Logger: ad.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- bridge.Run(ctx, bridge.Config{Store: st, Listener: ln, Credentials: cf, ServerName: "t",
-			ShutdownTimeout: time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	go func() { done <- srv.Serve(context.Background(), ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		srv.Shutdown(ctx)
+		cancel()
+		srv.Close()
+		<-done
+		st.Close()
+	})
 	return func() *session {
 		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {

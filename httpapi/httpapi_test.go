@@ -20,6 +20,7 @@ import (
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/mupdate/creds"
 	"github.com/murderkit/murderkit/mupdate/mupdateclient"
+	"github.com/murderkit/murderkit/mupdate/mupdatemetrics"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
@@ -354,7 +355,7 @@ func TestMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cr, _ := creds.Parse(strings.NewReader("murder:murderpw\n"))
-	ms, err := mupdateserver.New(mupdateserver.Config{Backend: srv.Metrics().WrapBackend(bridge.New(st)), Auth: cr, Logger: quiet(), FailedLoginPause: -1})
+	ms, err := mupdateserver.New(mupdateserver.Config{Backend: mupdatemetrics.New(srv.Metrics().Registry, srv.Metrics().RegistryError).Wrap(bridge.New(st)), Auth: cr, Logger: quiet(), FailedLoginPause: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

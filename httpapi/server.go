@@ -221,7 +221,8 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Metrics returns the server's metrics (to wrap the MUPDATE backend).
+// Metrics returns the server's metrics (other parts register theirs on
+// its Registry).
 func (s *Server) Metrics() *Metrics { return s.cfg.Metrics }
 
 // Handler returns the HTTP handler.

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/registry"
@@ -19,8 +18,8 @@ import (
 	"github.com/murderkit/murderkit/registry/leveldb"
 )
 
-// ourServer is murder-bridge's MUPDATE server (bridge.Run, as `murder-bridge
-// serve` runs it) on a leveldb registry, on a free loopback port.
+// ourServer is murder-bridge's MUPDATE server (serveOurs, as `murder-bridge
+// serve` assembles it) on a leveldb registry, on a free loopback port.
 type ourServer struct {
 	Addr  string
 	Store registry.Store
@@ -67,9 +66,8 @@ func startOursOn(t *testing.T, st registry.Store) *ourServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- bridge.Run(ctx, bridge.Config{
+		done <- serveOurs(ctx, ourConfig{
 			Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
-			ServerName: "bridge.murdertest", ShutdownTimeout: 2 * time.Second,
 			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Server: mupdateserver.Config{FailedLoginPause: 100 * time.Millisecond},
 		})
@@ -86,7 +84,7 @@ func startOursOn(t *testing.T, st registry.Store) *ourServer {
 		select {
 		case err = <-done:
 		case <-time.After(10 * time.Second):
-			err = errors.New("bridge.Run did not return 10 s after its context ended")
+			err = errors.New("the bridge did not return 10 s after its context ended")
 		}
 		st.Close()
 		return err

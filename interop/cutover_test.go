@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/cutover"
 	"github.com/murderkit/murderkit/follow"
 	"github.com/murderkit/murderkit/internal/murdertest"
@@ -63,45 +62,41 @@ func startCutoverBridge(t *testing.T, dir, addr, master string) *cutoverBridge {
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b := &cutoverBridge{Addr: ln.Addr().String(), Store: st, Logs: logs}
-	ready := make(chan error, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- bridge.Run(ctx, bridge.Config{
-			Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
-			ServerName: "bridge.murdertest", ShutdownTimeout: 2 * time.Second, Logger: log,
-			Server: mupdateserver.Config{FailedLoginPause: 100 * time.Millisecond},
-			Extend: func(ctx context.Context, st registry.Store, be mupdate.Backend) (mupdate.Backend, func(context.Context) error, error) {
-				f, err := follow.New(follow.Config{Addr: master, User: "murder", Password: "murderpw", Mech: "PLAIN",
-					Store: st, Logger: log, NoopInterval: time.Second, MaxBackoff: time.Second, SlotTTL: 200 * time.Millisecond})
-				if err != nil {
-					ready <- err
-					return nil, nil, err
-				}
-				wt, err := cutover.New(cutover.Config{Store: st, Addr: master, User: "murder", Password: "murderpw", Mech: "PLAIN",
-					QueueDir: filepath.Join(dir, "queue"), SlotTTL: 200 * time.Millisecond, RetryInterval: 300 * time.Millisecond,
-					Timeout: 5 * time.Second, Logger: log})
-				if err != nil {
-					ready <- err
-					return nil, nil, err
-				}
-				b.F, b.WT = f, wt
-				ready <- nil
-				return wt.Wrap(f.Guard(be)), func(ctx context.Context) error {
-					errs := make(chan error, 1)
-					go func() { errs <- f.Run(ctx) }()
-					err := wt.Run(ctx)
-					if ferr := <-errs; err == nil {
-						err = ferr
-					}
-					wt.Close()
-					return err
-				}, nil
-			},
-		})
-	}()
-	if err := <-ready; err != nil {
+	f, err := follow.New(follow.Config{Addr: master, User: "murder", Password: "murderpw", Mech: "PLAIN",
+		Store: st, Logger: log, NoopInterval: time.Second, MaxBackoff: time.Second, SlotTTL: 200 * time.Millisecond})
+	if err != nil {
 		t.Fatal(err)
 	}
+	wt, err := cutover.New(cutover.Config{Store: st, Addr: master, User: "murder", Password: "murderpw", Mech: "PLAIN",
+		QueueDir: filepath.Join(dir, "queue"), SlotTTL: 200 * time.Millisecond, RetryInterval: 300 * time.Millisecond,
+		Timeout: 5 * time.Second, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.F, b.WT = f, wt
+	// as runDaemon: the server and, beside it, the follower and the
+	// write-through queue; the server stops first
+	done := make(chan error, 1)
+	go func() {
+		lctx, lstop := context.WithCancel(ctx)
+		defer lstop()
+		loops := make(chan error, 2)
+		go func() { loops <- f.Run(lctx) }()
+		go func() { loops <- wt.Run(lctx) }()
+		err := serveOurs(ctx, ourConfig{
+			Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"}, Logger: log,
+			Server: mupdateserver.Config{FailedLoginPause: 100 * time.Millisecond},
+			Wrap:   func(be mupdate.Backend) mupdate.Backend { return wt.Wrap(f.Guard(be)) },
+		})
+		lstop()
+		for range 2 {
+			if lerr := <-loops; err == nil {
+				err = lerr
+			}
+		}
+		wt.Close()
+		done <- err
+	}()
 	var once bool
 	b.stop = func() {
 		if once {
@@ -112,10 +107,10 @@ func startCutoverBridge(t *testing.T, dir, addr, master string) *cutoverBridge {
 		select {
 		case err := <-done:
 			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("bridge.Run: %v", err)
+				t.Errorf("the bridge: %v", err)
 			}
 		case <-time.After(15 * time.Second):
-			t.Errorf("bridge.Run did not return 15 s after its context ended")
+			t.Errorf("the bridge did not return 15 s after its context ended")
 		}
 		st.Close()
 	}

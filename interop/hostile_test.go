@@ -23,7 +23,6 @@ import (
 
 	"github.com/xdg-go/scram"
 
-	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mupdate/mupdateclient"
@@ -231,9 +230,8 @@ func startOursTLS(t *testing.T, cert, key string) (string, *lockedBuffer) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- bridge.Run(ctx, bridge.Config{Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
-			TLSCert: cert, TLSKey: key, ServerName: "bridge.murdertest", ShutdownTimeout: 2 * time.Second,
-			Logger: newTestLogger(logs), Server: mupdateserver.Config{FailedLoginPause: 50 * time.Millisecond}})
+		done <- serveOurs(ctx, ourConfig{Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
+			TLSCert: cert, TLSKey: key, Logger: newTestLogger(logs), Server: mupdateserver.Config{FailedLoginPause: 50 * time.Millisecond}})
 	}()
 	t.Cleanup(func() {
 		cancel()

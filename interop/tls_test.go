@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/registry/leveldb"
 )
@@ -77,9 +76,8 @@ func TestRealBackendSTARTTLS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- bridge.Run(ctx, bridge.Config{Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
-			RequireTLS: true, TLSCert: cert, TLSKey: key, ServerName: "bridge.murdertest", ShutdownTimeout: 2 * time.Second,
-			Logger: newTestLogger(logs)})
+		done <- serveOurs(ctx, ourConfig{Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
+			RequireTLS: true, TLSCert: cert, TLSKey: key, Logger: newTestLogger(logs)})
 	}()
 	defer func() {
 		cancel()

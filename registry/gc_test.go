@@ -30,7 +30,7 @@ func TestGCLoop(t *testing.T) {
 	const age = 200 * time.Millisecond
 	gctx, gcancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { registry.GCLoop(gctx, s, age, 10*time.Millisecond, nil); close(done) }()
+	go func() { registry.GCLoop(gctx, s, age, 10*time.Millisecond, nil, nil); close(done) }()
 	for {
 		_, err := s.GetTombstone(ctx, "user.x")
 		if errors.Is(err, registry.ErrNotFound) {

@@ -20,13 +20,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/config"
-	"github.com/murderkit/murderkit/cutover"
-	"github.com/murderkit/murderkit/follow"
 	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/exitcode"
-	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/mupdate/saslauthd"
 	"github.com/murderkit/murderkit/mupdate/sasldb"
@@ -69,6 +65,11 @@ type serveOptions struct {
 	httpTokenFile string
 	httpOpen      [3]string // --http-health-from, --http-metrics-from, --http-auth-from
 	readyMaxLag   time.Duration
+
+	// registry tombstones: kept for tombstoneAge, collected every
+	// tombstoneGCInterval (0: never)
+	tombstoneAge        time.Duration
+	tombstoneGCInterval time.Duration
 
 	etcdMember         string
 	etcdDir            string
@@ -176,6 +177,11 @@ pass --update-stream-max-mib (32), or when all UPDATE clients together pass
 --update-total-max-mib (256; the ones holding most go first). Each drop or
 refusal is logged and counted in /metrics.
 
+TOMBSTONES: a mailbox deleted leaves a registry tombstone (refusing a late
+replay of the state before the delete); every --tombstone-gc-interval (1h;
+0: never) those older than --tombstone-age (30 days) are removed and counted
+in /metrics. Cyrus's own deleted entries (mbtype d, imported) are kept.
+
 SIGTERM or SIGINT stop it gracefully: commands in flight finish, every
 client (UPDATE streams included) gets * BYE, then it exits 0.`,
 		Example: `  # the lab's murder user, as Cyrus backends send it (mupdate_authname/mupdate_password)
@@ -204,21 +210,22 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sigs := []os.Signal{syscall.SIGTERM, os.Interrupt}
+			// SIGINT and SIGTERM end the root context (main).
+			ctx := cmd.Context()
 			if o.listenFrom == listenCyrus {
 				// cyrmaster sends SIGHUP to its services when it rereads
 				// cyrus.conf; they finish and it starts them again.
-				sigs = append(sigs, syscall.SIGHUP)
+				var stop context.CancelFunc
+				ctx, stop = signal.NotifyContext(ctx, syscall.SIGHUP)
+				defer stop()
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), sigs...)
-			defer stop()
 			return runServe(ctx, *o)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.registry, "registry", "", "registry URL: leveldb:///DIR or etcd://HOST:PORT,.../PREFIX (default leveldb under --data-dir)")
-	f.StringVar(&o.dataDir, "data-dir", bridge.DefaultDataDir, "directory of the default leveldb registry (DIR/registry)")
-	f.StringVar(&o.listen, "listen", bridge.DefaultListen, "MUPDATE listen address; \"cyrus\": the socket Cyrus's master (cyrmaster) passes; \"systemd\": the socket of a systemd .socket unit (without --listen, taken from either when its environment says so)")
+	f.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory of the default leveldb registry (DIR/registry)")
+	f.StringVar(&o.listen, "listen", defaultListen, "MUPDATE listen address; \"cyrus\": the socket Cyrus's master (cyrmaster) passes; \"systemd\": the socket of a systemd .socket unit (without --listen, taken from either when its environment says so)")
 	f.StringVar(&o.credentials, "credentials", "", "credentials file: name:secret a line (required)")
 	f.StringVar(&o.pwcheckMethod, "sasl-pwcheck-method", "", "how PLAIN passwords are checked, as imapd.conf's sasl_pwcheck_method: \"auxprop\" (the --credentials file, or sasldb without one), \"saslauthd\" (ask saslauthd), or both in order (default: the credentials file)")
 	f.StringVar(&o.auxpropPlugin, "sasl-auxprop-plugin", "", "as imapd.conf's sasl_auxprop_plugin: only sasldb is read (default sasldb)")
@@ -244,6 +251,8 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.StringVar(&o.httpOpen[1], "http-metrics-from", "127.0.0.0/8,::1", "client networks served /metrics without the token (\"none\" for nobody)")
 	f.StringVar(&o.httpOpen[2], "http-auth-from", "127.0.0.0/8,::1", "client networks served nginx's /auth without the token (\"none\" for nobody)")
 	f.DurationVar(&o.readyMaxLag, "ready-max-lag", 30*time.Second, "follow lag above which /readyz answers 503")
+	f.DurationVar(&o.tombstoneAge, "tombstone-age", registry.DefaultTombstoneAge, "how long a deleted mailbox's registry tombstone is kept (it refuses a replay of a state read before the delete)")
+	f.DurationVar(&o.tombstoneGCInterval, "tombstone-gc-interval", time.Hour, "how often tombstones older than --tombstone-age are removed (0: never)")
 	f.IntVar(&o.maxConns, "max-conns", 10000, "MUPDATE connections at most; when full, the oldest connection not logged in is closed for a newcomer")
 	f.IntVar(&o.maxUnauthPerAddr, "max-unauth-per-addr", 128, "MUPDATE connections not logged in yet from one IP address at most")
 	f.DurationVar(&o.loginTimeout, "login-timeout", time.Minute, "time a MUPDATE client has from connecting to logging in")
@@ -312,7 +321,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	if o.etcdMember == "" {
-		return bridge.Run(ctx, cfg)
+		return runDaemon(ctx, cfg)
 	}
 	// embedded member: this bridge is a member of the registry's cluster
 	if o.registry != "" {
@@ -322,7 +331,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if dir == "" {
 		dd := o.dataDir
 		if dd == "" {
-			dd = bridge.DefaultDataDir
+			dd = defaultDataDir
 		}
 		dir = filepath.Join(dd, "etcd")
 	}
@@ -362,7 +371,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		case <-rctx.Done():
 		}
 	}()
-	err = bridge.Run(rctx, cfg)
+	err = runDaemon(rctx, cfg)
 	mu.Lock()
 	defer mu.Unlock()
 	if memberErr != nil && ctx.Err() == nil {
@@ -400,7 +409,7 @@ func httpAddr(a string) string {
 	return a
 }
 
-func (o serveOptions) config() (bridge.Config, error) {
+func (o serveOptions) config() (daemonConfig, error) {
 	var admins []string
 	for _, a := range strings.Split(o.admins, ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -411,14 +420,14 @@ func (o serveOptions) config() (bridge.Config, error) {
 	if log == nil {
 		var lv slog.Level
 		if err := lv.UnmarshalText([]byte(o.logLevel)); o.logLevel != "" && err != nil {
-			return bridge.Config{}, exitcode.With(exitcode.Usage, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel))
+			return daemonConfig{}, exitcode.With(exitcode.Usage, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel))
 		}
 		ho := &slog.HandlerOptions{Level: lv}
 		var w io.Writer = os.Stderr
 		if o.logSyslog {
 			sw, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "murder-bridge")
 			if err != nil {
-				return bridge.Config{}, exitcode.With(exitcode.Output, fmt.Errorf("--log-syslog: %w", err))
+				return daemonConfig{}, exitcode.With(exitcode.Output, fmt.Errorf("--log-syslog: %w", err))
 			}
 			w = sw
 		}
@@ -428,23 +437,23 @@ func (o serveOptions) config() (bridge.Config, error) {
 		case "json":
 			log = slog.New(slog.NewJSONHandler(w, ho))
 		default:
-			return bridge.Config{}, exitcode.With(exitcode.Usage, fmt.Errorf("--log-format %q: want text or json", o.logFormat))
+			return daemonConfig{}, exitcode.With(exitcode.Usage, fmt.Errorf("--log-format %q: want text or json", o.logFormat))
 		}
 	}
 	if err := checkSecretFiles(o.allowInsecureFiles, func(why string) { log.Warn("murder-bridge: " + why) },
 		[2]string{"--credentials", o.credentials}, [2]string{"--follow-password-file", o.followPasswordFile},
 		[2]string{"--http-token-file", o.httpTokenFile}); err != nil {
-		return bridge.Config{}, err
+		return daemonConfig{}, err
 	}
 	sd, err := o.saslauthd()
 	if err != nil {
-		return bridge.Config{}, err
+		return daemonConfig{}, err
 	}
 	sdb, err := o.sasldb()
 	if err != nil {
-		return bridge.Config{}, err
+		return daemonConfig{}, err
 	}
-	cfg := bridge.Config{
+	cfg := daemonConfig{
 		Saslauthd:   sd,
 		Sasldb:      sdb,
 		SasldbRealm: o.sasldbRealm,
@@ -466,7 +475,7 @@ func (o serveOptions) config() (bridge.Config, error) {
 		}
 		cfg.Listener = ln
 		log.Info("murder-bridge: MUPDATE listener passed by the service manager", "from", o.listenFrom, "addr", ln.Addr().String())
-		if o.listen != o.listenFrom && o.listen != bridge.DefaultListen && o.listen != "" {
+		if o.listen != o.listenFrom && o.listen != defaultListen && o.listen != "" {
 			log.Warn("murder-bridge: --listen address not used: the service manager passed the MUPDATE socket", "listen", o.listen)
 		}
 	}
@@ -474,11 +483,16 @@ func (o serveOptions) config() (bridge.Config, error) {
 		flag string
 		n    int64
 	}{{"--max-conns", int64(o.maxConns)}, {"--max-unauth-per-addr", int64(o.maxUnauthPerAddr)},
-		{"--login-timeout", int64(o.loginTimeout)}, {"--update-stream-max-mib", o.updateStreamMaxMB}, {"--update-total-max-mib", o.updateTotalMaxMB}} {
+		{"--login-timeout", int64(o.loginTimeout)}, {"--update-stream-max-mib", o.updateStreamMaxMB}, {"--update-total-max-mib", o.updateTotalMaxMB},
+		{"--tombstone-gc-interval", int64(o.tombstoneGCInterval)}} {
 		if v.n < 0 {
 			return cfg, exitcode.With(exitcode.Usage, fmt.Errorf("%s must not be negative", v.flag))
 		}
 	}
+	if o.tombstoneGCInterval > 0 && o.tombstoneAge <= 0 {
+		return cfg, exitcode.With(exitcode.Usage, errors.New("--tombstone-age must be positive (a tombstone refuses a replay of a state read before its delete); --tombstone-gc-interval 0 keeps tombstones for ever"))
+	}
+	cfg.TombstoneAge, cfg.TombstoneGCEvery = o.tombstoneAge, o.tombstoneGCInterval
 	cfg.Server = mupdateserver.Config{MaxConns: o.maxConns, MaxUnauthPerAddr: o.maxUnauthPerAddr, LoginTimeout: o.loginTimeout,
 		StreamMaxBytes: o.updateStreamMaxMB << 20, StreamTotalBytes: o.updateTotalMaxMB << 20}
 	followPW := o.followPassword
@@ -521,72 +535,20 @@ func (o serveOptions) config() (bridge.Config, error) {
 		}
 		token = t
 	}
-	if o.follow == "" && o.http == "" {
-		return cfg, nil
+	if o.follow != "" {
+		qdir := o.writeThroughQueue
+		if qdir == "" {
+			qdir = filepath.Join(o.dataDir, "write-through-queue")
+			if strings.HasPrefix(o.registry, "leveldb://") {
+				// beside the registry this bridge owns
+				qdir = strings.TrimRight(strings.TrimPrefix(o.registry, "leveldb://"), "/") + ".write-through-queue"
+			}
+		}
+		cfg.Follow = &followConfig{Addr: o.follow, User: o.followUser, Password: followPW, Mech: o.followMech,
+			StartTLS: o.followStartTLS, QueueDir: qdir}
 	}
-	var metrics *httpapi.Metrics // set by Extend when HTTP is on
-	cfg.OnServer = func(srv *mupdateserver.Server) {
-		if metrics != nil {
-			metrics.ObserveServer(srv)
-		}
-	}
-	cfg.Extend = func(ctx context.Context, st registry.Store, b mupdate.Backend) (mupdate.Backend, func(context.Context) error, error) {
-		var works []func(context.Context) error
-		var fs httpapi.FollowStatus
-		var wts httpapi.WriteThroughStatus
-		if o.follow != "" {
-			f, err := follow.New(follow.Config{Addr: o.follow, User: o.followUser, Password: followPW, Mech: o.followMech,
-				StartTLS: o.followStartTLS, Store: st, Logger: log})
-			if err != nil {
-				return nil, nil, exitcode.With(exitcode.Usage, err)
-			}
-			b = f.Guard(b)
-			fs = f
-			works = append(works, f.Run)
-			// slots in cutover: the bridge is authoritative and writes
-			// every change through to the old master (package cutover)
-			qdir := o.writeThroughQueue
-			if qdir == "" {
-				qdir = filepath.Join(o.dataDir, "write-through-queue")
-				if strings.HasPrefix(o.registry, "leveldb://") {
-					// beside the registry this bridge owns
-					qdir = strings.TrimRight(strings.TrimPrefix(o.registry, "leveldb://"), "/") + ".write-through-queue"
-				}
-			}
-			wt, err := cutover.New(cutover.Config{Store: st, Addr: o.follow, User: o.followUser, Password: followPW,
-				Mech: o.followMech, StartTLS: o.followStartTLS, QueueDir: qdir, Logger: log})
-			if err != nil {
-				return nil, nil, exitcode.With(exitcode.Input, err)
-			}
-			b = wt.Wrap(b)
-			wts = wt
-			works = append(works, func(ctx context.Context) error {
-				defer wt.Close()
-				return wt.Run(ctx)
-			})
-			log.Info("murder-bridge: following a mupdate master", "master", o.follow, "user", o.followUser)
-		}
-		if o.http != "" {
-			hs, err := httpapi.New(httpapi.Config{Store: st, Follow: fs, WriteThrough: wts, Token: token, MaxLag: o.readyMaxLag, Logger: log,
-				HealthFrom: openFrom[0], MetricsFrom: openFrom[1], AuthFrom: openFrom[2]})
-			if err != nil {
-				return nil, nil, exitcode.With(exitcode.Usage, err)
-			}
-			b = hs.Metrics().WrapBackend(b)
-			metrics = hs.Metrics()
-			ln, err := net.Listen("tcp", httpAddr(o.http))
-			if err != nil {
-				return nil, nil, exitcode.With(exitcode.Network, fmt.Errorf("--http: %w", err))
-			}
-			log.Info("murder-bridge: serving HTTP", "listen", ln.Addr().String(), "registry_api", token != "")
-			works = append(works, func(ctx context.Context) error {
-				if err := hs.Serve(ctx, ln); err != nil && ctx.Err() == nil {
-					return exitcode.With(exitcode.Network, fmt.Errorf("HTTP: %w", err))
-				}
-				return nil
-			})
-		}
-		return b, runAll(works), nil
+	if o.http != "" {
+		cfg.HTTP = &httpConfig{Addr: o.http, Token: token, MaxLag: o.readyMaxLag, OpenFrom: openFrom}
 	}
 	return cfg, nil
 }
@@ -628,26 +590,4 @@ func (o serveOptions) sasldb() (string, error) {
 		path = sasldb.DefaultPath
 	}
 	return path, nil
-}
-
-// runAll runs every work until ctx ends; the first error cancels the rest.
-func runAll(works []func(context.Context) error) func(context.Context) error {
-	return func(ctx context.Context) error {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		var wg sync.WaitGroup
-		var once sync.Once
-		var first error
-		for _, w := range works {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := w(ctx); err != nil {
-					once.Do(func() { first = err; cancel() })
-				}
-			}()
-		}
-		wg.Wait()
-		return first
-	}
 }
