@@ -8,15 +8,18 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/murderkit/murderkit/internal/murdertest"
+	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
 )
 
@@ -97,5 +100,116 @@ func TestRealBackendSTARTTLS(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "tls=true") {
 		t.Errorf("the bridge logged no TLS login:\n%s", logs.String())
+	}
+}
+
+// tlsBridge is bridge.Run with --require-tls and cert/key, on leveldb.
+type tlsBridge struct {
+	Addr  string
+	Store registry.Store
+	Logs  *lockedBuffer
+}
+
+func startTLSBridge(t *testing.T, cert, key string) *tlsBridge {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := leveldb.Open(context.Background(), filepath.Join(dir, "registry"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := filepath.Join(dir, "credentials")
+	os.WriteFile(cf, []byte("murder:murderpw\nadmin:adminpw\n"), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- bridge.Run(ctx, bridge.Config{Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
+			RequireTLS: true, TLSCert: cert, TLSKey: key, ServerName: "bridge.murdertest", ShutdownTimeout: 2 * time.Second,
+			Logger: newTestLogger(logs)})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		st.Close()
+		if t.Failed() {
+			t.Logf("murder-bridge log:\n%s", logs.String())
+		}
+	})
+	return &tlsBridge{Addr: ln.Addr().String(), Store: st, Logs: logs}
+}
+
+// A frontend's mupdate slave against a bridge that hides PLAIN before TLS:
+// the slave (Cyrus's mupdate without -m, forced to PLAIN) upgrades with
+// STARTTLS by itself, syncs, and its UPDATE stream carries a backend's later
+// creates to the frontend's LIST. Cyrus 3.6.1's TLS client never verifies
+// the server's certificate (tls_init_clientengine sets SSL_VERIFY_NONE; the
+// verify callback only logs): a frontend whose tls_server_ca_file is another
+// CA logs "verify error" and syncs all the same, which this test pins down
+// (docs/interop.md says what it means for operators).
+func TestRealFrontendSlaveSTARTTLS(t *testing.T) {
+	cert, key := selfSigned(t)
+	other, _ := selfSigned(t) // a CA the bridge's certificate is not signed by
+	b := startTLSBridge(t, cert, key)
+	be := murdertest.StartBackend(t, b.Addr, murdertest.Options{})
+	s := be.IMAPAs(t, "admin")
+	if err := s.Create("user.before"); err != nil {
+		t.Fatalf("CREATE through a TLS-only bridge: %v\nbackend syslog:\n%s", err, be.Log())
+	}
+	// StartFrontend returns once the slave's listener greets, i.e. after its
+	// first UPDATE sync, which needs the STARTTLS login.
+	fe := murdertest.StartFrontend(t, b.Addr, murdertest.Options{Name: "fe-trusts",
+		Serverlist: []string{be.Servername}, Extra: []string{"tls_server_ca_file: " + cert}})
+	fu := murdertest.StartFrontend(t, b.Addr, murdertest.Options{Name: "fe-untrusting",
+		Serverlist: []string{be.Servername}, Extra: []string{"tls_server_ca_file: " + other}})
+
+	if err := s.Create("user.after"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create("user.after.Sub"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"user.after", "user.after.Sub", "user.before"}
+	for _, f := range []*murdertest.Instance{fe, fu} {
+		a := f.IMAPAs(t, "admin")
+		var got []string
+		if err := murdertest.Eventually(15*time.Second, func() error {
+			var err error
+			got, err = a.Names("user.*")
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("LIST user.* through %s = %v, want %v", f.Name, got, want)
+			}
+			return nil
+		}); err != nil {
+			t.Errorf("%v\n%s syslog:\n%s", err, f.Name, f.Log())
+		}
+	}
+	// every login the bridge accepted was over TLS: the backend's imapd
+	// (for each CREATE) and both slaves
+	logins, overTLS := 0, 0
+	for _, l := range strings.Split(b.Logs.String(), "\n") {
+		if strings.Contains(l, `msg="mupdate: login"`) {
+			logins++
+			if strings.Contains(l, " tls=true") {
+				overTLS++
+			}
+		}
+	}
+	if logins < 3 || overTLS != logins {
+		t.Errorf("%d logins, %d with tls=true; want >= 3, all TLS:\n%s", logins, overTLS, b.Logs.String())
+	}
+	// the trusting slave verified without complaint; the other one
+	// complained and went on
+	if strings.Contains(fe.Log(), "verify error") {
+		t.Errorf("%s trusts the bridge's CA but logged a verify error:\n%s", fe.Name, fe.Log())
+	}
+	if !strings.Contains(fu.Log(), "verify error") {
+		t.Errorf("%s does not trust the bridge's certificate but logged no verify error:\n%s", fu.Name, fu.Log())
 	}
 }
