@@ -90,6 +90,16 @@ type Options struct {
 	// chroot; the zero value is the host's 3.6. The instance's directory is
 	// then inside the chroot and every process runs chrooted.
 	Release cyrustest.Release
+	// Hosts are names added to /etc/hosts as the instance's processes see
+	// it (name → loopback address; a bind mount in the instance's mount
+	// namespace, the host's file is untouched). Cyrus's backend_connect
+	// splits mupdate_server at its first ':', so an IPv6 address with a
+	// port cannot be written there: a name resolving to ::1 can. Only for
+	// the installed Cyrus (no Release).
+	Hosts map[string]string
+	// IPv6 puts a master's MUPDATE listener on [::1] (MupdateAddr is then
+	// "[::1]:PORT"); Cyrus clients reach it through a name in Hosts.
+	IPv6 bool
 }
 
 // Instance is one running Cyrus server (one cyrmaster and its children).
@@ -159,6 +169,18 @@ func FreePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreePort6 returns a [::1] TCP port that was free a moment ago. It fails
+// the test, naming the cause, when the machine has no IPv6 loopback.
+func FreePort6(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatalf("murdertest: this machine has no usable IPv6 loopback (listen on [::1]: %v); IPv6 tests need ::1 on lo", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
@@ -234,6 +256,7 @@ func newInstance(t testing.TB, role Role, mupdateAddr string, opts Options) *Ins
 	}
 	in.writeConf(t)
 	in.makeSASLDB(t)
+	in.writeHosts(t)
 	if err := in.cfg.Chown(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -332,6 +355,33 @@ func (in *Instance) writeConf(t testing.TB) {
 	}
 }
 
+// writeHosts writes the instance's /etc/hosts (the host's lines, then
+// opts.Hosts), used when opts.Hosts is set.
+func (in *Instance) writeHosts(t testing.TB) {
+	t.Helper()
+	if len(in.opts.Hosts) == 0 {
+		return
+	}
+	if in.rel.Root != "" {
+		t.Fatalf("murdertest: Options.Hosts is only for the installed Cyrus, not release %s", in.rel.Version)
+	}
+	names := make([]string, 0, len(in.opts.Hosts))
+	for n, a := range in.opts.Hosts {
+		if ip := net.ParseIP(a); ip == nil || !ip.IsLoopback() {
+			t.Fatalf("murdertest: Options.Hosts[%q] = %q: not a loopback address", n, a)
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	b := []byte(readFile("/etc/hosts"))
+	for _, n := range names {
+		b = append(b, fmt.Sprintf("%s %s\n", in.opts.Hosts[n], n)...)
+	}
+	if err := os.WriteFile(filepath.Join(in.Dir, "hosts"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // makeSASLDB creates every user in the realm Cyrus looks them up in: the
 // instance's servername (Cyrus calls sasl_server_new with user_realm NULL).
 func (in *Instance) makeSASLDB(t testing.TB) {
@@ -356,9 +406,11 @@ func (in *Instance) makeSASLDB(t testing.TB) {
 }
 
 // nsScript runs "$@" in a private mount namespace whose /dev/log is the
-// instance's syslog socket ($1). The rest of /dev is a few device nodes.
+// instance's syslog socket ($1) and whose /etc/hosts is $2 unless that is
+// empty. The rest of /dev is a few device nodes.
 const nsScript = `set -e
-sock="$1"; shift
+sock="$1"; hosts="$2"; shift 2
+if [ -n "$hosts" ]; then mount --bind "$hosts" /etc/hosts; fi
 mount -t tmpfs -o mode=755,size=64k murdertest-dev /dev
 mknod -m 666 /dev/null c 1 3
 mknod -m 666 /dev/zero c 1 5
@@ -410,7 +462,11 @@ func (in *Instance) nsCommand(argv ...string) *exec.Cmd {
 		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 		return cmd
 	}
-	args := append([]string{"-m", "--propagation", "private", "sh", "-c", nsScript, "sh", in.log.path}, argv...)
+	hosts := ""
+	if len(in.opts.Hosts) > 0 {
+		hosts = filepath.Join(in.Dir, "hosts")
+	}
+	args := append([]string{"-m", "--propagation", "private", "sh", "-c", nsScript, "sh", in.log.path, hosts}, argv...)
 	return exec.Command("/usr/bin/unshare", args...)
 }
 
@@ -499,6 +555,9 @@ func (in *Instance) pickPorts(t testing.TB) {
 	switch in.Role {
 	case RoleMaster:
 		in.MupdateAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		if in.opts.IPv6 {
+			in.MupdateAddr = fmt.Sprintf("[::1]:%d", FreePort6(t))
+		}
 	case RoleBackend:
 		in.IMAPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 		// The servername doubles as the address frontends connect to.
