@@ -132,3 +132,26 @@ func wrap(cmd, args string, err error) error {
 	}
 	return fmt.Errorf("IMAP %s %s: %w", cmd, args, err)
 }
+
+// Append appends msg (a whole RFC 5322 message, CRLF line ends) to mailbox.
+func (s *IMAP) Append(mailbox, msg string) error {
+	cmd := s.c.Append(mailbox, int64(len(msg)), nil)
+	if _, err := cmd.Write([]byte(msg)); err != nil {
+		cmd.Close()
+		return wrap("APPEND", mailbox, err)
+	}
+	if err := cmd.Close(); err != nil {
+		return wrap("APPEND", mailbox, err)
+	}
+	_, err := cmd.Wait()
+	return wrap("APPEND", mailbox, err)
+}
+
+// Select sends SELECT mailbox and returns its message count (EXISTS).
+func (s *IMAP) Select(mailbox string) (uint32, error) {
+	d, err := s.c.Select(mailbox, nil).Wait()
+	if err != nil {
+		return 0, wrap("SELECT", mailbox, err)
+	}
+	return d.NumMessages, nil
+}

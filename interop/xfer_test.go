@@ -1,0 +1,175 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/internal/murdertest"
+	"github.com/murderkit/murderkit/registry"
+)
+
+// xferBackend is a backend that can send and receive XFER: it proxies to
+// the other backend as "murder" (proxy_authname), and "murder" is one of
+// its admins (the destination runs the replication commands for it);
+// allowusermoves lets XFER move a user (without it Cyrus answers "* NO
+// USER" and a tagged OK).
+func xferBackend(name string) murdertest.Options {
+	return murdertest.Options{Name: name, Admins: []string{"murder"},
+		Extra: []string{"proxy_authname: murder", "proxy_password: murderpw", "allowusermoves: yes"}}
+}
+
+// xferMessages is what alice holds before the move: mailbox → messages.
+var xferMessages = map[string]int{"INBOX": 3, "INBOX.Sent": 2, "INBOX.Trash": 0, "INBOX.Proj": 1, "INBOX.Proj.a": 1}
+
+func xferMessage(i int, box string) string {
+	return fmt.Sprintf("From: alice@murdertest\r\nTo: bob@murdertest\r\nSubject: %s %d\r\nMessage-ID: <%d.%s@murdertest>\r\n\r\nbody %d\r\n", box, i, i, box, i)
+}
+
+// XFER of a user between two real backends while the bridge follows the
+// real master, with the backends' slot mirrored (the backends still talk to
+// the master) and cut over (they talk to the bridge, which writes through
+// to the master): afterwards the registry, the master's mailboxes.db and
+// the frontend's LIST (its slave follows the bridge) all have the user's
+// mailboxes on the destination, every message is there through the
+// frontend, and the source backend has none of them left.
+func TestXferBetweenBackends(t *testing.T) {
+	for _, state := range []registry.SlotState{registry.SlotMirrored, registry.SlotCutover} {
+		t.Run(string(state), func(t *testing.T) { xferInSlot(t, state) })
+	}
+}
+
+func xferInSlot(t *testing.T, state registry.SlotState) {
+	master := murdertest.StartMaster(t, murdertest.Options{})
+	be1 := murdertest.StartBackend(t, master.MupdateAddr, xferBackend("xfer-be1"))
+	be2 := murdertest.StartBackend(t, master.MupdateAddr, xferBackend("xfer-be2"))
+	be1.RunSteps(t, append(slices.Clone(murdertest.LabSeed),
+		murdertest.Step{User: "alice", Op: "CREATE", Args: []string{"INBOX.Proj"}},
+		murdertest.Step{User: "alice", Op: "CREATE", Args: []string{"INBOX.Proj.a"}},
+		murdertest.Step{User: "alice", Op: "SETACL", Args: []string{"INBOX.Proj", "bob", "lrs"}},
+	))
+	be2.RunSteps(t, []murdertest.Step{{Op: "CREATE", Args: []string{"user.carol"}}})
+	alice := be1.IMAPAs(t, "alice")
+	for box, n := range xferMessages {
+		for i := range n {
+			if err := alice.Append(box, xferMessage(i, box)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	alice.Close()
+
+	b := startCutoverBridge(t, t.TempDir(), "", master.MupdateAddr)
+	b.waitSynced(t, 20*time.Second)
+	ctx := context.Background()
+	slot := registry.Slot{Name: "s1", State: registry.SlotMirrored,
+		Locations: []registry.Location{registry.ParseLocation(be1.Servername), registry.ParseLocation(be2.Servername)}}
+	if _, err := b.Store.CreateSlot(ctx, slot); err != nil {
+		t.Fatal(err)
+	}
+	if state == registry.SlotCutover {
+		setSlotState(t, b.Store, "s1", registry.SlotShadowClean)
+		setSlotState(t, b.Store, "s1", registry.SlotCutover)
+		be1.Join(t, b.Addr)
+		be2.Join(t, b.Addr)
+	}
+	fe := murdertest.StartFrontend(t, b.Addr, murdertest.Options{Name: "xfer-fe", Serverlist: []string{be1.Servername, be2.Servername}})
+	wantNames := []string{"INBOX", "INBOX.Proj", "INBOX.Proj.a", "INBOX.Sent", "INBOX.Trash", "shared", "shared.lab"}
+	listFrontend(t, fe, "alice", "*", wantNames)
+
+	lines, err := murdertest.RawIMAP(be1.IMAPAddr, "admin", "adminpw", "XFER user.alice "+be2.Servername)
+	if err == nil && (len(lines) == 0 || !slices.Contains(lines[len(lines)-1], "* OK USER alice")) {
+		err = fmt.Errorf("no \"* OK USER alice\"")
+	}
+	if err != nil {
+		t.Fatalf("XFER user.alice %s: %v\n%s\nsource syslog:\n%s\ndestination syslog:\n%s", be2.Servername, err,
+			strings.Join(slices.Concat(lines...), "\n"), be1.Log(), be2.Log())
+	}
+
+	// the registry: alice's mailboxes on be2, nothing else moved
+	alices := []string{"user.alice", "user.alice.Proj", "user.alice.Proj.a", "user.alice.Sent", "user.alice.Trash"}
+	if err := murdertest.Eventually(20*time.Second, func() error {
+		for _, n := range alices {
+			e, err := b.Store.Get(ctx, n)
+			if err != nil {
+				return fmt.Errorf("%s: %v", n, err)
+			}
+			if e.Server != be2.Servername {
+				return fmt.Errorf("registry %s on %q, want %s", n, bridge.FormatLocation(e.Primary()), be2.Servername)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for n, srv := range map[string]string{"user.bob": be1.Servername, "shared.lab": be1.Servername, "user.carol": be2.Servername} {
+		if e, err := b.Store.Get(ctx, n); err != nil || e.Server != srv {
+			t.Errorf("registry %s = %+v (%v), want it on %s still", n, e, err, srv)
+		}
+	}
+	// the master: the same as the registry (it saw the XFER itself, or
+	// through the write-through)
+	want := masterEqualsRegistry(t, master, b.Store, 20*time.Second)
+	if got := want["user.alice.Proj"].ACL["bob"]; got != "lrs" {
+		t.Errorf("user.alice.Proj's ACL for bob after the move = %q, want lrs", got)
+	}
+	const activate = " op=ACTIVATE name=user.alice dur="
+	var moved bool
+	for _, l := range strings.Split(b.Logs.String(), "\n") {
+		if strings.Contains(l, `msg="mupdate write"`) && strings.Contains(l, activate) && strings.Contains(l, "location="+be2.Servername+"!default") && strings.Contains(l, "result=OK") {
+			moved = true
+		}
+	}
+	switch state {
+	case registry.SlotCutover:
+		// the source's ACTIVATE to the new location came to the bridge,
+		// which wrote it through to the master
+		if !moved {
+			t.Errorf("the bridge logged no ACTIVATE of user.alice to %s!default", be2.Servername)
+		}
+		if s := b.WT.Status(); s.Rejected != 0 || b.WT.Queued() != 0 {
+			t.Errorf("write-through after XFER: %+v", s)
+		}
+	default:
+		// the source told the master; the bridge followed
+		if moved {
+			t.Errorf("the source sent its ACTIVATE to the bridge, not to the master")
+		}
+	}
+	// the backends: alice's mailboxes live only on be2
+	d1, d2 := be1.Dump(t), be2.Dump(t)
+	for _, n := range alices {
+		// the source keeps a tombstone (mbtype "ed": MBTYPE_DELETED)
+		if e, ok := d1[n]; ok && !strings.Contains(e.MBType, "d") {
+			t.Errorf("%s is still live in the source's mailboxes.db: %+v", n, e)
+		}
+		if _, ok := d2[n]; !ok {
+			t.Errorf("%s is not in the destination's mailboxes.db", n)
+		}
+	}
+	// the frontend: same names, every message, SELECT proxied to be2
+	listFrontend(t, fe, "alice", "*", wantNames)
+	s := fe.IMAPAs(t, "alice")
+	for box, n := range xferMessages {
+		got, err := s.Select(box)
+		if err != nil || got != uint32(n) {
+			t.Errorf("SELECT %s through the frontend: %d messages (%v), want %d", box, got, err, n)
+		}
+	}
+	if err := s.Create("INBOX.AfterXfer"); err != nil {
+		t.Errorf("CREATE after the move: %v", err)
+	} else if err := murdertest.Eventually(10*time.Second, func() error {
+		e, err := b.Store.Get(ctx, "user.alice.AfterXfer")
+		if err != nil || e.Server != be2.Servername {
+			return fmt.Errorf("registry user.alice.AfterXfer = %+v (%v), want it on %s", e, err, be2.Servername)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	masterEqualsRegistry(t, master, b.Store, 20*time.Second)
+}
