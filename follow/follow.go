@@ -314,6 +314,26 @@ func (f *Follower) session(ctx context.Context) (synced bool, err error) {
 	return synced, err
 }
 
+// findOnMaster asks the master for name's current record (FIND) on a
+// connection of its own.
+func (f *Follower) findOnMaster(ctx context.Context, name string) (mupdate.Mailbox, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := mupdateclient.Dial(ctx, f.cfg.Addr, &mupdateclient.Options{StartTLS: f.cfg.StartTLS, TLSConfig: f.cfg.TLSConfig})
+	if err != nil {
+		return mupdate.Mailbox{}, false, err
+	}
+	defer c.Close()
+	if err := c.Authenticate(ctx, f.cfg.User, f.cfg.Password, f.cfg.Mech); err != nil {
+		return mupdate.Mailbox{}, false, fmt.Errorf("authenticate as %q: %w", f.cfg.User, err)
+	}
+	m, ok, err := c.Find(ctx, name)
+	if err == nil {
+		c.Logout(ctx)
+	}
+	return m, ok, err
+}
+
 // noops measures lag: one NOOP every NoopInterval; when its OK arrives every
 // change the master had when it read it has been applied (Update's callback
 // runs before the reader reaches the OK).
@@ -368,6 +388,36 @@ func (f *Follower) bridgeOwns(ctx context.Context, locs ...registry.Location) (b
 		}
 	}
 	return false, nil
+}
+
+// masterTakes reports whether the master's record m is applied over the
+// registry's entry cur (nil: none). The master is authoritative unless the
+// bridge owns the new location or the current one (a slot in cutover or
+// retired), with one exception: a mailbox moved out of a bridge-owned slot
+// to a location the master owns. Cyrus's XFER does that in two steps: the
+// source backend (talking to the bridge) DEACTIVATEs the mailbox, which
+// leaves it reserved at its old location (and is written through to the
+// master), then the destination backend (talking to the master) ACTIVATEs
+// it at its own location. So a reserved entry at a bridge-owned location is
+// taken over by the master's active record at a location the bridge does
+// not own; a live (active) entry there never is.
+func (f *Follower) masterTakes(ctx context.Context, m mupdate.Mailbox, cur *registry.Entry) (bool, error) {
+	if own, err := f.bridgeOwns(ctx, bridge.ParseLocation(m.Location)); err != nil || own {
+		return false, err
+	}
+	if cur == nil {
+		return true, nil
+	}
+	own, err := f.bridgeOwns(ctx, cur.Primary())
+	if err != nil || !own {
+		return !own, err
+	}
+	moved := m.State == mupdate.Active && live(cur) && cur.Type.Has(mboxlist.FlagReserve)
+	if moved {
+		f.log.Info("follow: a mailbox reserved in a cut-over slot is active on the master at a location outside it (moved by XFER): taken over",
+			"name", m.Name, "from", cur.Primary().String(), "to", m.Location)
+	}
+	return moved, nil
 }
 
 // live reports whether a registry entry is a mailbox MUPDATE shows (the
@@ -470,11 +520,11 @@ func (f *Follower) putEntry(ctx context.Context, m mupdate.Mailbox, cur *registr
 		}
 		cur = nil
 		existed = e.Name != ""
-		locs := []registry.Location{bridge.ParseLocation(m.Location)}
+		var cur *registry.Entry
 		if existed {
-			locs = append(locs, e.Primary())
+			cur = &e
 		}
-		if own, err := f.bridgeOwns(ctx, locs...); err != nil || own {
+		if take, err := f.masterTakes(ctx, m, cur); err != nil || !take {
 			return false, existed, err
 		}
 		if existed && sameAs(&e, m) {
@@ -634,13 +684,13 @@ func (f *Follower) resync(ctx context.Context, dump []mupdate.Mailbox) (SyncStat
 				continue
 			}
 		}
-		locs := []registry.Location{bridge.ParseLocation(m.Location)}
+		var cur *registry.Entry
 		if ok {
-			locs = append(locs, e.Primary())
+			cur = &e
 		}
-		if own, err := f.bridgeOwns(ctx, locs...); err != nil {
+		if take, err := f.masterTakes(ctx, m, cur); err != nil {
 			return st, err
-		} else if own {
+		} else if !take {
 			st.Skipped++
 			continue
 		}

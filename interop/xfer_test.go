@@ -31,19 +31,33 @@ func xferMessage(i int, box string) string {
 }
 
 // XFER of a user between two real backends while the bridge follows the
-// real master, with the backends' slot mirrored (the backends still talk to
-// the master) and cut over (they talk to the bridge, which writes through
-// to the master): afterwards the registry, the master's mailboxes.db and
-// the frontend's LIST (its slave follows the bridge) all have the user's
-// mailboxes on the destination, every message is there through the
-// frontend, and the source backend has none of them left.
+// real master: with both backends in one slot, mirrored (the backends still
+// talk to the master) and cut over (they talk to the bridge, which writes
+// through to the master); and across slots: out of a cut-over slot to a
+// backend the master still owns, and into a cut-over slot from one.
+// Afterwards the registry, the master's mailboxes.db and the frontend's LIST
+// (its slave follows the bridge) all have the user's mailboxes on the
+// destination, every message is there through the frontend, and the source
+// backend has none of them left.
 func TestXferBetweenBackends(t *testing.T) {
-	for _, state := range []registry.SlotState{registry.SlotMirrored, registry.SlotCutover} {
-		t.Run(string(state), func(t *testing.T) { xferInSlot(t, state) })
+	for _, c := range []xferCase{
+		{"mirrored", registry.SlotMirrored, registry.SlotMirrored},
+		{"cutover", registry.SlotCutover, registry.SlotCutover},
+		{"out-of-cutover", registry.SlotCutover, registry.SlotMirrored},
+		{"into-cutover", registry.SlotMirrored, registry.SlotCutover},
+	} {
+		t.Run(c.name, func(t *testing.T) { xferInSlot(t, c) })
 	}
 }
 
-func xferInSlot(t *testing.T, state registry.SlotState) {
+// xferCase puts the source backend (be1) and the destination (be2) in
+// slots s1 and s2 (one slot s1 when both states are the same).
+type xferCase struct {
+	name     string
+	src, dst registry.SlotState
+}
+
+func xferInSlot(t *testing.T, c xferCase) {
 	master := murdertest.StartMaster(t, murdertest.Options{})
 	be1 := murdertest.StartBackend(t, master.MupdateAddr, xferBackend("xfer-be1"))
 	be2 := murdertest.StartBackend(t, master.MupdateAddr, xferBackend("xfer-be2"))
@@ -66,16 +80,27 @@ func xferInSlot(t *testing.T, state registry.SlotState) {
 	b := startCutoverBridge(t, t.TempDir(), "", master.MupdateAddr)
 	b.waitSynced(t, 20*time.Second)
 	ctx := context.Background()
-	slot := registry.Slot{Name: "s1", State: registry.SlotMirrored,
-		Locations: []registry.Location{registry.ParseLocation(be1.Servername), registry.ParseLocation(be2.Servername)}}
-	if _, err := b.Store.CreateSlot(ctx, slot); err != nil {
-		t.Fatal(err)
+	slots := map[string][]*murdertest.Instance{"s1": {be1, be2}}
+	states := map[string]registry.SlotState{"s1": c.src}
+	if c.src != c.dst {
+		slots = map[string][]*murdertest.Instance{"s1": {be1}, "s2": {be2}}
+		states["s2"] = c.dst
 	}
-	if state == registry.SlotCutover {
-		setSlotState(t, b.Store, "s1", registry.SlotShadowClean)
-		setSlotState(t, b.Store, "s1", registry.SlotCutover)
-		be1.Join(t, b.Addr)
-		be2.Join(t, b.Addr)
+	for name, bes := range slots {
+		slot := registry.Slot{Name: name, State: registry.SlotMirrored}
+		for _, be := range bes {
+			slot.Locations = append(slot.Locations, registry.ParseLocation(be.Servername))
+		}
+		if _, err := b.Store.CreateSlot(ctx, slot); err != nil {
+			t.Fatal(err)
+		}
+		if states[name] == registry.SlotCutover {
+			setSlotState(t, b.Store, name, registry.SlotShadowClean)
+			setSlotState(t, b.Store, name, registry.SlotCutover)
+			for _, be := range bes {
+				be.Join(t, b.Addr)
+			}
+		}
 	}
 	fe := murdertest.StartFrontend(t, b.Addr, murdertest.Options{Name: "xfer-fe", Serverlist: []string{be1.Servername, be2.Servername}})
 	wantNames := []string{"INBOX", "INBOX.Proj", "INBOX.Proj.a", "INBOX.Sent", "INBOX.Trash", "shared", "shared.lab"}
@@ -124,9 +149,17 @@ func xferInSlot(t *testing.T, state registry.SlotState) {
 			moved = true
 		}
 	}
-	switch state {
+	switch c.src {
 	case registry.SlotCutover:
-		// the source's ACTIVATE to the new location came to the bridge,
+		// the source's DEACTIVATE came to the bridge (and was written
+		// through to the master)
+		if !strings.Contains(b.Logs.String(), "op=DEACTIVATE name=user.alice dur=") {
+			t.Errorf("the bridge logged no DEACTIVATE of user.alice from the source")
+		}
+	}
+	switch c.dst {
+	case registry.SlotCutover:
+		// the destination's ACTIVATE at its location came to the bridge,
 		// which wrote it through to the master
 		if !moved {
 			t.Errorf("the bridge logged no ACTIVATE of user.alice to %s!default", be2.Servername)
@@ -135,9 +168,9 @@ func xferInSlot(t *testing.T, state registry.SlotState) {
 			t.Errorf("write-through after XFER: %+v", s)
 		}
 	default:
-		// the source told the master; the bridge followed
+		// the destination told the master; the bridge followed
 		if moved {
-			t.Errorf("the source sent its ACTIVATE to the bridge, not to the master")
+			t.Errorf("the destination sent its ACTIVATE to the bridge, not to the master")
 		}
 	}
 	// the backends: alice's mailboxes live only on be2
