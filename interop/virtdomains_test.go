@@ -206,3 +206,40 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 		}
 	}
 }
+
+// What real Cyrus 3.6.1 does with virtual domains that an operator of a
+// murder must work around (docs/interop.md): pinned so that a Cyrus
+// upgrade that changes it shows up here. On a standalone backend with
+// virtdomains: userid:
+//   - an admin's CREATE with the internal name example.com!user.x kills the
+//     imapd: "Fatal error: Internal error: assertion failed:
+//     imap/mboxlist.c: 1088: user_isnamespacelocked(userid)"
+//     (the external form user.x@example.com works);
+//   - CREATE shared.a@example.com without example.com!shared creates the
+//     missing parent in the default domain ("shared"), so the same for a
+//     second domain fails with NO "Mailbox already exists".
+func TestVirtualDomainsCyrusQuirks(t *testing.T) {
+	be := murdertest.StartBackend(t, "", murdertest.Options{Standalone: true, Name: "vd-quirks", Extra: vdOpts})
+	admin := be.IMAPAs(t, "admin")
+	if err := admin.Create("user.x@example.com"); err != nil {
+		t.Errorf("CREATE user.x@example.com: %v", err)
+	}
+	if err := admin.Create("shared.a@example.com"); err != nil {
+		t.Errorf("CREATE shared.a@example.com: %v", err)
+	}
+	err := admin.Create("shared.b@example.org")
+	if err == nil || !strings.Contains(err.Error(), "Mailbox already exists") {
+		t.Errorf("CREATE shared.b@example.org = %v, want NO Mailbox already exists (Cyrus 3.6.1)", err)
+	}
+	names := slices.Sorted(mapsKeys(be.Dump(t)))
+	if want := []string{"example.com!shared.a", "example.com!user.x", "shared"}; !slices.Equal(names, want) {
+		t.Errorf("mailboxes.db holds %q, want %q", names, want)
+	}
+	if err := admin.Create("example.com!user.y"); err == nil {
+		t.Errorf("CREATE example.com!user.y succeeded; Cyrus 3.6.1 aborts on it")
+	}
+	const crash = "assertion failed: imap/mboxlist.c: 1088: user_isnamespacelocked(userid)"
+	if !be.WaitLog(crash, 5*time.Second) {
+		t.Errorf("no %q in the backend's syslog:\n%s", crash, be.Log())
+	}
+}
