@@ -103,7 +103,7 @@ func TestRealBackendSTARTTLS(t *testing.T) {
 	}
 }
 
-// tlsBridge is bridge.Run with --require-tls and cert/key, on leveldb.
+// tlsBridge is the bridge (serveOurs) with --require-tls and cert/key, on leveldb.
 type tlsBridge struct {
 	Addr  string
 	Store registry.Store
@@ -127,9 +127,8 @@ func startTLSBridge(t *testing.T, cert, key string) *tlsBridge {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- bridge.Run(ctx, bridge.Config{Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
-			RequireTLS: true, TLSCert: cert, TLSKey: key, ServerName: "bridge.murdertest", ShutdownTimeout: 2 * time.Second,
-			Logger: newTestLogger(logs)})
+		done <- serveOurs(ctx, ourConfig{Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
+			RequireTLS: true, TLSCert: cert, TLSKey: key, Logger: newTestLogger(logs)})
 	}()
 	t.Cleanup(func() {
 		cancel()
