@@ -17,7 +17,7 @@ POWERLOSS_TRIALS ?= 5
 # compatibility tests, etcd for the external-cluster registry tests,
 # chromium for the shadow HTML report test, debootstrap for the chroots of
 # the other Cyrus releases (make chroots).
-DEB_PACKAGES  = cyrus-imapd cyrus-murder cyrus-admin cyrus-clients sasl2-bin etcd-server chromium nginx libnginx-mod-mail debootstrap strace time db5.3-util
+DEB_PACKAGES  = cyrus-imapd cyrus-murder cyrus-replication cyrus-admin cyrus-clients sasl2-bin etcd-server chromium nginx libnginx-mod-mail debootstrap strace time db5.3-util
 
 # Chroots of the other Cyrus releases the tests run (3.2 bullseye, 3.10
 # trixie, 3.12 sid), built once per machine by `make chroots`, kept outside

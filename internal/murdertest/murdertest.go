@@ -38,6 +38,11 @@ const (
 	RoleMaster   Role = "master"   // cyrmaster running `mupdate -m`
 	RoleBackend  Role = "backend"  // imapd mailstore (proxyservers set, pushes to mupdate)
 	RoleFrontend Role = "frontend" // imapd proxy plus a mupdate slave
+	// RoleUnified is a server that is frontend and backend at once
+	// (`mupdate_config: unified`): imapd holding its own mailboxes and
+	// proxying to the other servers', plus a mupdate slave that keeps the
+	// other servers' mailboxes in its mailboxes.db.
+	RoleUnified Role = "unified"
 )
 
 // StartTimeout bounds every readiness wait.
@@ -86,6 +91,22 @@ type Options struct {
 	// an absolute path and arguments without spaces (cyrmaster splits
 	// cmd on whitespace and does no quoting).
 	MasterCmd func(in *Instance) string
+	// IMAPAddr fixes a backend's IMAP listen address (default: a free
+	// 127.0.0.1 port); its servername is still this address.
+	IMAPAddr string
+	// Servername overrides a backend's servername (default: its IMAP
+	// address, which frontends connect to). Two backends replicating to
+	// each other are in the murder under one servername.
+	Servername string
+	// SyncServer makes a backend a replica: it runs sync_server on a free
+	// port (Instance.SyncAddr). The sync client's identity ("murder")
+	// must be in Admins.
+	SyncServer bool
+	// SyncTo makes a backend a replication primary with rolling
+	// replication to the sync_server at SyncTo (host:port): `sync_log: 1`,
+	// sync_host/sync_port, sync_authname "murder", and `sync_client -r`
+	// in cyrus.conf's DAEMON section.
+	SyncTo string
 	// Release runs another Cyrus release (cyrustest.ReleaseOf) in its
 	// chroot; the zero value is the host's 3.6. The instance's directory is
 	// then inside the chroot and every process runs chrooted.
@@ -116,6 +137,8 @@ type Instance struct {
 	// MupdateAddr is the MUPDATE listener: a master's, or a frontend slave's
 	// (read-only).
 	MupdateAddr string
+	// SyncAddr is a replica's sync_server listener (Options.SyncServer).
+	SyncAddr string
 	// MupdateServer is the master a backend or frontend talks to ("" for a
 	// standalone backend or a master).
 	MupdateServer string
@@ -159,6 +182,18 @@ func StartBackend(t testing.TB, mupdateAddr string, opts Options) *Instance {
 func StartFrontend(t testing.TB, mupdateAddr string, opts Options) *Instance {
 	t.Helper()
 	in := newInstance(t, RoleFrontend, mupdateAddr, opts)
+	in.start(t)
+	return in
+}
+
+// StartUnified starts a real unified server (`mupdate_config: unified`):
+// imapd plus a mupdate slave of mupdateAddr, holding its own mailboxes and
+// proxying to the other servers'. Its servername is its IMAP address (the
+// other unified servers proxy there); proxyservers and proxy_authname are
+// both "murder". It returns once the slave has finished its first sync.
+func StartUnified(t testing.TB, mupdateAddr string, opts Options) *Instance {
+	t.Helper()
+	in := newInstance(t, RoleUnified, mupdateAddr, opts)
 	in.start(t)
 	return in
 }
@@ -244,7 +279,7 @@ func newInstance(t testing.TB, role Role, mupdateAddr string, opts Options) *Ins
 	for k, v := range opts.Users {
 		in.Users[k] = v
 	}
-	if role != RoleBackend {
+	if role != RoleBackend && role != RoleUnified {
 		in.Servername = name + ".murdertest"
 	}
 	in.pickPorts(t)
@@ -272,12 +307,16 @@ func (in *Instance) writeConf(t testing.TB) {
 	t.Helper()
 	o := in.opts
 	ins := in.cfg.Inside
+	mupdateConfig := "standard"
+	if in.Role == RoleUnified {
+		mupdateConfig = "unified"
+	}
 	lines := []string{
 		"servername: " + in.Servername,
 		"configdirectory: " + ins(in.ConfigDir),
 		"partition-default: " + ins(filepath.Join(in.Dir, "spool")),
 		"defaultpartition: default",
-		"mupdate_config: standard",
+		"mupdate_config: " + mupdateConfig,
 	}
 	if o.Saslauthd != "" {
 		lines = append(lines, "sasl_pwcheck_method: saslauthd", "sasl_saslauthd_path: "+o.Saslauthd)
@@ -303,7 +342,7 @@ func (in *Instance) writeConf(t testing.TB) {
 			lines = append(lines, "force_sasl_client_mech: "+o.ClientMech)
 		}
 	}
-	var services string
+	var services, daemons string
 	bin := cyrustest.BinDir
 	switch in.Role {
 	case RoleMaster:
@@ -327,6 +366,32 @@ func (in *Instance) writeConf(t testing.TB) {
 		}
 		client()
 		services = fmt.Sprintf("  imap cmd=\"%s/imapd -C %s\" listen=\"%s\" prefork=0\n", bin, ins(in.Conf), in.IMAPAddr)
+		if o.SyncServer {
+			services += fmt.Sprintf("  syncserver cmd=\"%s/sync_server -C %s\" listen=\"%s\" prefork=0\n", bin, ins(in.Conf), in.SyncAddr)
+		}
+		if o.SyncTo != "" {
+			host, port, err := net.SplitHostPort(o.SyncTo)
+			if err != nil {
+				t.Fatalf("murdertest: SyncTo %q: %v", o.SyncTo, err)
+			}
+			lines = append(lines, "sync_log: 1", "sync_host: "+host, "sync_port: "+port,
+				"sync_authname: murder", "sync_password: "+in.Users["murder"], "sync_repeat_interval: 1")
+			daemons = fmt.Sprintf("  syncclient cmd=\"%s/sync_client -C %s -r\"\n", bin, ins(in.Conf))
+		}
+	case RoleUnified:
+		rd := o.RetryDelay
+		if rd == 0 {
+			rd = 5
+		}
+		lines = append(lines, "admins: "+strings.Join(append([]string{"admin"}, o.Admins...), " "), "sasl_mech_list: PLAIN LOGIN",
+			"proxyservers: murder",
+			"mupdate_server: "+in.MupdateServer,
+			"mupdate_retry_delay: "+strconv.Itoa(rd),
+			"proxy_authname: murder",
+			"proxy_password: "+in.Users["murder"])
+		client()
+		services = fmt.Sprintf("  mupdate cmd=\"%s/mupdate -C %s\" listen=\"%s\" prefork=1\n", bin, ins(in.Conf), in.MupdateAddr) +
+			fmt.Sprintf("  imap cmd=\"%s/imapd -C %s\" listen=\"%s\" prefork=0\n", bin, ins(in.Conf), in.IMAPAddr)
 	case RoleFrontend:
 		rd := o.RetryDelay
 		if rd == 0 {
@@ -347,6 +412,9 @@ func (in *Instance) writeConf(t testing.TB) {
 	lines = append(lines, o.Extra...)
 	cyrusConf := fmt.Sprintf("START {\n  recover cmd=\"%[1]s/ctl_cyrusdb -C %[2]s -r\"\n}\nSERVICES {\n%[3]s}\nEVENTS {\n  checkpoint cmd=\"%[1]s/ctl_cyrusdb -C %[2]s -c\" period=30\n}\n",
 		bin, ins(in.Conf), services)
+	if daemons != "" {
+		cyrusConf += "DAEMON {\n" + daemons + "}\n"
+	}
 	if err := os.WriteFile(in.Conf, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +558,7 @@ func (in *Instance) startWith(t testing.TB, mayRepick bool) {
 		if errors.Is(err, errBind) && mayRepick && attempt < 3 {
 			in.pickPorts(t)
 			in.writeConf(t)
-			if in.Role == RoleBackend {
+			if in.Role == RoleBackend || in.Role == RoleUnified {
 				in.makeSASLDB(t) // users live in the (new) servername's realm
 			}
 			if err := in.cfg.Chown(in.Dir); err != nil {
@@ -532,7 +600,10 @@ func (in *Instance) startOnce() error {
 		addrs = []string{in.MupdateAddr}
 	case RoleBackend:
 		addrs = []string{in.IMAPAddr}
-	case RoleFrontend:
+		if in.SyncAddr != "" {
+			addrs = append(addrs, in.SyncAddr)
+		}
+	case RoleFrontend, RoleUnified:
 		// The slave greets only after its first full sync with the master.
 		addrs = []string{in.MupdateAddr, in.IMAPAddr}
 	}
@@ -560,7 +631,20 @@ func (in *Instance) pickPorts(t testing.TB) {
 		}
 	case RoleBackend:
 		in.IMAPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		if in.opts.IMAPAddr != "" {
+			in.IMAPAddr = in.opts.IMAPAddr
+		}
 		// The servername doubles as the address frontends connect to.
+		in.Servername = in.IMAPAddr
+		if in.opts.Servername != "" {
+			in.Servername = in.opts.Servername
+		}
+		if in.opts.SyncServer {
+			in.SyncAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		}
+	case RoleUnified:
+		in.IMAPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+		in.MupdateAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 		in.Servername = in.IMAPAddr
 	case RoleFrontend:
 		in.IMAPAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
