@@ -26,6 +26,20 @@ type Adapter struct {
 	// Logger receives an error for every stored entry left out of what
 	// MUPDATE clients are sent (see unsafe); nil: slog.Default().
 	Logger *slog.Logger
+	// ReplicatedBackends accepts, as idempotent, the writes a replica
+	// backend repeats after its primary (two backends replicating with
+	// sync_client/sync_server under one servername, both in the murder):
+	//   - a RESERVE of a name already held at the same server, on the same
+	//     partition or on an empty one (the "host!" a primary's RENAME
+	//     leaves), answers OK and leaves the entry as it is (still active,
+	//     ACL kept) instead of NO "mailbox already exists" (other
+	//     partition) or demoting it to reserved (same location);
+	//   - a DELETE of a name that is absent but has a registry tombstone
+	//     (it was deleted, by the primary) answers OK instead of NO
+	//     "mailbox doesn't exist".
+	// Off (the default), the rules are Cyrus 3.6.1's (mupdate.Apply).
+	// docs/mupdate.md, "Replicated backends".
+	ReplicatedBackends bool
 
 	// rev is the highest revision of a mailbox change this adapter has
 	// seen: its own writes, and every change its watches delivered.
@@ -284,6 +298,11 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request, first bool
 		m := ToMailbox(&cur)
 		curMb = &m
 	}
+	if a.ReplicatedBackends {
+		if ok, err := a.replicaRepeat(ctx, curMb, req, stale); ok || err != nil {
+			return err
+		}
+	}
 	next, err := mupdate.Apply(curMb, req)
 	if err != nil {
 		if stale {
@@ -330,6 +349,37 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request, first bool
 		}
 		return err
 	}
+}
+
+// replicaRepeat reports whether req is a replica's repeat of what its
+// primary already wrote (see ReplicatedBackends), to be answered OK with
+// nothing written. It only says so on a fresh read: on a stale one it
+// asks for a retry (which reads with Get).
+func (a *Adapter) replicaRepeat(ctx context.Context, cur *mupdate.Mailbox, req mupdate.Request, stale bool) (bool, error) {
+	switch {
+	case req.Op == mupdate.OpReserve && cur != nil:
+		held, want := ParseLocation(cur.Location), ParseLocation(req.Location)
+		if held.Server == "" || held.Server != want.Server || (held.Partition != want.Partition && held.Partition != "") {
+			return false, nil
+		}
+	case req.Op == mupdate.OpDelete && cur == nil:
+		if _, err := a.Store.GetTombstone(ctx, req.Name); errors.Is(err, registry.ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+	default:
+		return false, nil
+	}
+	if stale {
+		return false, retryErr{errors.New("stale read")}
+	}
+	log := a.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Info("bridge: replica repeat accepted (replicated-backends)", "op", req.Op.String(), "name", req.Name, "location", req.Location)
+	return true, nil
 }
 
 // mapErr turns registry refusals of bad input into MUPDATE NO answers;

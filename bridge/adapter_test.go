@@ -241,3 +241,79 @@ func TestWatchAndSnapshot(t *testing.T) {
 		t.Errorf("second change %+v", seen[1])
 	}
 }
+
+// ReplicatedBackends (off by default): a replica's repeat of its primary's
+// RESERVE at its own server and DELETE of a deleted name answer OK and
+// change nothing; everything else keeps Cyrus's rules. Off, the same
+// requests get Cyrus's answers.
+func TestReplicatedBackends(t *testing.T) {
+	ctx := context.Background()
+	const S = "127.0.0.1:11143"
+	const acl = "alice\tlrswipkxtecdan\tbob\tlr\t"
+	for _, on := range []bool{false, true} {
+		a := bridge.New(openStore(t))
+		a.ReplicatedBackends = on
+		w := func(op mupdate.Op, name, loc, acl string) error {
+			return a.Write(ctx, mupdate.Request{Op: op, Name: name, Location: loc, ACL: acl})
+		}
+		look := func(name string) mupdate.Mailbox {
+			m, _, err := a.Lookup(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+		// the primary's RENAME target, pushed as "server!" (empty partition)
+		for _, r := range []mupdate.Request{
+			{Op: mupdate.OpReserve, Name: "user.alice.Archive", Location: S + "!"},
+			{Op: mupdate.OpActivate, Name: "user.alice.Archive", Location: S + "!", ACL: acl},
+			{Op: mupdate.OpReserve, Name: "user.alice.Sent", Location: S + "!default"},
+			{Op: mupdate.OpActivate, Name: "user.alice.Sent", Location: S + "!default", ACL: acl},
+			{Op: mupdate.OpDelete, Name: "user.alice.Sent"},
+		} {
+			if err := a.Write(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// the replica catching up: RESERVE at server!default
+		err := w(mupdate.OpReserve, "user.alice.Archive", S+"!default", "")
+		if on {
+			if err != nil {
+				t.Errorf("on: replica RESERVE at its server: %v", err)
+			}
+			if m := look("user.alice.Archive"); m != (mupdate.Mailbox{Name: "user.alice.Archive", State: mupdate.Active, Location: S + "!", ACL: acl}) {
+				t.Errorf("on: entry changed by an accepted repeat: %+v", m)
+			}
+		} else if !errors.Is(err, mupdate.ErrExists) {
+			t.Errorf("off: RESERVE at server!default of an entry at server! = %v, want ErrExists (Cyrus compares location strings)", err)
+		}
+		// RESERVE at the same location: Cyrus keeps the name but drops the
+		// entry to reserved without ACL; on, the active entry stays
+		if err := w(mupdate.OpReserve, "user.alice.Archive", S+"!", ""); err != nil {
+			t.Fatal(err)
+		}
+		if m := look("user.alice.Archive"); (m.State == mupdate.Active) != on {
+			t.Errorf("on=%v: after a RESERVE at the same location: %+v", on, m)
+		}
+		// the replica's DELETE of what its primary deleted (tombstone)
+		err = w(mupdate.OpDelete, "user.alice.Sent", "", "")
+		if on && err != nil || !on && !errors.Is(err, mupdate.ErrNotExist) {
+			t.Errorf("on=%v: DELETE of a deleted name = %v", on, err)
+		}
+		// never: another server, another partition, a name never held
+		if err := w(mupdate.OpActivate, "user.alice.Archive", S+"!default", acl); err != nil {
+			t.Fatal(err)
+		}
+		for _, loc := range []string{"otherhost!default", S + "!p2", "default"} {
+			if err := w(mupdate.OpReserve, "user.alice.Archive", loc, ""); !errors.Is(err, mupdate.ErrExists) {
+				t.Errorf("on=%v: RESERVE at %s of an entry at %s!default = %v, want ErrExists", on, loc, S, err)
+			}
+		}
+		if err := w(mupdate.OpDelete, "user.never", "", ""); !errors.Is(err, mupdate.ErrNotExist) {
+			t.Errorf("on=%v: DELETE of a name never held = %v, want ErrNotExist", on, err)
+		}
+		if err := w(mupdate.OpDeactivate, "user.never", S+"!default", ""); !errors.Is(err, mupdate.ErrNotActive) {
+			t.Errorf("on=%v: DEACTIVATE unknown = %v", on, err)
+		}
+	}
+}

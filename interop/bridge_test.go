@@ -50,8 +50,9 @@ func startOursEtcd(t *testing.T) *ourServer {
 	return startOursOn(t, st)
 }
 
-// startOursOn serves st; st is closed when the server stops.
-func startOursOn(t *testing.T, st registry.Store) *ourServer {
+// startOursOn serves st; st is closed when the server stops. Each edit
+// changes the bridge's configuration before it starts.
+func startOursOn(t *testing.T, st registry.Store, edits ...func(*ourConfig)) *ourServer {
 	t.Helper()
 	dir := t.TempDir()
 	cf := filepath.Join(dir, "credentials")
@@ -65,13 +66,15 @@ func startOursOn(t *testing.T, st registry.Store) *ourServer {
 	logs := &lockedBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- serveOurs(ctx, ourConfig{
-			Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
-			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			Server: mupdateserver.Config{FailedLoginPause: 100 * time.Millisecond},
-		})
-	}()
+	cfg := ourConfig{
+		Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Server: mupdateserver.Config{FailedLoginPause: 100 * time.Millisecond},
+	}
+	for _, e := range edits {
+		e(&cfg)
+	}
+	go func() { done <- serveOurs(ctx, cfg) }()
 	o := &ourServer{Addr: ln.Addr().String(), Store: st, Logs: logs}
 	var once bool
 	o.stop = func() error {

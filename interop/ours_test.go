@@ -32,6 +32,9 @@ type ourConfig struct {
 	Server mupdateserver.Config
 	// Wrap, when set, wraps the adapter.
 	Wrap func(mupdate.Backend) mupdate.Backend
+	// ReplicatedBackends is --replicated-backends
+	// (bridge.Adapter.ReplicatedBackends).
+	ReplicatedBackends bool
 }
 
 // serveOurs serves MUPDATE until ctx ends, then shuts down gracefully (all
@@ -43,6 +46,7 @@ func serveOurs(ctx context.Context, c ourConfig) error {
 	}
 	ad := bridge.New(c.Store)
 	ad.Logger = c.Logger
+	ad.ReplicatedBackends = c.ReplicatedBackends
 	var b mupdate.Backend = ad
 	if c.Wrap != nil {
 		b = c.Wrap(b)

@@ -77,6 +77,9 @@ type daemonConfig struct {
 	TLSCert, TLSKey string
 	// ServerName is the name in the banner (default: the host name).
 	ServerName string
+	// ReplicatedBackends accepts a replica backend's repeats of its
+	// primary's writes (bridge.Adapter.ReplicatedBackends).
+	ReplicatedBackends bool
 	// Server carries the MUPDATE server's limits; its Backend, Auth,
 	// Admins, TLS and banner fields are set by runDaemon.
 	Server mupdateserver.Config
@@ -162,6 +165,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 	var loops []func(context.Context) error
 	adapter := bridge.New(st)
 	adapter.Logger = log
+	adapter.ReplicatedBackends = cfg.ReplicatedBackends
 	var backend mupdate.Backend = adapter
 	var followStatus httpapi.FollowStatus             // nil unless following
 	var writeThroughStatus httpapi.WriteThroughStatus // likewise
@@ -278,7 +282,7 @@ func runDaemon(ctx context.Context, cfg daemonConfig) error {
 			return exitcode.With(exitcode.Network, err)
 		}
 	}
-	log.Info("murder-bridge: serving MUPDATE", "listen", ln.Addr().String(), "admins", admins, "tls", tlsConf != nil, "require_tls", cfg.RequireTLS)
+	log.Info("murder-bridge: serving MUPDATE", "listen", ln.Addr().String(), "admins", admins, "tls", tlsConf != nil, "require_tls", cfg.RequireTLS, "replicated_backends", cfg.ReplicatedBackends)
 	return serveUntilDone(ctx, srv, ln, loops, cfg.ShutdownTimeout, log)
 }
 

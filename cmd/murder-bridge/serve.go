@@ -47,9 +47,11 @@ type serveOptions struct {
 	sasldbRealm       string
 	admins            string
 	requireTLS        bool
-	tlsCert           string
-	tlsKey            string
-	serverName        string
+	// replicatedBackends: accept a replica's repeats (bridge.Adapter)
+	replicatedBackends bool
+	tlsCert            string
+	tlsKey             string
+	serverName         string
 
 	configFile string
 	imapdConf  string
@@ -113,6 +115,11 @@ credentials file: one "name:secret" a line, the secret a plain password or
 "{SCRAM-SHA-256}SALT$ITER$STOREDKEY$SERVERKEY". Identities in --admins may
 write (as imapd.conf's admins on a Cyrus master); without --admins every
 identity in the file may. PLAIN is accepted without TLS unless --require-tls.
+--replicated-backends (off by default) is for backends that replicate in
+pairs under one servername (sync_client/sync_server, both in the murder): a
+replica repeats its primary's MUPDATE writes, and its RESERVE of a name held
+at its own server and its DELETE of a name already deleted get OK instead of
+NO (docs/mupdate.md, "Replicated backends").
 Every write command is logged as one line (op, name, location, user, result).
 
 FOLLOW MODE (the parallel run): --follow HOST:PORT mirrors an existing Cyrus
@@ -234,6 +241,7 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.StringVar(&o.saslauthdPath, "saslauthd-path", "", "saslauthd's socket, as imapd.conf's sasl_saslauthd_path (default "+saslauthd.DefaultPath+")")
 	f.StringVar(&o.admins, "admins", "", "comma-separated identities that may write (default: everyone in the credentials file)")
 	f.BoolVar(&o.requireTLS, "require-tls", false, "accept PLAIN only after STARTTLS")
+	f.BoolVar(&o.replicatedBackends, "replicated-backends", false, "backends replicate in pairs under one servername (sync_client/sync_server, both in the murder): answer OK to a replica's RESERVE of a name already held at its server and to its DELETE of a name already deleted, instead of NO (off: Cyrus 3.6.1's rules)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate for STARTTLS")
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for STARTTLS")
 	f.StringVar(&o.serverName, "servername", "", "server name in the MUPDATE banner (default: the host name)")
@@ -454,19 +462,20 @@ func (o serveOptions) config() (daemonConfig, error) {
 		return daemonConfig{}, err
 	}
 	cfg := daemonConfig{
-		Saslauthd:   sd,
-		Sasldb:      sdb,
-		SasldbRealm: o.sasldbRealm,
-		Registry:    o.registry,
-		DataDir:     o.dataDir,
-		Listen:      o.listen,
-		Credentials: o.credentials,
-		Admins:      admins,
-		RequireTLS:  o.requireTLS,
-		TLSCert:     o.tlsCert,
-		TLSKey:      o.tlsKey,
-		ServerName:  o.serverName,
-		Logger:      log,
+		Saslauthd:          sd,
+		Sasldb:             sdb,
+		SasldbRealm:        o.sasldbRealm,
+		Registry:           o.registry,
+		DataDir:            o.dataDir,
+		Listen:             o.listen,
+		Credentials:        o.credentials,
+		Admins:             admins,
+		RequireTLS:         o.requireTLS,
+		ReplicatedBackends: o.replicatedBackends,
+		TLSCert:            o.tlsCert,
+		TLSKey:             o.tlsKey,
+		ServerName:         o.serverName,
+		Logger:             log,
 	}
 	if o.listenFrom != "" {
 		ln, err := inheritedListener(o.listenFrom)
