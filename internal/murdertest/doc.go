@@ -1,6 +1,8 @@
 // Package murdertest starts a real Cyrus IMAP murder (3.6.1, or another
 // release in its chroot) on loopback for Go
-// tests: a mupdate master, backends and frontends, each a real `cyrmaster`
+// tests: a mupdate master, backends and frontends, unified servers
+// (`mupdate_config: unified`, StartUnified) and replicating backend pairs
+// (Options.SyncServer and SyncTo: sync_server, `sync_client -r`), each a real `cyrmaster`
 // process with its own imapd.conf, cyrus.conf, configdirectory, spool and
 // sasldb in a temporary directory, on free 127.0.0.1 ports.
 //
@@ -22,6 +24,9 @@
 // directory is inside the chroot, and its processes run chrooted in the same
 // kind of private mount namespace (the chroot's /dev and /proc mounted there
 // only), still on 127.0.0.1 ports the host's tests reach.
+//
+// Relay records what one Cyrus instance sends its MUPDATE master, line by
+// line, and passes it through unchanged (Tee compares two masters).
 //
 // Everything started here is stopped by t.Cleanup: SIGTERM to the cyrmaster,
 // then SIGKILL to its whole process group.

@@ -104,8 +104,9 @@ type Options struct {
 	SyncServer bool
 	// SyncTo makes a backend a replication primary with rolling
 	// replication to the sync_server at SyncTo (host:port): `sync_log: 1`,
-	// sync_host/sync_port, sync_authname "murder", and `sync_client -r`
-	// in cyrus.conf's DAEMON section.
+	// sync_host/sync_port, sync_authname "murder", `sync_repeat_interval:
+	// 1`, `sync_reconnect_maxwait: 1s`, and `sync_client -r` in
+	// cyrus.conf's DAEMON section (Debian's cyrus-replication package).
 	SyncTo string
 	// Release runs another Cyrus release (cyrustest.ReleaseOf) in its
 	// chroot; the zero value is the host's 3.6. The instance's directory is
@@ -375,7 +376,10 @@ func (in *Instance) writeConf(t testing.TB) {
 				t.Fatalf("murdertest: SyncTo %q: %v", o.SyncTo, err)
 			}
 			lines = append(lines, "sync_log: 1", "sync_host: "+host, "sync_port: "+port,
-				"sync_authname: murder", "sync_password: "+in.Users["murder"], "sync_repeat_interval: 1")
+				"sync_authname: murder", "sync_password: "+in.Users["murder"], "sync_repeat_interval: 1",
+				// a replica that was stopped is reconnected to within a second
+				// (the default backoff doubles from 15 s)
+				"sync_reconnect_maxwait: 1s")
 			daemons = fmt.Sprintf("  syncclient cmd=\"%s/sync_client -C %s -r\"\n", bin, ins(in.Conf))
 		}
 	case RoleUnified:
