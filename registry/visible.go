@@ -117,6 +117,34 @@ func StoredIndexKeys(e *Entry) []string {
 	return IndexKeys(&c)
 }
 
+// OwnRow reports whether the logical index key k ("a" domain 0x00 sign id
+// 0x00 dbname) is a row of a user on a mailbox of that user's own
+// hierarchy, such as the owner's `l` on user.fred.Sent. VisibleRules lists
+// the own hierarchy whatever its ACL says, and only that user's query reads
+// the user's rows (unlike "anyone", "anonymous" and "group:…" rows, which
+// other users' queries read), so such a row never changes an answer: a
+// store may leave it out (the etcd store does: one key fewer per typical
+// mailbox). Any other key, or one that does not parse, reports false.
+func OwnRow(k string) bool {
+	rest, ok := strings.CutPrefix(k, idxACL)
+	if !ok {
+		return false
+	}
+	domain, rest, ok := strings.Cut(rest, "\x00")
+	if !ok || rest == "" || (rest[0] != '+' && rest[0] != '-') {
+		return false
+	}
+	id, db, ok := strings.Cut(rest[1:], "\x00")
+	if !ok || id == "anyone" || id == "anonymous" || strings.HasPrefix(id, "group:") {
+		return false
+	}
+	q, err := newVisibleQuery(id, nil)
+	if err != nil || q.ownDB == "" || q.domain != domain {
+		return false
+	}
+	return db == q.ownDB || (strings.HasPrefix(db, q.ownDB) && db[len(q.ownDB)] == 0x1F)
+}
+
 func aclPrefix(domain, sign, id string) string {
 	return idxACL + domain + "\x00" + sign + id + "\x00"
 }

@@ -31,11 +31,13 @@ import (
 //	                  is the key's ModRevision)
 //	P/t/<dbname>      tombstone (revision = ModRevision)
 //	P/x/<index key>   reverse-ACL index row (registry.IndexKeys), empty value;
-//	                  the "listable" rows (registry.IndexListable) are not
-//	                  written: Visible reads the user's own entries instead,
-//	                  one key fewer per entry. Rows of that kind that a
-//	                  cluster written before still holds are never read and
-//	                  are removed with their entry's other rows.
+//	                  the "listable" rows (registry.IndexListable) and a
+//	                  user's rows on the user's own hierarchy
+//	                  (registry.OwnRow) are not written (indexRows):
+//	                  Visible reads the user's own entries instead, two
+//	                  keys fewer per typical entry. Rows of those kinds that
+//	                  a cluster written before still holds are never needed
+//	                  and are removed with their entry's other rows.
 //	P/s/<slot>        slot (revision = ModRevision)
 //
 // An entry and its index rows change in one transaction, compared on the
@@ -349,21 +351,40 @@ func (s *Store) putOps(e *registry.Entry, val []byte, old *registry.Entry, delTo
 	if old != nil {
 		oldKeys = registry.StoredIndexKeys(old)
 	}
-	del, add := registry.DiffKeys(oldKeys, registry.IndexKeys(e))
+	del, add := registry.DiffKeys(oldKeys, indexRows(e))
 	ops := make([]clientv3.Op, 0, 2+len(del)+len(add))
 	ops = append(ops, clientv3.OpPut(s.ekey(db), string(val)))
 	for _, k := range del {
 		ops = append(ops, clientv3.OpDelete(s.xkey(k)))
 	}
 	for _, k := range add {
-		if !strings.HasPrefix(k, registry.IndexListable) {
-			ops = append(ops, clientv3.OpPut(s.xkey(k), ""))
-		}
+		ops = append(ops, clientv3.OpPut(s.xkey(k), ""))
 	}
 	if delTomb {
 		ops = append(ops, clientv3.OpDelete(s.tkey(db)))
 	}
 	return ops
+}
+
+// indexRows returns the index rows this store writes for e, sorted:
+// registry.IndexKeys without the "listable" row and without the rows of a
+// user on the user's own hierarchy (registry.OwnRow). Visible reads the own
+// hierarchy's entries instead, so neither kind is needed; leaving them out
+// takes a typical mailbox (owner rights plus a group grant) from four etcd
+// keys to two, and every key costs each member ~180 bytes of memory in
+// etcd's key index (docs/scaling.md, "Where a member's memory goes").
+// Rows of both kinds that a cluster written before still holds are never
+// needed and are removed with their entry's other rows
+// (registry.StoredIndexKeys).
+func indexRows(e *registry.Entry) []string {
+	keys := registry.IndexKeys(e)
+	out := keys[:0]
+	for _, k := range keys {
+		if !strings.HasPrefix(k, registry.IndexListable) && !registry.OwnRow(k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 const maxRetries = 64
@@ -659,9 +680,7 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 	for db, it := range byDB {
 		dbs = append(dbs, db)
 		it.val = s.encode(&it.e)
-		if n := len(registry.IndexKeys(&it.e)); n > 0 {
-			it.keys = n - 1 // no "listable" row
-		}
+		it.keys = len(indexRows(&it.e))
 	}
 	sort.Strings(dbs)
 	// Chunks that fit one transaction when every name is new (importFresh):

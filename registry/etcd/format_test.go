@@ -91,8 +91,6 @@ func TestNoListableRows(t *testing.T) {
 	}
 	want := []string{
 		"/nolistable/x/" + "a\x00+bob\x00" + registry.DBName("user.carol"),
-		"/nolistable/x/" + "a\x00+carol\x00" + registry.DBName("user.carol"),
-		"/nolistable/x/" + "a\x00+carol\x00" + registry.DBName("user.carol.Sent"),
 	}
 	if diff := cmp.Diff(want, keys); diff != "" {
 		t.Fatalf("index rows (-want +got):\n%s", diff)
@@ -123,5 +121,120 @@ func TestNoListableRows(t *testing.T) {
 	left, err := cli.Get(ctx, inbox)
 	if err != nil || len(left.Kvs) != 0 {
 		t.Fatalf("the INBOX's old listable row is still there after its delete: %v, %v", left, err)
+	}
+}
+
+// TestNoOwnRows: the etcd store writes no index row of a user on the user's
+// own hierarchy (registry.OwnRow): the owner's `l` on user.dave.*, also in
+// a virtual domain and with a negative right. Rows of other users, anyone
+// and groups are written. Visible answers as before; rows of the own kind
+// that a cluster written before holds are removed when their entry is
+// rewritten or deleted.
+func TestNoOwnRows(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := context.Background()
+	s, err := etcd.Open(ctx, c.Endpoints(), &etcd.Options{Prefix: "/noown", MaxTxnOps: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cli := s.Client()
+	all := "lrswipkxtecda"
+	entries := []registry.Entry{
+		registrytest.Mailbox("user.dave", "be1", "default", "dave", all, "erin", "lr"),
+		registrytest.Mailbox("user.dave.Sent", "be1", "default", "dave", all, "group:staff", "lr", "-dave", "l"),
+		registrytest.Mailbox("user.davey", "be1", "default", "davey", all, "dave", "lr", "anyone", "r"),
+		registrytest.Mailbox("user.erin", "be1", "default", "erin", all, "anyone", "lr"),
+		registrytest.Mailbox("example.com!user.dave", "be1", "default", "dave@example.com", all, "dave", "lr"),
+		registrytest.Mailbox("shared.news", "be1", "default", "dave", all),
+	}
+	if _, err := s.Create(ctx, entries[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Import(ctx, entries[1:]); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() []string {
+		t.Helper()
+		r, err := cli.Get(ctx, "/noown/x/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, kv := range r.Kvs {
+			keys = append(keys, string(kv.Key))
+		}
+		return keys
+	}
+	x := "/noown/x/"
+	want := []string{
+		x + "a\x00+anyone\x00" + registry.DBName("user.erin"),
+		x + "a\x00+dave\x00" + registry.DBName("shared.news"),
+		x + "a\x00+dave\x00" + registry.DBName("user.davey"),
+		x + "a\x00+erin\x00" + registry.DBName("user.dave"),
+		x + "a\x00+group:staff\x00" + registry.DBName("user.dave.Sent"),
+		x + "aexample.com\x00+dave\x00" + registry.DBName("example.com!user.dave"),
+	}
+	if diff := cmp.Diff(want, rows()); diff != "" {
+		t.Fatalf("index rows (-want +got):\n%s", diff)
+	}
+	visible := map[string][]string{
+		"dave":             {"user.dave", "user.dave.Sent", "user.davey", "user.erin", "shared.news"},
+		"dave@example.com": {"example.com!user.dave"},
+		"erin":             {"user.erin", "user.dave"},
+		"davey":            {"user.davey", "user.erin"},
+	}
+	check := func(when string) {
+		t.Helper()
+		for u, w := range visible {
+			got, err := s.Visible(ctx, u, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(w, got); diff != "" {
+				t.Fatalf("%s: %s sees (-want +got):\n%s", when, u, diff)
+			}
+		}
+		got, err := s.Visible(ctx, "fred", []string{"staff"})
+		if err != nil || !cmp.Equal(got, []string{"user.dave.Sent", "user.erin"}) {
+			t.Fatalf("%s: fred in group staff sees %v, %v", when, got, err)
+		}
+	}
+	check("new layout")
+	// Rows as a cluster written before this layout held them.
+	old := []string{
+		x + "a\x00+dave\x00" + registry.DBName("user.dave"),
+		x + "a\x00+dave\x00" + registry.DBName("user.dave.Sent"),
+		x + "a\x00-dave\x00" + registry.DBName("user.dave.Sent"),
+	}
+	for _, k := range old {
+		if _, err := cli.Put(ctx, k, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("old rows present")
+	e, err := s.Get(ctx, "user.dave.Sent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Partition = "p2"
+	if _, err := s.Update(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	e, err = s.Get(ctx, "user.dave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, "user.dave", e.Revision); err != nil {
+		t.Fatal(err)
+	}
+	visible["dave"] = visible["dave"][1:]
+	visible["erin"] = visible["erin"][:1]
+	check("after update and delete")
+	for _, k := range old {
+		r, err := cli.Get(ctx, k)
+		if err != nil || len(r.Kvs) != 0 {
+			t.Fatalf("old own row %q still there after its entry was rewritten or deleted: %v, %v", k, r, err)
+		}
 	}
 }
