@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -80,6 +81,10 @@ type serveOptions struct {
 	etcdInitialCluster string
 	etcdJoin           bool
 	etcdPrefix         string
+	etcdSnapshotCount  uint64
+	etcdCatchUp        uint64
+	etcdCompaction     int64
+	etcdGOGC           int
 
 	// MUPDATE server limits (0: the server's defaults)
 	maxConns          int
@@ -277,6 +282,10 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.StringVar(&o.etcdInitialCluster, "etcd-initial-cluster", "", "NAME=PEER-URL,... of every founding member (default: this member alone)")
 	f.BoolVar(&o.etcdJoin, "etcd-join", false, "join an existing cluster (after `etcdctl member add`)")
 	f.StringVar(&o.etcdPrefix, "etcd-prefix", "/murder", "key prefix of the registry in the embedded cluster")
+	f.Uint64Var(&o.etcdSnapshotCount, "etcd-snapshot-count", member.DefaultSnapshotCount, "the embedded member's raft entries between two snapshots to disk (at most this many are replayed into memory on restart)")
+	f.Uint64Var(&o.etcdCatchUp, "etcd-catchup-entries", member.DefaultCatchUpEntries, "raft entries the embedded member keeps in memory for a slow follower (etcd's default 5000; each is a whole transaction, ~100 KB under a bulk import)")
+	f.Int64Var(&o.etcdCompaction, "etcd-compaction-retention", member.DefaultCompactionRetention, "revisions of history the embedded cluster keeps (auto-compaction every 5 minutes; -1: never compact); a watch further behind starts over with a full List")
+	f.IntVar(&o.etcdGOGC, "etcd-gogc", 50, "Go GC percent of a bridge running an embedded member (Go's default is 100; 50 measured ~20% less member memory, docs/scaling.md; -1: leave GOGC as the environment sets it)")
 	return cmd
 }
 
@@ -343,8 +352,14 @@ func runServe(ctx context.Context, o serveOptions) error {
 		}
 		dir = filepath.Join(dd, "etcd")
 	}
+	if o.etcdGOGC > 0 {
+		// The member's key index lives in this process's heap: Go's
+		// default lets the heap grow to twice what is live.
+		debug.SetGCPercent(o.etcdGOGC)
+	}
 	m, err := member.Start(ctx, member.Config{Name: o.etcdMember, Dir: dir, PeerURL: o.etcdPeerURL, ClientURL: o.etcdClientURL,
-		InitialCluster: o.etcdInitialCluster, Join: o.etcdJoin})
+		InitialCluster: o.etcdInitialCluster, Join: o.etcdJoin,
+		SnapshotCount: o.etcdSnapshotCount, CatchUpEntries: o.etcdCatchUp, CompactionRetention: o.etcdCompaction})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,7 +50,37 @@ type Config struct {
 	UnsafeNoFsync bool
 	// LogLevel is etcd's log level (default "error").
 	LogLevel string
+	// SnapshotCount is --snapshot-count: raft entries applied between
+	// two snapshots to disk (default DefaultSnapshotCount). On restart a
+	// member replays up to this many WAL entries into memory.
+	SnapshotCount uint64
+	// CatchUpEntries is --snapshot-catchup-entries: raft entries kept in
+	// memory for a slow follower after the log is compacted (default
+	// DefaultCatchUpEntries). Each entry is a whole transaction, so under a
+	// bulk import of 1,024-operation transactions every one of them is
+	// ~100 KB: docs/scaling.md, "Where a member's memory goes".
+	CatchUpEntries uint64
+	// CompactionRetention is how many revisions of history the cluster
+	// keeps (--auto-compaction-mode revision --auto-compaction-retention
+	// N; default DefaultCompactionRetention; negative: never compact).
+	// Every older revision of a changed or deleted key costs memory in
+	// etcd's key index and a row in bbolt until compacted; a watch that
+	// is further behind gets registry.ErrCompacted and starts over with a
+	// full List.
+	CompactionRetention int64
 }
+
+// Defaults of the member's memory settings (docs/scaling.md, "Where a
+// member's memory goes"): etcd keeps the last CatchUpEntries raft entries
+// in memory (its default 5,000), and replays up to SnapshotCount entries of
+// WAL on restart (its default 10,000). Both are counted in transactions, not
+// bytes; a bulk import's transactions are large. History is compacted to
+// the last DefaultCompactionRetention revisions (etcd's default: never).
+const (
+	DefaultSnapshotCount       = 10000
+	DefaultCatchUpEntries      = 1000
+	DefaultCompactionRetention = 100000
+)
 
 // Member is a running embedded member.
 type Member struct {
@@ -108,6 +139,22 @@ func Start(ctx context.Context, c Config) (*Member, error) {
 		cfg.ElectionMs = c.ElectionMs
 	}
 	cfg.UnsafeNoFsync = c.UnsafeNoFsync
+	cfg.SnapshotCount = DefaultSnapshotCount
+	if c.SnapshotCount != 0 {
+		cfg.SnapshotCount = c.SnapshotCount
+	}
+	cfg.SnapshotCatchUpEntries = DefaultCatchUpEntries
+	if c.CatchUpEntries != 0 {
+		cfg.SnapshotCatchUpEntries = c.CatchUpEntries
+	}
+	switch r := c.CompactionRetention; {
+	case r == 0:
+		r = DefaultCompactionRetention
+		fallthrough
+	case r > 0:
+		cfg.AutoCompactionMode = embed.CompactorModeRevision
+		cfg.AutoCompactionRetention = strconv.FormatInt(r, 10)
+	}
 	cfg.LogLevel = "error"
 	if c.LogLevel != "" {
 		cfg.LogLevel = c.LogLevel
@@ -158,6 +205,10 @@ func (m *Member) RegistryURL(prefix string, others ...string) string {
 // (etcd's v3client: no gRPC over TCP, no HTTP/2 framing); it sees the
 // cluster as this member does. The caller closes it.
 func (m *Member) Client() *clientv3.Client { return v3client.New(m.e.Server) }
+
+// EtcdConfig returns the configuration the member was started with
+// (etcd's embed.Config, defaults filled in).
+func (m *Member) EtcdConfig() embed.Config { return m.e.Config() }
 
 // MaxTxnOps returns the member's --max-txn-ops.
 func (m *Member) MaxTxnOps() int {

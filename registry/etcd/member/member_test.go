@@ -101,3 +101,42 @@ func TestInProcessClients(t *testing.T) {
 		return s
 	})
 }
+
+// TestMemorySettings: a member started without memory settings runs with
+// the defaults docs/scaling.md derives from the measurements (snapshot
+// count, catch-up entries, revision compaction), and given ones win; a
+// negative retention turns compaction off.
+func TestMemorySettings(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := func(c member.Config) *member.Member {
+		t.Helper()
+		c.Dir, c.PeerURL, c.ClientURL, c.UnsafeNoFsync = t.TempDir(), freeURL(t, "127.0.0.44"), freeURL(t, "127.0.0.44"), true
+		m, err := member.Start(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	type got struct {
+		Snap, CatchUp uint64
+		Mode, Keep    string
+	}
+	of := func(m *member.Member) got {
+		c := m.EtcdConfig()
+		return got{c.SnapshotCount, c.SnapshotCatchUpEntries, c.AutoCompactionMode, c.AutoCompactionRetention}
+	}
+	if g, w := of(start(member.Config{Name: "d"})), (got{member.DefaultSnapshotCount, member.DefaultCatchUpEntries, "revision", fmt.Sprint(member.DefaultCompactionRetention)}); g != w {
+		t.Errorf("defaults: %+v, want %+v", g, w)
+	}
+	if member.DefaultCatchUpEntries >= 5000 || member.DefaultSnapshotCount > 10000 {
+		t.Errorf("defaults keep as many raft entries as etcd's own: catch-up %d, snapshot count %d", member.DefaultCatchUpEntries, member.DefaultSnapshotCount)
+	}
+	if g, w := of(start(member.Config{Name: "s", SnapshotCount: 2000, CatchUpEntries: 300, CompactionRetention: 5000})), (got{2000, 300, "revision", "5000"}); g != w {
+		t.Errorf("given: %+v, want %+v", g, w)
+	}
+	if g := of(start(member.Config{Name: "n", CompactionRetention: -1})); g.Keep != "0" {
+		t.Errorf("retention -1: compaction %s %s, want off (0)", g.Mode, g.Keep)
+	}
+}
