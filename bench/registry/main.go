@@ -21,11 +21,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
@@ -48,6 +51,12 @@ var (
 	nosync   = flag.Bool("nosync", false, "leveldb: no fsync (shows what the disk costs)")
 	embedded = flag.Bool("embedded", false, "etcd: three embedded etcd v3.7.3 members (registry/etcd/member) in this process on 127.0.0.141-143, instead of Debian's etcd-server processes")
 	checkAt  = flag.Int("check-at", 100000, "also measure Visible when this many entries are in")
+	members  = flag.Int("members", 3, "etcd: members of the cluster")
+	snapN    = flag.Int("snapshot-count", 0, "etcd: --snapshot-count of the members (0: member.DefaultSnapshotCount embedded, etcd's own 100000 for Debian's 3.4)")
+	catchUp  = flag.Int("catchup-entries", 0, "etcd -embedded: --snapshot-catchup-entries (0: member.DefaultCatchUpEntries)")
+	gogc     = flag.Int("gogc", 0, "etcd: GOGC of the members (0: Go's default 100)")
+	heapProf = flag.String("heapprofile", "", "etcd -embedded: write a heap profile (after a GC) when the import is done")
+	restart  = flag.Bool("restart", false, "etcd (Debian): restart every member after the import and report its RSS once it serves a full List again")
 	folders  = []string{"Sent", "Drafts", "Trash", "Archive", "Junk", "Lists", "Work", "Family", "Travel"}
 	allRight = "lrswipkxtecdan"
 )
@@ -202,7 +211,11 @@ func run() error {
 			s = st
 			break
 		}
-		c, err := etcdtest.StartCluster(3, &etcdtest.Options{Dir: filepath.Join(work, "etcd"), FirstIP: 51, MaxTxnOps: *txnOps})
+		var env []string
+		if *gogc != 0 {
+			env = append(env, fmt.Sprintf("GOGC=%d", *gogc))
+		}
+		c, err := etcdtest.StartCluster(*members, &etcdtest.Options{Dir: filepath.Join(work, "etcd"), FirstIP: 51, MaxTxnOps: *txnOps, SnapshotCount: *snapN, Env: env})
 		if err != nil {
 			if c != nil {
 				c.Stop()
@@ -286,15 +299,42 @@ func run() error {
 	runtime.ReadMemStats(&ms)
 	res.memBytes = ms.Sys
 	res.selfRSS = peakRSS(os.Getpid())
-	if cluster != nil {
-		var rss []string
-		for i := range cluster.Members {
-			rss = append(rss, fmt.Sprintf("m%d %s", i, peakRSS(cluster.Pid(i))))
+	if *heapProf != "" {
+		runtime.GC()
+		f, err := os.Create(*heapProf)
+		if err != nil {
+			return err
 		}
-		st, err := s.(*etcd.Store).Client().Status(ctx, cluster.Members[0].ClientURL)
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			return err
+		}
+		f.Close()
+		runtime.ReadMemStats(&ms)
+		fmt.Fprintf(os.Stderr, "bench: after GC: heap in use %s, Go runtime %s; process %s\n", human(int64(ms.HeapInuse)), human(int64(ms.Sys)), memLine(os.Getpid()))
+	}
+	if *backend == "etcd" {
+		var st *clientv3.StatusResponse
+		var mems []string
+		if cluster != nil {
+			for i := range cluster.Members {
+				mems = append(mems, fmt.Sprintf("m%d %s", i, memLine(cluster.Pid(i))))
+			}
+			st, err = s.(*etcd.Store).Client().Status(ctx, cluster.Members[0].ClientURL)
+		} else {
+			mems = append(mems, fmt.Sprintf("bench process with %d embedded members: %s", *members, memLine(os.Getpid())))
+			st, err = s.(*etcd.Store).Client().Status(ctx, s.(*etcd.Store).Client().Endpoints()[0])
+		}
 		if err == nil {
-			res.extra = fmt.Sprintf("etcd db %d B (%.0f B/entry, in use %d B); member peak RSS: %s",
-				st.DbSize, float64(st.DbSize)/float64(*n), st.DbSizeInUse, strings.Join(rss, ", "))
+			res.extra = fmt.Sprintf("etcd db %d B (%.0f B/entry, in use %d B); members: %s",
+				st.DbSize, float64(st.DbSize)/float64(*n), st.DbSizeInUse, strings.Join(mems, "; "))
+		}
+		fmt.Fprintf(os.Stderr, "bench: load %s; %s\n", loadavg(), res.extra)
+		if *restart && cluster != nil {
+			after, err := restartAll(ctx, cluster, s)
+			if err != nil {
+				return err
+			}
+			res.extra += "; after restart and a full List: " + after
 		}
 	}
 	res.diskBytes = du(diskDir)
@@ -364,6 +404,62 @@ func du(path string) int64 {
 	return v
 }
 
+// memLine reports a process's peak and current resident set, and the
+// current one split into anonymous memory (heap) and file pages (the
+// memory-mapped bbolt file).
+func memLine(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	v := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, val, ok := strings.Cut(l, ":"); ok {
+			v[k] = strings.TrimSpace(val)
+		}
+	}
+	return fmt.Sprintf("peak %s, now %s (anon %s, file %s)", v["VmHWM"], v["VmRSS"], v["RssAnon"], v["RssFile"])
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// restartAll restarts the members one by one (each healthy again before
+// the next), reads the whole registry once, and reports each member's
+// memory: what a member holding the registry needs, without the import's
+// transient buffers.
+func restartAll(ctx context.Context, c *etcdtest.Cluster, s registry.Store) (string, error) {
+	for i := range c.Members {
+		if err := c.Restart(i); err != nil {
+			return "", err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		err := c.WaitHealthy(wctx)
+		cancel()
+		if err != nil {
+			return "", err
+		}
+	}
+	n := 0
+	if _, err := s.List(ctx, "", func(registry.Entry) error { n++; return nil }); err != nil {
+		return "", err
+	}
+	if _, err := s.Visible(ctx, "vis1000", nil); err != nil {
+		return "", err
+	}
+	var mems []string
+	for i := range c.Members {
+		mems = append(mems, fmt.Sprintf("m%d %s", i, memLine(c.Pid(i))))
+	}
+	return fmt.Sprintf("%d listed; %s", n, strings.Join(mems, "; ")), nil
+}
+
 func peakRSS(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -387,18 +483,22 @@ func human(b int64) string {
 	return fmt.Sprintf("%d B", b)
 }
 
-// startEmbedded starts three durable embedded members (etcd's own fsync) on
-// 127.0.0.141-143, client port 24341, peer port 24351.
+// startEmbedded starts -members durable embedded members (etcd's own
+// fsync) on 127.0.0.141-143, client port 24341, peer port 24351.
 func startEmbedded(ctx context.Context, dir string, ops int) ([]string, func(), error) {
+	if *gogc != 0 {
+		debug.SetGCPercent(*gogc)
+	}
+	k := *members
 	var initial, eps []string
-	for i := 0; i < 3; i++ {
+	for i := 0; i < k; i++ {
 		ip := fmt.Sprintf("127.0.0.%d", 141+i)
 		initial = append(initial, fmt.Sprintf("e%d=http://%s:24351", i, ip))
 		eps = append(eps, fmt.Sprintf("http://%s:24341", ip))
 	}
-	ms := make([]*member.Member, 3)
-	errs := make(chan error, 3)
-	for i := 0; i < 3; i++ {
+	ms := make([]*member.Member, k)
+	errs := make(chan error, k)
+	for i := 0; i < k; i++ {
 		go func(i int) {
 			ip := fmt.Sprintf("127.0.0.%d", 141+i)
 			m, err := member.Start(ctx, member.Config{
@@ -406,13 +506,14 @@ func startEmbedded(ctx context.Context, dir string, ops int) ([]string, func(), 
 				PeerURL: "http://" + ip + ":24351", ClientURL: "http://" + ip + ":24341",
 				InitialCluster: strings.Join(initial, ","), MaxTxnOps: uint(ops),
 				TickMs: 50, ElectionMs: 500,
+				SnapshotCount: uint64(*snapN), CatchUpEntries: uint64(*catchUp),
 			})
 			ms[i] = m
 			errs <- err
 		}(i)
 	}
 	var first error
-	for i := 0; i < 3; i++ {
+	for i := 0; i < k; i++ {
 		if err := <-errs; err != nil && first == nil {
 			first = err
 		}

@@ -32,6 +32,9 @@ type Member struct {
 	Dir       string
 
 	mu   sync.Mutex
+	bin  string
+	args []string
+	env  []string
 	cmd  *exec.Cmd
 	dead bool
 	done chan struct{}
@@ -51,6 +54,12 @@ type Options struct {
 	FirstIP int
 	// Dir holds the members' data (default t.TempDir()).
 	Dir string
+	// SnapshotCount is passed as --snapshot-count when not 0 (etcd 3.4's
+	// default is 100,000 raft entries, all kept in memory between
+	// snapshots).
+	SnapshotCount int
+	// Env is added to the members' environment (e.g. GOGC=50).
+	Env []string
 }
 
 // Binary finds the etcd server binary.
@@ -148,17 +157,14 @@ func StartCluster(n int, o *Options) (*Cluster, error) {
 			"--quota-backend-bytes", fmt.Sprint(int64(8) << 30),
 			"--logger", "zap", "--log-level", "error",
 		}
-		m.cmd = exec.Command(bin, args...)
-		if os.Getenv("ETCDTEST_VERBOSE") != "" {
-			m.cmd.Stdout, m.cmd.Stderr = os.Stderr, os.Stderr
+		if opts.SnapshotCount != 0 {
+			args = append(args, "--snapshot-count", fmt.Sprint(opts.SnapshotCount))
 		}
-		m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := m.cmd.Start(); err != nil {
+		m.bin, m.args, m.env = bin, args, opts.Env
+		if err := m.start(); err != nil {
 			c.Stop()
-			return nil, fmt.Errorf("etcdtest: start %s: %v", bin, err)
+			return nil, err
 		}
-		m.done = make(chan struct{})
-		go func(m *Member) { m.cmd.Wait(); close(m.done) }(m)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -166,6 +172,39 @@ func StartCluster(n int, o *Options) (*Cluster, error) {
 		return c, fmt.Errorf("etcdtest: cluster not healthy: %v", err)
 	}
 	return c, nil
+}
+
+func (m *Member) start() error {
+	m.cmd = exec.Command(m.bin, m.args...)
+	if len(m.env) > 0 {
+		m.cmd.Env = append(os.Environ(), m.env...)
+	}
+	if os.Getenv("ETCDTEST_VERBOSE") != "" {
+		m.cmd.Stdout, m.cmd.Stderr = os.Stderr, os.Stderr
+	}
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := m.cmd.Start(); err != nil {
+		return fmt.Errorf("etcdtest: start %s: %v", m.bin, err)
+	}
+	m.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(m.cmd, m.done)
+	return nil
+}
+
+// Restart kills member i (if alive) and starts it again on its data
+// directory; it does not wait for the member to be healthy (WaitHealthy).
+func (c *Cluster) Restart(i int) error {
+	m := c.Members[i]
+	if !m.Dead() {
+		c.Kill(i)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.start(); err != nil {
+		return err
+	}
+	m.dead = false
+	return nil
 }
 
 // Pid returns the process id of member i.
