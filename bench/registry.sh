@@ -7,7 +7,10 @@
 #   N=1000000 bench/registry.sh            # both backends
 #   BACKENDS=leveldb N=1000000 bench/registry.sh
 # Env: N (default 1000000), CHECK_AT (default 100000), BACKENDS (default
-#      "leveldb etcd"), WORKERS, MAXTXNOPS (etcd), SAMPLES (Visible calls, 1000)
+#      "leveldb etcd"), WORKERS, MAXTXNOPS (etcd), SAMPLES (Visible calls, 1000);
+#      etcd members' memory (docs/scaling.md): SNAPSHOT_COUNT (default 1000),
+#      MEMBER_GOGC (default 50), RESTART=1 (also report each member's memory
+#      after restarting it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
@@ -17,6 +20,11 @@ SAMPLES=${SAMPLES:-1000}
 go build -o bin/registry-bench ./bench/registry
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for b in $BACKENDS; do
+	extra=()
+	if [ "$b" = etcd ]; then
+		extra=(-snapshot-count "${SNAPSHOT_COUNT:-1000}" -gogc "${MEMBER_GOGC:-50}")
+		if [ -n "${RESTART:-}" ]; then extra+=(-restart); fi
+	fi
 	bin/registry-bench -backend "$b" -n "$N" -check-at "$CHECK_AT" -samples "$SAMPLES" \
-		-workers "${WORKERS:-4}" -maxtxnops "${MAXTXNOPS:-1024}"
+		-workers "${WORKERS:-4}" -maxtxnops "${MAXTXNOPS:-1024}" "${extra[@]}"
 done
