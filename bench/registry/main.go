@@ -7,7 +7,8 @@
 //
 // The synthetic registry looks like a university's: users with a handful of
 // folders each (owner rights plus one group grant, so three reverse-ACL index
-// rows per entry), plus three probe users vis10, vis100, vis1000 who own
+// rows per entry in leveldb; etcd stores only the group's, the other two
+// being read from the entries, docs/registry.md), plus three probe users vis10, vis100, vis1000 who own
 // half of what they see and are granted the other half on other users'
 // folders. Results go to stdout as Markdown table rows; bench/registry.sh
 // runs both backends.
