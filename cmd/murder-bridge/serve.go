@@ -285,7 +285,7 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.Uint64Var(&o.etcdSnapshotCount, "etcd-snapshot-count", member.DefaultSnapshotCount, "the embedded member's raft entries between two snapshots to disk (at most this many are replayed into memory on restart)")
 	f.Uint64Var(&o.etcdCatchUp, "etcd-catchup-entries", member.DefaultCatchUpEntries, "raft entries the embedded member keeps in memory for a slow follower (etcd's default 5000; each is a whole transaction, ~100 KB under a bulk import)")
 	f.Int64Var(&o.etcdCompaction, "etcd-compaction-retention", member.DefaultCompactionRetention, "revisions of history the embedded cluster keeps (auto-compaction every 5 minutes; -1: never compact); a watch further behind starts over with a full List")
-	f.IntVar(&o.etcdGOGC, "etcd-gogc", 50, "Go GC percent of a bridge running an embedded member (Go's default is 100; 50 measured ~20% less member memory, docs/scaling.md; -1: leave GOGC as the environment sets it)")
+	f.IntVar(&o.etcdGOGC, "etcd-gogc", 50, "Go GC percent of a bridge running an embedded member (Go's default is 100; 50 measured ~20% less member memory, docs/scaling.md; an environment's GOGC wins; -1: Go's default)")
 	return cmd
 }
 
@@ -352,7 +352,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		}
 		dir = filepath.Join(dd, "etcd")
 	}
-	if o.etcdGOGC > 0 {
+	if o.etcdGOGC > 0 && os.Getenv("GOGC") == "" {
 		// The member's key index lives in this process's heap: Go's
 		// default lets the heap grow to twice what is live.
 		debug.SetGCPercent(o.etcdGOGC)
