@@ -1,0 +1,84 @@
+package twingen
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// run drives a generator for n steps, every op succeeding except those
+// whose index is in fail, and returns the ops' strings.
+func run(seed uint64, n int, fail func(i int) bool) []string {
+	g := New(seed, Options{})
+	var out []string
+	for i := 0; i < n; i++ {
+		op := g.Next()
+		out = append(out, op.String())
+		g.Apply(op, !fail(i))
+	}
+	return out
+}
+
+// The same seed and the same results give the same history; another seed
+// or another result gives another one.
+func TestSameSeedSameHistory(t *testing.T) {
+	never := func(int) bool { return false }
+	a, b := run(42, 300, never), run(42, 300, never)
+	if strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Fatal("seed 42 gave two different histories")
+	}
+	if c := run(43, 300, never); strings.Join(a, "\n") == strings.Join(c, "\n") {
+		t.Fatal("seeds 42 and 43 gave the same history")
+	}
+	if d := run(42, 300, func(i int) bool { return i == 5 }); strings.Join(a, "\n") == strings.Join(d, "\n") {
+		t.Fatal("a refused op 5 did not change the model")
+	}
+}
+
+// Every kind shows up in a long history, and the model stays a tree of
+// existing users' mailboxes with valid ACL targets.
+func TestHistoryCoversEveryKind(t *testing.T) {
+	g := New(7, Options{})
+	seen := map[string]int{}
+	for i := 0; i < 2000; i++ {
+		op := g.Next()
+		seen[op.Kind]++
+		for _, c := range op.Commands {
+			if strings.ContainsAny(c, "\r\n") {
+				t.Fatalf("op %d: command with a line break: %q", i, c)
+			}
+		}
+		g.Apply(op, true)
+		for _, n := range g.Model().Names() {
+			if u := Owner(n); u != "" {
+				if _, ok := g.Model().Boxes["user."+u]; !ok {
+					t.Fatalf("op %d (%s): model has %s without user.%s", i, op, n, u)
+				}
+			}
+			if depth(n) > maxDepth+1 {
+				t.Fatalf("op %d (%s): %s deeper than %d", i, op, n, maxDepth+1)
+			}
+		}
+	}
+	for _, k := range []string{"create-user", "create-shared", "create", "rename", "delete", "delete-user", "setacl",
+		"deleteacl", "subscribe", "repush", "rename-user", "xfer", "localdelete", "restart"} {
+		if seen[k] == 0 {
+			t.Errorf("no %s op in 2000 steps (%v)", k, seen)
+		}
+	}
+	t.Log(fmt.Sprint(seen))
+}
+
+func TestExternalNames(t *testing.T) {
+	for _, c := range [][3]string{
+		{"user.alice", "alice", "INBOX"},
+		{"user.alice.a.b", "alice", "INBOX.a.b"},
+		{"user.alice.a", "bob", "user.alice.a"},
+		{"user.alicex", "alice", "user.alicex"},
+		{"shared.x", "alice", "shared.x"},
+	} {
+		if got := External(c[0], c[1]); got != c[2] {
+			t.Errorf("External(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
+		}
+	}
+}
