@@ -12,6 +12,9 @@ STALLED_MB    ?= 150
 TRIALS        ?= 1000
 BENCH_N       ?= 1000000
 POWERLOSS_TRIALS ?= 5
+SEEDS         ?= 1,2,3
+STEPS         ?= 200
+VERSIONS      ?= 3.6,3.2,3.10,3.12
 
 # Debian packages the tests run for real (never mocked): Cyrus 3.6 for the
 # compatibility tests, etcd for the external-cluster registry tests,
@@ -27,7 +30,7 @@ export MURDERKIT_CHROOTS
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials powerloss powerloss-brief bench fixtures clean
+.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials powerloss powerloss-brief bench fixtures twins clean
 
 all: build
 
@@ -114,6 +117,11 @@ bench: deps
 ## bench-mupdate: MUPDATE side by side with the real Cyrus master (bench/mupdate.sh)
 bench-mupdate: deps
 	N=$(BENCH_N) bench/mupdate.sh
+
+## twins: the twin murders (docs/twins.md) with long seeds: every seed in
+## SEEDS for STEPS steps on every Cyrus release in VERSIONS
+twins: deps chroots
+	MURDERKIT_TWIN_SEEDS=$(SEEDS) MURDERKIT_TWIN_STEPS=$(STEPS) MURDERKIT_TWIN_VERSIONS=$(VERSIONS) $(GO) test -count=1 -timeout 24h -run 'TestTwinMurders' -v ./interop
 
 rehearsal: deps ; GO=$(GO) scripts/rehearsal.sh $(or $(REHEARSAL_USERS),200)
 

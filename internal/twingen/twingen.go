@@ -44,8 +44,47 @@ const Backends = 2
 // mailboxes at once: CREATE and RENAME of users pick from it.
 var Users = []string{"alice", "bob", "carol", "dave", "erin", "frank"}
 
+// DomainUsers are the virtual-domain users (imapd.conf `virtdomains:
+// userid`): their mailboxes are "example.com!user.yan..." inside Cyrus,
+// "user.yan@example.com" to the admin, INBOX to themselves.
+var DomainUsers = []string{"yan@example.com", "zed@example.com", "kim@example.org"}
+
 // Password is the SASL password of a pool user.
-func Password(u string) string { return u + "pw" }
+func Password(u string) string {
+	l, _, _ := strings.Cut(u, "@")
+	return l + "pw"
+}
+
+// Pool is every user of the options' pool (Users, and DomainUsers unless
+// NoDomains).
+func (o Options) Pool() []string {
+	if o.NoDomains {
+		return slices.Clone(Users)
+	}
+	return append(slices.Clone(Users), DomainUsers...)
+}
+
+// UserBox is the internal name of user u's INBOX.
+func UserBox(u string) string {
+	if l, d, ok := strings.Cut(u, "@"); ok {
+		return d + "!user." + l
+	}
+	return "user." + u
+}
+
+// split is an internal name's domain ("" for the default domain) and the
+// rest.
+func split(name string) (dom, local string) {
+	if i := strings.IndexByte(name, '!'); i >= 0 {
+		return name[:i], name[i+1:]
+	}
+	return "", name
+}
+
+func domainOf(u string) string {
+	_, d, _ := strings.Cut(u, "@")
+	return d
+}
 
 // Op is one operation. Commands are IMAP commands without a tag, run in
 // one session logged in as User ("admin" is the Cyrus admin); in them
@@ -102,6 +141,8 @@ type Options struct {
 	NoSpecialUse bool
 	// NoRestart leaves backend restarts out.
 	NoRestart bool
+	// NoDomains leaves the virtual-domain users and shared folders out.
+	NoDomains bool
 }
 
 // Generator produces the operations of one seed.
@@ -134,8 +175,9 @@ func (g *Generator) Apply(op Op, ok bool) {
 // ("&AOk-t&AOk-" is "été", "&ZeVnLIqe-" is "日本語") and one with a space.
 var Segments = []string{"a", "b", "Proj", "Archive", "2026", "&AOk-t&AOk-", "&ZeVnLIqe-", "x y", "Lists", "old"}
 
-// SharedTops are the top-level shared folders the admin creates.
-var SharedTops = []string{"shared", "team", "ops"}
+// SharedTops are the top-level shared folders the admin creates (internal
+// names; "example.com!shared" is "shared@example.com" to the admin).
+var SharedTops = []string{"shared", "team", "ops", "example.com!shared"}
 
 var specialUse = map[string]string{"Sent": `\Sent`, "Drafts": `\Drafts`, "Trash": `\Trash`, "Junk": `\Junk`, "Archive": `\Archive`}
 
@@ -147,29 +189,39 @@ func q(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// Owner returns the user owning an internal name ("" for a shared one).
+// Owner returns the user owning an internal name ("" for a shared one):
+// "alice" for user.alice.x, "yan@example.com" for example.com!user.yan.
 func Owner(name string) string {
-	if !strings.HasPrefix(name, "user.") {
+	dom, local := split(name)
+	if !strings.HasPrefix(local, "user.") {
 		return ""
 	}
-	u, _, _ := strings.Cut(strings.TrimPrefix(name, "user."), ".")
+	u, _, _ := strings.Cut(strings.TrimPrefix(local, "user."), ".")
+	if dom != "" {
+		u += "@" + dom
+	}
 	return u
 }
 
 // External is name as user u sees it (the standard namespace: INBOX for
-// u's own).
+// u's own; the admin sees a domain's names with "@domain" at the end, a
+// user of that domain without it).
 func External(name, u string) string {
-	p := "user." + u
-	if name == p {
-		return "INBOX"
-	}
-	if strings.HasPrefix(name, p+".") {
+	if o := Owner(name); o != "" && o == u {
+		p := UserBox(u)
 		return "INBOX" + strings.TrimPrefix(name, p)
 	}
-	return name
+	dom, local := split(name)
+	if dom != "" && u == "admin" {
+		return local + "@" + dom
+	}
+	return local
 }
 
-func depth(name string) int { return strings.Count(name, ".") }
+func depth(name string) int {
+	_, local := split(name)
+	return strings.Count(local, ".")
+}
 
 func (m *Model) names() []string {
 	n := make([]string, 0, len(m.Boxes))
@@ -183,7 +235,7 @@ func (m *Model) names() []string {
 func (m *Model) users() []string {
 	var u []string
 	for _, n := range m.names() {
-		if strings.HasPrefix(n, "user.") && depth(n) == 1 {
+		if Owner(n) != "" && depth(n) == 1 {
 			u = append(u, Owner(n))
 		}
 	}
@@ -278,8 +330,8 @@ func (g *Generator) try() (Op, bool) {
 
 func (g *Generator) createUser() (Op, bool) {
 	var free []string
-	for _, u := range Users {
-		if !g.m.exists("user." + u) {
+	for _, u := range g.opts.Pool() {
+		if !g.m.exists(UserBox(u)) {
 			free = append(free, u)
 		}
 	}
@@ -287,17 +339,17 @@ func (g *Generator) createUser() (Op, bool) {
 		return Op{}, false
 	}
 	u, be := g.pick(free), g.r.IntN(Backends)
-	name := "user." + u
-	return Op{User: "admin", Target: Backend, Backend: be, Commands: []string{"CREATE " + q(name)},
+	name := UserBox(u)
+	return Op{User: "admin", Target: Backend, Backend: be, Commands: []string{"CREATE " + q(External(name, "admin"))},
 		apply: func(m *Model) { m.Boxes[name] = &Box{Backend: be, IDs: map[string]bool{}} }}, true
 }
 
 func (g *Generator) createShared() (Op, bool) {
 	name, be := g.pick(SharedTops), g.r.IntN(Backends)
-	if g.m.exists(name) {
+	if dom, _ := split(name); g.m.exists(name) || (dom != "" && g.opts.NoDomains) {
 		return Op{}, false
 	}
-	return Op{User: "admin", Target: Backend, Backend: be, Commands: []string{"CREATE " + q(name)},
+	return Op{User: "admin", Target: Backend, Backend: be, Commands: []string{"CREATE " + q(External(name, "admin"))},
 		apply: func(m *Model) { m.Boxes[name] = &Box{Backend: be, IDs: map[string]bool{}} }}, true
 }
 
@@ -369,7 +421,9 @@ func (g *Generator) rename() (Op, bool) {
 		if actor(n) != who || n == from || strings.HasPrefix(n, from+".") {
 			continue
 		}
-		if who == "admin" || Owner(n) == Owner(from) {
+		dn, _ := split(n)
+		df, _ := split(from)
+		if (who == "admin" && dn == df) || Owner(n) == Owner(from) {
 			parents = append(parents, n)
 		}
 	}
@@ -415,7 +469,7 @@ func (g *Generator) delete() (Op, bool) {
 	var cmds []string
 	if who == "admin" {
 		// the admin has no x right on a shared folder it did not grant
-		cmds = append(cmds, "SETACL "+q(name)+" admin lrswipkxtecda")
+		cmds = append(cmds, "SETACL "+q(External(name, "admin"))+" admin lrswipkxtecda")
 	}
 	cmds = append(cmds, "DELETE "+q(External(name, who)))
 	return Op{User: who, Target: Frontend, Commands: cmds,
@@ -428,9 +482,10 @@ func (g *Generator) deleteUser() (Op, bool) {
 		return Op{}, false
 	}
 	u := g.pick(users)
-	name := "user." + u
+	name := UserBox(u)
+	ext := q(External(name, "admin"))
 	return Op{User: "admin", Target: Frontend,
-		Commands: []string{"SETACL " + q(name) + " admin lrswipkxtecda", "DELETE " + q(name)},
+		Commands: []string{"SETACL " + ext + " admin lrswipkxtecda", "DELETE " + ext},
 		apply: func(m *Model) {
 			for _, n := range m.subtree(name) {
 				delete(m.Boxes, n)
@@ -439,14 +494,21 @@ func (g *Generator) deleteUser() (Op, bool) {
 		}}, true
 }
 
-func (g *Generator) identifier(owner string) string {
+// identifier picks an ACL identifier for a mailbox of domain dom owned
+// by owner: another user of the pool in that domain (fully qualified),
+// group:staff, anyone, or a negative one.
+func (g *Generator) identifier(dom, owner string) string {
 	var others []string
-	for _, u := range Users {
-		if u != owner {
+	for _, u := range g.opts.Pool() {
+		if u != owner && domainOf(u) == dom {
 			others = append(others, u)
 		}
 	}
-	switch g.r.IntN(6) {
+	k := g.r.IntN(6)
+	if len(others) == 0 && (k == 2 || k >= 4) {
+		k = 0 // the only user of the domain
+	}
+	switch k {
 	case 0:
 		return "group:staff"
 	case 1:
@@ -469,7 +531,8 @@ func (g *Generator) setACL() (Op, bool) {
 	if g.r.IntN(5) == 0 {
 		who = "admin" // the admin on anyone's folder
 	}
-	id, rights := g.identifier(Owner(name)), g.pick(rightSets)
+	dom, _ := split(name)
+	id, rights := g.identifier(dom, Owner(name)), g.pick(rightSets)
 	return Op{User: who, Target: Frontend, Commands: []string{"SETACL " + q(External(name, who)) + " " + q(id) + " " + rights},
 		apply: func(m *Model) { m.Boxes[name].IDs[id] = true }}, true
 }
@@ -488,7 +551,8 @@ func (g *Generator) deleteACL() (Op, bool) {
 	sort.Strings(ids)
 	id := ""
 	if len(ids) == 0 || g.r.IntN(5) == 0 {
-		id = g.identifier(Owner(name)) // maybe not in the ACL: Cyrus says OK all the same
+		dom, _ := split(name)
+		id = g.identifier(dom, Owner(name)) // maybe not in the ACL: Cyrus says OK all the same
 	} else {
 		id = g.pick(ids)
 	}
@@ -501,8 +565,17 @@ func (g *Generator) subscribe() (Op, bool) {
 	if len(names) == 0 {
 		return Op{}, false
 	}
-	u := g.pick(Users)
-	name := g.pick(names)
+	u := g.pick(g.opts.Pool())
+	var visible []string
+	for _, n := range names {
+		if dom, _ := split(n); dom == domainOf(u) {
+			visible = append(visible, n)
+		}
+	}
+	if len(visible) == 0 {
+		return Op{}, false
+	}
+	name := g.pick(visible)
 	if g.m.Subs[u][name] {
 		return Op{User: u, Target: Frontend, Commands: []string{"UNSUBSCRIBE " + q(External(name, u))},
 			apply: func(m *Model) { delete(m.Subs[u], name) }}, true
@@ -518,22 +591,26 @@ func (g *Generator) subscribe() (Op, bool) {
 
 func (g *Generator) renameUser() (Op, bool) {
 	users := g.m.users()
+	if len(users) == 0 {
+		return Op{}, false
+	}
+	fu := g.pick(users)
 	var free []string
-	for _, u := range Users {
-		if !g.m.exists("user." + u) {
+	for _, u := range g.opts.Pool() {
+		if !g.m.exists(UserBox(u)) && domainOf(u) == domainOf(fu) {
 			free = append(free, u)
 		}
 	}
-	if len(users) == 0 || len(free) == 0 {
+	if len(free) == 0 {
 		return Op{}, false
 	}
-	from, to := "user."+g.pick(users), "user."+g.pick(free)
+	from, to := UserBox(fu), UserBox(g.pick(free))
 	for n := range g.m.Ghosts {
 		if strings.HasPrefix(n, from+".") {
 			return Op{}, false
 		}
 	}
-	return Op{User: "admin", Target: Frontend, Commands: []string{"RENAME " + q(from) + " " + q(to)},
+	return Op{User: "admin", Target: Frontend, Commands: []string{"RENAME " + q(External(from, "admin")) + " " + q(External(to, "admin"))},
 		apply: func(m *Model) { m.move(from, to) }}, true
 }
 
@@ -542,14 +619,14 @@ func (g *Generator) xfer() (Op, bool) {
 	if len(users) == 0 {
 		return Op{}, false
 	}
-	name := "user." + g.pick(users)
+	name := UserBox(g.pick(users))
 	for n := range g.m.Ghosts {
 		if n == name || strings.HasPrefix(n, name+".") {
 			return Op{}, false
 		}
 	}
 	to := 1 - g.m.Boxes[name].Backend
-	return Op{User: "admin", Target: Frontend, Commands: []string{"XFER " + q(name) + " " + q(fmt.Sprintf("{be%d}", to))},
+	return Op{User: "admin", Target: Frontend, Commands: []string{"XFER " + q(External(name, "admin")) + " " + q(fmt.Sprintf("{be%d}", to))},
 		apply: func(m *Model) {
 			for _, n := range m.subtree(name) {
 				m.Boxes[n].Backend = to
@@ -570,7 +647,7 @@ func (g *Generator) localDelete() (Op, bool) {
 	}
 	name := g.pick(leaves)
 	be := g.m.Boxes[name].Backend
-	return Op{User: "admin", Target: Backend, Backend: be, Commands: []string{"LOCALDELETE " + q(name)},
+	return Op{User: "admin", Target: Backend, Backend: be, Commands: []string{"LOCALDELETE " + q(External(name, "admin"))},
 		apply: func(m *Model) { delete(m.Boxes, name); m.Ghosts[name] = be }}, true
 }
 

@@ -40,9 +40,13 @@ func TestSameSeedSameHistory(t *testing.T) {
 func TestHistoryCoversEveryKind(t *testing.T) {
 	g := New(7, Options{})
 	seen := map[string]int{}
+	domains := false
 	for i := 0; i < 2000; i++ {
 		op := g.Next()
 		seen[op.Kind]++
+		if strings.Contains(strings.Join(op.Commands, " "), "@example.") || strings.Contains(op.User, "@") {
+			domains = true
+		}
 		for _, c := range op.Commands {
 			if strings.ContainsAny(c, "\r\n") {
 				t.Fatalf("op %d: command with a line break: %q", i, c)
@@ -51,8 +55,8 @@ func TestHistoryCoversEveryKind(t *testing.T) {
 		g.Apply(op, true)
 		for _, n := range g.Model().Names() {
 			if u := Owner(n); u != "" {
-				if _, ok := g.Model().Boxes["user."+u]; !ok {
-					t.Fatalf("op %d (%s): model has %s without user.%s", i, op, n, u)
+				if _, ok := g.Model().Boxes[UserBox(u)]; !ok {
+					t.Fatalf("op %d (%s): model has %s without %s", i, op, n, UserBox(u))
 				}
 			}
 			if depth(n) > maxDepth+1 {
@@ -67,6 +71,18 @@ func TestHistoryCoversEveryKind(t *testing.T) {
 		}
 	}
 	t.Log(fmt.Sprint(seen))
+	if !domains {
+		t.Error("no operation on a virtual-domain mailbox in 2000 steps")
+	}
+}
+
+func TestOwner(t *testing.T) {
+	for n, want := range map[string]string{"user.alice.x": "alice", "example.com!user.yan.a": "yan@example.com",
+		"example.com!shared": "", "shared.user": "", "user.bob": "bob"} {
+		if got := Owner(n); got != want {
+			t.Errorf("Owner(%q) = %q, want %q", n, got, want)
+		}
+	}
 }
 
 func TestExternalNames(t *testing.T) {
@@ -76,6 +92,11 @@ func TestExternalNames(t *testing.T) {
 		{"user.alice.a", "bob", "user.alice.a"},
 		{"user.alicex", "alice", "user.alicex"},
 		{"shared.x", "alice", "shared.x"},
+		{"example.com!user.yan.a", "yan@example.com", "INBOX.a"},
+		{"example.com!user.yan.a", "admin", "user.yan.a@example.com"},
+		{"example.com!user.yan.a", "zed@example.com", "user.yan.a"},
+		{"example.com!shared", "admin", "shared@example.com"},
+		{"example.com!shared.b", "zed@example.com", "shared.b"},
 	} {
 		if got := External(c[0], c[1]); got != c[2] {
 			t.Errorf("External(%q, %q) = %q, want %q", c[0], c[1], got, c[2])
