@@ -110,6 +110,13 @@ type twin struct {
 	be     [twingen.Backends]*murdertest.Instance
 	fe     *murdertest.Instance
 	dumpTo *cyrustest.Config // twin B: where Cyrus dumps the registry's export
+	// follow: twin B of the follow variant, whose bridge follows its own
+	// Cyrus master (tw.master) and takes over slot by slot; registryTwin:
+	// twin A of that variant, whose master stands for the registry too.
+	follow, registryTwin bool
+	bridgeAddr           string
+	serveArgs            []string
+	users                string // shadow's --users file
 }
 
 // backendOptions: both twins' backends are configured alike. Backend 1
@@ -187,10 +194,20 @@ func runTwins(t *testing.T, version string, seed uint64, steps int) int {
 	a := startTwin(t, "A", rel)
 	b := startTwin(t, "B", rel)
 	t.Logf("both twins of Cyrus %s started in %.1fs", version, time.Since(t0).Seconds())
-	t0 = time.Now()
+	return driveTwins(t, version, seed, steps, a, b, nil)
+}
+
+// driveTwins runs the seed's steps on both twins, comparing after each;
+// before(step), when set, runs before each step's operation (the follow
+// variant's cutovers and rollback).
+func driveTwins(t *testing.T, version string, seed uint64, steps int, a, b *twin, before func(step int)) int {
+	t0 := time.Now()
 	defer func() { t.Logf("steps took %.1fs", time.Since(t0).Seconds()) }()
 	g := twingen.New(seed, twinGenOptions(version))
 	for step := 1; step <= steps; step++ {
+		if before != nil {
+			before(step)
+		}
 		op := g.Next()
 		var ra, rb []string
 		both(func() { ra = a.apply(t, op) }, func() { rb = b.apply(t, op) })
@@ -430,6 +447,16 @@ func (tw *twin) settled(t *testing.T) (state, error) {
 		if d := cmp.Diff(mupdateView(st.Dumps["master"]), mupdateView(st.Dumps["fe"])); d != "" {
 			return fmt.Errorf("master (-) vs frontend (+):\n%s", d)
 		}
+		switch {
+		case tw.follow:
+			// the follower has taken the master's last change
+			st.Dumps["registry"] = tw.registryDump(t)
+			if d := cmp.Diff(mupdateView(st.Dumps["master"]), mupdateView(st.Dumps["registry"])); d != "" {
+				return fmt.Errorf("master (-) vs the registry following it (+):\n%s", d)
+			}
+		case tw.registryTwin:
+			st.Dumps["registry"] = st.Dumps["master"]
+		}
 		return nil
 	})
 	if err != nil {
@@ -557,6 +584,14 @@ func (tw *twin) masterDump(t *testing.T) map[string]dumpEntry {
 	if tw.master != nil {
 		return tw.dump(t, tw.master)
 	}
+	return tw.registryDump(t)
+}
+
+// registryDump is twin B's registry exported by mboxconv (through the
+// bridge's HTTP API) as a mailboxes.db of the release, printed by that
+// release's ctl_mboxlist -d.
+func (tw *twin) registryDump(t *testing.T) map[string]dumpEntry {
+	t.Helper()
 	db := tw.dumpTo.MailboxesDB()
 	code, out := runBin(t, time.Minute, mboxconvBinary(t), "export", "--bridge", tw.api, "--token-file", tw.token,
 		db, "--to", "twoskip", "--cyrus-version", tw.rel.Version)
