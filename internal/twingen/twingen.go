@@ -375,7 +375,10 @@ func (g *Generator) create() (Op, bool) {
 	who := actor(parent)
 	seg := g.pick(Segments)
 	cmdSuffix := ""
-	if !g.opts.NoSpecialUse && who != "admin" && g.r.IntN(6) == 0 {
+	// Cyrus 3.6 allows special-use only on a user's top-level folders
+	// (imapd.c cmd_create); now and then a deeper one, which it refuses
+	top := Owner(parent) != "" && depth(parent) == 1
+	if !g.opts.NoSpecialUse && who != "admin" && ((top && g.r.IntN(3) == 0) || g.r.IntN(16) == 0) {
 		k := []string{"Sent", "Drafts", "Trash", "Junk", "Archive"}[g.r.IntN(5)]
 		seg, cmdSuffix = k, " (USE ("+specialUse[k]+"))"
 	}
