@@ -153,6 +153,7 @@ func startTwin(t *testing.T, name string, rel cyrustest.Release) *twin {
 			t.Fatal(err)
 		}
 		mupdate = fmt.Sprintf("127.0.0.1:%d", murdertest.FreePort(t))
+		tw.bridgeAddr = mupdate
 		httpAddr := fmt.Sprintf("127.0.0.1:%d", murdertest.FreePort(t))
 		tw.api = "http://" + httpAddr
 		tw.bridge = startServe(t, "--registry", "leveldb://"+filepath.Join(dir, "registry"), "--data-dir", dir,
@@ -182,6 +183,21 @@ func (tw *twin) logs() string {
 	}
 	if tw.bridge != nil {
 		fmt.Fprintf(&b, "--- twin B murder-bridge (tail):\n%s\n", tail(tw.bridge.out.String(), 3000))
+	}
+	// what each MUPDATE master says now (LIST, as a backend would see it)
+	for _, addr := range []string{tw.bridgeAddr, func() string {
+		if tw.master != nil {
+			return tw.master.MupdateAddr
+		}
+		return ""
+	}()} {
+		if addr == "" {
+			continue
+		}
+		l, err := rawSession(addr, "admin", "adminpw", "LIST")
+		if err == nil && len(l) > 0 {
+			fmt.Fprintf(&b, "--- twin %s MUPDATE LIST of %s:\n%s\n", tw.name, addr, tail(strings.Join(l[0], "\n"), 4000))
+		}
 	}
 	return b.String()
 }
