@@ -168,7 +168,7 @@ func startTwin(t *testing.T, name string, rel cyrustest.Release) *twin {
 		servers = append(servers, tw.be[i].Servername)
 	}
 	tw.fe = murdertest.StartFrontend(t, mupdate, murdertest.Options{Name: "fe", Release: rel, Users: twinUsers(),
-		Serverlist: servers, RetryDelay: 1, Extra: []string{"virtdomains: userid"}})
+		Serverlist: servers, RetryDelay: 1, Extra: []string{"virtdomains: userid", "allowusermoves: yes"}})
 	return tw
 }
 
@@ -235,7 +235,7 @@ func driveTwins(t *testing.T, version string, seed uint64, steps int, a, b *twin
 			t.Fatalf("%s\nanswers differ, twin A (-) twin B (+):\n%s\n%s%s", where, d, a.logs(), b.logs())
 		}
 		t.Logf("step %d: %s -> %s", step, op, strings.Join(ra, " | "))
-		ok := len(ra) > 0 && strings.HasPrefix(ra[len(ra)-1], "OK")
+		ok := succeeded(ra)
 		g.Apply(op, ok)
 		var sa, sb state
 		var errA, errB error
@@ -305,8 +305,8 @@ func twinGenOptions(version string) twingen.Options {
 }
 
 // apply runs op on the twin and returns, per command, its normalised
-// tagged answer ("OK ...", "NO ..."), or for a tool its exit status and
-// output.
+// untagged lines and tagged answer ("OK ...", "NO ..."), or for a tool its
+// exit status and output.
 func (tw *twin) apply(t *testing.T, op twingen.Op) []string {
 	t.Helper()
 	switch op.Target {
@@ -336,11 +336,25 @@ func (tw *twin) apply(t *testing.T, op twingen.Op) []string {
 	if err != nil {
 		t.Fatalf("twin %s: %s: %v\n%s", tw.name, op, err, tw.logs())
 	}
-	out := make([]string, len(res))
-	for i, r := range res {
-		out[i] = tw.norm(r.status)
+	// every untagged line counts: XFER answers "* NO USER x (...)" and
+	// then a tagged OK
+	var out []string
+	for _, r := range res {
+		for _, l := range r.untagged {
+			out = append(out, tw.norm(l))
+		}
+		out = append(out, tw.norm(r.status))
 	}
 	return out
+}
+
+// succeeded reports whether the operation's last command succeeded: a
+// tagged OK with no untagged NO just before it.
+func succeeded(answers []string) bool {
+	if len(answers) == 0 || !strings.HasPrefix(answers[len(answers)-1], "OK") {
+		return false
+	}
+	return len(answers) < 2 || !strings.HasPrefix(answers[len(answers)-2], "* NO")
 }
 
 // imapResult is one command's untagged lines and tagged status (without

@@ -57,7 +57,7 @@ func startFollowTwin(t *testing.T, rel cyrustest.Release) *twin {
 		servers = append(servers, tw.be[i].Servername)
 	}
 	tw.fe = murdertest.StartFrontend(t, tw.master.MupdateAddr, murdertest.Options{Name: "fe", Release: rel, Users: twinUsers(),
-		Serverlist: servers, RetryDelay: 1, Extra: []string{"virtdomains: userid"}})
+		Serverlist: servers, RetryDelay: 1, Extra: []string{"virtdomains: userid", "allowusermoves: yes"}})
 
 	dir := t.TempDir()
 	write := func(name, content string) string {
