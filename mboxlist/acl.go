@@ -187,6 +187,18 @@ func (a ACL) Effective(who Identity) uint32 {
 	return pos &^ neg
 }
 
+// Denies reports whether a negative item ("-id") the identity matches
+// takes away the right named by letter c.
+func (a ACL) Denies(who Identity, c byte) bool {
+	want := Rights(string(c)).Mask()
+	for _, it := range a {
+		if it.Negative() && who.Matches(it.Identifier()) && Rights(it.Rights).Mask()&want != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Can reports whether the identity has the right named by letter c.
 func (a ACL) Can(who Identity, c byte) bool {
 	want := Rights(string(c)).Mask()

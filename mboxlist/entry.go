@@ -191,7 +191,8 @@ const ImplicitOwnerRights Rights = "lkxan"
 // ListableBy is the visibility rule of design.md ("visible USER"): whether
 // IMAP LIST "" "*" of Cyrus shows this entry to a non-admin identity. Only
 // email mailboxes (3.6 kind e), never tombstones (d), reserved (z) or
-// DELETED.* names; the owner sees its own hierarchy (implicit `l`), anyone
+// DELETED.* names; the owner sees its own hierarchy (implicit `l`) unless a
+// negative item it matches takes `l` away, anyone
 // else needs `l` from the ACL through its userid, "anyone", "anonymous"
 // (for an anonymous identity) or its groups, negative rights subtracting.
 // A domain's users see only that domain's mailboxes.
@@ -211,7 +212,10 @@ func (e *Entry) ListableBy(who Identity, c *NameConfig) bool {
 		return false
 	}
 	if who.User != "" && n.UserID() == who.User {
-		return true
+		// a negative `l` hides an own mailbox too (Cyrus 3.6.1's LIST
+		// subtracts negative items for everyone; found by the twin
+		// murders, docs/twins.md)
+		return !e.ACL.Denies(who, 'l')
 	}
 	return e.ACL.Can(who, 'l')
 }

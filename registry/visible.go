@@ -177,9 +177,10 @@ type IndexScanner func(ctx context.Context, prefix string, fn func(rest string) 
 // VisibleRules computes Store.Visible over a backend's index (design.md
 // "Contracts in detail"): userid is `local[@domain]` and sees only that
 // domain; its own hierarchy (user.LOCAL and below, '.' in LOCAL escaped as
-// '^') by prefix; plus every listable mailbox where the user, "anyone",
-// "anonymous" (for the anonymous user only) or one of the groups has `l`,
-// unless one of those identifiers has `l` as a negative right. The answer is
+// '^') by prefix, unless one of the identifiers below has `l` as a
+// negative right on it; plus every listable mailbox where the user,
+// "anyone", "anonymous" (for the anonymous user only) or one of the groups
+// has `l`, unless one of those identifiers has `l` as a negative right. The answer is
 // in Cyrus LIST order: the user's own hierarchy, then other users'
 // mailboxes, then shared ones, each in dbname order.
 func VisibleRules(ctx context.Context, scan IndexScanner, userid string, groups []string) ([]string, error) {
@@ -210,10 +211,16 @@ func VisibleRules(ctx context.Context, scan IndexScanner, userid string, groups 
 			return nil, err
 		}
 	}
-	if len(granted) > 0 {
+	// A negative `l` hides a mailbox from its own user as well: Cyrus
+	// 3.6.1 lists one of the user's own mailboxes only when
+	// cyrus_acl_myrights gives `l`, and that subtracts the negative items
+	// ("-anyone l" on user.fred.x hides it from fred).
+	denied := map[string]bool{}
+	if len(granted) > 0 || len(own) > 0 {
 		for _, id := range q.ids {
 			err := scan(ctx, aclPrefix(q.domain, "-", id), func(db string) error {
 				delete(granted, db)
+				denied[db] = true
 				return nil
 			})
 			if err != nil {
@@ -223,7 +230,9 @@ func VisibleRules(ctx context.Context, scan IndexScanner, userid string, groups 
 	}
 	out := make([]string, 0, len(own)+len(granted))
 	for _, db := range own {
-		out = append(out, NameFromDB(db))
+		if !denied[db] {
+			out = append(out, NameFromDB(db))
+		}
 		delete(granted, db)
 	}
 	var users, shared []string

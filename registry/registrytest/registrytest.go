@@ -381,6 +381,11 @@ func visibleFixture(t *testing.T, s registry.Store) {
 		Mailbox("user.fred", "be1", "default", "fred", all),
 		Mailbox("user.fred.Sent", "be1", "default", "fred", all),
 		Mailbox("user.fred.NoACL", "be1", "default"), // own hierarchy by prefix, no ACL needed
+		// a negative l hides an own mailbox too (Cyrus 3.6.1, found by
+		// the twin murders: "-anyone lr" on INBOX.x through the frontend)
+		Mailbox("user.fred.NegAnyone", "be1", "default", "fred", all, "-anyone", "lr"),
+		Mailbox("user.fred.NegSelf", "be1", "default", "fred", all, "-fred", "l"),
+		Mailbox("user.fred.NegOther", "be1", "default", "fred", all, "-alice", "l"),
 		typed(Mailbox("user.fred.#calendars", "be1", "default", "fred", all), mboxlist.TypeCollection),
 		typed(Mailbox("user.fred.#calendars.Default", "be1", "default", "fred", all), mboxlist.TypeCalendar),
 		typed(Mailbox("user.fred.#addressbooks.Default", "be1", "default", "fred", all), mboxlist.TypeAddressbook),
@@ -426,12 +431,12 @@ func testVisible(t *testing.T, s registry.Store) {
 		want   []string
 	}{
 		{"fred", nil, []string{
-			"user.fred", "user.fred.NoACL", "user.fred.Remote", "user.fred.Sent",
+			"user.fred", "user.fred.NegOther", "user.fred.NoACL", "user.fred.Remote", "user.fred.Sent",
 			"user.alice", "user.alice.NegStaff", "user.fredrick.Shared",
 			"shared", "shared.lab",
 		}},
 		{"fred", []string{"staff"}, []string{
-			"user.fred", "user.fred.NoACL", "user.fred.Remote", "user.fred.Sent",
+			"user.fred", "user.fred.NegOther", "user.fred.NoACL", "user.fred.Remote", "user.fred.Sent",
 			"user.alice", "user.alice.Team", "user.fredrick.Shared",
 			"shared", "shared.lab", "shared.staff",
 		}},
