@@ -27,8 +27,6 @@ type convertOptions struct {
 	lossy        bool
 }
 
-func init() { rootCmd.AddCommand(newConvertCommand()) }
-
 func newConvertCommand() *cobra.Command {
 	var o convertOptions
 	cmd := &cobra.Command{

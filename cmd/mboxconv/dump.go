@@ -18,8 +18,6 @@ type dumpOptions struct {
 	salvage      bool
 }
 
-func init() { rootCmd.AddCommand(newDumpCommand()) }
-
 func newDumpCommand() *cobra.Command {
 	var o dumpOptions
 	cmd := &cobra.Command{

@@ -32,8 +32,6 @@ type exportOptions struct {
 	report       reportFlags
 }
 
-func init() { rootCmd.AddCommand(newExportCommand()) }
-
 func newExportCommand() *cobra.Command {
 	var o exportOptions
 	cmd := &cobra.Command{

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/pflag"
-
 	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/internal/exitcode"
 )
@@ -34,27 +32,12 @@ func is36(name string) bool { return !strings.HasPrefix(name, "v2") && !strings.
 func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	rootCmd.SetArgs(args)
-	rootCmd.SetOut(&out)
-	rootCmd.SetErr(&errb)
-	// cobra keeps flag values between Execute calls on the same command
-	// tree: reset every flag of every command to its default.
-	rootCmd.PersistentFlags().VisitAll(func(f *pflag.Flag) { f.Value.Set(f.DefValue); f.Changed = false })
-	for _, c := range rootCmd.Commands() {
-		c.Flags().VisitAll(func(f *pflag.Flag) {
-			if sv, ok := f.Value.(pflag.SliceValue); ok {
-				var def []string
-				if d := strings.Trim(f.DefValue, "[]"); d != "" {
-					def = strings.Split(d, ",")
-				}
-				sv.Replace(def)
-			} else {
-				f.Value.Set(f.DefValue)
-			}
-			f.Changed = false
-		})
-	}
-	err := rootCmd.ExecuteContext(context.Background())
+	// A fresh command tree per run, as main builds one per process.
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	err := root.ExecuteContext(context.Background())
 	if err != nil {
 		errb.WriteString("mboxconv: " + err.Error() + "\n")
 	}

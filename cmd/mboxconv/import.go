@@ -37,8 +37,6 @@ type importOptions struct {
 	report     reportFlags
 }
 
-func init() { rootCmd.AddCommand(newImportCommand()) }
-
 func newImportCommand() *cobra.Command {
 	var o importOptions
 	cmd := &cobra.Command{

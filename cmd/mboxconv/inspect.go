@@ -19,8 +19,6 @@ import (
 	"github.com/murderkit/murderkit/twoskip"
 )
 
-func init() { rootCmd.AddCommand(newInspectCommand()) }
-
 func newInspectCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect FILE",

@@ -18,18 +18,30 @@ import (
 	"github.com/murderkit/murderkit/registry"
 )
 
-var rootCmd = &cobra.Command{
-	Use:           "mboxconv",
-	Short:         "Read, convert and verify Cyrus mailboxes.db files and the murderkit registry",
-	SilenceUsage:  true,
-	SilenceErrors: true,
-}
-
-func init() {
+// newRootCmd builds the mboxconv command tree: the root, its persistent
+// flags and one command per file (each file holds its command, its options
+// and its runX).
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "mboxconv",
+		Short:         "Read, convert and verify Cyrus mailboxes.db files and the murderkit registry",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
 	// Every command's --help ends with the EXIT STATUS section; bad flags
 	// are usage errors (exit status 2).
-	rootCmd.SetHelpTemplate(rootCmd.HelpTemplate() + "\n" + exitcode.Help + "\n")
-	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.With(exitcode.Usage, err) })
+	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitcode.Help + "\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.With(exitcode.Usage, err) })
+	addCrashTailFlag(root.PersistentFlags())
+	root.AddCommand(
+		newInspectCommand(),
+		newDumpCommand(),
+		newConvertCommand(),
+		newVerifyCommand(),
+		newImportCommand(),
+		newExportCommand(),
+	)
+	return root
 }
 
 func main() {
@@ -41,7 +53,7 @@ func main() {
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := rootCmd.ExecuteContext(ctx)
+	err := newRootCmd().ExecuteContext(ctx)
 	interrupted := ctx.Err() != nil
 	stop()
 	pprof.StopCPUProfile()

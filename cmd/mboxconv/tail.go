@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/spf13/pflag"
+
 	"github.com/murderkit/murderkit/cyrusdb"
 )
 
@@ -11,8 +13,10 @@ import (
 // database file).
 var allowCrashTail bool
 
-func init() {
-	rootCmd.PersistentFlags().BoolVar(&allowCrashTail, "allow-crash-tail", false,
+// addCrashTailFlag adds --allow-crash-tail to fs (the root's persistent
+// flags).
+func addCrashTailFlag(fs *pflag.FlagSet) {
+	fs.BoolVar(&allowCrashTail, "allow-crash-tail", false,
 		"read a skiplist or twoskip file whose uncommitted tail is more than half of it (its committed state only)")
 }
 

@@ -22,8 +22,6 @@ type verifyOptions struct {
 	bridgeFlags  // --bridge URL: SRC2 is a running bridge's registry
 }
 
-func init() { rootCmd.AddCommand(newVerifyCommand()) }
-
 func newVerifyCommand() *cobra.Command {
 	var o verifyOptions
 	cmd := &cobra.Command{

@@ -19,8 +19,6 @@ type lookupOptions struct {
 	queryFlags
 }
 
-func init() { rootCmd.AddCommand(newLookupCommand()) }
-
 func newLookupCommand() *cobra.Command {
 	var o lookupOptions
 	cmd := &cobra.Command{

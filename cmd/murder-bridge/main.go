@@ -20,16 +20,28 @@ import (
 	"github.com/murderkit/murderkit/registry"
 )
 
-var rootCmd = &cobra.Command{
-	Use:           "murder-bridge",
-	Short:         "Stand in for the Cyrus mupdate master, on a registry with no single point of failure",
-	SilenceUsage:  true,
-	SilenceErrors: true,
+// newRootCmd builds the murder-bridge command tree: the root and one
+// command per file (each file holds its command, its options and its runX).
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "murder-bridge",
+		Short:         "Stand in for the Cyrus mupdate master, on a registry with no single point of failure",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetHelpTemplate(root.HelpTemplate() + "\n" + exitcode.Help + "\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.With(exitcode.Usage, err) })
+	root.AddCommand(
+		newServeCmd(),
+		newLookupCommand(),
+		newVisibleCommand(),
+		newShadowCommand(),
+		newSlotCommand(),
+	)
+	return root
 }
 
 func main() {
-	rootCmd.SetHelpTemplate(rootCmd.HelpTemplate() + "\n" + exitcode.Help + "\n")
-	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitcode.With(exitcode.Usage, err) })
 	// MURDERKIT_CPUPROFILE=FILE writes a CPU profile of the whole run (for
 	// the figures in docs/benchmarks.md; not MURDER_BRIDGE_*, which are
 	// settings).
@@ -43,7 +55,7 @@ func main() {
 	// because of it exits exitcode.Interrupted. No command installs its
 	// own handler for them (serve adds SIGHUP under cyrmaster only).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := rootCmd.ExecuteContext(ctx)
+	err := newRootCmd().ExecuteContext(ctx)
 	interrupted := ctx.Err() != nil
 	stop()
 	pprof.StopCPUProfile()

@@ -289,8 +289,6 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	return cmd
 }
 
-func init() { rootCmd.AddCommand(newServeCmd()) }
-
 // resolve fills unset flags from the environment, --config and --imapd-conf.
 func (o *serveOptions) resolve(cmd *cobra.Command, environ []string) error {
 	fs := cmd.Flags()

@@ -117,8 +117,6 @@ printed and written to --json/--report).`,
 	return cmd
 }
 
-func init() { rootCmd.AddCommand(newShadowCommand()) }
-
 func usage(format string, a ...any) error {
 	return exitcode.With(exitcode.Usage, fmt.Errorf(format, a...))
 }

@@ -35,8 +35,6 @@ type slotOptions struct {
 	json      bool
 }
 
-func init() { rootCmd.AddCommand(newSlotCommand()) }
-
 func newSlotCommand() *cobra.Command {
 	o := &slotOptions{}
 	cmd := &cobra.Command{

@@ -21,8 +21,6 @@ type visibleOptions struct {
 	groups []string
 }
 
-func init() { rootCmd.AddCommand(newVisibleCommand()) }
-
 func newVisibleCommand() *cobra.Command {
 	var o visibleOptions
 	cmd := &cobra.Command{
