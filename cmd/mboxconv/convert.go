@@ -124,7 +124,7 @@ func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdo
 
 	// Did the source have reverse-ACL (and 3.4 reverse-uniqueid) records?
 	hadRACL, hadRUNQ := false, false
-	if kind.isDB() {
+	if kind.IsDB() {
 		err := src.records(ctx, func(_ []byte, rec *mboxlist.Record) error {
 			switch rec.Kind {
 			case mboxlist.KindRACLMarker:
@@ -192,7 +192,7 @@ func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdo
 		})
 	default:
 		eo := &mboxlist.EncodeOptions{Names: src.names, ReverseACLs: racl, Admins: o.admins,
-			ReverseUniqueIDs: v == mboxlist.V34 && (hadRUNQ || (o.reverseACLs == "auto" && kind.isDB() && src.version == mboxlist.V34))}
+			ReverseUniqueIDs: v == mboxlist.V34 && (hadRUNQ || (o.reverseACLs == "auto" && kind.IsDB() && src.version == mboxlist.V34))}
 		err = writeDB(dst, o.to, v, all, eo, racl)
 	}
 	if err != nil {

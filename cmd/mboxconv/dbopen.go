@@ -13,8 +13,8 @@ import (
 
 // openDB opens a skiplist or twoskip file read-only, without locks. A file
 // whose uncommitted tail is most of it is refused (checkTail).
-func openDB(path string, kind srcKind) (cyrusdb.Reader, error) {
-	if !kind.isDB() {
+func openDB(path string, kind dbfile.Kind) (cyrusdb.Reader, error) {
+	if !kind.IsDB() {
 		return nil, fmt.Errorf("%s is not a database file", kind)
 	}
 	db, err := dbfile.Open(path)
@@ -26,16 +26,6 @@ func openDB(path string, kind srcKind) (cyrusdb.Reader, error) {
 		return nil, err
 	}
 	return db, nil
-}
-
-func (k srcKind) format() cyrusdb.Format {
-	switch k {
-	case kindTwoskip:
-		return cyrusdb.Twoskip
-	case kindSkiplist:
-		return cyrusdb.Skiplist
-	}
-	return cyrusdb.Unknown
 }
 
 // salvaged reads a damaged file with the format's salvage reader: every
@@ -50,11 +40,11 @@ type salvaged struct {
 	ran     bool
 }
 
-func openSalvage(path string, kind srcKind, stderr io.Writer) (*salvaged, error) {
+func openSalvage(path string, kind dbfile.Kind, stderr io.Writer) (*salvaged, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, inputErr(path, err)
 	}
-	return &salvaged{path: path, format: kind.format(), stderr: stderr}, nil
+	return &salvaged{path: path, format: kind.Format(), stderr: stderr}, nil
 }
 
 func (s *salvaged) Format() cyrusdb.Format { return s.format }

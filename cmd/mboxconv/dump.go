@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/dbfile"
 	"github.com/murderkit/murderkit/internal/exitcode"
 )
 
@@ -87,7 +88,7 @@ func runDump(ctx context.Context, o dumpOptions, path string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	if o.raw && !kind.isDB() {
+	if o.raw && !kind.IsDB() {
 		return exitcode.With(exitcode.Usage, fmt.Errorf("%s: --raw needs a skiplist or twoskip file, this is a %s dump", path, kind))
 	}
 	// Nothing partial on stdout: the output is held (or taken back) until
@@ -119,7 +120,7 @@ func runDump(ctx context.Context, o dumpOptions, path string, stdout, stderr io.
 }
 
 // dumpRaw prints the committed records like cyr_dbtool show.
-func dumpRaw(path string, kind srcKind, salvage bool, out *wholeOut, stderr io.Writer) error {
+func dumpRaw(path string, kind dbfile.Kind, salvage bool, out *wholeOut, stderr io.Writer) error {
 	if salvage {
 		src, err := openSalvage(path, kind, stderr)
 		if err != nil {

@@ -164,7 +164,7 @@ func (s *source) entries36(ctx context.Context, fn func(e *mboxlist.Entry) error
 }
 
 func (s *source) entries(ctx context.Context, fn func(e *mboxlist.Entry) error) error {
-	if s.kind.isDB() && s.version == mboxlist.V36 {
+	if s.kind.IsDB() && s.version == mboxlist.V36 {
 		// The name history lives in the I records, which sort before every
 		// N record (A < I < N in both formats' orders): keep the few
 		// non-empty histories while passing the I records, attach them to

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/murderkit/murderkit/convert"
+	"github.com/murderkit/murderkit/dbfile"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
@@ -432,10 +433,10 @@ func fileDigest(ctx context.Context, path string, ignoreMtime bool, stderr io.Wr
 		return nil, err
 	}
 	defer src.Close()
-	if kind == kindLegacy && len(legacy) > 0 {
+	if kind == dbfile.KindLegacy && len(legacy) > 0 {
 		src.version = legacy[0]
 	}
-	if src.kind.isDB() && src.version == mboxlist.V36 {
+	if src.kind.IsDB() && src.version == mboxlist.V36 {
 		return digestDB36(ctx, src, ignoreMtime)
 	}
 	d := &convert.Digest{IgnoreMtime: ignoreMtime}

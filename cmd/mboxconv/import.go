@@ -337,7 +337,7 @@ func openEntrySource(ctx context.Context, src string, wantTotal bool, stderr io.
 	if err != nil {
 		return nil, 0, "", nil, err
 	}
-	if wantTotal && kind.isDB() && s.version == mboxlist.V36 {
+	if wantTotal && kind.IsDB() && s.version == mboxlist.V36 {
 		var n int64
 		if err := s.db.Iterate(func(k, _ []byte) error {
 			if len(k) > 0 && k[0] == mboxlist.KeyName {

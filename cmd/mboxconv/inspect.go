@@ -133,7 +133,7 @@ func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) erro
 	var damage error
 	var tail *cyrusdb.Tail
 	hasRecords := false
-	if kind.isDB() {
+	if kind.IsDB() {
 		db, err := openDB(path, kind)
 		if err != nil {
 			var ce *cyrusdb.CorruptError
@@ -175,7 +175,7 @@ func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) erro
 			inv.add(&all[i], nil)
 		}
 	}
-	if kind.isDB() && hasRecords && len(inv.records) == 0 {
+	if kind.IsDB() && hasRecords && len(inv.records) == 0 {
 		// Not one record is a mailbox, by-id, reverse-ACL or marker
 		// record: another Cyrus database in the same format (nothing of
 		// the inventory is printed: it would describe nothing).
@@ -203,7 +203,7 @@ func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(out, "crash tail: %s (most of the file: read with --allow-crash-tail; the committed state leaves out %s)\n", tail, tailShare(tail, fi.Size()))
 	} else if tail != nil {
 		fmt.Fprintf(out, "crash tail: %s (not damage: a small uncommitted transaction; the committed state is complete)\n", tail)
-	} else if kind.isDB() {
+	} else if kind.IsDB() {
 		fmt.Fprintf(out, "crash tail: none\n")
 	}
 	if damage != nil {

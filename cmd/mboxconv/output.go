@@ -17,7 +17,7 @@ import (
 // entry but intermediates; entries of an older source converted to 3.6 the
 // way the upgrade would (LEGACY_DIRS added), nothing dropped.
 func writeJSON(ctx context.Context, w io.Writer, src *source) error {
-	if src.kind.isDB() && src.version == mboxlist.V36 {
+	if src.kind.IsDB() && src.version == mboxlist.V36 {
 		return writeJSON36(ctx, w, src)
 	}
 	enc := mboxlist.NewJSONEncoder(w)

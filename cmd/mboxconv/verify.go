@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/murderkit/murderkit/convert"
+	"github.com/murderkit/murderkit/dbfile"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
@@ -113,10 +114,10 @@ func loadEntries(ctx context.Context, path string, stderr io.Writer) (m map[stri
 		return nil, nil, false, err
 	}
 	m, order, err = loadFile(ctx, path, kind, stderr)
-	return m, order, kind == kindJSON || kind == kindLegacy, err
+	return m, order, kind == dbfile.KindJSON || kind == dbfile.KindLegacy, err
 }
 
-func loadFile(ctx context.Context, path string, kind srcKind, stderr io.Writer) (map[string]mboxlist.Entry, []string, error) {
+func loadFile(ctx context.Context, path string, kind dbfile.Kind, stderr io.Writer) (map[string]mboxlist.Entry, []string, error) {
 	src, err := openSource(ctx, path, kind, false, stderr)
 	if err != nil {
 		return nil, nil, err

@@ -1,0 +1,63 @@
+package dbfile
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/murderkit/murderkit/cyrusdb"
+)
+
+// Files Cyrus wrote (testdata: real Cyrus 3.6.1 databases and its JSON
+// dumps) are sniffed as their kind; dumps, damaged headers and other files
+// are told apart by their first bytes, with an error at the offset named.
+func TestSniffKind(t *testing.T) {
+	for name, want := range map[string]Kind{
+		"sample.twoskip.db": KindTwoskip, "sample.skiplist.db": KindSkiplist,
+		"empty.twoskip.db": KindTwoskip, "empty.skiplist.db": KindSkiplist,
+		"sample.twoskip.db.json": KindJSON,
+	} {
+		k, err := Sniff(filepath.Join("../testdata", name))
+		if err != nil || k != want {
+			t.Errorf("%s: %v, %v; want %v", name, k, err, want)
+		}
+	}
+	tw, err := os.ReadFile("../testdata/sample.twoskip.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := append([]byte(nil), tw[:SniffLen]...)
+	damaged[3] ^= 0xff
+	for _, c := range []struct {
+		head   string
+		want   Kind
+		errHas string
+		off    int64
+	}{
+		{head: "user.a\tdefault\tanyone lrs\n", want: KindLegacy},
+		{head: " \n\t\n", want: KindLegacy},
+		{head: "  {\"user.a\": {}}", want: KindJSON},
+		{head: "", errHas: "the file is empty (0 bytes)"},
+		{head: string(damaged), errHas: "damaged header: the magic number differs from a twoskip file's in 1 of its 20 bytes"},
+		{head: "\xa1\x02\x8b\x0dsomething else\x00", errHas: "a Cyrus database header of an unknown kind"},
+		{head: "user.a\tdef\x00ault\n", errHas: "binary data (a NUL byte)", off: 10},
+		{head: "hello world\n", errHas: "bad magic: neither a skiplist or twoskip file"},
+	} {
+		k, err := DetectKind([]byte(c.head))
+		if c.errHas == "" {
+			if err != nil || k != c.want {
+				t.Errorf("%q: %v, %v; want %v", c.head, k, err, c.want)
+			}
+			continue
+		}
+		var ce *cyrusdb.CorruptError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), c.errHas) || ce.Offset != c.off {
+			t.Errorf("%.20q: %v, %v; want a CorruptError at %d with %q", c.head, k, err, c.off, c.errHas)
+		}
+	}
+	if KindJSON.IsDB() || !KindSkiplist.IsDB() || KindSkiplist.Format() != cyrusdb.Skiplist || KindLegacy.Format() != cyrusdb.Unknown {
+		t.Error("IsDB/Format")
+	}
+}
