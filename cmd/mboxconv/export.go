@@ -193,198 +193,280 @@ func globEscape(s string) string {
 	return r.Replace(s)
 }
 
+// exportRun is one run of export: what its steps share.
+type exportRun struct {
+	o              exportOptions
+	dst            string
+	stdout, stderr io.Writer
+
+	v           mboxlist.Version
+	store       registry.Store
+	flt         convert.Filter
+	prog        convert.Progress
+	ignoreMtime bool // legacy dump lines carry no mtime: left out of both digests
+	db          bool // twoskip or skiplist: records are spooled, not entries held
+	racl        bool
+	sum         *convert.Summary
+	all         []mboxlist.Entry // json and legacy: the converted entries
+
+	// A spool that a killed run of the same job sealed, while the registry
+	// has not changed since, holds everything the listing would give:
+	// continue from it (see Seal).
+	spool     *recordSpool
+	job       string
+	rev0      int64
+	resumed   bool
+	sealed    bool
+	keepSpool bool // the spool outlives the run (sealed, for a rerun)
+}
+
+// runExport lists the registry into DST and reads DST back: open the
+// registry, continue from a sealed spool or start one, list and convert,
+// seal, write DST, verify it.
 func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr io.Writer) error {
-	v, _ := parseVersion(o.cyrusVersion)
-	var store registry.Store
-	var err error
-	if o.bridge != "" {
-		store, err = o.bridgeFlags.open()
-		o.registry = o.bridge // names the source in the job key and the summary
-	} else {
-		store, err = openRegistry(ctx, o.registry, true, hintLockedRead)
-	}
-	if err != nil {
+	r := &exportRun{o: o, dst: dst, stdout: stdout, stderr: stderr}
+	r.v, _ = parseVersion(o.cyrusVersion)
+	if err := r.open(ctx); err != nil {
 		return err
 	}
-	defer store.Close()
-	flt, err := o.filters.filter(ctx, store)
-	if err != nil {
-		return err
-	}
-	prog := o.report.progress(stderr)
-	// Legacy dump lines carry no mtime: leave it out of both digests.
-	ignoreMtime := o.to == "legacy"
-	sum := &convert.Summary{ByType: map[string]int{}, Warnings: []string{}, DryRun: o.dryRun,
-		Digest: &convert.Digest{IgnoreMtime: ignoreMtime}}
-	total := int64(-1)
-	if o.report.progressOn(stderr) {
-		if n, err := store.Count(ctx, flt.ListPrefix()); err == nil {
-			total = int64(n)
+	defer r.store.Close()
+	defer func() {
+		if r.spool != nil && !r.keepSpool {
+			r.spool.Remove()
+		}
+	}()
+	if r.db && !o.dryRun {
+		if err := r.resume(ctx); err != nil {
+			return err
+		}
+		if !r.resumed {
+			if err := r.startSpool(); err != nil {
+				return err
+			}
 		}
 	}
-	prog.Start("read registry", total)
+	if !r.resumed {
+		if err := r.list(ctx); err != nil {
+			return err
+		}
+		if o.dryRun {
+			r.sum.Created = int(r.sum.Selected)
+			return o.report.summary(stdout, stderr, r.sum, "would export", r.o.registry)
+		}
+		if err := r.seal(ctx); err != nil {
+			return err
+		}
+	}
+	if err := r.write(); err != nil {
+		return err
+	}
+	if err := r.verify(ctx); err != nil {
+		return err
+	}
+	return o.report.summary(stdout, stderr, r.sum, "exported", r.o.registry)
+}
+
+// open opens the registry (or the bridge) and the filters, and sets up the
+// summary.
+func (r *exportRun) open(ctx context.Context) error {
+	o := &r.o
+	var err error
+	if o.bridge != "" {
+		r.store, err = o.bridgeFlags.open()
+		o.registry = o.bridge // names the source in the job key and the summary
+	} else {
+		r.store, err = openRegistry(ctx, o.registry, true, hintLockedRead)
+	}
+	if err != nil {
+		return err
+	}
+	if r.flt, err = o.filters.filter(ctx, r.store); err != nil {
+		r.store.Close()
+		return err
+	}
+	r.prog = o.report.progress(r.stderr)
+	r.ignoreMtime = o.to == "legacy"
+	r.sum = &convert.Summary{ByType: map[string]int{}, Warnings: []string{}, DryRun: o.dryRun,
+		Digest: &convert.Digest{IgnoreMtime: r.ignoreMtime}}
 	// Each entry is converted as it is listed. json and legacy hold the
 	// converted entries; twoskip and skiplist hold none: their records are
 	// encoded at once and spooled to disk (recordSpool), the N records in
 	// the registry's order (raw 3.6 dbname, the files' order of those keys),
 	// the others sorted in bounded runs, and merged into DST at the end.
-	db := o.to == "twoskip" || o.to == "skiplist"
-	var all []mboxlist.Entry
+	r.db = o.to == "twoskip" || o.to == "skiplist"
+	r.racl = o.reverseACLs == "on" && r.v >= mboxlist.V30
+	return nil
+}
+
+// resume names the job and continues from the spool a killed run of it
+// sealed, when the registry has not changed since.
+func (r *exportRun) resume(ctx context.Context) error {
+	o := &r.o
+	abs, err := filepath.Abs(r.dst)
+	if err != nil {
+		return outputErr(err)
+	}
+	r.job = convert.JobKey("export", o.registry, abs, o.to, o.cyrusVersion, o.reverseACLs, strings.Join(o.admins, ","), r.flt.String(), strconv.FormatBool(o.lossy))
+	if r.rev0, err = r.store.Revision(ctx); err != nil {
+		return exitcode.With(exitcode.Registry, err)
+	}
+	var cp exportCheckpoint
+	sp, ok, err := openSealedSpool(spoolDir(r.dst, r.job), spoolCompare(o.to), &cp)
+	if err == nil && ok && cp.Job == r.job && cp.Revision == r.rev0 && cp.Summary != nil {
+		r.spool, r.resumed, r.sealed = sp, true, true
+		removeStaleTemps(r.dst, r.spool.dir) // a file the killed run was writing
+		r.sum = cp.Summary
+		r.sum.Digest = &convert.Digest{IgnoreMtime: r.ignoreMtime}
+		r.sum.Digest.Restore(cp.Digest)
+		r.sum.Resumed = r.sum.Selected
+		for _, l := range r.sum.Warnings {
+			fmt.Fprintf(r.stderr, "mboxconv: loss: %s\n", l)
+		}
+	}
+	return nil
+}
+
+// startSpool starts a new spool of the job (with the reverse-ACL marker
+// record when the target has reverse ACLs).
+func (r *exportRun) startSpool() error {
+	removeStaleTemps(r.dst)
+	var err error
+	r.spool, err = newRecordSpoolIn(spoolDir(r.dst, r.job), spoolCompare(r.o.to))
+	if err != nil {
+		return outputErr(err)
+	}
+	if r.racl {
+		if m := mboxlist.RACLMarker(r.v); m != nil {
+			if err := r.spool.Add(m.Key, m.Value, false); err != nil {
+				return outputErr(err)
+			}
+		}
+	}
+	return nil
+}
+
+// list lists the registry and converts every entry the filters keep,
+// counting, collecting losses and spooling records (or holding entries).
+// Listing (the registry's decoding, on this goroutine), the per-entry work
+// (filter, conversion, digest, encoding: exportWorkers, in batches) and the
+// rest (losses, counts and spooling, in the listing's order: one goroutine)
+// run in parallel; see exportPipeline.
+func (r *exportRun) list(ctx context.Context) error {
+	o, sum, spool := &r.o, r.sum, r.spool
+	total := int64(-1)
+	if o.report.progressOn(r.stderr) {
+		if n, err := r.store.Count(ctx, r.flt.ListPrefix()); err == nil {
+			total = int64(n)
+		}
+	}
+	r.prog.Start("read registry", total)
 	var lost []string
-	var spool *recordSpool
 	var encErr error
-	racl := o.reverseACLs == "on" && v >= mboxlist.V30
-	eo := &mboxlist.EncodeOptions{ReverseACLs: racl, Admins: o.admins}
-	// A spool that a killed run of the same job sealed, while the registry
-	// has not changed since, holds everything the listing would give:
-	// continue from it (see Seal).
-	var job string
-	var rev0 int64
-	resumed, keepSpool, sealed := false, false, false
-	defer func() {
-		if spool != nil && !keepSpool {
-			spool.Remove()
-		}
-	}()
-	if db && !o.dryRun {
-		abs, err := filepath.Abs(dst)
-		if err != nil {
-			return outputErr(err)
-		}
-		job = convert.JobKey("export", o.registry, abs, o.to, o.cyrusVersion, o.reverseACLs, strings.Join(o.admins, ","), flt.String(), strconv.FormatBool(o.lossy))
-		if rev0, err = store.Revision(ctx); err != nil {
-			return exitcode.With(exitcode.Registry, err)
-		}
-		var cp exportCheckpoint
-		sp, ok, err := openSealedSpool(spoolDir(dst, job), spoolCompare(o.to), &cp)
-		if err == nil && ok && cp.Job == job && cp.Revision == rev0 && cp.Summary != nil {
-			spool, resumed, sealed = sp, true, true
-			removeStaleTemps(dst, spool.dir) // a file the killed run was writing
-			sum = cp.Summary
-			sum.Digest = &convert.Digest{IgnoreMtime: ignoreMtime}
-			sum.Digest.Restore(cp.Digest)
-			sum.Resumed = sum.Selected
-			for _, l := range sum.Warnings {
-				fmt.Fprintf(stderr, "mboxconv: loss: %s\n", l)
-			}
-		}
-	}
-	if db && !o.dryRun && !resumed {
-		removeStaleTemps(dst)
-		spool, err = newRecordSpoolIn(spoolDir(dst, job), spoolCompare(o.to))
-		if err != nil {
-			return outputErr(err)
-		}
-		if racl {
-			if m := mboxlist.RACLMarker(v); m != nil {
-				if err := spool.Add(m.Key, m.Value, false); err != nil {
-					return outputErr(err)
-				}
-			}
-		}
-	}
-	if !resumed {
-		// Listing (the registry's decoding, on this goroutine), the per-entry
-		// work (filter, conversion, digest, encoding: exportWorkers, in
-		// batches) and the rest (losses, counts and spooling, in the listing's
-		// order: one goroutine) run in parallel; see exportPipeline.
-		p := &exportPipeline{flt: flt, v: v, to: o.to, db: db, encode: spool != nil, eo: eo, ignoreMtime: ignoreMtime}
-		p.take = func(it *exportItem) error {
-			if !it.matched {
-				return nil
-			}
-			sum.Read++
-			lost = append(lost, it.lost...)
-			if it.skipped {
-				sum.Skipped++
-				return nil
-			}
-			sum.Selected++
-			sum.ByType[it.typ]++
-			switch {
-			case !db:
-				all = append(all, it.ce)
-			case spool != nil && encErr == nil:
-				// An encoding error is reported after the losses, as
-				// writeDB would; the listing goes on to collect them.
-				if it.encErr != nil {
-					encErr = exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", it.name, it.encErr))
-					return nil
-				}
-				for i, kv := range it.recs {
-					if err := spool.Add(kv.Key, kv.Value, i == 0); err != nil {
-						return &spoolError{err}
-					}
-				}
-			}
+	eo := &mboxlist.EncodeOptions{ReverseACLs: r.racl, Admins: o.admins}
+	p := &exportPipeline{flt: r.flt, v: r.v, to: o.to, db: r.db, encode: spool != nil, eo: eo, ignoreMtime: r.ignoreMtime}
+	p.take = func(it *exportItem) error {
+		if !it.matched {
 			return nil
 		}
-		err = p.run(ctx, store, flt.ListPrefix(), prog)
-		for _, d := range p.digests {
-			sum.Digest.Merge(d)
+		sum.Read++
+		lost = append(lost, it.lost...)
+		if it.skipped {
+			sum.Skipped++
+			return nil
 		}
-		if err == nil && spool != nil {
-			if ferr := spool.wait(); ferr != nil {
-				err = &spoolError{ferr}
+		sum.Selected++
+		sum.ByType[it.typ]++
+		switch {
+		case !r.db:
+			r.all = append(r.all, it.ce)
+		case spool != nil && encErr == nil:
+			// An encoding error is reported after the losses, as
+			// writeDB would; the listing goes on to collect them.
+			if it.encErr != nil {
+				encErr = exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", it.name, it.encErr))
+				return nil
 			}
-		}
-		prog.Done()
-		var se *spoolError
-		if errors.As(err, &se) {
-			return outputErr(se.err)
-		}
-		if err != nil {
-			return exitcode.With(exitcode.Registry, err)
-		}
-		for _, l := range lost {
-			fmt.Fprintf(stderr, "mboxconv: loss: %s\n", l)
-		}
-		if len(lost) > 0 && !o.lossy {
-			return exitcode.With(exitcode.Lossy, fmt.Errorf("%s (Cyrus %s) cannot hold %d field(s) listed above; nothing written (rerun with --lossy to accept)", o.to, v, len(lost)))
-		}
-		if encErr != nil {
-			return encErr
-		}
-		sum.Warnings = append(sum.Warnings, lost...)
-		sum.FillSlots()
-		if o.dryRun {
-			sum.Created = int(sum.Selected)
-			return o.report.summary(stdout, stderr, sum, "would export", o.registry)
-		}
-		if spool != nil && err == nil {
-			// Everything is listed and spooled: a checkpoint, if the
-			// registry did not change meanwhile (the spool is then its
-			// state at rev0).
-			rev1, rerr := store.Revision(ctx)
-			if rerr == nil && rev1 == rev0 {
-				cp := exportCheckpoint{Job: job, Revision: rev0, Summary: sum, Digest: sum.Digest.State()}
-				if err := spool.Seal(&cp); err != nil {
-					return outputErr(err)
-				}
-				sealed = true
-				if exportSealedHook != nil {
-					if err := exportSealedHook(); err != nil {
-						keepSpool = true
-						return err
-					}
+			for i, kv := range it.recs {
+				if err := spool.Add(kv.Key, kv.Value, i == 0); err != nil {
+					return &spoolError{err}
 				}
 			}
+		}
+		return nil
+	}
+	err := p.run(ctx, r.store, r.flt.ListPrefix(), r.prog)
+	for _, d := range p.digests {
+		sum.Digest.Merge(d)
+	}
+	if err == nil && spool != nil {
+		if ferr := spool.wait(); ferr != nil {
+			err = &spoolError{ferr}
 		}
 	}
+	r.prog.Done()
+	var se *spoolError
+	if errors.As(err, &se) {
+		return outputErr(se.err)
+	}
+	if err != nil {
+		return exitcode.With(exitcode.Registry, err)
+	}
+	for _, l := range lost {
+		fmt.Fprintf(r.stderr, "mboxconv: loss: %s\n", l)
+	}
+	if len(lost) > 0 && !o.lossy {
+		return exitcode.With(exitcode.Lossy, fmt.Errorf("%s (Cyrus %s) cannot hold %d field(s) listed above; nothing written (rerun with --lossy to accept)", o.to, r.v, len(lost)))
+	}
+	if encErr != nil {
+		return encErr
+	}
+	sum.Warnings = append(sum.Warnings, lost...)
+	sum.FillSlots()
+	return nil
+}
 
-	prog.Start("write "+o.to, -1)
+// seal checkpoints a spool that holds everything listed, if the registry
+// did not change meanwhile (the spool is then its state at rev0).
+func (r *exportRun) seal(ctx context.Context) error {
+	if r.spool == nil {
+		return nil
+	}
+	rev1, rerr := r.store.Revision(ctx)
+	if rerr != nil || rev1 != r.rev0 {
+		return nil
+	}
+	cp := exportCheckpoint{Job: r.job, Revision: r.rev0, Summary: r.sum, Digest: r.sum.Digest.State()}
+	if err := r.spool.Seal(&cp); err != nil {
+		return outputErr(err)
+	}
+	r.sealed = true
+	if exportSealedHook != nil {
+		if err := exportSealedHook(); err != nil {
+			r.keepSpool = true
+			return err
+		}
+	}
+	return nil
+}
+
+// write writes DST: json and legacy from the held entries, twoskip and
+// skiplist from the spool.
+func (r *exportRun) write() error {
+	o := &r.o
+	r.prog.Start("write "+o.to, -1)
+	var err error
 	switch o.to {
 	case "json", "legacy":
 		// The order of ctl_mboxlist -d: raw 3.6 dbname.
-		sortByDBName(all, nil)
-		removeStaleTemps(dst)
-		err = writeFileAtomic(dst, func(w io.Writer) error {
+		sortByDBName(r.all, nil)
+		removeStaleTemps(r.dst)
+		err = writeFileAtomic(r.dst, func(w io.Writer) error {
 			out := newOut(w)
 			var err error
 			if o.to == "json" {
-				err = writeEntriesJSON(out, all)
+				err = writeEntriesJSON(out, r.all)
 			} else {
-				err = writeEntriesLegacy(out, all, v)
+				err = writeEntriesLegacy(out, r.all, r.v)
 			}
 			if err != nil {
 				return err
@@ -392,31 +474,37 @@ func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr 
 			return out.Flush()
 		})
 	default:
-		err = writeDBFromSpool(dst, o.to, spool)
+		err = writeDBFromSpool(r.dst, o.to, r.spool)
 	}
-	prog.Add(int(sum.Selected))
-	prog.Done()
+	r.prog.Add(int(r.sum.Selected))
+	r.prog.Done()
 	if err != nil {
-		keepSpool = sealed // a rerun goes on from the sealed spool
+		r.keepSpool = r.sealed // a rerun goes on from the sealed spool
 		return err
 	}
-	sum.Created = int(sum.Selected)
-	all = nil // the digest holds what the read-back is compared with
+	r.sum.Created = int(r.sum.Selected)
+	r.all = nil // the digest holds what the read-back is compared with
+	return nil
+}
 
-	// Read DST back and compare.
+// verify reads DST back and compares its digest with the listing's.
+func (r *exportRun) verify(ctx context.Context) error {
 	var got *convert.Digest
-	if st, serr := os.Stat(dst); serr == nil && st.Size() == 0 && o.to == "legacy" {
+	if st, serr := os.Stat(r.dst); serr == nil && st.Size() == 0 && r.o.to == "legacy" {
 		// a legacy dump of no mailbox is zero bytes, as Cyrus's; reading
 		// any file of zero bytes is refused (it is a file cut to nothing)
-		got = &convert.Digest{IgnoreMtime: ignoreMtime}
-	} else if got, err = fileDigest(ctx, dst, ignoreMtime, stderr, v); err != nil {
-		return err
+		got = &convert.Digest{IgnoreMtime: r.ignoreMtime}
+	} else {
+		var err error
+		if got, err = fileDigest(ctx, r.dst, r.ignoreMtime, r.stderr, r.v); err != nil {
+			return err
+		}
 	}
-	if d := sum.Digest.Compare(got); d != nil {
-		return exitcode.With(exitcode.Output, &convert.VerifyError{What: "exported file " + dst, Diffs: d})
+	if d := r.sum.Digest.Compare(got); d != nil {
+		return exitcode.With(exitcode.Output, &convert.VerifyError{What: "exported file " + r.dst, Diffs: d})
 	}
-	sum.Verified = true
-	return o.report.summary(stdout, stderr, sum, "exported", o.registry)
+	r.sum.Verified = true
+	return nil
 }
 
 // fileDigest digests every mailbox of a file (any format). legacy, when
