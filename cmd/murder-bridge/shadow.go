@@ -210,7 +210,61 @@ func (o *shadowOptions) tlsConfig() (*tls.Config, error) {
 	return c, nil
 }
 
+// shadowRun is one run of shadow: what its steps share.
+type shadowRun struct {
+	o              *shadowOptions
+	stdout, stderr io.Writer
+
+	oldSrc      *shadow.IMAPSource
+	newSrc      shadow.Source
+	structural  bool               // the new side is computed (dump or registry): compare structure only
+	dumpEntries []shadow.DumpEntry // --dump
+	store       registry.Store     // --registry
+	users       []shadow.User
+	previous    map[string]shadow.Result // --resume: users already compared
+	resumeFile  *os.File
+	jsonOut     *bufio.Writer
+	closers     []func() // run in reverse order when the run ends
+}
+
+// runShadow compares what each user sees on the old and the new side:
+// open both sides, check the proxy login, list the users, open the
+// outputs, compare, write the report, then the outcome (exit status, slot).
 func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) error {
+	r := &shadowRun{o: o, stdout: stdout, stderr: stderr, previous: map[string]shadow.Result{}}
+	defer r.close()
+	if err := r.openSides(ctx); err != nil {
+		return err
+	}
+	if err := r.checkProxy(ctx); err != nil {
+		return err
+	}
+	if err := r.listUsers(ctx); err != nil {
+		return err
+	}
+	if err := r.openOutputs(); err != nil {
+		return err
+	}
+	sum, results, runErr, writeErr := r.compare(ctx)
+	if writeErr != nil {
+		return exitcode.With(exitcode.Output, writeErr)
+	}
+	if err := r.writeReport(sum, results); err != nil {
+		return err
+	}
+	return r.outcome(ctx, sum, runErr)
+}
+
+func (r *shadowRun) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+}
+
+// openSides sets up the old side (IMAP) and the new side (IMAP, a dump or
+// the registry, with --groups).
+func (r *shadowRun) openSides(ctx context.Context) error {
+	o := r.o
 	tc, err := o.tlsConfig()
 	if err != nil {
 		return exitcode.With(exitcode.Input, fmt.Errorf("--tls-ca: %w", err))
@@ -228,14 +282,9 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 		}
 		return &shadow.IMAPSource{URL: u, TLSConfig: tc, ProxyUser: o.proxyUser, ProxyPassword: proxyPw, NoExtended: o.noExtended}, nil
 	}
-	oldSrc, err := newIMAP(o.old)
-	if err != nil {
+	if r.oldSrc, err = newIMAP(o.old); err != nil {
 		return err
 	}
-	var newSrc shadow.Source
-	var dumpEntries []shadow.DumpEntry
-	var store registry.Store
-	structural := false
 	groups := map[string][]string{}
 	if o.groupsFile != "" {
 		f, err := os.Open(o.groupsFile)
@@ -254,40 +303,43 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		newSrc = s
+		r.newSrc = s
 	case o.dump != "":
 		f, err := os.Open(o.dump)
 		if err != nil {
 			return exitcode.With(exitcode.Input, err)
 		}
-		dumpEntries, err = shadow.ReadDump(f)
+		r.dumpEntries, err = shadow.ReadDump(f)
 		f.Close()
 		if err != nil {
 			return exitcode.With(exitcode.Input, fmt.Errorf("%s: %w", o.dump, err))
 		}
-		rs := &shadow.RegistrySource{Name: "dump:" + o.dump, Visible: shadow.DumpVisible(dumpEntries, groups)}
+		rs := &shadow.RegistrySource{Name: "dump:" + o.dump, Visible: shadow.DumpVisible(r.dumpEntries, groups)}
 		if o.nsFlagsSet {
 			ns := shadow.StandardNamespace(o.altNamespace, o.unixSep)
 			rs.Namespace = &ns
 		}
-		newSrc, structural = rs, true
+		r.newSrc, r.structural = rs, true
 	case o.registry != "":
 		rs, st, err := registrySource(ctx, o.registry, o.tokenFile, groups)
 		if err != nil {
 			return err
 		}
-		store = st
-		defer st.Close()
+		r.store = st
+		r.closers = append(r.closers, func() { st.Close() })
 		if o.nsFlagsSet {
 			ns := shadow.StandardNamespace(o.altNamespace, o.unixSep)
 			rs.Namespace = &ns
 		}
-		newSrc, structural = rs, true
+		r.newSrc, r.structural = rs, true
 	}
+	return nil
+}
 
-	// A wrong admin password would fail every user's login, one by one:
-	// check the proxy user's own login once, on every IMAP side, first.
-	for _, side := range []shadow.Source{oldSrc, newSrc} {
+// checkProxy checks the proxy user's own login once, on every IMAP side,
+// first: a wrong admin password would fail every user's login, one by one.
+func (r *shadowRun) checkProxy(ctx context.Context) error {
+	for _, side := range []shadow.Source{r.oldSrc, r.newSrc} {
 		if is, ok := side.(*shadow.IMAPSource); ok {
 			if err := is.CheckProxy(ctx); err != nil {
 				if errors.Is(err, shadow.ErrProxyRefused) {
@@ -297,51 +349,61 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 			}
 		}
 	}
+	return nil
+}
 
-	var users []shadow.User
+// listUsers reads --users, or (--all-owners) takes every owner of a
+// mailbox from the dump, the registry or the old side.
+func (r *shadowRun) listUsers(ctx context.Context) error {
+	o := r.o
 	if o.usersFile != "" {
 		f, err := os.Open(o.usersFile)
 		if err != nil {
 			return exitcode.With(exitcode.Input, err)
 		}
-		users, err = readUsers(f, o.proxyUser != "")
+		r.users, err = readUsers(f, o.proxyUser != "")
 		f.Close()
 		if err != nil {
 			return exitcode.With(exitcode.Input, fmt.Errorf("%s: %w", o.usersFile, err))
 		}
-	} else {
-		var names []string
-		switch {
-		case dumpEntries != nil:
-			names = shadow.DumpOwners(dumpEntries)
-		case store != nil:
-			names, err = shadow.StoreOwners(ctx, store)
-			if errors.Is(err, registry.ErrInvalid) {
-				// A bridge's HTTP API cannot list every entry: ask
-				// the old side, as the admin.
-				names, err = nil, nil
-				break
-			}
-			if err != nil {
-				return exitcode.With(exitcode.Registry, fmt.Errorf("--all-owners: %w", err))
-			}
+		return nil
+	}
+	var names []string
+	var err error
+	switch {
+	case r.dumpEntries != nil:
+		names = shadow.DumpOwners(r.dumpEntries)
+	case r.store != nil:
+		names, err = shadow.StoreOwners(ctx, r.store)
+		if errors.Is(err, registry.ErrInvalid) {
+			// A bridge's HTTP API cannot list every entry: ask
+			// the old side, as the admin.
+			names, err = nil, nil
+			break
 		}
-		if names == nil && dumpEntries == nil && err == nil {
-			names, err = oldSrc.Owners(ctx)
-			if err != nil {
-				return exitcode.With(exitcode.Network, fmt.Errorf("--all-owners: %w", err))
-			}
-		}
-		for _, n := range names {
-			users = append(users, shadow.User{Name: n})
+		if err != nil {
+			return exitcode.With(exitcode.Registry, fmt.Errorf("--all-owners: %w", err))
 		}
 	}
+	if names == nil && r.dumpEntries == nil {
+		names, err = r.oldSrc.Owners(ctx)
+		if err != nil {
+			return exitcode.With(exitcode.Network, fmt.Errorf("--all-owners: %w", err))
+		}
+	}
+	for _, n := range names {
+		r.users = append(r.users, shadow.User{Name: n})
+	}
+	return nil
+}
 
-	previous := map[string]shadow.Result{}
-	var resumeFile *os.File
+// openOutputs reads and opens the --resume file and creates the --json
+// file.
+func (r *shadowRun) openOutputs() error {
+	o := r.o
 	if o.resume != "" {
 		if f, err := os.Open(o.resume); err == nil {
-			previous, err = shadow.ReadResults(f)
+			r.previous, err = shadow.ReadResults(f)
 			f.Close()
 			if err != nil {
 				return exitcode.With(exitcode.Input, fmt.Errorf("--resume %s: %w", o.resume, err))
@@ -349,104 +411,122 @@ func runShadow(ctx context.Context, o *shadowOptions, stdout, stderr io.Writer) 
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return exitcode.With(exitcode.Input, err)
 		}
-		if resumeFile, err = os.OpenFile(o.resume, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err != nil {
+		f, err := os.OpenFile(o.resume, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
 			return exitcode.With(exitcode.Output, err)
 		}
-		defer resumeFile.Close()
+		r.resumeFile = f
+		r.closers = append(r.closers, func() { f.Close() })
 	}
-	var jsonOut *bufio.Writer
 	if o.jsonFile != "" {
 		f, err := os.Create(o.jsonFile)
 		if err != nil {
 			return exitcode.With(exitcode.Output, err)
 		}
-		defer f.Close()
-		jsonOut = bufio.NewWriter(f)
-		defer jsonOut.Flush()
+		r.jsonOut = bufio.NewWriter(f)
+		r.closers = append(r.closers, func() { f.Close() }, func() { r.jsonOut.Flush() })
 	}
+	return nil
+}
 
-	mode := o.progress
-	if mode == "auto" {
-		mode = "none"
-		if o.stderrIsTerminal {
-			mode = "bar"
-		}
+// progressMode is --progress with auto decided: a bar on a terminal.
+func (o *shadowOptions) progressMode() string {
+	if o.progress != "auto" {
+		return o.progress
 	}
+	if o.stderrIsTerminal {
+		return "bar"
+	}
+	return "none"
+}
+
+// compare compares every user, writing each difference to stdout as it
+// comes, each result to --json and --resume, and the progress to stderr,
+// then the summary to stderr. results are kept for --report only.
+func (r *shadowRun) compare(ctx context.Context) (sum shadow.Summary, results []shadow.Result, runErr, writeErr error) {
+	o := r.o
+	mode := o.progressMode()
 	var bar *progressbar.ProgressBar
 	if mode == "bar" {
-		bar = progressbar.NewOptions(len(users), progressbar.OptionSetWriter(stderr),
+		bar = progressbar.NewOptions(len(r.users), progressbar.OptionSetWriter(r.stderr),
 			progressbar.OptionSetDescription("shadow"), progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish(),
 			progressbar.OptionThrottle(100*time.Millisecond))
 	}
-
-	var results []shadow.Result
-	var writeErr error
 	done := 0
 	runner := &shadow.Runner{
-		Old: oldSrc, New: newSrc,
+		Old: r.oldSrc, New: r.newSrc,
 		Concurrency: o.concurrency, Rate: o.rate, Timeout: o.timeout, Retries: o.retries,
-		Compare:  shadow.CompareOptions{StructuralOnly: structural},
-		Previous: previous,
-		OnResult: func(r shadow.Result) {
+		Compare:  shadow.CompareOptions{StructuralOnly: r.structural},
+		Previous: r.previous,
+		OnResult: func(res shadow.Result) {
 			done++
-			shadow.WriteDifferences(stdout, r)
-			if jsonOut != nil && writeErr == nil {
-				writeErr = shadow.WriteResult(jsonOut, r)
+			shadow.WriteDifferences(r.stdout, res)
+			if r.jsonOut != nil && writeErr == nil {
+				writeErr = shadow.WriteResult(r.jsonOut, res)
 			}
-			if resumeFile != nil && !r.Resumed && writeErr == nil {
-				writeErr = shadow.WriteResult(resumeFile, r)
+			if r.resumeFile != nil && !res.Resumed && writeErr == nil {
+				writeErr = shadow.WriteResult(r.resumeFile, res)
 			}
 			if o.report != "" {
-				results = append(results, r)
+				results = append(results, res)
 			}
 			switch mode {
 			case "bar":
 				bar.Add(1)
 			case "json":
-				b, _ := json.Marshal(map[string]any{"done": done, "total": len(users), "user": r.User, "status": r.Status})
-				fmt.Fprintf(stderr, "%s\n", b)
+				b, _ := json.Marshal(map[string]any{"done": done, "total": len(r.users), "user": res.User, "status": res.Status})
+				fmt.Fprintf(r.stderr, "%s\n", b)
 			}
 		},
 	}
-	sum, runErr := runner.Run(ctx, users)
+	sum, runErr = runner.Run(ctx, r.users)
 	if bar != nil {
 		bar.Finish()
 	}
-	shadow.WriteSummary(stderr, sum)
-	if writeErr != nil {
-		return exitcode.With(exitcode.Output, writeErr)
+	shadow.WriteSummary(r.stderr, sum)
+	return sum, results, runErr, writeErr
+}
+
+// writeReport writes the --report HTML file, users in name order.
+func (r *shadowRun) writeReport(sum shadow.Summary, results []shadow.Result) error {
+	if r.o.report == "" {
+		return nil
 	}
-	if o.report != "" {
-		sort.Slice(results, func(i, j int) bool { return results[i].User < results[j].User })
-		f, err := os.Create(o.report)
-		if err != nil {
-			return exitcode.With(exitcode.Output, err)
-		}
-		err = shadow.WriteHTML(f, shadow.ReportInfo{Old: oldSrc.String(), New: newSrc.String(), Generated: time.Now()}, sum, results)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return exitcode.With(exitcode.Output, fmt.Errorf("--report: %w", err))
-		}
+	sort.Slice(results, func(i, j int) bool { return results[i].User < results[j].User })
+	f, err := os.Create(r.o.report)
+	if err != nil {
+		return exitcode.With(exitcode.Output, err)
 	}
+	err = shadow.WriteHTML(f, shadow.ReportInfo{Old: r.oldSrc.String(), New: r.newSrc.String(), Generated: time.Now()}, sum, results)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return exitcode.With(exitcode.Output, fmt.Errorf("--report: %w", err))
+	}
+	return nil
+}
+
+// outcome turns the run into its exit status and records a complete run
+// on --slot.
+func (r *shadowRun) outcome(ctx context.Context, sum shadow.Summary, runErr error) error {
 	if runErr != nil {
 		if ctx.Err() != nil || errors.Is(runErr, context.Canceled) {
-			return exitcode.With(exitcode.Interrupted, fmt.Errorf("interrupted after %d of %d users: %w", sum.Users, len(users), runErr))
+			return exitcode.With(exitcode.Interrupted, fmt.Errorf("interrupted after %d of %d users: %w", sum.Users, len(r.users), runErr))
 		}
-		return exitcode.With(exitcode.Network, fmt.Errorf("stopped after %d of %d users: %w", sum.Users, len(users), runErr))
+		return exitcode.With(exitcode.Network, fmt.Errorf("stopped after %d of %d users: %w", sum.Users, len(r.users), runErr))
 	}
 	if sum.Errors > 0 {
 		return exitcode.With(exitcode.Network, fmt.Errorf("%d of %d users could not be compared", sum.Errors, sum.Users))
 	}
-	if o.slot != "" {
-		sl, err := recordShadowRun(ctx, store, o.slot, sum.Different == 0,
-			fmt.Sprintf("shadow %s vs %s: %d users, %d different", oldSrc.String(), newSrc.String(), sum.Users, sum.Different))
+	if r.o.slot != "" {
+		sl, err := recordShadowRun(ctx, r.store, r.o.slot, sum.Different == 0,
+			fmt.Sprintf("shadow %s vs %s: %d users, %d different", r.oldSrc.String(), r.newSrc.String(), sum.Users, sum.Different))
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "slot %s: %s\n", sl.Name, sl.State)
+		fmt.Fprintf(r.stderr, "slot %s: %s\n", sl.Name, sl.State)
 	}
 	if sum.Different > 0 {
 		return exitcode.With(exitcode.Difference, fmt.Errorf("%d of %d users differ", sum.Different, sum.Users))
