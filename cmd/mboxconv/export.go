@@ -348,9 +348,9 @@ func (r *exportRun) startSpool() error {
 // list lists the registry and converts every entry the filters keep,
 // counting, collecting losses and spooling records (or holding entries).
 // Listing (the registry's decoding, on this goroutine), the per-entry work
-// (filter, conversion, digest, encoding: exportWorkers, in batches) and the
+// (filter, conversion, digest, encoding: convert.Workers, in batches) and the
 // rest (losses, counts and spooling, in the listing's order: one goroutine)
-// run in parallel; see exportPipeline.
+// run in parallel; see convert.ExportPipeline.
 func (r *exportRun) list(ctx context.Context) error {
 	o, sum, spool := &r.o, r.sum, r.spool
 	total := int64(-1)
@@ -363,30 +363,30 @@ func (r *exportRun) list(ctx context.Context) error {
 	var lost []string
 	var encErr error
 	eo := &mboxlist.EncodeOptions{ReverseACLs: r.racl, Admins: o.admins}
-	p := &exportPipeline{flt: r.flt, v: r.v, to: o.to, db: r.db, encode: spool != nil, eo: eo, ignoreMtime: r.ignoreMtime}
-	p.take = func(it *exportItem) error {
-		if !it.matched {
+	p := &convert.ExportPipeline{Filter: r.flt, Version: r.v, Legacy: o.to == "legacy", DB: r.db, Encode: spool != nil, EncodeOptions: eo, IgnoreMtime: r.ignoreMtime}
+	p.Take = func(it *convert.ExportItem) error {
+		if !it.Matched {
 			return nil
 		}
 		sum.Read++
-		lost = append(lost, it.lost...)
-		if it.skipped {
+		lost = append(lost, it.Lost...)
+		if it.Skipped {
 			sum.Skipped++
 			return nil
 		}
 		sum.Selected++
-		sum.ByType[it.typ]++
+		sum.ByType[it.Type]++
 		switch {
 		case !r.db:
-			r.all = append(r.all, it.ce)
+			r.all = append(r.all, it.Entry)
 		case spool != nil && encErr == nil:
 			// An encoding error is reported after the losses, as
 			// writeDB would; the listing goes on to collect them.
-			if it.encErr != nil {
-				encErr = exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", it.name, it.encErr))
+			if it.EncodeErr != nil {
+				encErr = exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", it.Name, it.EncodeErr))
 				return nil
 			}
-			for i, kv := range it.recs {
+			for i, kv := range it.Records {
 				if err := spool.Add(kv.Key, kv.Value, i == 0); err != nil {
 					return &spoolError{err}
 				}
@@ -394,8 +394,8 @@ func (r *exportRun) list(ctx context.Context) error {
 		}
 		return nil
 	}
-	err := p.run(ctx, r.store, r.flt.ListPrefix(), r.prog)
-	for _, d := range p.digests {
+	err := p.Run(ctx, r.store, r.flt.ListPrefix(), r.prog)
+	for _, d := range p.Digests {
 		sum.Digest.Merge(d)
 	}
 	if err == nil && spool != nil {
@@ -535,45 +535,4 @@ func fileDigest(ctx context.Context, path string, ignoreMtime bool, stderr io.Wr
 		return nil
 	})
 	return d, err
-}
-
-// legacyLineLosses clears from e what the legacy dump lines of version v
-// cannot carry and says what was cleared, so that the export's own
-// verification compares what the file really holds. Lines of every version
-// lack the name history; the 2.4–3.4 lines (`name TAB type partition acl`)
-// also lack uniqueid, uidvalidity, modseqs and special-use (cyrus-formats.md
-// §4.1–4.3), and 2.5's lines print no server (§4.2).
-func legacyLineLosses(v mboxlist.Version, e *mboxlist.Entry) []string {
-	var lost []string
-	if n := len(e.History); n > 0 {
-		lost = append(lost, fmt.Sprintf("name_history: legacy dump lines have no place for %d former name(s)", n))
-		e.History = nil
-	}
-	// A line's ACL text cannot say "no ACL" apart from "empty ACL": 3.6's
-	// -u -L reads an empty text as none, older versions' -u as empty.
-	if len(e.ACL) == 0 {
-		if v.ByID() {
-			e.ACL = nil
-		} else {
-			e.ACL = mboxlist.ACL{}
-		}
-	}
-	if v.ByID() {
-		return lost
-	}
-	drop := func(field string, set bool, clear func()) {
-		if set {
-			lost = append(lost, fmt.Sprintf("%s: Cyrus %s dump lines have no place for it", field, v))
-			clear()
-		}
-	}
-	drop("uniqueid", e.Has(mboxlist.FieldUniqueID), func() { e.UniqueID = ""; e.SetPresent(mboxlist.FieldUniqueID, false) })
-	drop("uidvalidity", e.UIDValidity != 0, func() { e.UIDValidity = 0 })
-	drop("createdmodseq", e.CreatedModseq != 0, func() { e.CreatedModseq = 0 })
-	drop("foldermodseq", e.FolderModseq != 0, func() { e.FolderModseq = 0 })
-	drop("legacy_specialuse", e.Has(mboxlist.FieldSpecialUse), func() { e.LegacySpecialUse = ""; e.SetPresent(mboxlist.FieldSpecialUse, false) })
-	if v == mboxlist.V25 {
-		drop("server", e.Has(mboxlist.FieldServer), func() { e.Server = ""; e.SetPresent(mboxlist.FieldServer, false) })
-	}
-	return lost
 }
