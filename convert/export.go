@@ -146,15 +146,10 @@ func (p *ExportPipeline) process(b *exportBatch, d *Digest) {
 		if len(e.Locations) > 1 {
 			it.Lost = append(it.Lost, fmt.Sprintf("%s: locations: %d locations, a mailboxes.db holds one (the preferred primary %s is kept)", e.Name, len(e.Locations), e.Primary()))
 		}
-		ce, losses := mboxlist.Convert(mboxlist.V36, p.Version, &e.Entry)
+		ce, lost, keep := ConvertEntry(mboxlist.V36, p.Version, &e.Entry)
 		it.Name = ce.Name
-		drop := false
-		for _, l := range losses {
-			it.Lost = append(it.Lost, fmt.Sprintf("%s: %s", e.Name, l))
-			drop = drop || l.Field == "mbtype"
-		}
-		if drop {
-			it.Lost = append(it.Lost, fmt.Sprintf("%s: left out: Cyrus %s cannot store its type", e.Name, p.Version))
+		it.Lost = append(it.Lost, lost...)
+		if !keep {
 			it.Skipped = true
 			continue
 		}

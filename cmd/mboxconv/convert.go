@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/murderkit/murderkit/convert"
 	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mboxlist"
@@ -147,17 +148,12 @@ func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdo
 	var lost []string
 	dropped := 0
 	err = src.entries(ctx, func(e *mboxlist.Entry) error {
-		ce, losses := mboxlist.Convert(src.version, v, e)
-		drop := false
-		for _, l := range losses {
-			lost = append(lost, fmt.Sprintf("%s: %s", e.Name, l))
-			// A type the target has no number or letter for cannot be
-			// written at all: with --lossy the entry is left out.
-			drop = drop || l.Field == "mbtype"
-		}
-		if drop {
+		// An entry whose type the target cannot store is left out (with
+		// --lossy).
+		ce, l, keep := convert.ConvertEntry(src.version, v, e)
+		lost = append(lost, l...)
+		if !keep {
 			dropped++
-			lost = append(lost, fmt.Sprintf("%s: left out: Cyrus %s cannot store its type", e.Name, v))
 			return nil
 		}
 		all = append(all, ce)
