@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sort"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/storage"
 	"github.com/syndtr/goleveldb/leveldb/table"
 
+	"github.com/murderkit/murderkit/internal/extsort"
 	"github.com/murderkit/murderkit/registry"
 )
 
@@ -48,6 +51,12 @@ var (
 // rename, so a crash or an error at any point leaves the registry as empty
 // as it was (table files written so far are removed, or by leveldb at the
 // next open). The directory is locked for the whole build, as by Open.
+//
+// Memory is bounded whatever the number of entries: the reverse-ACL rows,
+// which sort by identifier rather than by dbname, go through an external
+// sort whose runs are written to a temporary directory inside path
+// ("bulk-sort-*", removed at the end, and at the start of the next Build
+// after a crash) and merged into the registry's tables at the end.
 func Build(ctx context.Context, path string, o *Options, feed func(add func(registry.Entry) error) error) (registry.ImportStats, error) {
 	if o == nil {
 		o = &Options{}
@@ -62,7 +71,7 @@ func Build(ctx context.Context, path string, o *Options, feed func(add func(regi
 	if err := checkEmpty(stor, dbo, path); err != nil {
 		return st, err
 	}
-	b, err := newBuilder(stor, o, dbo)
+	b, err := newBuilder(stor, o, dbo, path)
 	if err != nil {
 		return st, &registry.Error{Op: "import", Err: registry.Unavailable(err)}
 	}
@@ -71,6 +80,7 @@ func Build(ctx context.Context, path string, o *Options, feed func(add func(regi
 		if !ok {
 			b.abort()
 		}
+		b.removeSort()
 	}()
 	b.start()
 	ferr := feed(func(e registry.Entry) error {
@@ -138,8 +148,9 @@ const bulkSeq = 1
 
 // builder writes three sorted streams of tables: entries (then the
 // revision, floor and version keys, which sort after them), listable rows
-// ("xl"), both in feed order, and the ACL rows ("xa"), grouped by
-// identifier while feeding and written at the end.
+// ("xl"), both in feed order, and the ACL rows ("xa"), which go through an
+// external sort by row prefix (identifier) while feeding, ties in feed
+// (dbname) order, and are written at the end.
 type builder struct {
 	stor storage.Storage
 	o    *Options
@@ -158,17 +169,20 @@ type builder struct {
 
 	ent, lst, acl *tableStream
 
-	dbs    []string             // dbname of each entry with ACL rows, by ordinal
-	groups map[string]*aclGroup // ACL row prefix -> its entries
-	last   *aclGroup            // the group of the latest row
-	pbuf   []byte               // scratch for ACL row prefixes
+	sortDir string          // where the ACL rows' sort runs go
+	rows    *extsort.Sorter // ACL rows: key the row prefix, value the dbname
+	rowErr  error           // the first error adding to rows
+	pbuf    []byte          // scratch for ACL row prefixes
 }
 
-// aclGroup is the entries with ACL rows under one prefix, in order.
-type aclGroup struct {
-	pfx  string
-	ords []int32
-}
+// bulkSortBudget is the bytes of ACL rows the builder buffers before it
+// writes them as a sorted run (two such buffers exist). A variable for
+// the test that checks the rows really go through runs on disk.
+var bulkSortBudget = 32 << 20
+
+// sortDirPrefix names the temporary directory of the ACL rows' sort runs
+// inside the registry directory (leveldb ignores names it did not make).
+const sortDirPrefix = "bulk-sort-"
 
 type bulkItem struct {
 	db string
@@ -181,8 +195,21 @@ const bulkChunk = 1024
 // writer's own error instead.
 var errWriting = errors.New("leveldb build: writing tables failed")
 
-func newBuilder(stor storage.Storage, o *Options, dbo *opt.Options) (*builder, error) {
+func newBuilder(stor storage.Storage, o *Options, dbo *opt.Options, path string) (*builder, error) {
 	fds, err := stor.List(storage.TypeAll)
+	if err != nil {
+		return nil, err
+	}
+	// Runs a crashed build left (the directory is locked: no other build
+	// is running).
+	if des, err := os.ReadDir(path); err == nil {
+		for _, de := range des {
+			if strings.HasPrefix(de.Name(), sortDirPrefix) {
+				os.RemoveAll(filepath.Join(path, de.Name()))
+			}
+		}
+	}
+	dir, err := os.MkdirTemp(path, sortDirPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +219,7 @@ func newBuilder(stor storage.Storage, o *Options, dbo *opt.Options) (*builder, e
 			max = fd.Num
 		}
 	}
-	b := &builder{stor: stor, o: o, groups: map[string]*aclGroup{}}
+	b := &builder{stor: stor, o: o, sortDir: dir, rows: extsort.NewSorter(dir, bulkSortBudget, bytes.Compare)}
 	b.num.Store(max)
 	b.to = &opt.Options{
 		Comparer:    ikeyComparer{},
@@ -240,26 +267,15 @@ func (b *builder) start() {
 }
 
 func (b *builder) writeIndex(it *bulkItem, k *[]byte) error {
-	ord := int32(-1)
 	listable := registry.ACLIndexPrefixes(&it.e, b.pbuf[:0], func(p []byte) {
 		b.pbuf = p[:0] // keep the grown buffer
-		if ord < 0 {
-			ord = int32(len(b.dbs))
-			b.dbs = append(b.dbs, it.db)
+		if b.rowErr == nil {
+			b.rowErr = b.rows.Add(p, []byte(it.db))
 		}
-		g := b.last // consecutive entries mostly share their owner's row prefix
-		if g == nil || g.pfx != string(p) {
-			if g = b.groups[string(p)]; g == nil {
-				g = &aclGroup{pfx: string(p)}
-				b.groups[g.pfx] = g
-			}
-			b.last = g
-		}
-		if n := len(g.ords); n > 0 && g.ords[n-1] == ord {
-			return // the ACL names this identifier twice: one row
-		}
-		g.ords = append(g.ords, ord)
 	})
+	if b.rowErr != nil {
+		return b.rowErr
+	}
 	if !listable {
 		return nil
 	}
@@ -321,19 +337,21 @@ func (b *builder) finish(failed bool) error {
 		return err
 	}
 	if b.n > 0 {
-		pfxs := make([]string, 0, len(b.groups))
-		for p := range b.groups {
-			pfxs = append(pfxs, p)
-		}
-		sort.Strings(pfxs)
-		var k []byte
-		for _, p := range pfxs {
-			for _, ord := range b.groups[p].ords {
-				k = append(append(append(k[:0], pfxIndex...), p...), b.dbs[ord]...)
-				if err := b.acl.append(k, nil); err != nil {
-					return err
-				}
+		// Rows by prefix, each prefix's entries in dbname (feed) order; an
+		// ACL that names one identifier twice gives one row.
+		var k, lastP, lastDB []byte
+		n := 0
+		err := b.rows.Merge(func(p, db []byte) error {
+			if n > 0 && bytes.Equal(p, lastP) && bytes.Equal(db, lastDB) {
+				return nil
 			}
+			n++
+			lastP, lastDB = append(lastP[:0], p...), append(lastDB[:0], db...)
+			k = append(append(append(k[:0], pfxIndex...), p...), db...)
+			return b.acl.append(k, nil)
+		})
+		if err != nil {
+			return err
 		}
 		if err := b.acl.close(); err != nil {
 			return err
@@ -428,6 +446,12 @@ func (b *builder) install() error {
 		b.stor.Remove(fd)
 	}
 	return err
+}
+
+// removeSort removes the ACL rows' sort runs and their directory.
+func (b *builder) removeSort() {
+	b.rows.Close()
+	os.RemoveAll(b.sortDir)
 }
 
 // abort removes every table file written (best effort: leveldb removes

@@ -359,3 +359,132 @@ func TestBuildLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// historyEntries is bulkEntries(n) with what real histories hold besides:
+// an ACL naming one identifier twice, tombstones (some sharing a uniqueid
+// with a live mailbox of another name), entries with an empty partition
+// and without a server, and the rows of many identifiers.
+func historyEntries(n int) []registry.Entry {
+	es := bulkEntries(n)
+	for i := range es {
+		e := &es[i]
+		switch i % 17 {
+		case 2:
+			e.ACL = append(e.ACL, mboxlist.ACLItem{ID: e.ACL[0].ID, Rights: "lr"}) // named twice
+		case 5:
+			e.Type |= mboxlist.FlagDeleted
+			if i > 0 {
+				e.UniqueID = es[i-1].UniqueID
+			}
+		case 9:
+			e.Partition = ""
+		case 13:
+			e.Server = ""
+		}
+	}
+	return es
+}
+
+// TestBuildSpillsACLRows: with a sort budget of a few kilobytes the ACL
+// rows really go through many runs on disk, and the registry is the same,
+// file for file and byte for byte, as one built with every row in memory,
+// and holds the same keys as Store.Import writes. The runs are gone
+// afterwards, as are those a crashed build left.
+func TestBuildSpillsACLRows(t *testing.T) {
+	ctx := context.Background()
+	es := historyEntries(30000)
+	dirM, dirS, dirI := filepath.Join(t.TempDir(), "mem"), filepath.Join(t.TempDir(), "spill"), filepath.Join(t.TempDir(), "import")
+	if _, err := Build(ctx, dirM, &Options{NoSync: true}, feedAll(es)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dirS, sortDirPrefix+"crashed"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirS, sortDirPrefix+"crashed", "run0"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer func(b int) { bulkSortBudget = b }(bulkSortBudget)
+	bulkSortBudget = 2 << 10
+	maxRuns := 0
+	if _, err := Build(ctx, dirS, &Options{NoSync: true}, func(add func(registry.Entry) error) error {
+		if err := feedAll(es)(add); err != nil {
+			return err
+		}
+		// The index goroutine may still be behind the feed: wait for
+		// the runs of the rows it has grouped so far.
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			runs, _ := filepath.Glob(filepath.Join(dirS, sortDirPrefix+"*", "run*"))
+			maxRuns = max(maxRuns, len(runs))
+			if maxRuns >= 10 {
+				break
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if maxRuns < 10 {
+		t.Fatalf("%d sort runs on disk during the build, want at least 10 with a 2 KiB budget", maxRuns)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dirS, sortDirPrefix+"*")); len(left) != 0 {
+		t.Fatalf("sort directories left after the build: %v", left)
+	}
+	// File for file: the same tables and manifest.
+	names := func(dir string) []string {
+		des, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, de := range des {
+			if n := de.Name(); strings.HasSuffix(n, ".ldb") || strings.HasPrefix(n, "MANIFEST-") || n == "CURRENT" {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	nm, ns := names(dirM), names(dirS)
+	if d := cmp.Diff(nm, ns); d != "" {
+		t.Fatalf("files differ (-memory +spilled):\n%s", d)
+	}
+	for _, n := range nm {
+		a, err1 := os.ReadFile(filepath.Join(dirM, n))
+		b, err2 := os.ReadFile(filepath.Join(dirS, n))
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if string(a) != string(b) {
+			t.Fatalf("%s differs between the in-memory and the spilled build", n)
+		}
+	}
+	// Key for key: what Store.Import writes (but the change log).
+	a, err := Open(ctx, dirI, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(es); i += 1000 {
+		if _, err := a.Import(ctx, es[i:min(i+1000, len(es))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Close()
+	ki, ks := rawKeys(t, dirI), rawKeys(t, dirS)
+	for k := range ki {
+		if strings.HasPrefix(k, pfxChange) {
+			delete(ki, k)
+		}
+	}
+	delete(ks, keyFloor)
+	rows := 0
+	for k := range ks {
+		if strings.HasPrefix(k, pfxIndex+"a") {
+			rows++
+		}
+	}
+	if rows < len(es) {
+		t.Fatalf("only %d ACL rows for %d entries", rows, len(es))
+	}
+	if d := cmp.Diff(ki, ks); d != "" {
+		t.Fatalf("spilled Build and Import differ (-import +build):\n%s", d)
+	}
+}
