@@ -3,18 +3,16 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"container/heap"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync/atomic"
 
 	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/internal/extsort"
 	"github.com/murderkit/murderkit/mboxlist"
 )
 
@@ -43,7 +41,7 @@ const spoolAvgRecord = 128
 type recordSpool struct {
 	dir    string
 	cmp    func(a, b []byte) int
-	signed bool // cmp is the signed order (skiplist), for keyPrefix
+	signed bool // cmp is the signed order (skiplist), for extsort.KeyPrefix
 	budget int
 
 	ordered     *os.File
@@ -51,10 +49,10 @@ type recordSpool struct {
 	lastOrdered []byte
 	nOrdered    int
 
-	arena []byte      // keys and values of the buffered records
-	index []spoolItem // where they are in arena
-	runs  []string    // the sorted run files written so far
-	lenb  [2 * binary.MaxVarintLen64]byte
+	arena []byte         // keys and values of the buffered records
+	index []extsort.Item // where they are in arena
+	runs  []string       // the sorted run files written so far
+	lenb  extsort.LenBuf
 
 	// A full buffer is sorted and written by a goroutine of its own while
 	// Add fills the other one: flushing is closed (and flushErr set) when
@@ -62,30 +60,7 @@ type recordSpool struct {
 	flushing   chan struct{}
 	flushErr   error
 	spareArena []byte
-	spareIndex []spoolItem
-}
-
-type spoolItem struct {
-	pfx  uint64 // keyPrefix of the key: decides most comparisons of the sort
-	off  int
-	klen int
-	vlen int
-}
-
-// keyPrefix maps the first 8 bytes of a key to a number that orders as
-// the keys do, up to ties: bytes are taken big-endian, zero-padded (a
-// shorter key sorts first), each flipped by 0x80 for the signed order of
-// skiplist (then a byte 0x80 ties with the padding). Keys whose prefixes
-// differ compare as their prefixes; equal prefixes need the full compare.
-func keyPrefix(k []byte, signed bool) uint64 {
-	var b [8]byte
-	n := copy(b[:], k)
-	if signed {
-		for i := range n {
-			b[i] ^= 0x80
-		}
-	}
-	return binary.BigEndian.Uint64(b[:])
+	spareIndex []extsort.Item
 }
 
 // spoolDir is the spool directory of an export job to dst: named after the
@@ -223,20 +198,7 @@ func (s *recordSpool) Remove() {
 }
 
 func (s *recordSpool) writeRecord(w io.Writer, key, value []byte) error {
-	return writeSpoolRecord(w, &s.lenb, key, value)
-}
-
-func writeSpoolRecord(w io.Writer, lenb *[2 * binary.MaxVarintLen64]byte, key, value []byte) error {
-	n := binary.PutUvarint(lenb[:], uint64(len(key)))
-	n += binary.PutUvarint(lenb[n:], uint64(len(value)))
-	if _, err := w.Write(lenb[:n]); err != nil {
-		return err
-	}
-	if _, err := w.Write(key); err != nil {
-		return err
-	}
-	_, err := w.Write(value)
-	return err
+	return extsort.WriteRecord(w, &s.lenb, key, value)
 }
 
 // Add spools one record. ordered says it may go to the ordered run.
@@ -255,11 +217,11 @@ func (s *recordSpool) Add(key, value []byte, ordered bool) error {
 	}
 	if s.arena == nil {
 		s.arena = make([]byte, 0, s.budget)
-		s.index = make([]spoolItem, 0, s.budget/spoolAvgRecord+1)
+		s.index = make([]extsort.Item, 0, s.budget/spoolAvgRecord+1)
 	}
 	off := len(s.arena)
 	s.arena = append(append(s.arena, key...), value...)
-	s.index = append(s.index, spoolItem{pfx: keyPrefix(key, s.signed), off: off, klen: len(key), vlen: len(value)})
+	s.index = append(s.index, extsort.Item{Pfx: extsort.KeyPrefix(key, s.signed), Off: off, KLen: len(key), VLen: len(value)})
 	return nil
 }
 
@@ -282,7 +244,7 @@ func (s *recordSpool) flushRun() error {
 	s.flushing = done
 	go func() {
 		defer close(done)
-		s.flushErr = writeRun(name, arena, index, cmp)
+		s.flushErr = extsort.WriteRun(name, arena, index, cmp)
 		s.spareArena, s.spareIndex = arena[:0], index[:0]
 	}()
 	return nil
@@ -297,94 +259,6 @@ func (s *recordSpool) wait() error {
 	return s.flushErr
 }
 
-// writeRun sorts the records of a buffer and writes them to a new file.
-func writeRun(name string, a []byte, index []spoolItem, cmp func(a, b []byte) int) error {
-	key := func(it spoolItem) []byte { return a[it.off : it.off+it.klen] }
-	slices.SortFunc(index, func(x, y spoolItem) int {
-		if x.pfx != y.pfx {
-			if x.pfx < y.pfx {
-				return -1
-			}
-			return 1
-		}
-		return cmp(key(x), key(y))
-	})
-	f, err := os.Create(name)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	var lenb [2 * binary.MaxVarintLen64]byte
-	for _, it := range index {
-		if err := writeSpoolRecord(w, &lenb, key(it), a[it.off+it.klen:it.off+it.klen+it.vlen]); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// runReader reads one run back, one record at a time.
-type runReader struct {
-	f          *os.File
-	r          *bufio.Reader
-	key, value []byte
-	seq        int // ties (equal keys) come out in run order, for the error message only
-}
-
-func (rr *runReader) next() (bool, error) {
-	klen, err := binary.ReadUvarint(rr.r)
-	if err == io.EOF {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	vlen, err := binary.ReadUvarint(rr.r)
-	if err != nil {
-		return false, err
-	}
-	if cap(rr.key) < int(klen) {
-		rr.key = make([]byte, klen)
-	}
-	rr.key = rr.key[:klen]
-	if cap(rr.value) < int(vlen) {
-		rr.value = make([]byte, vlen)
-	}
-	rr.value = rr.value[:vlen]
-	if _, err := io.ReadFull(rr.r, rr.key); err != nil {
-		return false, err
-	}
-	if _, err := io.ReadFull(rr.r, rr.value); err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
-type runHeap struct {
-	rs  []*runReader
-	cmp func(a, b []byte) int
-}
-
-func (h *runHeap) Len() int { return len(h.rs) }
-func (h *runHeap) Less(i, j int) bool {
-	if c := h.cmp(h.rs[i].key, h.rs[j].key); c != 0 {
-		return c < 0
-	}
-	return h.rs[i].seq < h.rs[j].seq
-}
-func (h *runHeap) Swap(i, j int) { h.rs[i], h.rs[j] = h.rs[j], h.rs[i] }
-func (h *runHeap) Push(x any)    { h.rs = append(h.rs, x.(*runReader)) }
-func (h *runHeap) Pop() any {
-	x := h.rs[len(h.rs)-1]
-	h.rs = h.rs[:len(h.rs)-1]
-	return x
-}
-
 // errDuplicateKey reports two records with one key.
 var errDuplicateKey = errors.New("duplicate key")
 
@@ -396,30 +270,22 @@ func (s *recordSpool) Merge(fn func(key, value []byte) error) error {
 		return err
 	}
 	s.arena, s.index, s.spareArena, s.spareIndex = nil, nil, nil, nil
-	h := &runHeap{cmp: s.cmp}
-	defer func() {
-		for _, rr := range h.rs {
-			rr.f.Close()
-		}
-	}()
+	var rs []*extsort.RunReader
 	for i, name := range append([]string{filepath.Join(s.dir, "ordered")}, s.runs...) {
-		f, err := os.Open(name)
+		rr, err := extsort.OpenRun(name, i, 1<<20)
 		if err != nil {
+			for _, r := range rs {
+				r.Close()
+			}
 			return err
 		}
-		rr := &runReader{f: f, r: bufio.NewReaderSize(f, 1<<20), seq: i}
-		ok, err := rr.next()
-		if err != nil {
-			f.Close()
-			return err
-		}
-		if !ok {
-			f.Close()
-			continue
-		}
-		h.rs = append(h.rs, rr)
+		rs = append(rs, rr)
 	}
-	heap.Init(h)
+	m, err := extsort.NewMerger(rs, s.cmp)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
 	// Records with one key come out one after another: an I key may repeat
 	// (entries sharing a uniqueid, see dedupByID), and the group is held
 	// until the key changes; any other key may not.
@@ -437,34 +303,26 @@ func (s *recordSpool) Merge(fn func(key, value []byte) error) error {
 	}
 	var last []byte
 	n := 0
-	for h.Len() > 0 {
-		rr := h.rs[0]
-		if len(group) > 0 && !bytes.Equal(group[0].Key, rr.key) {
+	for rr := m.Top(); rr != nil; rr = m.Top() {
+		if len(group) > 0 && !bytes.Equal(group[0].Key, rr.Key) {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 		switch {
-		case len(rr.key) > 0 && rr.key[0] == mboxlist.KeyID:
-			group = append(group, mboxlist.KV{Key: bytes.Clone(rr.key), Value: bytes.Clone(rr.value)})
-		case n > 0 && bytes.Equal(last, rr.key):
-			return duplicateKeyErr(rr.key)
+		case len(rr.Key) > 0 && rr.Key[0] == mboxlist.KeyID:
+			group = append(group, mboxlist.KV{Key: bytes.Clone(rr.Key), Value: bytes.Clone(rr.Value)})
+		case n > 0 && bytes.Equal(last, rr.Key):
+			return duplicateKeyErr(rr.Key)
 		default:
-			if err := fn(rr.key, rr.value); err != nil {
+			if err := fn(rr.Key, rr.Value); err != nil {
 				return err
 			}
 		}
-		last = append(last[:0], rr.key...)
+		last = append(last[:0], rr.Key...)
 		n++
-		ok, err := rr.next()
-		if err != nil {
+		if err := m.Advance(); err != nil {
 			return err
-		}
-		if ok {
-			heap.Fix(h, 0)
-		} else {
-			rr.f.Close()
-			heap.Pop(h)
 		}
 	}
 	return flush()

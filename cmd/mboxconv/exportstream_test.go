@@ -13,6 +13,7 @@ import (
 
 	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/internal/extsort"
 )
 
 // TestExportSpoolOrder spools records in many small runs, some "ordered"
@@ -155,7 +156,7 @@ func TestKeyPrefixOrder(t *testing.T) {
 		ties := 0
 		for _, a := range keys {
 			for _, b := range keys {
-				pa, pb := keyPrefix(a, signed), keyPrefix(b, signed)
+				pa, pb := extsort.KeyPrefix(a, signed), extsort.KeyPrefix(b, signed)
 				c := cmp(a, b)
 				switch {
 				case pa < pb && c >= 0, pa > pb && c <= 0:
