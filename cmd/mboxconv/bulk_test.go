@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/murderkit/murderkit/convert"
+	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
 )
@@ -24,10 +28,9 @@ func importSummary(t *testing.T, args ...string) convert.Summary {
 // An empty leveldb registry is filled in one bulk step from a sorted
 // source; a second run finds everything stored; --bulk off and an import
 // into a registry that was used before go in batches; all three registries
-// verify equal to the source. (Every file or dump source
-// yields entries in dbname order, so the fallback after leveldb.ErrUnsorted
-// is not reachable from here; leveldb's TestBuildRefuses covers Build's
-// refusal.)
+// verify equal to the source. (A database file yields entries in dbname
+// order; the fallback after leveldb.ErrUnsorted is reached from a JSON
+// dump out of order: TestImportJSONStreamedAndUnsortedFallback.)
 func TestImportBulkAndFallback(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(fixtures, "sample.twoskip.db")
@@ -91,5 +94,58 @@ func TestImportDefaultDomainFilter(t *testing.T) {
 	s = importSummary(t, src, "--registry", "leveldb://"+filepath.Join(dir, "b"), "--domain", ".,example.com", "--checkpoint", filepath.Join(dir, "cp2"))
 	if s.Selected != 18 || !s.Verified {
 		t.Fatalf("--domain .,example.com: %+v, want all 18", s)
+	}
+}
+
+// A JSON dump is streamed into a bulk import (not held and sorted first);
+// one whose entries are not in dbname order is refused by the bulk
+// builder after part of it was read, and imported again in batches, held
+// and sorted as before: both registries verify equal to the dump.
+func TestImportJSONStreamedAndUnsortedFallback(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(fixtures, "sample.twoskip.db.json")
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es []mboxlist.Entry
+	d := mboxlist.NewJSONDecoder(f)
+	for d.Next() {
+		es = append(es, *d.Entry())
+	}
+	f.Close()
+	if d.Err() != nil || len(es) != 18 {
+		t.Fatalf("%s: %d entries, %v", src, len(es), d.Err())
+	}
+	slices.Reverse(es)
+	var buf bytes.Buffer
+	enc := mboxlist.NewJSONEncoder(&buf)
+	for i := range es {
+		if err := enc.Add(&es[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rev := filepath.Join(dir, "reversed.json")
+	if err := os.WriteFile(rev, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	sorted := "leveldb://" + filepath.Join(dir, "sorted")
+	s := importSummary(t, src, "--registry", sorted, "--checkpoint", filepath.Join(dir, "cp1"))
+	if !s.Bulk || s.Created != 18 || !s.Verified {
+		t.Fatalf("sorted JSON dump: %+v, want bulk, 18 created, verified", s)
+	}
+	unsorted := "leveldb://" + filepath.Join(dir, "unsorted")
+	s = importSummary(t, rev, "--registry", unsorted, "--checkpoint", filepath.Join(dir, "cp2"))
+	if s.Bulk || s.Created != 18 || !s.Verified {
+		t.Fatalf("reversed JSON dump: %+v, want batches after the bulk refusal, 18 created, verified", s)
+	}
+	for _, r := range []string{sorted, unsorted} {
+		if out, _, code := run(t, "verify", src, r); code != 0 {
+			t.Fatalf("verify %s %s: exit %d\n%s", src, r, code, out)
+		}
 	}
 }

@@ -23,6 +23,11 @@ type source struct {
 	decided bool             // a key decided 3.6-or-older the way Cyrus's upgrade check does
 	names   *mboxlist.NameConfig
 	salv    *salvaged // --salvage: what was skipped
+	// streamJSON: a JSON dump's entries are passed on in the dump's
+	// order as they are read, not held and sorted by dbname (a bulk
+	// import, which refuses entries out of order and then reads the
+	// source again without streamJSON).
+	streamJSON bool
 }
 
 var errStop = errors.New("stop")
@@ -213,6 +218,15 @@ func (s *source) entries(ctx context.Context, fn func(e *mboxlist.Entry) error) 
 			return nil
 		})
 		return inputErr(s.path, err)
+	}
+	if s.kind == kindJSON && s.streamJSON {
+		_, err := eachDump(s.path, s.kind, s.version, func(e *mboxlist.Entry) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fn(e)
+		})
+		return err
 	}
 	var all []mboxlist.Entry
 	var err error

@@ -283,7 +283,7 @@ func importInto(ctx context.Context, o importOptions, src string, stdout, stderr
 type bulkFunc = func(ctx context.Context, feed func(add func(registry.Entry) error) error) (registry.Store, registry.ImportStats, error)
 
 func importOnce(ctx context.Context, o importOptions, src string, store registry.Store, flt convert.Filter, slots []registry.Slot, log *slog.Logger, stderr io.Writer, bulk bulkFunc) (*convert.Summary, error) {
-	each, total, ident, closeFn, err := openEntrySource(ctx, src, o.report.progressOn(stderr), stderr)
+	each, total, ident, closeFn, err := openEntrySource(ctx, src, o.report.progressOn(stderr), bulk != nil, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -304,8 +304,12 @@ func importOnce(ctx context.Context, o importOptions, src string, store registry
 
 // openEntrySource opens a file (any format) or a registry URL as an entry
 // source. total is the number of entries when cheap to know (-1 otherwise);
-// ident identifies the content for checkpoints.
-func openEntrySource(ctx context.Context, src string, wantTotal bool, stderr io.Writer) (each convert.EntrySource, total int64, ident string, closeFn func(), err error) {
+// ident identifies the content for checkpoints. With streamJSON a JSON
+// dump's entries come in the dump's order as they are read (memory does
+// not grow with the dump); a bulk import, which needs dbname order anyway,
+// refuses them when they are not in that order (leveldb.ErrUnsorted) and
+// reads the dump again, held and sorted, for an import in batches.
+func openEntrySource(ctx context.Context, src string, wantTotal, streamJSON bool, stderr io.Writer) (each convert.EntrySource, total int64, ident string, closeFn func(), err error) {
 	total = -1
 	if isRegistryURL(src) {
 		st, err := openRegistry(ctx, src, true, hintLockedSource)
@@ -337,6 +341,7 @@ func openEntrySource(ctx context.Context, src string, wantTotal bool, stderr io.
 	if err != nil {
 		return nil, 0, "", nil, err
 	}
+	s.streamJSON = streamJSON
 	if wantTotal && kind.IsDB() && s.version == mboxlist.V36 {
 		var n int64
 		if err := s.db.Iterate(func(k, _ []byte) error {

@@ -81,21 +81,33 @@ func legacyDumpVersion(path string) (mboxlist.Version, error) {
 // readDump reads every entry of a JSON or legacy dump; the version of
 // legacy lines is v, or found by legacyDumpVersion when v is 0.
 func readDump(path string, kind srcKind, v mboxlist.Version) ([]mboxlist.Entry, mboxlist.Version, error) {
+	var all []mboxlist.Entry
+	v, err := eachDump(path, kind, v, func(e *mboxlist.Entry) error {
+		all = append(all, *e)
+		return nil
+	})
+	return all, v, err // what was read before an error too (inspect shows it)
+}
+
+// eachDump calls fn with every entry of a JSON or legacy dump, in the
+// dump's order, as it reads them (memory does not grow with the dump). An
+// error of fn stops the read and is returned as it is.
+func eachDump(path string, kind srcKind, v mboxlist.Version, fn func(e *mboxlist.Entry) error) (mboxlist.Version, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, inputErr(path, err)
+		return 0, inputErr(path, err)
 	}
 	defer f.Close()
-	var all []mboxlist.Entry
+	n := 0
 	// every entry is checked (mboxlist.Entry.Check): a dump is text anyone
 	// can edit, and Cyrus's ctl_mboxlist -u stores what it is given
 	check := func(e *mboxlist.Entry) error {
 		if err := e.Check(nil); err != nil {
-			n := e.Name
-			if len(n) > 80 {
-				n = n[:80] + "..."
+			name := e.Name
+			if len(name) > 80 {
+				name = name[:80] + "..."
 			}
-			return inputErr(path, fmt.Errorf("dump entry %d (%q): a value Cyrus cannot hold: %w", len(all)+1, n, err))
+			return inputErr(path, fmt.Errorf("dump entry %d (%q): a value Cyrus cannot hold: %w", n+1, name, err))
 		}
 		return nil
 	}
@@ -103,28 +115,34 @@ func readDump(path string, kind srcKind, v mboxlist.Version) ([]mboxlist.Entry, 
 		d := mboxlist.NewJSONDecoder(bufio.NewReaderSize(f, 1<<20))
 		for d.Next() {
 			if err := check(d.Entry()); err != nil {
-				return nil, 0, err
+				return mboxlist.V36, err
 			}
-			all = append(all, *d.Entry())
+			if err := fn(d.Entry()); err != nil {
+				return mboxlist.V36, err
+			}
+			n++
 		}
-		return all, mboxlist.V36, inputErr(path, d.Err())
+		return mboxlist.V36, inputErr(path, d.Err())
 	}
 	if err := legacyEndsWithNewline(f); err != nil {
-		return nil, 0, inputErr(path, err)
+		return 0, inputErr(path, err)
 	}
 	if v == 0 {
 		if v, err = legacyDumpVersion(path); err != nil {
-			return nil, 0, inputErr(path, err)
+			return 0, inputErr(path, err)
 		}
 	}
 	d := mboxlist.NewLegacyDecoder(bufio.NewReaderSize(f, 1<<20), v)
 	for d.Next() {
 		if err := check(d.Entry()); err != nil {
-			return nil, 0, err
+			return v, err
 		}
-		all = append(all, *d.Entry())
+		if err := fn(d.Entry()); err != nil {
+			return v, err
+		}
+		n++
 	}
-	return all, v, inputErr(path, d.Err())
+	return v, inputErr(path, d.Err())
 }
 
 // wholeOut holds a command's machine output until the command knows it
