@@ -7,19 +7,32 @@
 # that both sides printed the same bytes.
 #
 # The file is built by the real tools on a RAM disk (ctl_mboxlist -u fsyncs
-# once per mailbox): a JSON of N mailboxes is undumped into a scratch
+# once per mailbox): JSON of the N mailboxes is undumped into a scratch
 # configuration with reverseacls: yes after `ctl_cyrusdb -r` wrote the
 # reverse-ACL marker, so the file holds N-, I- and reverse-ACL keys like a real
-# 3.6 server's. The built file is kept in $WORK and reused (REBUILD=1 to redo).
+# 3.6 server's. ctl_mboxlist -u parses its whole input in memory (~2.5 GB per
+# million mailboxes), so the JSON goes in pieces of CHUNK mailboxes, each
+# undumped into the same file (10M: ten runs, ~10 min on /dev/shm). The built
+# file is kept in $WORK and reused (REBUILD=1 to redo).
+#
+# The outputs compared go to OUT (default /dev/shm, a RAM disk, so that the
+# speed of a disk does not enter the ratio), one at a time: each is hashed
+# (sha256, not timed) and removed before the next command runs, so a 10M run
+# needs room for the file and one dump (~4 + 3 GB), not for four dumps.
 #
 #   N=1000000 bench/dump.sh          (make bench BENCH_N=...)
+#   N=10000000 bench/dump.sh
 # Env: N (mailboxes, default 1000000), WORK (default /dev/shm/murderkit-bench),
-#      MBOXCONV (default bin/mboxconv, built if missing), REBUILD=1, RUNS (default 1)
+#      OUT (default $WORK), CHUNK (mailboxes per ctl_mboxlist -u, default
+#      1000000), MBOXCONV (default bin/mboxconv, built if missing), REBUILD=1,
+#      RUNS (default 1), BUILD_ONLY=1 (build the file and stop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
 WORK=${WORK:-/dev/shm/murderkit-bench}
 RUNS=${RUNS:-1}
+CHUNK=${CHUNK:-1000000}
+OUT=${OUT:-$WORK}
 bin=/usr/lib/cyrus/bin
 MBOXCONV=${MBOXCONV:-$PWD/bin/mboxconv}
 for t in ctl_mboxlist ctl_cyrusdb cyr_dbtool; do
@@ -47,14 +60,16 @@ C
 	# N mailboxes: users with INBOX, Sent, Drafts, Trash, Archive (5 each);
 	# every 50th user shares Archive with a group (a reverse-ACL key each),
 	# every 20th mailbox is on partition p2 of a second backend.
-	python3 - "$N" >"$cfg/in.json" <<'PY'
+	# gen FROM TO: the JSON of mailboxes FROM..TO-1
+	gen() {
+	python3 - "$1" "$2" <<'PY'
 import sys
-n = int(sys.argv[1])
+lo, hi = int(sys.argv[1]), int(sys.argv[2])
 out = sys.stdout
 out.write("{\n")
 sub = ["", ".Sent", ".Drafts", ".Trash", ".Archive"]
 first = True
-for i in range(n):
+for i in range(lo, hi):
     u, k = divmod(i, len(sub))
     user = "user%07d" % u
     name = "user." + user + sub[k]
@@ -69,19 +84,30 @@ for i in range(n):
     first = False
 out.write("\n}\n")
 PY
+	}
 	chown -R cyrus:mail "$cfg" 2>/dev/null || true
-	echo "bench: building a $N-mailbox twoskip mailboxes.db with ctl_mboxlist -u on $WORK ..." >&2
+	echo "bench: building a $N-mailbox twoskip mailboxes.db with ctl_mboxlist -u on $WORK, $CHUNK mailboxes per run ..." >&2
 	start=$(date +%s)
 	as_cyrus "$bin/ctl_cyrusdb" -C "$cfg/imapd.conf" -r
-	as_cyrus "$bin/ctl_mboxlist" -C "$cfg/imapd.conf" -u <"$cfg/in.json"
+	for ((lo = 0; lo < N; lo += CHUNK)); do
+		hi=$((lo + CHUNK < N ? lo + CHUNK : N))
+		gen "$lo" "$hi" >"$cfg/in.json"
+		chown cyrus:mail "$cfg/in.json" 2>/dev/null || true
+		as_cyrus "$bin/ctl_mboxlist" -C "$cfg/imapd.conf" -u <"$cfg/in.json"
+		echo "bench: $hi of $N undumped ($(($(date +%s) - start)) s, load $(cut -d' ' -f1 /proc/loadavg))" >&2
+	done
 	echo "bench: built in $(($(date +%s) - start)) s" >&2
 	rm -f "$cfg/in.json"
 	date >"$cfg/built"
 fi
+[ "${BUILD_ONLY:-}" = 1 ] && exit 0
 size=$(stat -c %s "$db")
 records=$(as_cyrus "$bin/cyr_dbtool" -C "$cfg/imapd.conf" "$db" twoskip show | wc -l)
 
-# run NAME OUT CMD...: time CMD (stdout to OUT), print "wall_s peak_kB"
+mkdir -p "$OUT"
+chown cyrus:mail "$OUT" 2>/dev/null || true
+# run NAME OUT CMD...: time CMD (stdout to OUT), print "wall_s peak_kB
+# cpu_s sha256"; OUT is hashed and removed afterwards
 run() {
 	local name=$1 outf=$2
 	shift 2
@@ -94,17 +120,19 @@ run() {
 			best_t=$t best_m=$m best_c=$(awk -v u="$u" -v s="$s" 'BEGIN{printf "%.2f", u+s}')
 		fi
 	done
-	echo "$best_t $best_m $best_c"
+	local sum
+	sum=$(sha256sum <"$outf" | cut -c1-64)
+	rm -f "$outf"
+	echo "$best_t $best_m $best_c $sum"
 }
 
-read -r t_ours_json m_ours_json c_ours_json < <(run ours-json "$WORK/ours.json" "$MBOXCONV" dump "$db")
-read -r t_cyr_json m_cyr_json c_cyr_json < <(run cyr-json "$WORK/cyr.json" "${asc[@]+"${asc[@]}"}" "$bin/ctl_mboxlist" -C "$cfg/imapd.conf" -d -f "$db")
-read -r t_ours_raw m_ours_raw c_ours_raw < <(run ours-raw "$WORK/ours.show" "$MBOXCONV" dump --raw "$db")
-read -r t_cyr_raw m_cyr_raw c_cyr_raw < <(run cyr-raw "$WORK/cyr.show" "${asc[@]+"${asc[@]}"}" "$bin/cyr_dbtool" -C "$cfg/imapd.conf" "$db" twoskip show)
+read -r t_ours_json m_ours_json c_ours_json h_ours_json < <(run ours-json "$OUT/ours.json" "$MBOXCONV" dump "$db")
+read -r t_cyr_json m_cyr_json c_cyr_json h_cyr_json < <(run cyr-json "$OUT/cyr.json" "${asc[@]+"${asc[@]}"}" "$bin/ctl_mboxlist" -C "$cfg/imapd.conf" -d -f "$db")
+read -r t_ours_raw m_ours_raw c_ours_raw h_ours_raw < <(run ours-raw "$OUT/ours.show" "$MBOXCONV" dump --raw "$db")
+read -r t_cyr_raw m_cyr_raw c_cyr_raw h_cyr_raw < <(run cyr-raw "$OUT/cyr.show" "${asc[@]+"${asc[@]}"}" "$bin/cyr_dbtool" -C "$cfg/imapd.conf" "$db" twoskip show)
 
-same_json=yes; cmp -s "$WORK/ours.json" "$WORK/cyr.json" || same_json=NO
-same_raw=yes; cmp -s "$WORK/ours.show" "$WORK/cyr.show" || same_raw=NO
-rm -f "$WORK"/ours.* "$WORK"/cyr.*
+same_json=yes; [ "$h_ours_json" = "$h_cyr_json" ] || same_json=NO
+same_raw=yes; [ "$h_ours_raw" = "$h_cyr_raw" ] || same_raw=NO
 
 limit_kb=$(((size + 64 * 1024 * 1024) / 1024))
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b == 0) b = 0.001; printf "%.1f", a / b }'; }
@@ -117,6 +145,7 @@ printf '%-24s %9s %9s %12s\n' "mboxconv dump --raw" "$t_ours_raw" "$c_ours_raw" 
 printf '%-24s %9s %9s %12s\n' "cyr_dbtool show" "$t_cyr_raw" "$c_cyr_raw" "$m_cyr_raw"
 printf 'speed-up (wall) json: %sx  raw: %sx   (target >= 5x)\n' "$(ratio "$t_cyr_json" "$t_ours_json")" "$(ratio "$t_cyr_raw" "$t_ours_raw")"
 printf 'cpu ratio       json: %sx  raw: %sx\n' "$(ratio "$c_cyr_json" "$c_ours_json")" "$(ratio "$c_cyr_raw" "$c_ours_raw")"
+printf 'outputs on %s (%s)\n' "$OUT" "$(df --output=fstype "$OUT" | tail -1)"
 printf 'load average at the end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'peak RSS limit (file + 64 MB): %d kB; ours json %s, raw %s\n' "$limit_kb" "$m_ours_json" "$m_ours_raw"
 printf 'same bytes as Cyrus: json %s, raw %s\n' "$same_json" "$same_raw"

@@ -26,14 +26,16 @@
 #
 # The list: SRCDB, a real Cyrus 3.6 mailboxes.db (default: bench/dump.sh's
 # file /dev/shm/murderkit-bench/n$N/conf/mailboxes.db when present, else one
-# is built here with `ctl_mboxlist -u`, 3–7 min at 1M). SRCDB is only read:
+# is built here with `ctl_mboxlist -u`, 3–7 min at 1M, in runs of CHUNK
+# entries: ctl_mboxlist -u holds its whole input in memory, ~2.5 GB per
+# million, so N=10000000 is ten runs into one file). SRCDB is only read:
 # each master step gets its own copy; the bridges get it through one
 # `mboxconv import` into a pristine leveldb registry on /dev/shm, copied
 # for each bridge step (REBUILD=1 redoes both).
 #
 #   N=1000000 bench/mupdate.sh        (make bench-mupdate BENCH_N=...)
 #   N=1000000 STEPS="cyrus-disk bridge-disk" bench/mupdate.sh
-# Env: N (default 1000000), SRCDB, WORK (/dev/shm/murderkit-mupdate), DISK
+# Env: N (default 1000000), CHUNK (1000000), SRCDB, WORK (/dev/shm/murderkit-mupdate), DISK
 #      (/var/tmp/murderkit-mupdate), CLIENTS (16), DURATION (10s), IDLE
 #      (1000), IDLE_N (10000), LAB (/work/shared/lab), STEPS (default: all
 #      but etcd3), REBUILD=1, TRIO_GOMAXPROCS (etcd3: GOMAXPROCS of each
@@ -41,6 +43,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
+CHUNK=${CHUNK:-1000000}
 WORK=${WORK:-/dev/shm/murderkit-mupdate}
 DISK=${DISK:-/var/tmp/murderkit-mupdate}
 CLIENTS=${CLIENTS:-16}
@@ -119,25 +122,34 @@ if [ -z "${SRCDB:-}" ]; then
 		rm -rf "$C"
 		lab "$C" "$CPORT" start
 		lab "$C" "$CPORT" stop master
-		python3 - "$N" >"$C/in.json" <<'PY'
+		# gen FROM TO: the JSON of entries FROM..TO-1
+		gen() {
+		python3 - "$1" "$2" <<'PY'
 import sys
-n = int(sys.argv[1])
+lo, hi = int(sys.argv[1]), int(sys.argv[2])
 w = sys.stdout.write
 w("{\n")
 sub = ["", ".Sent", ".Drafts", ".Trash", ".Archive"]
-for i in range(n):
+for i in range(lo, hi):
     u, k = divmod(i, len(sub))
     user = "user%07d" % u
     e = ('"user.%s%s": {"mbtype": "e", "partition": "default", "server": "bench%d", '
          '"uniqueid": "%08x-bench-4e00-8000-%012x", "uidvalidity": "%d", "createdmodseq": "1", '
          '"foldermodseq": "1", "acl": {"%s": "lrswipkxtecdan"}}') % (user, sub[k], 1 + u % 4, i, i, 1600000000 + i, user)
-    w(("" if i == 0 else ",\n") + e)
+    w(("" if i == lo else ",\n") + e)
 w("\n}\n")
 PY
-		chown -R cyrus "$C/master" "$C/in.json"
-		say "building the master's $N-entry mailboxes.db with ctl_mboxlist -u on $WORK ..."
+		}
+		chown -R cyrus "$C/master"
+		say "building the master's $N-entry mailboxes.db with ctl_mboxlist -u on $WORK, $CHUNK entries per run ..."
 		s=$(date +%s)
-		runuser -u cyrus -- "$bin/ctl_mboxlist" -C "$C/master/imapd.conf" -u <"$C/in.json"
+		for ((lo = 0; lo < N; lo += CHUNK)); do
+			hi=$((lo + CHUNK < N ? lo + CHUNK : N))
+			gen "$lo" "$hi" >"$C/in.json"
+			chown cyrus "$C/in.json"
+			runuser -u cyrus -- "$bin/ctl_mboxlist" -C "$C/master/imapd.conf" -u <"$C/in.json"
+			say "$hi of $N undumped ($(($(date +%s) - s)) s, load $(cut -d' ' -f1 /proc/loadavg))"
+		done
 		say "built in $(($(date +%s) - s)) s"
 		rm -f "$C/in.json"
 		date >"$C/built"
