@@ -30,7 +30,7 @@ export MURDERKIT_CHROOTS
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials powerloss powerloss-brief bench fixtures twins clean
+.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials powerloss powerloss-brief bench bench-scale fixtures twins clean
 
 all: build
 
@@ -113,6 +113,10 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 	$(GO) build -o $(BIN)/ ./cmd/mboxconv
 	N=$(BENCH_N) bench/dump.sh
+
+## bench-scale: growth of mboxconv import/export costs from 1M to BENCH_SCALE_NS's last N (bench/importscale.sh)
+bench-scale: deps
+	NS="$(or $(BENCH_SCALE_NS),1000000 10000000)" bench/importscale.sh
 
 ## bench-mupdate: MUPDATE side by side with the real Cyrus master (bench/mupdate.sh)
 bench-mupdate: deps
