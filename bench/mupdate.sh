@@ -44,6 +44,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
 CHUNK=${CHUNK:-1000000}
+# waits that grow with N (a master's START recovery, a frontend's sync):
+# 600 s plus 1 s per 5,000 entries; frontend syncs 30 min plus 1 per 200,000
+WAITS=$((600 + N / 5000))
+SYNCMIN=$((30 + N / 200000))
 WORK=${WORK:-/dev/shm/murderkit-mupdate}
 DISK=${DISK:-/var/tmp/murderkit-mupdate}
 CLIENTS=${CLIENTS:-16}
@@ -106,7 +110,7 @@ startmaster() {
 	fi
 	local s=$SECONDS
 	lab "$d" "$CPORT" start || true # cyrmaster's START recovery may outlast the lab's 20 s wait
-	waitbanner "$CPORT" 600
+	waitbanner "$CPORT" "$WAITS"
 	echo "master_start_seconds=$((SECONDS - s))"
 }
 
@@ -234,7 +238,7 @@ if want bridge-mem; then
 	say "bridge_mem: mupdateserver on the in-memory backend"
 	$LOAD -mode serve-memory -listen "127.0.0.1:$MPORT" -from "leveldb://$PR" &
 	MP=$!
-	waitbanner "$MPORT" 600
+	waitbanner "$MPORT" "$WAITS"
 	measure bridge_mem "127.0.0.1:$MPORT" "$MP"
 	kill -TERM "$MP"
 	wait "$MP" || true
@@ -286,7 +290,7 @@ if want frontend; then
 	load "frontend initial sync"
 	s=$(date +%s.%N)
 	lab "$F" "$BPORT" start frontend || true # the lab waits 60 s for the slave's greeting
-	$LOAD -addr "127.0.0.1:$((CPORT + 51))" -user admin -pass adminpw -mode waitfind -name zzzmark1.c00.m0000000 -label frontend_initial_sync. -timeout 30m
+	$LOAD -addr "127.0.0.1:$((CPORT + 51))" -user admin -pass adminpw -mode waitfind -name zzzmark1.c00.m0000000 -label frontend_initial_sync. -timeout "${SYNCMIN}m"
 	echo "frontend_initial_sync.from_start_seconds=$(echo "$(date +%s.%N) - $s" | bc)"
 	echo "frontend.bridge_$(rss "$BR")"
 	stopbridge
@@ -294,7 +298,7 @@ if want frontend; then
 	s=$(date +%s.%N)
 	startbridge "$d/registry" "$d/bridge.log"
 	$LOAD -addr "127.0.0.1:$BPORT" -mode write -clients 1 -duration 1m -count 1 -prefix zzzmark2 >/dev/null
-	$LOAD -addr "127.0.0.1:$((CPORT + 51))" -user admin -pass adminpw -mode waitfind -name zzzmark2.c00.m0000000 -label frontend_resync_after_restart. -timeout 30m
+	$LOAD -addr "127.0.0.1:$((CPORT + 51))" -user admin -pass adminpw -mode waitfind -name zzzmark2.c00.m0000000 -label frontend_resync_after_restart. -timeout "${SYNCMIN}m"
 	echo "frontend_resync_after_restart.from_restart_seconds=$(echo "$(date +%s.%N) - $s" | bc)"
 	echo "frontend_retry_delay_s=$(awk '/^mupdate_retry_delay:/{print $2}' "$F/frontend/imapd.conf")"
 	echo "frontend.bridge_after_resync_$(rss "$BR")"
