@@ -456,26 +456,3 @@ func (a *asyncDigest) Close() {
 	close(a.ch)
 	<-a.done
 }
-
-// Collect lists the registry entries passing f, in Cyrus order, from one
-// snapshot; it returns them with the snapshot's revision.
-func Collect(ctx context.Context, store registry.Store, f *Filter, p Progress) ([]registry.Entry, int64, error) {
-	if p == nil {
-		p = noProgress{}
-	}
-	total := int64(-1)
-	if n, err := store.Count(ctx, f.ListPrefix()); err == nil {
-		total = int64(n)
-	}
-	p.Start("read registry", total)
-	var all []registry.Entry
-	rev, err := store.List(ctx, f.ListPrefix(), func(e registry.Entry) error {
-		p.Add(1)
-		if f.Match(&e) {
-			all = append(all, e)
-		}
-		return nil
-	})
-	p.Done()
-	return all, rev, err
-}

@@ -72,11 +72,3 @@ func Compare(f Format, a, b []byte) int {
 	}
 	return CompareRaw(a, b)
 }
-
-// Comparator returns the default comparator of format f.
-func Comparator(f Format) func(a, b []byte) int {
-	if f == Skiplist {
-		return CompareSigned
-	}
-	return CompareRaw
-}

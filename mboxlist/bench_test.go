@@ -45,15 +45,15 @@ func BenchmarkDumpJSON(b *testing.B) {
 	kvs := benchEntries(1000)
 	b.ReportAllocs()
 	for b.Loop() {
-		d := NewDecoder(&sliceIter{kvs: kvs}, DecoderOptions{Version: V36})
+		es, err := entriesOf(kvs, V36, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
 		enc := NewJSONEncoder(io.Discard)
-		for d.Next() {
-			if err := enc.Add(d.Entry()); err != nil {
+		for i := range es {
+			if err := enc.Add(&es[i]); err != nil {
 				b.Fatal(err)
 			}
-		}
-		if err := d.Err(); err != nil {
-			b.Fatal(err)
 		}
 		enc.Close()
 	}
@@ -75,10 +75,9 @@ func BenchmarkEncodeRecords36(b *testing.B) {
 // BenchmarkJSONDecode parses a dump.
 func BenchmarkJSONDecode(b *testing.B) {
 	kvs := benchEntries(1000)
-	var es []Entry
-	d := NewDecoder(&sliceIter{kvs: kvs}, DecoderOptions{Version: V36})
-	for d.Next() {
-		es = append(es, *d.Entry())
+	es, err := entriesOf(kvs, V36, nil, nil)
+	if err != nil {
+		b.Fatal(err)
 	}
 	in := jsonDumpF(es)
 	b.SetBytes(int64(len(in)))

@@ -12,16 +12,38 @@ import (
 	"github.com/murderkit/murderkit/internal/cyrustest"
 )
 
-// sliceIter is a RecordIterator over records in memory (in key order).
-type sliceIter struct {
-	kvs []KV
-	i   int
+// entriesOf decodes records of version v, in key order, into entries as the
+// dump path does: marker, reverse-ACL and (for 3.6) I records are not
+// entries; a 3.6 entry takes the name history of the I record that byID holds
+// for its uniqueid, but only when that record names it (a tombstone left by a
+// rename shares the uniqueid).
+func entriesOf(kvs []KV, v Version, c *NameConfig, byID map[string][]byte) ([]Entry, error) {
+	var out []Entry
+	for _, kv := range kvs {
+		if v.ByID() && (len(kv.Key) == 0 || kv.Key[0] != KeyName) {
+			continue
+		}
+		rec, err := DecodeRecord(v, kv.Key, kv.Value, c)
+		if err != nil {
+			return out, err
+		}
+		if rec.Kind != KindEntry {
+			continue
+		}
+		e := rec.Entry
+		if val, ok := byID[e.UniqueID]; ok && v.ByID() && e.UniqueID != "" {
+			ie, err := DecodeIValue(e.UniqueID, val, c)
+			if err != nil {
+				return out, err
+			}
+			if ie.Name == e.Name {
+				e.History = ie.History
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
-
-func (s *sliceIter) Next() bool    { s.i++; return s.i <= len(s.kvs) }
-func (s *sliceIter) Key() []byte   { return s.kvs[s.i-1].Key }
-func (s *sliceIter) Value() []byte { return s.kvs[s.i-1].Value }
-func (s *sliceIter) Err() error    { return nil }
 
 func sortKVs(kvs []KV) {
 	sort.SliceStable(kvs, func(i, j int) bool { return bytes.Compare(kvs[i].Key, kvs[j].Key) < 0 })

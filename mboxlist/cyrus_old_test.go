@@ -79,12 +79,8 @@ func TestCyrusOldFormats(t *testing.T) {
 			if got := det.Version(); got != v {
 				t.Errorf("Detector = %s, want %s", got, v)
 			}
-			d := NewDecoder(&sliceIter{kvs: back}, DecoderOptions{Version: v})
-			var got []Entry
-			for d.Next() {
-				got = append(got, *d.Entry())
-			}
-			if err := d.Err(); err != nil {
+			got, err := entriesOf(back, v, nil, nil)
+			if err != nil {
 				t.Fatal(err)
 			}
 			sortEntries(in)

@@ -41,15 +41,8 @@ func decodeAll(t *testing.T, kvs []KV, c *NameConfig) []Entry {
 			}
 		}
 	}
-	var out []Entry
-	d := NewDecoder(&sliceIter{kvs: kvs}, DecoderOptions{Version: V36, Names: c, ByID: func(u string) ([]byte, bool, error) {
-		v, ok := byID[u]
-		return v, ok, nil
-	}})
-	for d.Next() {
-		out = append(out, *d.Entry())
-	}
-	if err := d.Err(); err != nil {
+	out, err := entriesOf(kvs, V36, c, byID)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -13,7 +13,7 @@
 // against which the tests check every byte (see mboxlist_cyrus_test.go).
 //
 // The model is [Entry]: version-neutral, in Cyrus 3.6 numbering. Readers
-// ([DecodeRecord], [Decoder], [JSONDecoder], [LegacyDecoder]) turn bytes of
+// ([DecodeRecord], [JSONDecoder], [LegacyDecoder]) turn bytes of
 // any version into entries; writers ([EncodeRecords], [JSONEncoder],
 // [LegacyLine]) turn entries back into the bytes a given [Version] of Cyrus
 // writes. [Losses] names what a conversion to an older version cannot keep.

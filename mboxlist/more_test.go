@@ -425,70 +425,6 @@ func TestListableBy(t *testing.T) {
 	}
 }
 
-func TestDecoderJoin(t *testing.T) {
-	live := Entry{Name: "user.fred.New", UniqueID: "u1", Partition: "p", Mtime: 3, ACL: acl("fred", full),
-		History: []HistoryItem{{Name: "user.fred.Old", Mtime: 2, Type: TypeEmail, Partition: "p"}}}
-	tomb := Entry{Name: "user.fred.Old", Type: FlagDeleted, UniqueID: "u1", Mtime: 3}
-	var kvs []KV
-	for _, e := range []Entry{live, tomb} {
-		kv, err := EncodeRecords(V36, &e, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kvs = append(kvs, kv...)
-	}
-	// the tombstone's I record would overwrite the live one: keep the live one
-	byID := map[string][]byte{}
-	for _, kv := range kvs {
-		if kv.Key[0] == 'I' {
-			if _, ok := byID[string(kv.Key[1:])]; !ok {
-				byID[string(kv.Key[1:])] = kv.Value
-			}
-		}
-	}
-	var uniq []KV
-	seen := map[string]bool{}
-	for _, kv := range kvs {
-		if !seen[string(kv.Key)] {
-			seen[string(kv.Key)] = true
-			uniq = append(uniq, kv)
-		}
-	}
-	sortKVs(uniq)
-	d := NewDecoder(&sliceIter{kvs: uniq}, DecoderOptions{Version: V36, Strict: true, ByID: func(u string) ([]byte, bool, error) {
-		v, ok := byID[u]
-		return v, ok, nil
-	}})
-	var got []Entry
-	for d.Next() {
-		got = append(got, *d.Entry())
-	}
-	if d.Err() != nil {
-		t.Fatal(d.Err())
-	}
-	want := []Entry{live, tomb}
-	want[1].History = nil // the I record names the live entry, not the tombstone
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatal(diff)
-	}
-	// As36 on a pre-3.6 file adds the legacy-dirs flag.
-	old := []KV{{Key: []byte("user.a"), Value: []byte("1 be!p a\tl\t")}}
-	d = NewDecoder(&sliceIter{kvs: old}, DecoderOptions{Version: V24, As36: true})
-	if !d.Next() || d.Entry().Type != FlagRemote|FlagLegacyDirs {
-		t.Fatalf("As36: %+v %v", d.Entry(), d.Err())
-	}
-	// Strict stops at a bad I record; the default skips it.
-	bad := []KV{{Key: []byte("Ix"), Value: []byte("%(T e)")}, {Key: []byte("Nuser\x1fa"), Value: []byte("%(T e P p M 1)")}}
-	d = NewDecoder(&sliceIter{kvs: bad}, DecoderOptions{Version: V36, Strict: true})
-	if d.Next() || d.Err() == nil {
-		t.Fatal("strict decoder accepted an I record without N")
-	}
-	d = NewDecoder(&sliceIter{kvs: bad}, DecoderOptions{Version: V36})
-	if !d.Next() || d.Entry().Name != "user.a" {
-		t.Fatal(d.Err())
-	}
-}
-
 // The byte-mapping fast paths of DBName and IntNameFromDB agree with the
 // full mbname algorithm.
 func TestNameFastPaths(t *testing.T) {
@@ -547,13 +483,6 @@ func TestLegacyDecoderLongLines(t *testing.T) {
 	var de *DumpError
 	if d.Next() || !errors.As(d.Err(), &de) || de.Line != 1 {
 		t.Fatalf("over-long line: %v", d.Err())
-	}
-}
-
-func TestDecoderNeedsVersion(t *testing.T) {
-	d := NewDecoder(&sliceIter{}, DecoderOptions{})
-	if d.Next() || d.Err() == nil {
-		t.Fatal("a Decoder without a Version decoded")
 	}
 }
 

@@ -265,9 +265,6 @@ func IsDeletedName(intname string, c *NameConfig) bool {
 // Owner is the userid owning an internal name ("" for shared mailboxes).
 func Owner(intname string, c *NameConfig) string { return ParseIntName(intname, c).UserID() }
 
-// OwnerDB is Owner for a 3.6 dbname.
-func OwnerDB(dbname string, c *NameConfig) string { return ParseDBName(dbname, c).UserID() }
-
 // Display is a name for people: components joined with sep (e.g. '/' or
 // '.'), each decoded from modified UTF-7 and with `^` shown as '.', and
 // "@domain" appended for a domain name ("user/fred/Entwürfe@example.com").
