@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/mupdate"
 )
 
@@ -213,16 +214,11 @@ func testWatch(t *testing.T, b mupdate.Backend) {
 	for _, w := range writes {
 		b.Write(ctx, w)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually.WaitTrue(10*time.Second, func() bool { // what came is compared below
 		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= 4 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(got) >= 4
+	})
 	cancel()
 	if err := <-wdone; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Watch returned %v after cancel", err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/mupdate/creds"
 	"github.com/murderkit/murderkit/mupdate/memory"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
@@ -68,10 +69,7 @@ func FuzzServerSession(f *testing.F) {
 			t.Fatalf("the session did not end within 10 s after %q", in)
 		}
 		cli.Close()
-		deadline := time.Now().Add(5 * time.Second)
-		for srv.Conns() > 0 && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		eventually.WaitTrue(5*time.Second, func() bool { return srv.Conns() == 0 }) // checked below
 		s := srv.Stats()
 		if srv.Conns() != 0 || s.AwaitingLogin != 0 || s.StreamBytes != 0 {
 			t.Fatalf("after the session: %d connections, %d awaiting login, %d stream bytes", srv.Conns(), s.AwaitingLogin, s.StreamBytes)

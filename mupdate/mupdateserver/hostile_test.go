@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/internal/cyrustest"
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/mupdate/memory"
 	"github.com/murderkit/murderkit/mupdate/mupdateclient"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
@@ -279,17 +280,6 @@ func flood(t testing.TB, addr, from string, n int) []net.Conn {
 	return open
 }
 
-func waitFor(t testing.TB, what string, d time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestStrangersDoNotLockOutBackends: hundreds of idle connections that
 // never log in, first from one address (127.0.0.2), then spread over many,
 // neither lock out a new client from 127.0.0.1 (ours and Cyrus's own
@@ -327,7 +317,7 @@ func TestStrangersDoNotLockOutBackends(t *testing.T) {
 	// 1. n strangers from one address: MaxUnauthPerAddr of them are served.
 	start := time.Now()
 	flood(t, ts.addr, "127.0.0.2", n)
-	waitFor(t, "per-address refusals counted", 10*time.Second, func() bool {
+	eventually.True(t, 10*time.Second, "per-address refusals counted", func() bool {
 		return ts.srv.Stats().Refused["per_address"] == int64(n-perAddr)
 	})
 	if got := ts.srv.Stats().AwaitingLogin; got != perAddr && time.Since(start) < 4*time.Second {
@@ -343,7 +333,7 @@ func TestStrangersDoNotLockOutBackends(t *testing.T) {
 	for i := range addrs {
 		last = flood(t, ts.addr, fmt.Sprintf("127.0.0.%d", 3+i), n/addrs)
 	}
-	waitFor(t, "evictions counted", 10*time.Second, func() bool { return ts.srv.Stats().Refused["evicted"] > 0 })
+	eventually.True(t, 10*time.Second, "evictions counted", func() bool { return ts.srv.Stats().Refused["evicted"] > 0 })
 	newcomer("user.after2")
 	mupdatetestFinds(t, ts.addr, "user.after2")
 
@@ -361,7 +351,7 @@ func TestStrangersDoNotLockOutBackends(t *testing.T) {
 	}
 
 	// 3. The strangers that are left go at the login timeout.
-	waitFor(t, "every stranger closed", 20*time.Second, func() bool { return ts.srv.Stats().AwaitingLogin == 0 })
+	eventually.True(t, 20*time.Second, "every stranger closed", func() bool { return ts.srv.Stats().AwaitingLogin == 0 })
 	st := ts.srv.Stats()
 	t.Logf("stats %+v, open %d", st, ts.srv.Conns())
 	nc := last[len(last)-1] // the newest stranger was never evicted

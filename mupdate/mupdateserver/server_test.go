@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/creds"
 	"github.com/murderkit/murderkit/mupdate/mupdateclient"
@@ -211,10 +212,7 @@ func TestMaxConns(t *testing.T) {
 	}
 	a.send("Q1 LOGOUT\r\n")
 	a.until("Q1 OK")
-	deadline := time.Now().Add(5 * time.Second)
-	for ts.srv.Conns() > 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.True(t, 5*time.Second, "the logged-out connection is gone", func() bool { return ts.srv.Conns() <= 1 })
 	d := dialRaw(t, ts.addr)
 	d.until("* OK MUPDATE")
 }

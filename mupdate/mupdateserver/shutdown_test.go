@@ -2,6 +2,7 @@ package mupdateserver_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/creds"
 	"github.com/murderkit/murderkit/mupdate/memory"
@@ -85,7 +87,15 @@ func TestShutdownLetsWriteInFlightFinish(t *testing.T) {
 	c.send("W01 ACTIVATE \"user.inflight\" \"be1!default\" \"\"\r\n")
 	<-be.started
 	ts.cancel() // SIGTERM while the write runs
-	time.Sleep(100 * time.Millisecond)
+	// the shutdown is under way: the listener is closed
+	eventually.Nil(t, 5*time.Second, func() error {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			return nil
+		}
+		nc.Close()
+		return errors.New("the server still accepts connections after the cancel")
+	})
 	close(be.release)
 	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	got := c.until("* BYE")

@@ -338,7 +338,7 @@ func TestAuth(t *testing.T) {
 
 	// the file changes under the reader: saslpasswd2 changes a password,
 	// adds and deletes users; the next check sees it
-	time.Sleep(10 * time.Millisecond) // a distinct mtime
+	time.Sleep(10 * time.Millisecond) // a distinct mtime, by which the reader sees the change (not a synchronisation)
 	setpw(t, db, "murder.test", "murder", "thirdpw")
 	setpw(t, db, "murder.test", "newuser", "newpw")
 	delpw(t, db, "murder.test", "user008")
@@ -407,6 +407,8 @@ func TestBrokenFile(t *testing.T) {
 	// the file is whole again while a check waits: the retry reads it
 	f := &sasldb.File{Path: bad}
 	go func() {
+		// not a synchronisation: the repair lands while the check is
+		// already retrying, which is what this part tests
 		time.Sleep(30 * time.Millisecond)
 		os.WriteFile(bad, good, 0o600)
 	}()
