@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/creds"
 	"github.com/murderkit/murderkit/mupdate/memory"
@@ -174,10 +175,7 @@ func TestQueueWhileMasterDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- wt.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for wt.Queued() > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.WaitTrue(10*time.Second, func() bool { return wt.Queued() == 0 }) // checked below
 	cancel()
 	<-done
 	if n := wt.Queued(); n != 0 {

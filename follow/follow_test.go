@@ -15,6 +15,7 @@ import (
 
 	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/follow"
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/creds"
@@ -120,14 +121,12 @@ func act(name, loc, acl string) mupdate.Request {
 func waitEqual(t *testing.T, m *master, st registry.Store, what string) {
 	t.Helper()
 	var diff string
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if diff = cmp.Diff(m.list(t), regList(t, st)); diff == "" {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !eventually.WaitTrue(10*time.Second, func() bool {
+		diff = cmp.Diff(m.list(t), regList(t, st))
+		return diff == ""
+	}) {
+		t.Fatalf("%s: master (-) vs registry (+):\n%s", what, diff)
 	}
-	t.Fatalf("%s: master (-) vs registry (+):\n%s", what, diff)
 }
 
 func TestFollowResyncAndLive(t *testing.T) {
@@ -188,7 +187,7 @@ func TestFollowResyncAndLive(t *testing.T) {
 	waitEqual(t, m, st, "after live changes")
 
 	// lag: a NOOP round trip completes every 50 ms
-	if err := waitFor(5*time.Second, func() bool { l, ok := f.Lag(); return ok && l < time.Second }); err != nil {
+	if !eventually.WaitTrue(5*time.Second, func() bool { l, ok := f.Lag(); return ok && l < time.Second }) {
 		t.Errorf("lag never under 1 s: %+v", f.Status())
 	}
 
@@ -204,7 +203,7 @@ func TestFollowResyncAndLive(t *testing.T) {
 	)
 	st2, _ := creds.Parse(strings.NewReader("murder:murderpw\n"))
 	m.start(t, ctx, st2, m.addr)
-	if err := waitFor(10*time.Second, func() bool { return f.Status().Resyncs >= 2 }); err != nil {
+	if !eventually.WaitTrue(10*time.Second, func() bool { return f.Status().Resyncs >= 2 }) {
 		t.Fatalf("no second resync: %+v", f.Status())
 	}
 	waitEqual(t, m, st, "after a drop and resync")
@@ -228,17 +227,6 @@ func TestFollowResyncAndLive(t *testing.T) {
 
 func entry(name string) mboxlist.Entry {
 	return mboxlist.Entry{Name: name, Type: mboxlist.FlagRemote, ACL: mboxlist.ACL{}}
-}
-
-func waitFor(d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return errors.New("timed out")
 }
 
 func TestGuardRefusesMasterOwnedWrites(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/follow"
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/registry"
@@ -40,7 +41,7 @@ func TestFollowSkipsWhatCyrusCannotHold(t *testing.T) {
 	fctx, fstop := context.WithCancel(ctx)
 	defer fstop()
 	go f.Run(fctx)
-	if err := waitFor(10*time.Second, func() bool { return f.Status().Synced }); err != nil {
+	if !eventually.WaitTrue(10*time.Second, func() bool { return f.Status().Synced }) {
 		t.Fatalf("never synced: %+v", f.Status())
 	}
 	if s := f.Status(); s.LastSync.Refused != 4 || s.LastSync.Created != 1 || s.Refused != 4 {
@@ -48,7 +49,7 @@ func TestFollowSkipsWhatCyrusCannotHold(t *testing.T) {
 	}
 	// live: a bad one, then a good one, which arrives (still following)
 	m.write(t, act(owner+"y", be, "anyone\tlr\t"), act("user.bob", be, "bob\tlr\t"))
-	if err := waitFor(10*time.Second, func() bool { _, err := st.Get(ctx, "user.bob"); return err == nil }); err != nil {
+	if !eventually.WaitTrue(10*time.Second, func() bool { _, err := st.Get(ctx, "user.bob"); return err == nil }) {
 		t.Fatalf("user.bob never arrived after a refused entry: %+v", f.Status())
 	}
 	if s := f.Status(); s.Refused != 5 || !s.Connected {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/follow"
+	"github.com/murderkit/murderkit/internal/eventually"
 )
 
 // A master that streams but never answers NOOP (hung, or a half-open
@@ -65,7 +66,7 @@ func TestUnansweredNoopReconnects(t *testing.T) {
 	done := make(chan error, 1)
 	fctx, stop := context.WithCancel(ctx)
 	go func() { done <- f.Run(fctx) }()
-	if err := waitFor(10*time.Second, func() bool { return accepted.Load() >= 3 && f.Status().Resyncs >= 2 }); err != nil {
+	if !eventually.WaitTrue(10*time.Second, func() bool { return accepted.Load() >= 3 && f.Status().Resyncs >= 2 }) {
 		t.Fatalf("follower did not reconnect after unanswered NOOPs: %+v", f.Status())
 	}
 	s := f.Status()
