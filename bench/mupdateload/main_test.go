@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/murderkit/murderkit/internal/cyrustest"
+	"github.com/murderkit/murderkit/internal/eventually"
 )
 
 // TestLoadAgainstMemoryServer runs the built program as bench/mupdate.sh
@@ -37,17 +40,8 @@ func TestLoadAgainstMemoryServer(t *testing.T) {
 		srv.Process.Signal(syscall.SIGTERM)
 		srv.Wait()
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve-memory did not listen on %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := eventually.Wait(20*time.Second, func() error { return cyrustest.Greeted(addr) }); err != nil {
+		t.Fatalf("serve-memory did not greet on %s: %v", addr, err)
 	}
 	run := func(args ...string) map[string]string {
 		t.Helper()

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/murderkit/murderkit/internal/eventually"
 )
 
 // IMAPD is a release's cyrmaster serving its imapd on a 127.0.0.1 port,
@@ -137,25 +139,46 @@ func (c *Config) StartIMAPD(t testing.TB) *IMAPD {
 }
 
 func (s *IMAPD) waitGreeting(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	return WaitGreeting(s.Addr, timeout, s.done)
+}
+
+// Greeted dials addr once and reads lines until one starts "* OK" (an IMAP
+// greeting, or the last line of a MUPDATE banner); it returns nil then, else
+// why not.
+func Greeted(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if strings.HasPrefix(line, "* OK") {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %v", addr, err)
+		}
+	}
+}
+
+// WaitGreeting waits up to timeout until addr greets (Greeted); it gives up
+// at once when exited (the server process's end) is closed.
+func WaitGreeting(addr string, timeout time.Duration, exited <-chan struct{}) error {
+	err := eventually.Wait(timeout, func() error {
 		select {
-		case <-s.done:
-			return fmt.Errorf("cyrmaster exited")
+		case <-exited:
+			return eventually.Stop(fmt.Errorf("cyrmaster exited before %s greeted", addr))
 		default:
 		}
-		conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
-		if err == nil {
-			conn.SetDeadline(time.Now().Add(5 * time.Second))
-			line, _ := bufio.NewReader(conn).ReadString('\n')
-			conn.Close()
-			if strings.HasPrefix(line, "* OK") {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
+		return Greeted(addr)
+	})
+	if err != nil {
+		return fmt.Errorf("no greeting on %s within %v: %w", addr, timeout, err)
 	}
-	return fmt.Errorf("no greeting within %v", timeout)
+	return nil
 }
 
 // Stop stops cyrmaster (SIGTERM, then SIGKILL to its process group after

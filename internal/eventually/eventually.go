@@ -1,6 +1,7 @@
 package eventually
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -15,7 +16,9 @@ const (
 // Wait calls f until it returns nil or timeout has passed, and returns nil or
 // the last error f returned. f is called at least once, and once more after
 // the timeout has passed if the previous call was earlier, so a condition
-// that became true in the last pause is not missed.
+// that became true in the last pause is not missed. An error made by Stop
+// ends the wait at once (the condition can no longer come true: the process
+// that would make it true has exited); Wait returns the error Stop wrapped.
 func Wait(timeout time.Duration, f func() error) error {
 	deadline := time.Now().Add(timeout)
 	pause := firstPause
@@ -23,6 +26,10 @@ func Wait(timeout time.Duration, f func() error) error {
 		err := f()
 		if err == nil {
 			return nil
+		}
+		var stop stopError
+		if errors.As(err, &stop) {
+			return stop.err
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -61,6 +68,14 @@ func WaitTrue(timeout time.Duration, cond func() bool) bool {
 		return errFalse
 	}) == nil
 }
+
+// Stop wraps err so that Wait returns it at once instead of polling on.
+func Stop(err error) error { return stopError{err} }
+
+type stopError struct{ err error }
+
+func (e stopError) Error() string { return e.err.Error() }
+func (e stopError) Unwrap() error { return e.err }
 
 type falseError struct{}
 

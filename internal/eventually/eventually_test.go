@@ -41,6 +41,25 @@ func TestWaitReturnsLastErrorAtTimeout(t *testing.T) {
 	}
 }
 
+func TestStopEndsTheWait(t *testing.T) {
+	exited := errors.New("cyrmaster exited")
+	var calls int
+	start := time.Now()
+	err := Wait(10*time.Second, func() error {
+		calls++
+		if calls == 3 {
+			return Stop(exited)
+		}
+		return errors.New("no greeting yet")
+	})
+	if err != exited || calls != 3 {
+		t.Fatalf("Wait = %v after %d calls, want %v after 3", err, calls, exited)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("Stop did not end the wait (%v)", took)
+	}
+}
+
 // A condition made true by another goroutine is seen.
 func TestWaitTrueSeesOtherGoroutine(t *testing.T) {
 	var done atomic.Bool

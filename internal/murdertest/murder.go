@@ -3,6 +3,8 @@ package murdertest
 import (
 	"testing"
 	"time"
+
+	"github.com/murderkit/murderkit/internal/eventually"
 )
 
 // LabSeed is what the lab's backend holds before it joins the murder
@@ -119,15 +121,8 @@ func StartMurder(t testing.TB, o MurderOptions) *Murder {
 	return m
 }
 
-// Eventually polls f every 100 ms until it returns nil or timeout passes,
-// and returns the last error.
+// Eventually calls f until it returns nil or timeout passes, and returns the
+// last error (internal/eventually's Wait, kept for the interop tests).
 func Eventually(timeout time.Duration, f func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return eventually.Wait(timeout, f)
 }

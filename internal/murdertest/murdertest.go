@@ -1,7 +1,6 @@
 package murdertest
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/internal/cyrustest"
+	"github.com/murderkit/murderkit/internal/eventually"
 )
 
 // CyrMaster is Debian's name for Cyrus' master process.
@@ -664,39 +664,26 @@ func readFile(p string) string {
 // waitBanner waits until addr accepts a connection and sends a line starting
 // "* OK" (IMAP greeting, or the last line of a MUPDATE banner).
 func waitBanner(addr string, timeout time.Duration, exited <-chan struct{}, check func() error) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
+	var stopped error
+	last := eventually.Wait(timeout, func() error {
 		select {
 		case <-exited:
-			return fmt.Errorf("cyrmaster exited before %s greeted", addr)
+			stopped = fmt.Errorf("cyrmaster exited before %s greeted", addr)
 		default:
+			stopped = check()
 		}
-		if err := check(); err != nil {
-			return err
+		if stopped != nil {
+			return eventually.Stop(stopped)
 		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			r := bufio.NewReader(c)
-			for {
-				line, err := r.ReadString('\n')
-				if strings.HasPrefix(line, "* OK") {
-					c.Close()
-					return nil
-				}
-				if err != nil {
-					last = fmt.Errorf("%s: %v", addr, err)
-					break
-				}
-			}
-			c.Close()
-		} else {
-			last = err
-		}
-		time.Sleep(100 * time.Millisecond)
+		return cyrustest.Greeted(addr)
+	})
+	switch {
+	case stopped != nil:
+		return stopped
+	case last != nil:
+		return fmt.Errorf("no greeting on %s within %v (last: %v)", addr, timeout, last)
 	}
-	return fmt.Errorf("no greeting on %s within %v (last: %v)", addr, timeout, last)
+	return nil
 }
 
 // Stop stops the instance: SIGTERM to cyrmaster, then SIGKILL to its process

@@ -1,6 +1,7 @@
 package murdertest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/murderkit/murderkit/internal/eventually"
 )
 
 // Saslauthd is a real saslauthd (Debian sasl2-bin) checking passwords
@@ -91,17 +94,23 @@ exec /usr/sbin/saslauthd -a sasldb -m "$3" -d -n 2`
 		t.Fatalf("murdertest: start saslauthd: %v", err)
 	}
 	go func() { s.cmd.Wait(); close(s.done) }()
-	deadline := time.Now().Add(StartTimeout)
-	for !strings.Contains(s.log.String(), "listening on socket: "+s.Socket) {
+	exited := errors.New("exited")
+	err = eventually.Wait(StartTimeout, func() error {
 		select {
 		case <-s.done:
-			t.Fatalf("murdertest: saslauthd exited at start: %v\n%s", s.cmd.ProcessState, s.log.String())
+			return eventually.Stop(exited)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("murdertest: saslauthd did not listen on %s within %v:\n%s", s.Socket, StartTimeout, s.log.String())
+		if !strings.Contains(s.log.String(), "listening on socket: "+s.Socket) {
+			return errors.New("not listening")
 		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	switch {
+	case err == exited:
+		t.Fatalf("murdertest: saslauthd exited at start: %v\n%s", s.cmd.ProcessState, s.log.String())
+	case err != nil:
+		t.Fatalf("murdertest: saslauthd did not listen on %s within %v:\n%s", s.Socket, StartTimeout, s.log.String())
 	}
 	return s
 }
@@ -114,18 +123,13 @@ func (s *Saslauthd) Log() string { return s.log.String() }
 // writes its line about a check while or after it answers) and reports
 // whether they all came.
 func (s *Saslauthd) WaitLog(lines ...string) bool {
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	return eventually.WaitTrue(5*time.Second, func() bool {
 		l, all := s.Log(), true
 		for _, want := range lines {
 			all = all && strings.Contains(l, want)
 		}
-		if all {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
+		return all
+	})
 }
 
 // Stop ends saslauthd and its workers (its process group): SIGTERM, then

@@ -186,27 +186,9 @@ func Start(t testing.TB, o Options) *Server {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
-		if err == nil {
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "* OK") {
-				break
-			}
-		}
-		select {
-		case <-done:
-			log, _ := os.ReadFile(filepath.Join(dir, "master.log"))
-			t.Fatalf("cyrmaster exited before %s greeted: %s", s.Addr, log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Cyrus imapd on %s sent no greeting within 30s", s.Addr)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := cyrustest.WaitGreeting(s.Addr, 30*time.Second, done); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "master.log"))
+		t.Fatalf("Cyrus imapd: %v\nmaster.log: %s", err, log)
 	}
 	return s
 }
