@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/creds"
@@ -280,7 +281,7 @@ func runMix(t *testing.T, cfg mixConfig) *mixResult {
 				res.add("slow/reads ended (server closed, or the run ended)", 1)
 				return
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // the load: a client that reads slowly
 		}
 	}()
 
@@ -294,7 +295,7 @@ func runMix(t *testing.T, cfg mixConfig) *mixResult {
 				nc, err := net.Dial("tcp", cfg.addr)
 				if err != nil {
 					res.add("garbage/dial error", 1)
-					time.Sleep(50 * time.Millisecond)
+					time.Sleep(50 * time.Millisecond) // the load's pace, not a synchronisation
 					continue
 				}
 				br := bufio.NewReader(nc)
@@ -323,7 +324,7 @@ func runMix(t *testing.T, cfg mixConfig) *mixResult {
 						break
 					}
 					res.add("garbage/lines sent", 1)
-					time.Sleep(time.Millisecond)
+					time.Sleep(time.Millisecond) // the load's pace
 				}
 				nc.Close()
 			}
@@ -622,19 +623,14 @@ func TestMupdateServerSoak(t *testing.T) {
 	}
 	// every connection ends; nothing is left behind
 	srv.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.Conns() > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.WaitTrue(10*time.Second, func() bool { return srv.Conns() == 0 }) // checked next
 	if c := srv.Conns(); c != 0 {
 		t.Errorf("%d connections still open after Close", c)
 	}
 	if b := srv.Stats().StreamBytes; b != 0 {
 		t.Errorf("streams still hold %d bytes after Close", b)
 	}
-	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > goroutines+10 && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually.WaitTrue(5*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines+10 }) // logged next
 	t.Logf("goroutines: %d before, %d after", goroutines, runtime.NumGoroutine())
 }
 
@@ -686,20 +682,20 @@ func TestMupdateServerSoakCyrus(t *testing.T) {
 		// wait until the master greets again (it frees the strangers'
 		// slots only as its workers see them closed)
 		t0 := time.Now()
-		for {
+		if err := eventually.Wait(3*time.Minute, func() error {
 			nc, err := net.Dial("tcp", master.MupdateAddr)
-			if err == nil {
-				nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-				l, _ := bufio.NewReader(nc).ReadString('\n')
-				nc.Close()
-				if strings.HasPrefix(l, "* AUTH") || strings.HasPrefix(l, "* OK") {
-					break
-				}
+			if err != nil {
+				return err
 			}
-			if time.Since(t0) > 3*time.Minute {
-				t.Fatalf("the Cyrus master still refuses connections %v after the strangers left", time.Since(t0))
+			defer nc.Close()
+			nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			l, _ := bufio.NewReader(nc).ReadString('\n')
+			if !strings.HasPrefix(l, "* AUTH") && !strings.HasPrefix(l, "* OK") {
+				return fmt.Errorf("first line %q", l)
 			}
-			time.Sleep(200 * time.Millisecond)
+			return nil
+		}); err != nil {
+			t.Fatalf("the Cyrus master still refuses connections %v after the strangers left: %v", time.Since(t0), err)
 		}
 		t.Logf("Cyrus greets again %v after the run's clients closed", time.Since(t0).Round(100*time.Millisecond))
 	}

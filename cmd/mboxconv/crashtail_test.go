@@ -61,6 +61,8 @@ func bigCrashTail(t *testing.T) (path string, tailRecords int) {
 		if time.Now().After(deadline) {
 			t.Fatalf("cyr_dbtool batch never wrote its SETs (size %d): %s", last, errb.String())
 		}
+		// polled at this pace on purpose (not internal/eventually): the
+		// writes are done when the size holds still for 300 ms
 		time.Sleep(300 * time.Millisecond)
 	}
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

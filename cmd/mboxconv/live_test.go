@@ -66,7 +66,7 @@ func TestImportLiveFileRepackedByCyrus(t *testing.T) {
 		if err := repack.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(max(0, full-lead))
+		time.Sleep(max(0, full-lead)) // the import's start is placed in the repack's run: the thing tested
 		cmd := exec.Command(exe, "-test.run", "^TestTrialChild$")
 		cmd.Env = append(os.Environ(), "MBOXCONV_TRIAL_CHILD="+strings.Join(args, "\x1f"))
 		var out, errb bytes.Buffer

@@ -199,6 +199,8 @@ func replaceWhenOpen(ctx context.Context, path, repl string) bool {
 				return os.Rename(repl, path) == nil
 			}
 		}
+		// a tight poll on purpose (not internal/eventually): the rename
+		// must land while the read is under way
 		time.Sleep(100 * time.Microsecond)
 	}
 	return false

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/mupdateclient"
 )
@@ -45,13 +46,10 @@ func TestServeThreeEmbeddedMembers(t *testing.T) {
 	dial := func(addr string) *mupdateclient.Client {
 		t.Helper()
 		var c *mupdateclient.Client
-		var err error
-		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if c, err = mupdateclient.Dial(ctx, addr, nil); err == nil {
-				break
-			}
-		}
-		if err != nil {
+		if err := eventually.Wait(30*time.Second, func() (err error) {
+			c, err = mupdateclient.Dial(ctx, addr, nil)
+			return err
+		}); err != nil {
 			t.Fatalf("bridge %s never answered: %v", addr, err)
 		}
 		if err := c.Authenticate(ctx, "murder", "murderpw", "PLAIN"); err != nil {

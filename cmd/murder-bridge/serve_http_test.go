@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
@@ -132,17 +134,17 @@ func TestLookupVisibleThroughBridge(t *testing.T) {
 
 func waitHTTP(t *testing.T, u string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if r, err := http.Get(u); err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				return
-			}
+	eventually.Nil(t, 10*time.Second, func() error {
+		r, err := http.Get(u)
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s never answered", u)
+		r.Body.Close()
+		if r.StatusCode != 200 {
+			return fmt.Errorf("%s: %s", u, r.Status)
+		}
+		return nil
+	})
 }
 
 // Settings from the environment, --config and --imapd-conf reach serve in

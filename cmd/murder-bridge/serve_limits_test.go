@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/murderkit/murderkit/internal/eventually"
 )
 
 // metricsText scrapes /metrics.
@@ -99,14 +101,10 @@ func TestServeLimitsFlagsAndMetrics(t *testing.T) {
 		t.Fatalf("FINDs: %q", got)
 	}
 	var m string
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually.WaitTrue(10*time.Second, func() bool { // the metrics are checked below
 		m = metricsText(t, "http://"+httpA)
-		if strings.Contains(m, `murder_bridge_mupdate_connections_refused_total{reason="login_timeout"} 2`) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return strings.Contains(m, `murder_bridge_mupdate_connections_refused_total{reason="login_timeout"} 2`)
+	})
 	for _, want := range []string{
 		`murder_bridge_mupdate_connections_refused_total{reason="per_address"} 1`,
 		`murder_bridge_mupdate_connections_refused_total{reason="login_timeout"} 2`,

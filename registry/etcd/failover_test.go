@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/etcd"
 	"github.com/murderkit/murderkit/registry/etcd/etcdtest"
@@ -98,6 +99,8 @@ func TestLeaderKill(t *testing.T) {
 				elected <- time.Now()
 				return
 			}
+			// a steady 20 ms poll (not internal/eventually, whose pauses
+			// grow): the election's time is measured
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
@@ -146,15 +149,11 @@ func TestLeaderKill(t *testing.T) {
 		if i == leader {
 			continue
 		}
-		for {
+		eventually.WaitTrue(time.Until(deadline), func() bool { // what came is checked below
 			l.mu.Lock()
-			got := len(l.evs)
-			l.mu.Unlock()
-			if got >= len(all) || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			defer l.mu.Unlock()
+			return len(l.evs) >= len(all)
+		})
 		l.mu.Lock()
 		seen := map[string]bool{}
 		var last int64

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/etcd"
 	"github.com/murderkit/murderkit/registry/etcd/etcdtest"
@@ -130,7 +131,7 @@ func TestReadsRideOutLeaderKill(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	eventually.True(t, 10*time.Second, "the readers are reading", func() bool { return reads.Load() > 0 })
 	// First the leader hands over (etcd's MoveLeader, as an operator's
 	// `etcdctl move-leader` or a member's graceful stop does) a few times,
 	// among the members that stay; reads in flight meet "leader changed".
@@ -160,7 +161,9 @@ func TestReadsRideOutLeaderKill(t *testing.T) {
 		}
 		cli.Close()
 		t.Logf("round %d: leader moved m%d -> m%d", round, cur, to)
-		time.Sleep(500 * time.Millisecond)
+		// reads go on under the new leader before the next move
+		before := reads.Load()
+		eventually.True(t, 10*time.Second, "reads under the new leader", func() bool { return reads.Load() >= before+50 })
 	}
 	if l, err := c.Leader(ctx); err != nil || l != leader {
 		t.Fatalf("leader after the moves: m%d, %v; want m%d", l, err, leader)
@@ -168,14 +171,15 @@ func TestReadsRideOutLeaderKill(t *testing.T) {
 	killedAt := time.Now()
 	c.Kill(leader)
 	// read on until a new leader is there and 2 s more
-	for ctx.Err() == nil {
-		if l, err := c.Leader(ctx); err == nil && l != leader {
+	eventually.True(t, 30*time.Second, "a new leader after the kill", func() bool {
+		l, err := c.Leader(ctx)
+		if err == nil && l != leader {
 			t.Logf("new leader m%d %v after the kill", l, time.Since(killedAt).Round(time.Millisecond))
-			break
+			return true
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(2 * time.Second)
+		return false
+	})
+	time.Sleep(2 * time.Second) // the reads under the new leader: the load, not a synchronisation
 	close(stop)
 	wg.Wait()
 	var retried int64

@@ -39,7 +39,7 @@ func TestCloseWhileWatching(t *testing.T) {
 			e.Name = "user.fred"
 			st.Put(ctx, e)
 		}()
-		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		time.Sleep(time.Duration(round%5) * time.Millisecond) // Close lands at a different moment of the watches' work each round: the thing tested
 		if err := st.Close(); err != nil {
 			t.Fatal(err)
 		}

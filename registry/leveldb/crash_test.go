@@ -47,7 +47,7 @@ func childHold(path string) {
 	}
 	defer s.Close()
 	fmt.Println("locked")
-	time.Sleep(time.Minute)
+	time.Sleep(time.Minute) // hold the lock until the parent kills this child
 }
 
 const importBatch = 2000
@@ -205,7 +205,7 @@ func childBuild(path string) {
 		os.Exit(3)
 	}
 	fmt.Println("built")
-	time.Sleep(time.Minute)
+	time.Sleep(time.Minute) // stay alive until the parent kills this child
 }
 
 // TestCrashDuringBuild kill -9s a child process at a random moment of a
