@@ -144,86 +144,75 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
-func TestNames(t *testing.T) {
-	cases := []struct{ intname, dbname, owner string }{
-		{"user.fred", "user\x1ffred", "fred"},
-		{"user.john^doe.Sent", "user\x1fjohn.doe\x1fSent", "john.doe"},
-		{"example.com!user.jane.a^b", "example.com\x1duser\x1fjane\x1fa.b", "jane@example.com"},
-		{"shared.box", "shared\x1fbox", ""},
-		{"DELETED.user.fred.Old.5F000000", "DELETED\x1fuser\x1ffred\x1fOld\x1f5F000000", "fred"},
-		{"example.com!DELETED.shared.x.5F000000", "example.com\x1dDELETED\x1fshared\x1fx\x1f5F000000", ""},
-		{"user", "user", ""},
-	}
-	for _, tc := range cases {
-		if got := DBName(tc.intname, nil); got != tc.dbname {
-			t.Errorf("DBName(%q) = %q, want %q", tc.intname, got, tc.dbname)
-		}
-		if got := IntNameFromDB(tc.dbname, nil); got != tc.intname {
-			t.Errorf("IntNameFromDB(%q) = %q, want %q", tc.dbname, got, tc.intname)
-		}
-		if got := Owner(tc.intname, nil); got != tc.owner {
-			t.Errorf("Owner(%q) = %q, want %q", tc.intname, got, tc.owner)
-		}
-	}
-	if !IsDeletedName("DELETED.user.fred.5F000000", nil) || IsDeletedName("user.DELETED.x", nil) {
-		t.Error("IsDeletedName")
-	}
-	if got := DBName("a.b", &NameConfig{DefaultDomain: "x.org"}); got != "a\x1fb" {
-		t.Errorf("got %q", got)
-	}
-	if got := DBName("x.org!a.b", &NameConfig{DefaultDomain: "x.org"}); got != "a\x1fb" {
-		t.Errorf("default domain not dropped: %q", got)
-	}
-}
-
-func TestMUTF7(t *testing.T) {
-	cases := []struct{ enc, dec string }{
-		{"Entw&APw-rfe", "Entwürfe"},
-		{"&ZeVnLIqe-", "日本語"},
-		{"a&-b", "a&b"},
-		{"&2D3eAA-", "😀"},
-	}
-	for _, tc := range cases {
-		d, err := DecodeMUTF7(tc.enc)
-		if err != nil || d != tc.dec {
-			t.Errorf("DecodeMUTF7(%q) = %q, %v, want %q", tc.enc, d, err, tc.dec)
-		}
-		e, err := EncodeMUTF7(tc.dec)
-		if err != nil || e != tc.enc {
-			t.Errorf("EncodeMUTF7(%q) = %q, %v, want %q", tc.dec, e, err, tc.enc)
-		}
-	}
-	for _, bad := range []string{"&AGE-", "&Jjo", "&Jj-", "caf\xc3\xa9", "&2D0-"} {
-		if _, err := DecodeMUTF7(bad); err == nil {
-			t.Errorf("DecodeMUTF7(%q) accepted", bad)
-		}
-	}
-}
-
-func TestACLEffective(t *testing.T) {
-	a := ACL{{"anyone", "lr"}, {"fred", "lrswi"}, {"-fred", "w"}, {"group:staff", "lrsk"}, {"-anyone", "r"}, {"anonymous", "l"}}
+func TestDecode2x(t *testing.T) {
 	cases := []struct {
-		who  Identity
-		want Rights
+		name, value string
+		want        Entry
+		pos         int // -1: no error
 	}{
-		{Identity{User: "fred"}, "lsi"},
-		{Identity{User: "bob"}, "l"},
-		{Identity{User: "bob", Groups: []string{"group:staff"}}, "lsk"},
-		{Identity{Anonymous: true}, "l"},
+		{"local", "0 default fred\tlrswipkxtecda\t", Entry{Partition: "default", ACL: acl("fred", "lrswipkxtecda")}, -1},
+		{"remote", "1 backend1!default fred\tlrswipkxtecda\t", Entry{Type: FlagRemote, Server: "backend1", Partition: "default", ACL: acl("fred", "lrswipkxtecda")}, -1},
+		{"reserved", "3 be!p ", Entry{Type: FlagRemote | FlagReserve, Server: "be", Partition: "p", ACL: ACL{}}, -1},
+		{"no acl", "0 default", Entry{Partition: "default", ACL: ACL{}}, -1},
+		{"prefix", "(uniqueid 1234 specialuse \\Sent) 0 p a\tl\t", Entry{UniqueID: "1234", LegacySpecialUse: "\\Sent", Partition: "p", ACL: acl("a", "l")}, -1},
+		{"prefix other keys", "(foo bar uniqueid x) 0 p ", Entry{UniqueID: "x", Partition: "p", ACL: ACL{}}, -1},
+		{"no type", "default fred\tlrs\t", Entry{}, 0},
+		{"bad bits", "4096 p ", Entry{}, 0},
+		{"huge", "99999999999 p ", Entry{}, 0},
+		{"no space", "0", Entry{}, 1},
+		{"dangling acl", "0 p fred\tlrs\tbob", Entry{}, 4},
+		{"prefix unterminated", "(uniqueid x", Entry{}, 10},
 	}
 	for _, tc := range cases {
-		if got := RightsFromMask(a.Effective(tc.who)); got != tc.want {
-			t.Errorf("Effective(%+v) = %q, want %q", tc.who, got, tc.want)
+		t.Run(tc.name, func(t *testing.T) {
+			e, f, err := DecodeValue(V24, "user.x", []byte(tc.value), nil)
+			if tc.pos >= 0 {
+				var ve *ValueError
+				if !errors.As(err, &ve) || ve.Pos != tc.pos {
+					t.Fatalf("err = %v, want position %d", err, tc.pos)
+				}
+				return
+			}
+			if err != nil || f != Format2x {
+				t.Fatal(err, f)
+			}
+			tc.want.Name = "user.x"
+			if d := cmp.Diff(tc.want, e); d != "" {
+				t.Fatal(d)
+			}
+		})
+	}
+}
+
+func TestLegacyDlist(t *testing.T) {
+	e := Entry{Name: "user.fred", Type: FlagRemote | FlagReserve, UniqueID: "u1", Partition: "default", Server: "be1", UIDValidity: 7, CreatedModseq: 3, FolderModseq: 4, Mtime: 99,
+		ACL: acl("fred", "lrs", "we ird", "l")}
+	want := map[Version]string{
+		V25: "%(A %(fred lrs \"we ird\" l) I u1 P default S be1 T rz V 7 M 99)",
+		V30: "%(A %(fred lrs \"we ird\" l) I u1 P default S be1 T rz V 7 F 4 M 99)",
+		V32: "%(A %(fred lrs \"we ird\" l) I u1 P default S be1 T rz V 7 C 3 F 4 M 99)",
+		V34: "%(A %(fred lrs \"we ird\" l) I u1 P default S be1 T rz V 7 C 3 F 4 M 99)",
+	}
+	for v, w := range want {
+		got, err := ValueDlist(v, &e)
+		if err != nil || string(got) != w {
+			t.Errorf("ValueDlist(%s) = %q, %v\nwant %q", v, got, err, w)
+		}
+		back, f, err := DecodeValue(v, "user.fred", got, nil)
+		if err != nil || f != FormatDlist {
+			t.Fatal(err)
+		}
+		ce, _ := Convert(V36, v, &e)
+		if d := cmp.Diff(ce, back); d != "" {
+			t.Errorf("%s round trip:\n%s", v, d)
 		}
 	}
-	if !Rights("lrc").Has('k') || !Rights("lrc").Has('x') || Rights("lr").Has('w') || !Rights("d").Has('e') {
-		t.Error("Has with legacy macros")
+	v2x, _ := Value2x(&e)
+	if string(v2x) != "3 be1!default fred\tlrs\twe ird\tl\t" {
+		t.Errorf("Value2x = %q", v2x)
 	}
-	tab, err := ParseACLTab("fred\tlrswipkxtecda\tanyone\tlr\t")
-	if err != nil || len(tab) != 2 || tab.TabString() != "fred\tlrswipkxtecda\tanyone\tlr\t" {
-		t.Errorf("ParseACLTab = %v, %v", tab, err)
-	}
-	if _, err := ParseACLTab("fred\tlr\tdangling"); err == nil {
-		t.Error("dangling identifier accepted")
+	// A 3.6 T string is not a legacy one.
+	if _, _, err := DecodeValue(V34, "x", []byte("%(T e M 1)"), nil); !errors.Is(err, ErrUnknown) {
+		t.Errorf("3.6 T in legacy value: %v", err)
 	}
 }
