@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/murderkit/murderkit/convert"
+	"github.com/murderkit/murderkit/internal/exitcode"
 )
 
 // --progress json prints JSON lines on stderr ending with a final one;
@@ -47,5 +49,33 @@ func TestImportProgressDryRunFilters(t *testing.T) {
 	}
 	if _, _, code := run(t, "import", src, "--registry", reg, "--progress", "fancy"); code != 2 {
 		t.Errorf("--progress fancy: exit %d, want 2", code)
+	}
+}
+
+func TestImport(t *testing.T) {
+	reg := "leveldb://" + filepath.Join(t.TempDir(), "reg")
+	src := filepath.Join(fixtures, "sample.twoskip.db")
+	out, stderr, code := run(t, "import", src, "--registry", reg)
+	if code != 0 || !strings.Contains(out, "imported 18 mailboxes") || !strings.Contains(out, "18 created") {
+		t.Fatalf("import: exit %d\n%s%s", code, out, stderr)
+	}
+	// A re-run is a no-op.
+	out, stderr, code = run(t, "import", src, "--registry", reg)
+	if code != 0 || !strings.Contains(out, "0 created, 0 updated, 18 unchanged") {
+		t.Fatalf("second import: exit %d\n%s%s", code, out, stderr)
+	}
+	// --server fills in the server of local entries only.
+	out, stderr, code = run(t, "import", filepath.Join(fixtures, "v25.twoskip.db"), "--registry", reg, "--server", "backend9", "--batch", "3")
+	if code != 0 || !strings.Contains(out, "imported 8 mailboxes") {
+		t.Fatalf("import --server: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, _, code := run(t, "import", src); code != exitcode.Usage {
+		t.Errorf("import without --registry: exit %d, want 2", code)
+	}
+	if _, _, code := run(t, "import", src, "--registry", "nosuch://x"); code != exitcode.Registry {
+		t.Errorf("import to an unknown registry scheme: exit %d, want 5", code)
+	}
+	if _, err := os.Stat(filepath.Join(strings.TrimPrefix(reg, "leveldb://"))); err != nil {
+		t.Error(err)
 	}
 }
