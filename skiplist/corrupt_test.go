@@ -4,43 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/cyrusdb/cyrusdbtest"
 )
 
-type kv struct{ k, v string }
-
-func sampleKVs(n int) []kv {
-	var r []kv
-	for i := 0; i < n; i++ {
-		r = append(r, kv{fmt.Sprintf("user.u%04d", i), fmt.Sprintf("%d 1 default u%04d lrswipkxtecda", i, i)})
-	}
-	return r
-}
-
-func build(t testing.TB, kvs []kv) []byte {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "t.db")
-	w, err := Create(p, &cyrusdb.WriteOptions{Seed: 7, Now: 1700000000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, x := range kvs {
-		if err := w.Add([]byte(x.k), []byte(x.v)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+// build writes records with our writer and returns the file's bytes.
+func build(t testing.TB, recs []cyrusdbtest.Pair) []byte {
+	return fileFormat.Build(t, &cyrusdb.WriteOptions{Seed: 7, Now: 1700000000}, recs)
 }
 
 type rec struct {
@@ -125,7 +97,7 @@ func withLog(base []byte) []byte {
 }
 
 func TestCorruptTable(t *testing.T) {
-	base := build(t, sampleKVs(20))
+	base := build(t, cyrusdbtest.SampleRecords(20))
 	rs := scan(base)
 	logged := withLog(base)
 	lrs := scan(logged)
@@ -196,7 +168,7 @@ func TestCorruptTable(t *testing.T) {
 // Pointers are never followed: a file whose pointers form a loop reads
 // correctly (Cyrus's pointers may include uncommitted records).
 func TestPointerLoopIgnored(t *testing.T) {
-	base := build(t, sampleKVs(10))
+	base := build(t, cyrusdbtest.SampleRecords(10))
 	want, _, err := readAll(base)
 	if err != nil {
 		t.Fatal(err)
@@ -212,15 +184,15 @@ func TestPointerLoopIgnored(t *testing.T) {
 }
 
 func TestLogReplay(t *testing.T) {
-	base := build(t, sampleKVs(5))
+	base := build(t, cyrusdbtest.SampleRecords(5))
 	got, tail, err := readAll(withLog(base))
 	if err != nil || tail != nil {
 		t.Fatal(err, tail)
 	}
-	kvs := sampleKVs(5)[1:]
+	kvs := cyrusdbtest.SampleRecords(5)[1:]
 	var want bytes.Buffer
 	for _, x := range kvs {
-		fmt.Fprintf(&want, "%s\t%s\n", x.k, x.v)
+		fmt.Fprintf(&want, "%s\t%s\n", x.Key, x.Value)
 	}
 	want.WriteString("user.zzlog\tlogged\n")
 	if !bytes.Equal(got, want.Bytes()) {
@@ -232,7 +204,7 @@ func TestLogReplay(t *testing.T) {
 // log it is a crash tail (a prefix of the committed transactions) — never a
 // panic, never a record that was not committed.
 func TestTruncateAndFlipEverywhere(t *testing.T) {
-	base := withLog(build(t, sampleKVs(8)))
+	base := withLog(build(t, cyrusdbtest.SampleRecords(8)))
 	full, _, err := readAll(base)
 	if err != nil {
 		t.Fatal(err)
@@ -272,7 +244,7 @@ func TestTruncateAndFlipEverywhere(t *testing.T) {
 }
 
 func TestSalvage(t *testing.T) {
-	kvs := sampleKVs(30)
+	kvs := cyrusdbtest.SampleRecords(30)
 	base := build(t, kvs)
 	rs := scan(base)
 	b := bytes.Clone(base)
@@ -292,7 +264,7 @@ func TestSalvage(t *testing.T) {
 	var want []string
 	for i, x := range kvs {
 		if i != 4 && i != 12 && i != 20 {
-			want = append(want, x.k)
+			want = append(want, x.Key)
 		}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

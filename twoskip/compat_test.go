@@ -3,7 +3,6 @@ package twoskip
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -29,6 +28,14 @@ func openT(t testing.TB, path string) *DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// fileFormat is this package's writer and reader for the tests and
+// benchmarks both formats share (cyrusdbtest.FileFormat).
+var fileFormat = FileFormat{
+	Name:   "twoskip",
+	Create: func(path string, opts *cyrusdb.WriteOptions) (cyrusdb.Writer, error) { return Create(path, opts) },
+	Open:   func(path string) (cyrusdb.Reader, error) { return Open(path, nil) },
 }
 
 func longKey(n int) string { return "user." + strings.Repeat("k", n) }
@@ -195,40 +202,9 @@ func salvageN(f *os.File, size int64, fn func(k, v []byte) error) (int, error) {
 	return len(sv.Skipped) + len(sv.Doubts), err
 }
 
-// A file larger than the writer's buffers (pointers patched both in the
-// buffer and in the file): Cyrus finds it consistent and shows what we read.
-func TestWriteLargeCyrusAccepts(t *testing.T) {
-	e := New(t)
-	p := e.Path("large.db")
-	w, err := Create(p, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	val := strings.Repeat("v", 100)
-	for i := 0; i < 30000; i++ {
-		k := fmt.Sprintf("Nuser.u%06d", i)
-		if i%1000 == 0 {
-			k += strings.Repeat("x", 40000) // some records span many blocks
-		}
-		if err := w.Add([]byte(k), []byte(val)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if fi, _ := os.Stat(p); fi.Size() < 4<<20 {
-		t.Fatalf("file only %d bytes", fi.Size())
-	}
-	want := show(t, openT(t, p))
-	e.Own(t, p)
-	if msg, ok := e.Consistent(t, p, "twoskip"); !ok {
-		t.Fatalf("consistent: %s", msg)
-	}
-	if got := e.Show(t, p, "twoskip"); !bytes.Equal(got, want) {
-		t.Fatalf("cyr_dbtool show differs from our reader (%d vs %d bytes)", len(got), len(want))
-	}
-}
+// A file larger than the writer's buffers: Cyrus finds it consistent and
+// shows what we read.
+func TestWriteLargeCyrusAccepts(t *testing.T) { fileFormat.CheckWriteLarge(t) }
 
 // A commit by Cyrus while a reader has the file open is detected
 // (current_size moved); a fresh Open reads the new state.

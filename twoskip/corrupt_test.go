@@ -6,43 +6,15 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/cyrusdb/cyrusdbtest"
 )
 
-type kv struct{ k, v string }
-
-func sampleKVs(n int) []kv {
-	var r []kv
-	for i := 0; i < n; i++ {
-		r = append(r, kv{fmt.Sprintf("user.u%04d", i), fmt.Sprintf("%d 1 default u%04d lrswipkxtecda", i, i)})
-	}
-	return r
-}
-
 // build writes records with our writer and returns the file's bytes.
-func build(t testing.TB, kvs []kv) []byte {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "t.db")
-	w, err := Create(p, &cyrusdb.WriteOptions{Seed: 7})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, x := range kvs {
-		if err := w.Add([]byte(x.k), []byte(x.v)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+func build(t testing.TB, recs []cyrusdbtest.Pair) []byte {
+	return fileFormat.Build(t, &cyrusdb.WriteOptions{Seed: 7}, recs)
 }
 
 // rec is a record found by a sequential scan (test helper).
@@ -92,7 +64,7 @@ func wantCorrupt(t *testing.T, err error, off int64) {
 }
 
 func TestCorruptTable(t *testing.T) {
-	base := build(t, sampleKVs(20))
+	base := build(t, cyrusdbtest.SampleRecords(20))
 	rs := scan(t, base)
 	r1, r2, r3 := rs[0], rs[1], rs[2]
 	slotOff := func(r rec, i int) int64 { return r.off + 8 + 8*int64(i) }
@@ -188,7 +160,7 @@ func TestCorruptTable(t *testing.T) {
 // Every truncation is an error (never a silently shorter list), and every
 // single-bit flip is an error or changes nothing visible.
 func TestTruncateAndFlipEverywhere(t *testing.T) {
-	base := build(t, sampleKVs(12))
+	base := build(t, cyrusdbtest.SampleRecords(12))
 	want, err := readAll(base)
 	if err != nil {
 		t.Fatal(err)
@@ -217,7 +189,7 @@ func TestTruncateAndFlipEverywhere(t *testing.T) {
 }
 
 func TestSkipTailCRC(t *testing.T) {
-	base := build(t, sampleKVs(5))
+	base := build(t, cyrusdbtest.SampleRecords(5))
 	rs := scan(t, base)
 	base[rs[1].off+rs[1].size-9] ^= 1 // value byte
 	db, err := NewReader(bytes.NewReader(base), int64(len(base)), Options{SkipTailCRC: true})
@@ -231,7 +203,7 @@ func TestSkipTailCRC(t *testing.T) {
 }
 
 func TestSalvage(t *testing.T) {
-	kvs := sampleKVs(30)
+	kvs := cyrusdbtest.SampleRecords(30)
 	base := build(t, kvs)
 	rs := scan(t, base)
 	b := bytes.Clone(base)
@@ -250,7 +222,7 @@ func TestSalvage(t *testing.T) {
 	var want []string
 	for i, x := range kvs {
 		if i != 4 && i != 9 {
-			want = append(want, x.k+"="+x.v)
+			want = append(want, x.Key+"="+x.Value)
 		}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/cyrusdb/cyrusdbtest"
 )
 
 func seeds(f *testing.F) {
@@ -19,7 +20,7 @@ func seeds(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	f.Add(build(f, sampleKVs(3)))
+	f.Add(build(f, cyrusdbtest.SampleRecords(3)))
 	f.Add(build(f, nil))
 	f.Add([]byte{})
 }
