@@ -2,10 +2,8 @@ package bridge_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/httpapi"
+	"github.com/murderkit/murderkit/internal/mupdatetest"
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mupdate/creds"
 	"github.com/murderkit/murderkit/mupdate/mupdatemetrics"
@@ -97,19 +96,9 @@ func TestClientInputAsCyrusAnswersIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := httpapi.NewMetrics()
-	srv, err := mupdateserver.New(mupdateserver.Config{Backend: mupdatemetrics.New(m.Registry, m.RegistryError).Wrap(bridge.New(openStore(t))), Auth: cr,
-		FailedLoginPause: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); srv.Close() }()
-	go srv.Serve(ctx, ln)
-	got := exchange(t, ln.Addr().String(), "admin", "adminpw", inputs)
+	srv := mupdatetest.Start(t, mupdateserver.Config{Backend: mupdatemetrics.New(m.Registry, m.RegistryError).Wrap(bridge.New(openStore(t))), Auth: cr,
+		FailedLoginPause: -1})
+	got := exchange(t, srv.Addr, "admin", "adminpw", inputs)
 	for i := range inputs {
 		if got[i] != want[i] {
 			t.Errorf("after %q: bridge %q, Cyrus %q", inputs[i], got[i], want[i])

@@ -21,6 +21,7 @@ import (
 
 	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/internal/eventually"
+	"github.com/murderkit/murderkit/internal/mupdatetest"
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/creds"
@@ -577,7 +578,7 @@ func TestMupdateServerSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := mupdateserver.New(mupdateserver.Config{Backend: bridge.New(openStore(t)), Auth: cr,
+	srv := mupdatetest.Start(t, mupdateserver.Config{Backend: bridge.New(openStore(t)), Auth: cr,
 		Logger:           slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		StreamMaxBytes:   1 << 20,
 		StreamTotalBytes: 4 << 20,
@@ -585,18 +586,8 @@ func TestMupdateServerSoak(t *testing.T) {
 		FailedLoginPause: -1,
 		CommandTimeout:   2 * time.Second,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); srv.Close() }()
-	go srv.Serve(ctx, ln)
 	goroutines := runtime.NumGoroutine()
-	res := runMix(t, mixConfig{addr: ln.Addr().String(), admin: "murder", adminPW: "murderpw", writes: n,
+	res := runMix(t, mixConfig{addr: srv.Addr, admin: "murder", adminPW: "murderpw", writes: n,
 		backends: 4, slaves: 3, strangers: 200, stalled: 4, garbageConns: 4, readers: 2,
 		sampleMemory: func() int64 {
 			var ms runtime.MemStats

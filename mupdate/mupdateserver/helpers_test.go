@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/mupdatetest"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/creds"
 	"github.com/murderkit/murderkit/mupdate/memory"
@@ -25,7 +26,7 @@ type testServer struct {
 	be     *memory.Backend
 	addr   string
 	cancel context.CancelFunc // ends Serve (a shutdown)
-	done   chan struct{}      // closed when Serve returned
+	done   <-chan struct{}    // closed when Serve returned
 }
 
 func startServer(t testing.TB, mutate func(*mupdateserver.Config)) *testServer {
@@ -46,23 +47,8 @@ func startServer(t testing.TB, mutate func(*mupdateserver.Config)) *testServer {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv, err := mupdateserver.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		srv.Close()
-		<-done
-	})
-	return &testServer{srv: srv, be: be, addr: ln.Addr().String(), cancel: cancel, done: done}
+	s := mupdatetest.Start(t, cfg)
+	return &testServer{srv: s.Server, be: be, addr: s.Addr, cancel: s.Cancel, done: s.Done}
 }
 
 // rawConn is a line-level test client.

@@ -3,14 +3,13 @@ package mupdateserver_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/murderkit/murderkit/internal/eventually"
+	"github.com/murderkit/murderkit/internal/mupdatetest"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/creds"
 	"github.com/murderkit/murderkit/mupdate/memory"
@@ -27,35 +26,23 @@ func TestShutdownBetweenCommandsSaysBye(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 40; i++ {
-		srv, err := mupdateserver.New(mupdateserver.Config{
+		srv := mupdatetest.Start(t, mupdateserver.Config{
 			Backend: memory.New(nil), Auth: st, Admins: []string{"admin"},
 			FailedLoginPause: -1, IdleTimeout: time.Minute,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); srv.Serve(ctx, ln) }()
 
-		c := dialRaw(t, ln.Addr().String())
+		c := dialRaw(t, srv.Addr)
 		c.login("admin", "adminpw")
 		c.send("N01 NOOP\r\n")
 		c.until("N01 OK")
-		cancel()
+		srv.Cancel()
 		c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 		start := time.Now()
 		l, err := c.br.ReadString('\n')
 		if err != nil || !strings.HasPrefix(l, "* BYE") {
 			t.Fatalf("trial %d: after shutdown got %q, %v (after %v), want * BYE", i, l, err, time.Since(start))
 		}
-		srv.Close()
-		<-done
+		srv.Stop()
 		c.nc.Close()
 	}
 }

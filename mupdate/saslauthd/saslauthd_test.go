@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/mupdatetest"
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/mupdate/creds"
@@ -178,19 +179,8 @@ func TestVerifyBadPeers(t *testing.T) {
 func TestMupdateServerWithSaslauthd(t *testing.T) {
 	sd := murdertest.StartSaslauthd(t, realm, users)
 	start := func(auth mupdateserver.Authenticator) string {
-		srv, err := mupdateserver.New(mupdateserver.Config{Backend: memory.New(nil), Auth: auth, Admins: []string{"murder", "file"},
-			FailedLoginPause: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		go srv.Serve(ctx, ln)
-		t.Cleanup(func() { cancel(); srv.Close() })
-		return ln.Addr().String()
+		return mupdatetest.Start(t, mupdateserver.Config{Backend: memory.New(nil), Auth: auth, Admins: []string{"murder", "file"},
+			FailedLoginPause: -1}).Addr
 	}
 	ctx := context.Background()
 	login := func(addr, user, pw, mech string) ([]string, error) {
