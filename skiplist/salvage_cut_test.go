@@ -1,7 +1,6 @@
 package skiplist
 
 import (
-	"bytes"
 	"os"
 	"testing"
 
@@ -11,18 +10,7 @@ import (
 // salvageCut salvages b and returns the records and the doubted keys.
 func salvageCut(t *testing.T, b []byte) ([]Pair, map[string]bool, int) {
 	t.Helper()
-	var recs []Pair
-	sv, err := Salvage(bytes.NewReader(b), int64(len(b)), func(k, v []byte) error {
-		recs = append(recs, Pair{Key: string(k), Value: string(v)})
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("cut at %d: Salvage: %v", len(b), err)
-	}
-	doubts := map[string]bool{}
-	for _, d := range sv.Doubts {
-		doubts[string(d.Key)] = true
-	}
+	recs, doubts, sv := SalvageCut(t, b, Salvage)
 	return recs, doubts, len(sv.Skipped)
 }
 

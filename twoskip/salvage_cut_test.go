@@ -3,6 +3,7 @@ package twoskip
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"testing"
@@ -16,19 +17,9 @@ import (
 // salvageCut salvages b and returns the records and the doubted keys.
 func salvageCut(t *testing.T, b []byte, o *SalvageOptions) ([]Pair, map[string]bool, cyrusdb.Salvaged) {
 	t.Helper()
-	var recs []Pair
-	sv, err := Salvage(bytes.NewReader(b), int64(len(b)), o, func(k, v []byte) error {
-		recs = append(recs, Pair{Key: string(k), Value: string(v)})
-		return nil
+	return SalvageCut(t, b, func(r io.ReaderAt, size int64, fn func(k, v []byte) error) (cyrusdb.Salvaged, error) {
+		return Salvage(r, size, o, fn)
 	})
-	if err != nil {
-		t.Fatalf("cut at %d: Salvage: %v", len(b), err)
-	}
-	doubts := map[string]bool{}
-	for _, d := range sv.Doubts {
-		doubts[string(d.Key)] = true
-	}
-	return recs, doubts, sv
 }
 
 // checkModel fails unless cyr_dbtool shows exactly the model's state.

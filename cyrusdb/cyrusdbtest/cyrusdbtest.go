@@ -10,11 +10,13 @@ package cyrusdbtest
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/internal/cyrustest"
 )
 
@@ -173,6 +175,26 @@ func SalvageShow(t testing.TB, path string, salvage func(f *os.File, size int64,
 
 // Pair is one key and value.
 type Pair struct{ Key, Value string }
+
+// SalvageCut salvages b, a file cut at len(b), with salvage (a format's
+// Salvage over b with fn as its record callback) and returns the records it
+// found, the keys it doubts and what it reported.
+func SalvageCut(t testing.TB, b []byte, salvage func(r io.ReaderAt, size int64, fn func(k, v []byte) error) (cyrusdb.Salvaged, error)) ([]Pair, map[string]bool, cyrusdb.Salvaged) {
+	t.Helper()
+	var recs []Pair
+	sv, err := salvage(bytes.NewReader(b), int64(len(b)), func(k, v []byte) error {
+		recs = append(recs, Pair{Key: string(k), Value: string(v)})
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("cut at %d: Salvage: %v", len(b), err)
+	}
+	doubts := map[string]bool{}
+	for _, d := range sv.Doubts {
+		doubts[string(d.Key)] = true
+	}
+	return recs, doubts, sv
+}
 
 // Committed replays ops the way cyr_dbtool batch commits them (an op
 // outside BEGIN…COMMIT is its own transaction; DELETE of a missing key is
