@@ -42,35 +42,7 @@ type Config struct {
 // imapd.conf verbatim ("reverseacls: yes", "mboxlist_db: skiplist", ...).
 func NewConfig(t testing.TB, extra ...string) *Config {
 	t.Helper()
-	Tool(t, "cyr_dbtool")
-	dir, err := os.MkdirTemp("", "murderkit-cyrus-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	c := &Config{Dir: dir, Conf: filepath.Join(dir, "imapd.conf"), ConfigDir: filepath.Join(dir, "conf")}
-	lines := []string{
-		"configdirectory: " + c.ConfigDir,
-		"partition-default: " + filepath.Join(dir, "part"),
-		"admins: cyrus admin",
-		"syslog_prefix: murderkit-test",
-	}
-	lines = append(lines, extra...)
-	if err := os.WriteFile(c.Conf, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{c.ConfigDir, filepath.Join(c.ConfigDir, "db"), filepath.Join(dir, "part")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := Chown(dir); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return NewConfigIn(t, Release{}, extra...)
 }
 
 // MailboxesDB is the path of the configuration's mailboxes.db.

@@ -187,14 +187,22 @@ func (s *IMAPD) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	pid := s.cmd.Process.Pid
+	StopMaster(s.cmd.Process.Pid, s.done, 10*time.Second)
+	s.cmd = nil
+}
+
+// StopMaster stops a cyrmaster that leads its own process group: SIGTERM
+// to it, then, when done (closed when the process has been waited for) is
+// not closed within grace, SIGKILL to the whole group; at the end it kills
+// any child left in the group.
+func StopMaster(pid int, done <-chan struct{}, grace time.Duration) {
 	syscall.Kill(pid, syscall.SIGTERM)
 	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
+	case <-done:
+	case <-time.After(grace):
 		syscall.Kill(-pid, syscall.SIGKILL)
-		<-s.done
+		<-done
 	}
+	// children that outlived their master (same process group)
 	syscall.Kill(-pid, syscall.SIGKILL)
-	s.cmd = nil
 }

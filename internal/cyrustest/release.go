@@ -125,10 +125,12 @@ func (r Release) CyrusUserSpec() (string, error) {
 // paths; Run passes arguments below the chroot as the chroot sees them.
 func NewConfigIn(t testing.TB, r Release, extra ...string) *Config {
 	t.Helper()
+	tmp := "" // the host's: the default temporary directory
 	if r.Root == "" {
-		return NewConfig(t, extra...)
+		Tool(t, "cyr_dbtool")
+	} else {
+		tmp = filepath.Join(r.Root, "tmp")
 	}
-	tmp := filepath.Join(r.Root, "tmp")
 	dir, err := os.MkdirTemp(tmp, "murderkit-cyrus-")
 	if err != nil {
 		t.Fatal(err)

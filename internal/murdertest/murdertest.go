@@ -686,35 +686,30 @@ func waitBanner(addr string, timeout time.Duration, exited <-chan struct{}, chec
 	return nil
 }
 
+// take hands the running master's process over to the caller that stops it
+// (nil when it is stopped already, or being stopped).
+func (in *Instance) take() (*exec.Cmd, chan struct{}) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	cmd, done := in.cmd, in.done
+	in.cmd = nil
+	return cmd, done
+}
+
 // Stop stops the instance: SIGTERM to cyrmaster, then SIGKILL to its process
 // group after 10 s; it also kills any child left in the group. Safe to call
 // twice.
 func (in *Instance) Stop() {
-	in.mu.Lock()
-	cmd, done := in.cmd, in.done
-	in.cmd = nil
-	in.mu.Unlock()
+	cmd, done := in.take()
 	if cmd == nil {
 		return
 	}
-	pid := cmd.Process.Pid
-	syscall.Kill(pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-done
-	}
-	// children that outlived their master (same process group, ours)
-	syscall.Kill(-pid, syscall.SIGKILL)
+	cyrustest.StopMaster(cmd.Process.Pid, done, 10*time.Second)
 }
 
 // Kill stops the instance with SIGKILL to the whole process group (a crash).
 func (in *Instance) Kill() {
-	in.mu.Lock()
-	cmd, done := in.cmd, in.done
-	in.cmd = nil
-	in.mu.Unlock()
+	cmd, done := in.take()
 	if cmd == nil {
 		return
 	}
