@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
@@ -35,6 +36,7 @@ func TestBridgeKilledDuringWrites(t *testing.T) {
 	s := m.Backend.IMAPAs(t, "admin")
 	var mu sync.Mutex
 	var acked []string
+	failed := 0 // creates refused
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -46,11 +48,14 @@ func TestBridgeKilledDuringWrites(t *testing.T) {
 			default:
 			}
 			name := fmt.Sprintf("user.crash%04d", i)
-			if err := s.Create(name); err == nil {
-				mu.Lock()
+			err := s.Create(name)
+			mu.Lock()
+			if err == nil {
 				acked = append(acked, name)
-				mu.Unlock()
+			} else {
+				failed++
 			}
+			mu.Unlock()
 		}
 	}()
 	// let some creates through, then crash the bridge mid-stream
@@ -64,10 +69,18 @@ func TestBridgeKilledDuringWrites(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	mu.Lock()
+	failedBefore := failed
+	mu.Unlock()
 	p.cmd.Process.Kill()
 	<-p.done
 	p.done <- nil
-	time.Sleep(300 * time.Millisecond) // creates now fail: the backend rolls them back
+	// creates now fail: the backend rolls them back
+	eventually.True(t, 30*time.Second, "a create refused after the kill", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return failed > failedBefore
+	})
 	close(stop)
 	<-done
 	mu.Lock()

@@ -125,7 +125,7 @@ func interrupted(t *testing.T, d time.Duration, bin string, args ...string) (int
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
-		time.Sleep(d)
+		time.Sleep(d) // the interrupt lands d into the run: the thing tested
 		for {
 			cmd.Process.Signal(syscall.SIGINT)
 			select {

@@ -71,6 +71,8 @@ func TestFollowWrongPassword(t *testing.T) {
 	if !strings.Contains(string(b), `"auth_refused":true`) || !strings.Contains(string(b), "refused murder's credentials") {
 		t.Errorf("/v1/status does not show the refusal: %s", b)
 	}
+	// not a synchronisation: a retry loop (one attempt every half second)
+	// would show within these seconds, which is what is tested below
 	time.Sleep(3 * time.Second)
 	logs := p.out.String()
 	if !strings.Contains(logs, "the master refused murder's credentials: check --follow-user/--follow-password-file") {

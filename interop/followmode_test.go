@@ -235,12 +235,12 @@ func TestBridgeFollowsRealMasterThroughKill(t *testing.T) {
 			t.Fatal("burst too slow")
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // the kill lands inside the RENAME: the thing tested
 	p.cmd.Process.Kill()
 	<-p.done
 	p.done <- nil
 	t.Log("bridge killed (SIGKILL) mid-burst; restarting")
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // the bridge stays down a while: the backend's writes meet a closed port
 	p2 := startServe(t, args...)
 	waitGreeting(t, listen)
 	if err := <-burstErr; err != nil {
