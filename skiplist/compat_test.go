@@ -11,15 +11,6 @@ import (
 	. "github.com/murderkit/murderkit/cyrusdb/cyrusdbtest"
 )
 
-func show(t testing.TB, db cyrusdb.Reader) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := cyrusdb.WriteShow(&buf, db); err != nil {
-		t.Fatalf("WriteShow: %v", err)
-	}
-	return buf.Bytes()
-}
-
 func openT(t testing.TB, path string) *DB {
 	t.Helper()
 	db, err := Open(path, nil)
@@ -37,8 +28,6 @@ var fileFormat = FileFormat{
 	Create: func(path string, opts *cyrusdb.WriteOptions) (cyrusdb.Writer, error) { return Create(path, opts) },
 	Open:   func(path string) (cyrusdb.Reader, error) { return Open(path, nil) },
 }
-
-func longKey(n int) string { return "user." + strings.Repeat("k", n) }
 
 // snapshot copies a file Cyrus made before the next cyr_dbtool open
 // recovers (and may checkpoint) it.
@@ -61,7 +50,7 @@ func TestReadCyrusFiles(t *testing.T) {
 			Begin(), Set("beta", "two2"), Del("alpha"), Set("delta", "four"), Commit(), Del("gamma")}, true},
 		{"random-binary", RandomOps(1, 400, 6, true), true},
 		{"random-big-txns", RandomOps(2, 1500, 40, false), true},
-		{"long-key", []Op{Set("a", "1"), Set(longKey(70000), "v"), Set("z", strings.Repeat("x", 100000))}, false}, // large: Cyrus checkpoints at commit
+		{"long-key", []Op{Set("a", "1"), Set(LongKey(70000), "v"), Set("z", strings.Repeat("x", 100000))}, false}, // large: Cyrus checkpoints at commit
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,7 +59,7 @@ func TestReadCyrusFiles(t *testing.T) {
 			snap := snapshot(t, e, p)
 			db := openT(t, snap)
 			want := e.Show(t, p, "skiplist")
-			if got := show(t, db); !bytes.Equal(got, want) {
+			if got := ShowOf(t, db); !bytes.Equal(got, want) {
 				t.Fatalf("show differs from cyr_dbtool:\n got %q\nwant %q", clip(got), clip(want))
 			}
 			if db.Tail() != nil {
@@ -100,7 +89,7 @@ func TestReadCyrusFiles(t *testing.T) {
 			}
 			// After cyr_dbtool's open recovered+checkpointed the original,
 			// it is pure INORDER and reads the same.
-			if got := show(t, openT(t, p)); !bytes.Equal(got, want) {
+			if got := ShowOf(t, openT(t, p)); !bytes.Equal(got, want) {
 				t.Fatalf("checkpointed file reads differently")
 			}
 		})
@@ -121,7 +110,7 @@ func TestReadCyrusInorderPlusLog(t *testing.T) {
 	if db.Header().LogStart <= firstRecord || int64(db.Header().LogStart) >= fi.Size() {
 		t.Fatalf("want INORDER records and a log: logstart %d, size %d", db.Header().LogStart, fi.Size())
 	}
-	if got, want := show(t, db), e.Show(t, p, "skiplist"); !bytes.Equal(got, want) {
+	if got, want := ShowOf(t, db), e.Show(t, p, "skiplist"); !bytes.Equal(got, want) {
 		t.Fatalf("show differs:\n got %q\nwant %q", clip(got), clip(want))
 	}
 }
@@ -143,7 +132,7 @@ func TestReadCyrusCrashTail(t *testing.T) {
 	if got, n := SalvageShow(t, snap, salvageN); n != 1 || !bytes.Equal(got, want) {
 		t.Fatalf("Salvage of the crashed file: %d skipped (want 1), records equal: %v", n, bytes.Equal(got, want))
 	}
-	if got := show(t, db); !bytes.Equal(got, want) {
+	if got := ShowOf(t, db); !bytes.Equal(got, want) {
 		t.Fatalf("committed state differs:\n got %q\nwant %q", got, want)
 	}
 }
@@ -157,7 +146,7 @@ func TestWriteCyrusAccepts(t *testing.T) {
 		{"empty", nil},
 		{"one", []Op{Set("alpha", "one")}},
 		{"random-binary", RandomOps(4, 800, 5, true)},
-		{"long", []Op{Set(longKey(70000), strings.Repeat("v", 70000)), Set("b", ""), Set("c", "x")}},
+		{"long", []Op{Set(LongKey(70000), strings.Repeat("v", 70000)), Set("b", ""), Set("c", "x")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := e.Path(tc.name + ".ref")
@@ -182,7 +171,7 @@ func TestWriteCyrusAccepts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := show(t, db); !bytes.Equal(got, want) {
+			if got := ShowOf(t, db); !bytes.Equal(got, want) {
 				t.Fatalf("our reader on our file differs")
 			}
 			more := []Op{Set("user.new", "n"), Set("alpha", "replaced"), Del("b"), Begin(), Set("c", "3"), Del("user.new"), Set("d", "4"), Commit()}
@@ -196,7 +185,7 @@ func TestWriteCyrusAccepts(t *testing.T) {
 			if got := e.Show(t, out, "skiplist"); !bytes.Equal(got, want2) {
 				t.Fatalf("after Cyrus writes: show differs")
 			}
-			if got := show(t, openT(t, snap)); !bytes.Equal(got, want2) {
+			if got := ShowOf(t, openT(t, snap)); !bytes.Equal(got, want2) {
 				t.Fatalf("our reader after Cyrus writes: differs")
 			}
 		})
@@ -228,7 +217,7 @@ func TestChangedByCyrusCheckpoint(t *testing.T) {
 	if !errors.Is(err, cyrusdb.ErrChanged) {
 		t.Fatalf("Iterate after a checkpoint: %v, want ErrChanged", err)
 	}
-	if got := show(t, openT(t, p)); !bytes.Equal(got, want) {
+	if got := ShowOf(t, openT(t, p)); !bytes.Equal(got, want) {
 		t.Fatal("reopened reader differs from cyr_dbtool show")
 	}
 }

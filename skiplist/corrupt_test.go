@@ -2,7 +2,6 @@ package skiplist
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"testing"
 
@@ -58,17 +57,6 @@ func readAll(raw []byte) ([]byte, *cyrusdb.Tail, error) {
 	var buf bytes.Buffer
 	err = cyrusdb.WriteShow(&buf, db)
 	return buf.Bytes(), db.Tail(), err
-}
-
-func wantCorrupt(t *testing.T, err error, off int64) {
-	t.Helper()
-	var ce *cyrusdb.CorruptError
-	if !errors.As(err, &ce) {
-		t.Fatalf("err = %v (%T), want *cyrusdb.CorruptError at offset %d", err, err, off)
-	}
-	if off >= 0 && ce.Offset != off {
-		t.Fatalf("error %q at offset %d, want offset %d", ce, ce.Offset, off)
-	}
 }
 
 // withLog appends committed log transactions to a checkpoint-form file:
@@ -160,7 +148,7 @@ func TestCorruptTable(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := readAll(tc.mod(bytes.Clone(tc.raw)))
-			wantCorrupt(t, err, tc.off)
+			cyrusdbtest.WantCorrupt(t, err, tc.off)
 		})
 	}
 }
@@ -222,7 +210,7 @@ func TestTruncateAndFlipEverywhere(t *testing.T) {
 			if err == nil {
 				t.Fatalf("truncated to %d (< logstart %d): no error", n, logStart)
 			}
-			wantCorrupt(t, err, -1)
+			cyrusdbtest.WantCorrupt(t, err, -1)
 			continue
 		}
 		if err != nil {
@@ -252,7 +240,7 @@ func TestSalvage(t *testing.T) {
 	b[rs[12].keyOff+8] = 'z'                      // key out of order
 	be.PutUint32(b[rs[20].off+rs[20].size-4:], 7) // missing terminator
 	_, _, err := readAll(b)
-	wantCorrupt(t, err, -1)
+	cyrusdbtest.WantCorrupt(t, err, -1)
 	var got []string
 	sv, err := Salvage(bytes.NewReader(b), int64(len(b)), func(k, v []byte) error {
 		got = append(got, string(k))

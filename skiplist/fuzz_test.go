@@ -12,14 +12,7 @@ import (
 )
 
 func seeds(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.db")
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	cyrusdbtest.AddFileSeeds(f)
 	base := build(f, cyrusdbtest.SampleRecords(3))
 	f.Add(base)
 	f.Add(withLog(base))
@@ -55,19 +48,8 @@ func FuzzSkiplist(f *testing.F) {
 }
 
 func TestFixtures(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.db")
-	if len(files) < 2 {
-		t.Fatalf("fixtures missing: %v", files)
-	}
-	for _, p := range files {
-		raw, _ := os.ReadFile(p)
-		want, err := os.ReadFile(p[:len(p)-3] + ".show")
-		if err != nil {
-			t.Fatal(err)
-		}
+	cyrusdbtest.CheckFixtures(t, 2, func(raw []byte) ([]byte, error) {
 		got, _, err := readAll(raw)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%s: err %v\n got %q\nwant %q", p, err, got, want)
-		}
-	}
+		return got, err
+	})
 }

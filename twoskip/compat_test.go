@@ -11,15 +11,6 @@ import (
 	. "github.com/murderkit/murderkit/cyrusdb/cyrusdbtest"
 )
 
-func show(t testing.TB, db cyrusdb.Reader) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := cyrusdb.WriteShow(&buf, db); err != nil {
-		t.Fatalf("WriteShow: %v", err)
-	}
-	return buf.Bytes()
-}
-
 func openT(t testing.TB, path string) *DB {
 	t.Helper()
 	db, err := Open(path, nil)
@@ -38,8 +29,6 @@ var fileFormat = FileFormat{
 	Open:   func(path string) (cyrusdb.Reader, error) { return Open(path, nil) },
 }
 
-func longKey(n int) string { return "user." + strings.Repeat("k", n) }
-
 // Files written by real Cyrus read back exactly as cyr_dbtool show prints.
 func TestReadCyrusFiles(t *testing.T) {
 	e := New(t)
@@ -53,7 +42,7 @@ func TestReadCyrusFiles(t *testing.T) {
 			Begin(), Set("beta", "two2"), Del("alpha"), Set("delta", "four"), Commit(), Del("gamma")}},
 		{"random-binary", RandomOps(1, 400, 6, true)},
 		{"random-ascii-big-txns", RandomOps(2, 600, 40, false)},
-		{"long-key", []Op{Set("a", "1"), Set(longKey(70000), "v"), Set("z", strings.Repeat("x", 100000)), Set(longKey(65530), "w"), Set(longKey(65529), "65534 bytes: no escape")}},
+		{"long-key", []Op{Set("a", "1"), Set(LongKey(70000), "v"), Set("z", strings.Repeat("x", 100000)), Set(LongKey(65530), "w"), Set(LongKey(65529), "65534 bytes: no escape")}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,7 +50,7 @@ func TestReadCyrusFiles(t *testing.T) {
 			e.Batch(t, p, "twoskip", append([]Op{Begin(), Commit()}, tc.ops...))
 			want := e.Show(t, p, "twoskip")
 			db := openT(t, p)
-			if got := show(t, db); !bytes.Equal(got, want) {
+			if got := ShowOf(t, db); !bytes.Equal(got, want) {
 				t.Fatalf("show differs from cyr_dbtool:\n got %q\nwant %q", clip(got), clip(want))
 			}
 			if db.Tail() != nil {
@@ -91,7 +80,7 @@ func TestReadCyrusFiles(t *testing.T) {
 			// repack (a Cyrus checkpoint) keeps the same records, generation+1.
 			e.MustRun(t, "cyr_dbtool", p, "twoskip", "repack")
 			db2 := openT(t, p)
-			if got := show(t, db2); !bytes.Equal(got, want) {
+			if got := ShowOf(t, db2); !bytes.Equal(got, want) {
 				t.Fatalf("after repack: show differs")
 			}
 			// (Cyrus 3.6.1 leaves generation 1 when it repacks an empty file.)
@@ -123,7 +112,7 @@ func TestReadCyrusCrashTail(t *testing.T) {
 	if db.Tail() == nil {
 		t.Fatalf("no tail reported after cyr_dbtool damage (header %+v, size %d)", db.Header(), len(raw))
 	}
-	if got := show(t, db); !bytes.Equal(got, want) {
+	if got := ShowOf(t, db); !bytes.Equal(got, want) {
 		t.Fatalf("committed state differs:\n got %q\nwant %q", got, want)
 	}
 	if got, n := SalvageShow(t, p, salvageN); n != 1 || !bytes.Equal(got, want) {
@@ -146,7 +135,7 @@ func TestWriteCyrusAccepts(t *testing.T) {
 		{"empty", nil},
 		{"one", []Op{Set("alpha", "one")}},
 		{"random-binary", RandomOps(4, 800, 5, true)},
-		{"long", []Op{Set(longKey(70000), strings.Repeat("v", 70000)), Set("b", ""), Set(longKey(65535-5), "x")}},
+		{"long", []Op{Set(LongKey(70000), strings.Repeat("v", 70000)), Set("b", ""), Set(LongKey(65535-5), "x")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := e.Path(tc.name + ".ref")
@@ -178,7 +167,7 @@ func TestWriteCyrusAccepts(t *testing.T) {
 			if got := e.Show(t, out, "twoskip"); !bytes.Equal(got, want2) {
 				t.Fatalf("after Cyrus writes: show differs")
 			}
-			if got := show(t, openT(t, out)); !bytes.Equal(got, want2) {
+			if got := ShowOf(t, openT(t, out)); !bytes.Equal(got, want2) {
 				t.Fatalf("our reader after Cyrus writes: differs")
 			}
 			// Replacing bumps the generation.
@@ -221,7 +210,7 @@ func TestChangedByCyrusCommit(t *testing.T) {
 	if _, err := db.Get([]byte("user.zz")); !errors.Is(err, cyrusdb.ErrChanged) {
 		t.Fatalf("Get after a concurrent commit: %v, want ErrChanged", err)
 	}
-	if got, want := show(t, openT(t, p)), e.Show(t, p, "twoskip"); !bytes.Equal(got, want) {
+	if got, want := ShowOf(t, openT(t, p)), e.Show(t, p, "twoskip"); !bytes.Equal(got, want) {
 		t.Fatal("reopened reader differs from cyr_dbtool show")
 	}
 }
@@ -236,7 +225,7 @@ func TestLengthEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.forceEscape = true
-	for _, k := range []string{"a", "b", "c", longKey(65529), longKey(65530)} {
+	for _, k := range []string{"a", "b", "c", LongKey(65529), LongKey(65530)} {
 		if err := w.Add([]byte(k), []byte("value of "+k[:1])); err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +237,7 @@ func TestLengthEscapes(t *testing.T) {
 	if be.Uint16(raw[firstRecord+2:]) != keyLenEscape || be.Uint32(raw[firstRecord+4:]) != valLenEscape {
 		t.Fatalf("first record has no escapes: % x", raw[firstRecord:firstRecord+8])
 	}
-	want := show(t, openT(t, p))
+	want := ShowOf(t, openT(t, p))
 	e.Own(t, p)
 	if msg, ok := e.Consistent(t, p, "twoskip"); !ok {
 		t.Fatalf("consistent: %s", msg)

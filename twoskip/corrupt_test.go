@@ -2,7 +2,6 @@ package twoskip
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -50,17 +49,6 @@ func readAll(raw []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	err = cyrusdb.WriteShow(&buf, db)
 	return buf.Bytes(), err
-}
-
-func wantCorrupt(t *testing.T, err error, off int64) {
-	t.Helper()
-	var ce *cyrusdb.CorruptError
-	if !errors.As(err, &ce) {
-		t.Fatalf("err = %v (%T), want *cyrusdb.CorruptError at offset %d", err, err, off)
-	}
-	if off >= 0 && ce.Offset != off {
-		t.Fatalf("error %q at offset %d, want offset %d", ce, ce.Offset, off)
-	}
 }
 
 func TestCorruptTable(t *testing.T) {
@@ -152,7 +140,7 @@ func TestCorruptTable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.mod(bytes.Clone(base))
 			_, err := readAll(b)
-			wantCorrupt(t, err, tc.off)
+			cyrusdbtest.WantCorrupt(t, err, tc.off)
 		})
 	}
 }
@@ -170,7 +158,7 @@ func TestTruncateAndFlipEverywhere(t *testing.T) {
 		if err == nil {
 			t.Fatalf("truncated to %d bytes: no error, read %q", n, got)
 		}
-		wantCorrupt(t, err, -1)
+		cyrusdbtest.WantCorrupt(t, err, -1)
 	}
 	for i := 0; i < len(base); i++ {
 		for _, bit := range []byte{0x01, 0x80} {
@@ -178,7 +166,7 @@ func TestTruncateAndFlipEverywhere(t *testing.T) {
 			b[i] ^= bit
 			got, err := readAll(b)
 			if err != nil {
-				wantCorrupt(t, err, -1)
+				cyrusdbtest.WantCorrupt(t, err, -1)
 				continue
 			}
 			if !bytes.Equal(got, want) {
@@ -210,7 +198,7 @@ func TestSalvage(t *testing.T) {
 	b[rs[4].off+3] ^= 0x40            // head damage of record 4
 	b[rs[9].off+rs[9].headLen+9] ^= 1 // key damage of record 9
 	_, err := readAll(b)
-	wantCorrupt(t, err, -1)
+	cyrusdbtest.WantCorrupt(t, err, -1)
 	var got []string
 	sv, err := Salvage(bytes.NewReader(b), int64(len(b)), nil, func(k, v []byte) error {
 		got = append(got, string(k)+"="+string(v))
@@ -253,7 +241,7 @@ func TestFlipCyrusFixtures(t *testing.T) {
 			b[i] ^= 0x04
 			got, err := readAll(b)
 			if err != nil {
-				wantCorrupt(t, err, -1)
+				cyrusdbtest.WantCorrupt(t, err, -1)
 			} else if !bytes.Equal(got, want) {
 				t.Fatalf("%s: flip at %d: no error but different content", name, i)
 			}

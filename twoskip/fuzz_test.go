@@ -12,14 +12,7 @@ import (
 )
 
 func seeds(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.db")
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	cyrusdbtest.AddFileSeeds(f)
 	f.Add(build(f, cyrusdbtest.SampleRecords(3)))
 	f.Add(build(f, nil))
 	f.Add([]byte{})
@@ -56,21 +49,7 @@ func FuzzTwoskip(f *testing.F) {
 // The fixtures made by real Cyrus (cyrusdb/make-fixtures.sh) read as
 // cyr_dbtool showed them.
 func TestFixtures(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.db")
-	if len(files) < 3 {
-		t.Fatalf("fixtures missing: %v", files)
-	}
-	for _, p := range files {
-		raw, _ := os.ReadFile(p)
-		want, err := os.ReadFile(p[:len(p)-3] + ".show")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := readAll(raw)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("%s: err %v\n got %q\nwant %q", p, err, got, want)
-		}
-	}
+	cyrusdbtest.CheckFixtures(t, 3, readAll)
 	raw, _ := os.ReadFile("testdata/cyrus-blank.db")
 	if !bytes.Contains(raw, blank[:]) {
 		t.Errorf("cyrus-blank.db holds no BLANK record")

@@ -2,6 +2,7 @@ package cyrusdbtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,12 +64,21 @@ func (f FileFormat) ReadShow(t testing.TB, path string) []byte {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
 	defer db.Close()
+	return ShowOf(t, db)
+}
+
+// ShowOf returns db's records as `cyr_dbtool show` prints them.
+func ShowOf(t testing.TB, db cyrusdb.Reader) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := cyrusdb.WriteShow(&buf, db); err != nil {
 		t.Fatalf("WriteShow: %v", err)
 	}
 	return buf.Bytes()
 }
+
+// LongKey is a mailbox name of n+5 bytes: "user." and n k's.
+func LongKey(n int) string { return "user." + strings.Repeat("k", n) }
 
 // CheckWriteLarge writes a file larger than the writer's buffers (pointers
 // patched both in the buffer and in the file, some records spanning many
@@ -103,5 +113,51 @@ func (f FileFormat) CheckWriteLarge(t *testing.T) {
 	}
 	if got := e.Show(t, p, f.Name); !bytes.Equal(got, want) {
 		t.Fatalf("cyr_dbtool show differs from our reader (%d vs %d bytes)", len(got), len(want))
+	}
+}
+
+// WantCorrupt fails t unless err is a *cyrusdb.CorruptError at offset off
+// (any offset when off < 0).
+func WantCorrupt(t testing.TB, err error, off int64) {
+	t.Helper()
+	var ce *cyrusdb.CorruptError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v (%T), want *cyrusdb.CorruptError at offset %d", err, err, off)
+	}
+	if off >= 0 && ce.Offset != off {
+		t.Fatalf("error %q at offset %d, want offset %d", ce, ce.Offset, off)
+	}
+}
+
+// CheckFixtures reads each testdata/*.db (at least min of them, made by
+// real Cyrus: cyrusdb/make-fixtures.sh) with read and fails t unless it
+// gives the bytes of the .show file beside it (what cyr_dbtool showed).
+func CheckFixtures(t *testing.T, min int, read func(raw []byte) ([]byte, error)) {
+	files, _ := filepath.Glob("testdata/*.db")
+	if len(files) < min {
+		t.Fatalf("fixtures missing: %v", files)
+	}
+	for _, p := range files {
+		raw, _ := os.ReadFile(p)
+		want, err := os.ReadFile(p[:len(p)-3] + ".show")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := read(raw)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: err %v\n got %q\nwant %q", p, err, got, want)
+		}
+	}
+}
+
+// AddFileSeeds adds every testdata/*.db to f's seed corpus.
+func AddFileSeeds(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.db")
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
 	}
 }
