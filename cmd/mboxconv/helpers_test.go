@@ -62,6 +62,18 @@ func copyToCyrus(t *testing.T, c *cyrustest.Config, src, name string) string {
 	return dst
 }
 
+// cyrusConsistent copies the file at src into c as name (copyToCyrus) and
+// fails t unless the real `cyr_dbtool consistent` finds it consistent in
+// format; it returns the copy's path.
+func cyrusConsistent(t *testing.T, c *cyrustest.Config, src, name, format string) string {
+	t.Helper()
+	cp := copyToCyrus(t, c, src, name)
+	if out := c.MustRun(t, "cyr_dbtool", cp, format, "consistent"); !bytes.Contains(out, []byte("Yes, consistent")) {
+		t.Fatalf("cyr_dbtool consistent: %s", out)
+	}
+	return cp
+}
+
 // cyrusDump runs the real `ctl_mboxlist -d -f` and `cyr_dbtool show` on a
 // copy of the file.
 func cyrusDump(t *testing.T, c *cyrustest.Config, path, format string) (json, show []byte) {
