@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/murderkit/murderkit/internal/cyrustest"
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/internal/murdertest"
 )
 
@@ -210,6 +211,22 @@ func TestRehearsal(t *testing.T) {
 			t.Fatalf("cutover before a clean shadow run: exit %d\n%s", code, out)
 		}
 	})
+	// followerCaughtUp: the bridge, following the old master, has taken its
+	// last batch: their MUPDATE LISTs are the same
+	followerCaughtUp := func() error {
+		fromMaster, err := rawSession(master.MupdateAddr, "murder", "murderpw", "LIST")
+		if err != nil {
+			return err
+		}
+		fromBridge, err := rawSession(listen, "murder", "murderpw", "LIST")
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(fromMaster, fromBridge); diff != "" {
+			return fmt.Errorf("MUPDATE LIST of the old master (-) and of the bridge following it (+):\n%s", diff)
+		}
+		return nil
+	}
 	shadow := func(name string, within time.Duration, args ...string) {
 		t.Helper()
 		var code int
@@ -239,14 +256,16 @@ func TestRehearsal(t *testing.T) {
 			b.RunSteps(t, rehearsalHistory(1+i*half+1))
 		}
 		// the follower takes the master's next batch before the cutover
-		time.Sleep(6 * time.Second)
+		eventually.Nil(t, 60*time.Second, followerCaughtUp)
 	})
 	step("slot cutover s1; backend 1 sends MUPDATE to the bridge", func() {
 		if code, out := slot("cutover", "s1", "--note", "rehearsal"); code != 0 {
 			t.Fatalf("slot cutover: exit %d\n%s", code, out)
 		}
 		be1.Join(t, listen)
-		time.Sleep(6 * time.Second) // the follow Guard caches the slots for 5 s
+		// the follow Guard caches the slots for 5 s and says nowhere when it
+		// read them last: only the passing time tells
+		time.Sleep(6 * time.Second)
 	})
 	step("real changes on both backends (create, rename tree, setacl, delete)", func() {
 		be1.RunSteps(t, rehearsalChanges("b1", 1))
@@ -280,7 +299,7 @@ func TestRehearsal(t *testing.T) {
 	})
 	step("old master's mailboxes.db equals the registry (mboxconv verify)", func() {
 		// let the follower take the master's last batch, then stop it
-		time.Sleep(6 * time.Second)
+		eventually.Nil(t, 60*time.Second, followerCaughtUp)
 		// the bridge, as a master, says what the old master says, byte
 		// for byte: "host!" locations of renamed trees and DELETED.* too
 		fromMaster, err := rawSession(master.MupdateAddr, "murder", "murderpw", "LIST")

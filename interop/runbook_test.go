@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/internal/murdertest"
 )
 
@@ -99,7 +100,16 @@ func TestRunbook(t *testing.T) {
 		{Op: "SETACL", Args: []string{"ops", "group:staff", "lrs"}},
 		{Op: "SETACL", Args: []string{"ops", "-bob", "l"}},
 	})
-	time.Sleep(6 * time.Second) // the master's 5-second batch to its slaves (the frontend)
+	// the master's 5-second batch to its slaves: the frontend has every entry
+	eventually.Nil(t, 30*time.Second, func() error {
+		fe := fe.Dump(t)
+		for n := range master.Dump(t) {
+			if _, ok := fe[n]; !ok {
+				return fmt.Errorf("the frontend lacks %s", n)
+			}
+		}
+		return nil
+	})
 
 	work := t.TempDir()
 	// the old master's file, copied while quiet (step 0)
