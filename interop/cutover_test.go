@@ -62,13 +62,15 @@ func startCutoverBridge(t *testing.T, dir, addr, master string) *cutoverBridge {
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b := &cutoverBridge{Addr: ln.Addr().String(), Store: st, Logs: logs}
+	// SlotTTL of a nanosecond: the Guard and the write-through read the
+	// slots for every decision, so a slot change takes effect at once
 	f, err := follow.New(follow.Config{Addr: master, User: "murder", Password: "murderpw", Mech: "PLAIN",
-		Store: st, Logger: log, NoopInterval: time.Second, MaxBackoff: time.Second, SlotTTL: 200 * time.Millisecond})
+		Store: st, Logger: log, NoopInterval: time.Second, MaxBackoff: time.Second, SlotTTL: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wt, err := cutover.New(cutover.Config{Store: st, Addr: master, User: "murder", Password: "murderpw", Mech: "PLAIN",
-		QueueDir: filepath.Join(dir, "queue"), SlotTTL: 200 * time.Millisecond, RetryInterval: 300 * time.Millisecond,
+		QueueDir: filepath.Join(dir, "queue"), SlotTTL: time.Nanosecond, RetryInterval: 300 * time.Millisecond,
 		Timeout: 5 * time.Second, Logger: log})
 	if err != nil {
 		t.Fatal(err)
@@ -164,23 +166,6 @@ func cutSlot(t *testing.T, st registry.Store, name string, locs ...string) {
 	if _, err := st.UpdateSlot(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // the Guard's and the write-through's slot caches
-}
-
-func setSlotState(t *testing.T, st registry.Store, name string, to registry.SlotState) {
-	t.Helper()
-	ctx := context.Background()
-	s, err := st.GetSlot(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Transition(to, "test", "", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.UpdateSlot(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(500 * time.Millisecond)
 }
 
 // masterEqualsRegistry compares the master's mailboxes.db (ctl_mboxlist -d)
