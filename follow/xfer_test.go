@@ -8,6 +8,7 @@ import (
 
 	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/follow"
+	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/registry"
@@ -53,12 +54,12 @@ func TestFollowerTakesXferOutOfCutoverSlot(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- f.Run(fctx) }()
 	defer func() { fstop(); <-done }()
-	if err := waitFor(10*time.Second, func() bool { return f.Status().Synced }); err != nil {
+	if !eventually.WaitTrue(10*time.Second, func() bool { return f.Status().Synced }) {
 		t.Fatal("never synced")
 	}
 	m.write(t, act("user.v", "be2!default", "v\tlrs\t"))
 	want := map[string]string{"user.y": "be2!default", "user.v": "be2!default", "user.z": "be1!default"}
-	if err := waitFor(10*time.Second, func() bool {
+	if !eventually.WaitTrue(10*time.Second, func() bool {
 		for n, loc := range want {
 			e, err := st.Get(ctx, n)
 			if err != nil || bridge.FormatLocation(e.Primary()) != loc || (loc == "be2!default" && e.Type.Has(mboxlist.FlagReserve)) {
@@ -66,7 +67,7 @@ func TestFollowerTakesXferOutOfCutoverSlot(t *testing.T) {
 			}
 		}
 		return true
-	}); err != nil {
+	}) {
 		got := regList(t, st)
 		t.Fatalf("registry %v, want user.y and user.v active on be2 (from the master), user.z active on be1 (the bridge's)", got)
 	}

@@ -168,6 +168,21 @@ func cutSlot(t *testing.T, st registry.Store, name string, locs ...string) {
 	}
 }
 
+func setSlotState(t *testing.T, st registry.Store, name string, to registry.SlotState) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := st.GetSlot(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Transition(to, "test", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.UpdateSlot(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // masterEqualsRegistry compares the master's mailboxes.db (ctl_mboxlist -d)
 // with the registry: name, type, location, ACL.
 func masterEqualsRegistry(t *testing.T, master *murdertest.Instance, st registry.Store, within time.Duration) map[string]followRecord {

@@ -255,6 +255,8 @@ func TestThreeBridgesLeaderKilled(t *testing.T) {
 
 	// the new leader's election, as the survivors see it
 	var electedAt time.Time
+	// a steady 10 ms poll, not internal/eventually (whose pauses grow): the
+	// election's time is measured
 	for deadline := time.Now().Add(15 * time.Second); electedAt.IsZero(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			close(stop)
@@ -278,6 +280,8 @@ func TestThreeBridgesLeaderKilled(t *testing.T) {
 			defer wg.Done()
 			probe := "tbprobe." + names[i]
 			var last error
+			// a steady 20 ms poll: the deadline is measured from the
+			// election, which internal/eventually's growing pauses would blur
 			for deadline := electedAt.Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 				last = func() error {
 					wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
