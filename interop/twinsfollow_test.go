@@ -166,6 +166,8 @@ func (tw *twin) rollback(t *testing.T, i, step int) {
 		t.Fatalf("step %d: twin B: slot rollback %s: exit %d\n%s", step, name, code, out)
 	}
 	tw.be[i].Join(t, tw.master.MupdateAddr)
+	// the follow Guard caches the slots for 5 s and says nowhere when it
+	// read them last: only the passing time tells
 	time.Sleep(6 * time.Second)
 	t.Logf("step %d: twin B: slot %s rolled back (backend %d on the old master)", step, name, i)
 }
