@@ -189,20 +189,60 @@ type ImportStats struct {
 	Unchanged int // present with the same content (a re-run): not rewritten
 }
 
-// Store is the registry. Every method takes a context first; errors wrap the
-// typed sentinels (ErrNotFound, ErrExists, ErrConflict, ErrTombstoned,
+// Store is the registry: the union of the roles below, what a backend
+// (leveldb, etcd) implements and the conformance suite (registrytest)
+// checks. Every method takes a context first; errors wrap the typed
+// sentinels (ErrNotFound, ErrExists, ErrConflict, ErrTombstoned,
 // ErrUnavailable, ErrCompacted, ErrInvalid), test them with errors.Is.
 //
 // Names are internal names as `ctl_mboxlist -d` spells them. Listings come in
 // Cyrus order: the byte order of Cyrus 3.6's dbname (see DBName), which is
 // the order of `ctl_mboxlist -d`, MUPDATE LIST and UPDATE.
+//
+// A caller asks for the narrowest role it uses (Reader, Writer, Importer,
+// Watcher, SlotStore, Maintainer), so that a store that offers only some of
+// them (httpapi.Client: Reader and SlotStore) is refused at compile time
+// where it cannot serve.
 type Store interface {
+	Reader
+	Writer
+	Importer
+	Watcher
+	SlotStore
+	Maintainer
+	// Close releases the store (the leveldb file lock, the etcd client).
+	Close() error
+}
+
+// Reader reads entries, tombstones and listings.
+type Reader interface {
 	// Get returns the live entry for name, or ErrNotFound (also when only a
 	// tombstone is left).
 	Get(ctx context.Context, name string) (Entry, error)
 	// GetTombstone returns the tombstone for name, or ErrNotFound.
 	GetTombstone(ctx context.Context, name string) (Tombstone, error)
 
+	// List calls fn for every live entry named prefix or below it
+	// (hierarchy-aware: "user.foo" matches user.foo and user.foo.*, never
+	// user.foobar; "example.com!" matches that domain; "" matches all), in
+	// Cyrus order, from one consistent snapshot, and returns the revision of
+	// that snapshot: Watch(rev) then continues without gap or duplicate. An
+	// error from fn stops the listing and is returned.
+	List(ctx context.Context, prefix string, fn func(Entry) error) (rev int64, err error)
+	// Count returns the number of live entries List(prefix) would give.
+	Count(ctx context.Context, prefix string) (int, error)
+
+	// Visible returns the names userid may list, in the order Cyrus's IMAP
+	// LIST "" "*" gives them (see VisibleRules), at a cost that grows with
+	// the answer. groups are group names without the "group:" prefix.
+	Visible(ctx context.Context, userid string, groups []string) ([]string, error)
+
+	// Revision returns the current revision of the registry.
+	Revision(ctx context.Context) (int64, error)
+}
+
+// Writer changes single entries, with compare-and-set.
+type Writer interface {
 	// Create stores e if no live entry has its name (atomic
 	// create-if-absent: of two concurrent creators exactly one succeeds, the
 	// other gets ErrExists). A fresh create after a delete succeeds and
@@ -221,28 +261,20 @@ type Store interface {
 	// caller read (compare-and-set), or 0 for any. ErrNotFound when absent,
 	// ErrConflict when changed.
 	Delete(ctx context.Context, name string, rev int64) (Tombstone, error)
+}
 
-	// List calls fn for every live entry named prefix or below it
-	// (hierarchy-aware: "user.foo" matches user.foo and user.foo.*, never
-	// user.foobar; "example.com!" matches that domain; "" matches all), in
-	// Cyrus order, from one consistent snapshot, and returns the revision of
-	// that snapshot: Watch(rev) then continues without gap or duplicate. An
-	// error from fn stops the listing and is returned.
-	List(ctx context.Context, prefix string, fn func(Entry) error) (rev int64, err error)
-	// Count returns the number of live entries List(prefix) would give.
-	Count(ctx context.Context, prefix string) (int, error)
-	// Import stores a batch of entries without compare-and-set (the mboxconv
-	// import path): absent entries are created, different ones replaced,
-	// equal ones (ignoring Revision) left alone, so a re-run is a no-op.
-	// Tombstones of imported names are removed. Each call is atomic on
-	// leveldb and made of atomic transactions on etcd.
+// Importer stores batches of entries (the mboxconv import path).
+type Importer interface {
+	// Import stores a batch of entries without compare-and-set: absent
+	// entries are created, different ones replaced, equal ones (ignoring
+	// Revision) left alone, so a re-run is a no-op. Tombstones of imported
+	// names are removed. Each call is atomic on leveldb and made of atomic
+	// transactions on etcd.
 	Import(ctx context.Context, entries []Entry) (ImportStats, error)
+}
 
-	// Visible returns the names userid may list, in the order Cyrus's IMAP
-	// LIST "" "*" gives them (see VisibleRules), at a cost that grows with
-	// the answer. groups are group names without the "group:" prefix.
-	Visible(ctx context.Context, userid string, groups []string) ([]string, error)
-
+// Watcher follows the changes of the registry.
+type Watcher interface {
 	// Watch delivers every change with a revision above from, in revision
 	// order, until ctx ends (the channel closes) or an error occurs (a last
 	// Event with Err set, then the channel closes). Several events may share
@@ -251,22 +283,21 @@ type Store interface {
 	// handled. Err wraps ErrCompacted when from is older than the retained
 	// history: the caller starts over with List.
 	Watch(ctx context.Context, from int64) <-chan Event
-	// Revision returns the current revision of the registry.
-	Revision(ctx context.Context) (int64, error)
+}
 
-	// GetSlot, ListSlots, CreateSlot, UpdateSlot, DeleteSlot manage slots:
-	// CreateSlot is create-if-absent, UpdateSlot and DeleteSlot are
-	// compare-and-set on Slot.Revision.
+// SlotStore manages slots: CreateSlot is create-if-absent, UpdateSlot and
+// DeleteSlot are compare-and-set on Slot.Revision.
+type SlotStore interface {
 	GetSlot(ctx context.Context, name string) (Slot, error)
 	ListSlots(ctx context.Context) ([]Slot, error)
 	CreateSlot(ctx context.Context, s Slot) (Slot, error)
 	UpdateSlot(ctx context.Context, s Slot) (Slot, error)
 	DeleteSlot(ctx context.Context, name string, rev int64) error
+}
 
+// Maintainer does the registry's housekeeping.
+type Maintainer interface {
 	// GCTombstones removes tombstones written before cutoff and returns how
 	// many it removed.
 	GCTombstones(ctx context.Context, cutoff time.Time) (int, error)
-
-	// Close releases the store (the leveldb file lock, the etcd client).
-	Close() error
 }
