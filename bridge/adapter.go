@@ -15,9 +15,17 @@ import (
 	"github.com/murderkit/murderkit/registry"
 )
 
-// Adapter is a mupdate.Backend on a registry.Store.
+// Registry is what an Adapter uses of a registry.Store: reads,
+// single-entry writes and the watch.
+type Registry interface {
+	registry.Reader
+	registry.Writer
+	registry.Watcher
+}
+
+// Adapter is a mupdate.Backend on a registry.
 type Adapter struct {
-	Store registry.Store
+	Store Registry
 	// Now stamps Mtime on writes; default time.Now.
 	Now func() time.Time
 	// MaxRetries bounds compare-and-set retries of one write under
@@ -49,7 +57,7 @@ type Adapter struct {
 var _ mupdate.Backend = (*Adapter)(nil)
 
 // New returns an Adapter on st.
-func New(st registry.Store) *Adapter { return &Adapter{Store: st} }
+func New(st Registry) *Adapter { return &Adapter{Store: st} }
 
 // FormatLocation renders a registry location as MUPDATE carries it, as
 // Cyrus's master forms it: "server!partition", "server!" for an empty

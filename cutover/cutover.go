@@ -21,7 +21,7 @@ var ErrTryLater = errors.New("cutover: old master busy, try later")
 type Config struct {
 	// Store holds the slots (ListSlots); the entries are written by the
 	// wrapped backend.
-	Store registry.Store
+	Store registry.SlotStore
 	// Addr is the old mupdate master, HOST:PORT; User, Password and Mech
 	// authenticate to it (Mech "": the strongest offered, as follow does).
 	Addr, User, Password, Mech string

@@ -17,6 +17,14 @@ import (
 	"github.com/murderkit/murderkit/registry"
 )
 
+// Registry is what a Follower uses of a registry.Store.
+type Registry interface {
+	registry.Reader
+	registry.Writer
+	registry.Importer
+	registry.SlotStore
+}
+
 // Config configures a Follower. Addr, User and Store are required.
 type Config struct {
 	// Addr is the old master, HOST:PORT.
@@ -32,7 +40,9 @@ type Config struct {
 	StartTLS  bool
 	TLSConfig *tls.Config
 
-	Store  registry.Store
+	// Store receives the master's mailboxes (reads, writes, Import of the
+	// initial UPDATE) and holds the slots.
+	Store  Registry
 	Logger *slog.Logger
 
 	// NoopInterval is the time between lag-measuring NOOPs (default 5 s);

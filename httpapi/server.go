@@ -42,9 +42,17 @@ type WriteThroughStatus interface {
 	Status() cutover.Status
 }
 
+// Registry is what a Server uses of a registry.Store: the reads and
+// the slots the API serves.
+type Registry interface {
+	registry.Reader
+	registry.SlotStore
+}
+
 // Config configures a Server. Store is required.
 type Config struct {
-	Store registry.Store
+	// Store answers the reads and the slot calls of the API.
+	Store Registry
 	// Follow is set in follow mode: /readyz then checks the lag and
 	// /v1/status and /metrics show the follower's state.
 	Follow FollowStatus

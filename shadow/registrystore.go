@@ -21,7 +21,7 @@ func ownName(user string) string {
 // StoreVisible answers VisibleFunc from a registry.Store's reverse-ACL
 // Visible answer (which, like Cyrus's LIST "" "*", never holds
 // intermediate entries). groups maps a user to its group names.
-func StoreVisible(st registry.Store, groups map[string][]string) VisibleFunc {
+func StoreVisible(st registry.Reader, groups map[string][]string) VisibleFunc {
 	return func(ctx context.Context, user string) ([]VisibleMailbox, error) {
 		names, err := st.Visible(ctx, user, groups[user])
 		if err != nil {
@@ -37,7 +37,7 @@ func StoreVisible(st registry.Store, groups map[string][]string) VisibleFunc {
 
 // StoreOwners lists every user owning a mailbox in the registry
 // (user.LOCAL entries, LOCAL@domain in a domain).
-func StoreOwners(ctx context.Context, st registry.Store) ([]string, error) {
+func StoreOwners(ctx context.Context, st registry.Reader) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
 	_, err := st.List(ctx, "", func(e registry.Entry) error {
