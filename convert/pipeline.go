@@ -155,6 +155,13 @@ func Prepare(e *mboxlist.Entry, server string) registry.Entry {
 	return re
 }
 
+// ImportTarget is what Import uses of a registry.Store: reads (the dry
+// run, the screen, the verifying listing) and Import.
+type ImportTarget interface {
+	registry.Reader
+	registry.Importer
+}
+
 // Import stores every selected entry of src in store, Store.Import batch by
 // batch, recording after each batch how many source entries are done in
 // the checkpoint. A rerun of the same job skips the entries a checkpoint
@@ -167,7 +174,7 @@ func Prepare(e *mboxlist.Entry, server string) registry.Entry {
 // batch, the registry is listed and the count and digest per slot of the
 // imported names are compared with the source's (Summary.Verified); a
 // difference is an error. The checkpoint is removed after a verified run.
-func Import(ctx context.Context, src EntrySource, store registry.Store, o ImportOptions) (*Summary, error) {
+func Import(ctx context.Context, src EntrySource, store ImportTarget, o ImportOptions) (*Summary, error) {
 	if o.Batch <= 0 {
 		o.Batch = 1000
 	}
@@ -397,7 +404,7 @@ func (e *VerifyError) Error() string {
 
 // RegistryDigest lists the registry (under prefix) and digests the live
 // entries whose names are in names (all of them when names is nil).
-func RegistryDigest(ctx context.Context, store registry.Store, names map[string]struct{}, prefix string, slotOf func(*registry.Entry) string, ignoreMtime bool) (*Digest, error) {
+func RegistryDigest(ctx context.Context, store registry.Reader, names map[string]struct{}, prefix string, slotOf func(*registry.Entry) string, ignoreMtime bool) (*Digest, error) {
 	d := &Digest{SlotOf: slotOf, IgnoreMtime: ignoreMtime}
 	ad := newAsyncDigest(d) // listing and digesting on two cores
 	_, err := store.List(ctx, prefix, func(e registry.Entry) error {

@@ -56,7 +56,7 @@ type screenResult struct {
 
 // screen reads the selected entries of src once and checks the ones that
 // have no server or are tombstones against the registry.
-func screen(ctx context.Context, src EntrySource, store registry.Store, o *ImportOptions) (*screenResult, error) {
+func screen(ctx context.Context, src EntrySource, store registry.Reader, o *ImportOptions) (*screenResult, error) {
 	const serverless, tombstone = 1, 2
 	want := map[string]uint8{}
 	err := src(ctx, func(e *mboxlist.Entry) error {
