@@ -64,7 +64,7 @@ func Workers() int { return max(1, runtime.GOMAXPROCS(0)) }
 
 // Run lists the registry under prefix and processes every entry; prog
 // counts the listed entries.
-func (p *ExportPipeline) Run(ctx context.Context, store registry.Store, prefix string, prog Progress) error {
+func (p *ExportPipeline) Run(ctx context.Context, store registry.Reader, prefix string, prog Progress) error {
 	nw := Workers()
 	work := make(chan *exportBatch, nw)
 	order := make(chan *exportBatch, 2*nw+2)

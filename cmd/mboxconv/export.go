@@ -200,7 +200,7 @@ type exportRun struct {
 	stdout, stderr io.Writer
 
 	v           mboxlist.Version
-	store       registry.Store
+	store       readStore
 	flt         convert.Filter
 	prog        convert.Progress
 	ignoreMtime bool // legacy dump lines carry no mtime: left out of both digests

@@ -437,7 +437,7 @@ func (ff *filterFlags) add(cmd *cobra.Command) {
 }
 
 // filter builds the filter; a slot is looked up in store (nil: no registry).
-func (ff *filterFlags) filter(ctx context.Context, store registry.Store) (convert.Filter, error) {
+func (ff *filterFlags) filter(ctx context.Context, store registry.SlotStore) (convert.Filter, error) {
 	f := convert.Filter{Slot: ff.slot, Servers: ff.servers, Partitions: ff.partitions, Prefixes: ff.prefixes}
 	for _, d := range ff.domains {
 		if d == "." {

@@ -106,8 +106,18 @@ func (b *bridgeFlags) add(cmd *cobra.Command) {
 	f.StringVar(&b.tokenFile, "token-file", "", "with --bridge: file holding the bridge's bearer token (its --http-token-file), which every registry read through it needs")
 }
 
+// readStore is what the commands that only read the registry (verify,
+// export) use of it: the reads, the slots (--slot) and Close. A registry
+// (registry.Store) is one, and so is a bridge's HTTP API (httpapi.Client),
+// which offers nothing else.
+type readStore interface {
+	registry.Reader
+	registry.SlotStore
+	Close() error
+}
+
 // open returns a client of the bridge's HTTP API.
-func (b *bridgeFlags) open() (registry.Store, error) {
+func (b *bridgeFlags) open() (readStore, error) {
 	token := ""
 	if b.tokenFile != "" {
 		raw, err := os.ReadFile(b.tokenFile)

@@ -150,7 +150,7 @@ func loadRegistry(ctx context.Context, url string) (map[string]mboxlist.Entry, [
 
 // listStore reads every entry of an open registry (or a bridge's), from
 // one snapshot.
-func listStore(ctx context.Context, st registry.Store) (map[string]mboxlist.Entry, []string, error) {
+func listStore(ctx context.Context, st registry.Reader) (map[string]mboxlist.Entry, []string, error) {
 	m := map[string]mboxlist.Entry{}
 	var order []string
 	_, err := st.List(ctx, "", func(e registry.Entry) error {
