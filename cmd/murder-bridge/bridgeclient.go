@@ -11,10 +11,18 @@ import (
 	"github.com/murderkit/murderkit/registry"
 )
 
+// queryStore is what the read-only commands (lookup, visible) use: the
+// reads, and Close. A registry (registry.Store) is one, and so is a
+// bridge's HTTP API (httpapi.Client, --bridge URL).
+type queryStore interface {
+	registry.Reader
+	Close() error
+}
+
 // openQuery opens what the read-only commands query: a running bridge's
 // HTTP API when bridgeURL is set (the bridge owns a leveldb registry; see
 // design.md), else the registry itself.
-func openQuery(ctx context.Context, registryURL, bridgeURL, tokenFile string) (registry.Store, error) {
+func openQuery(ctx context.Context, registryURL, bridgeURL, tokenFile string) (queryStore, error) {
 	switch {
 	case bridgeURL != "" && registryURL != "":
 		return nil, exitcode.With(exitcode.Usage, errors.New("give --registry URL or --bridge URL, not both"))
@@ -65,7 +73,7 @@ func (q *queryFlags) check(*cobra.Command, []string) error {
 }
 
 // run opens what the flags name, calls fn with it and closes it.
-func (q *queryFlags) run(cmd *cobra.Command, fn func(ctx context.Context, s registry.Store) error) error {
+func (q *queryFlags) run(cmd *cobra.Command, fn func(ctx context.Context, s registry.Reader) error) error {
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()

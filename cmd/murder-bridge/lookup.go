@@ -42,7 +42,7 @@ deleted, the message gives the tombstone's revision and time.
 		Args:    cobra.ExactArgs(1),
 		PreRunE: o.check,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.run(cmd, func(ctx context.Context, s registry.Store) error {
+			return o.run(cmd, func(ctx context.Context, s registry.Reader) error {
 				return runLookup(ctx, s, args[0], cmd.OutOrStdout())
 			})
 		},
@@ -52,7 +52,7 @@ deleted, the message gives the tombstone's revision and time.
 }
 
 // runLookup prints one entry as JSON.
-func runLookup(ctx context.Context, s registry.Store, name string, stdout io.Writer) error {
+func runLookup(ctx context.Context, s registry.Reader, name string, stdout io.Writer) error {
 	e, err := s.Get(ctx, name)
 	if errors.Is(err, registry.ErrNotFound) {
 		if t, terr := s.GetTombstone(ctx, name); terr == nil {

@@ -219,7 +219,7 @@ type shadowRun struct {
 	newSrc      shadow.Source
 	structural  bool               // the new side is computed (dump or registry): compare structure only
 	dumpEntries []shadow.DumpEntry // --dump
-	store       registry.Store     // --registry
+	store       slotRegistryCloser // --registry
 	users       []shadow.User
 	previous    map[string]shadow.Result // --resume: users already compared
 	resumeFile  *os.File
@@ -536,7 +536,7 @@ func (r *shadowRun) outcome(ctx context.Context, sum shadow.Summary, runErr erro
 
 // registrySource opens the registry for the new side. The store stays open
 // until the program exits.
-func registrySource(ctx context.Context, rawURL, tokenFile string, groups map[string][]string) (*shadow.RegistrySource, registry.Store, error) {
+func registrySource(ctx context.Context, rawURL, tokenFile string, groups map[string][]string) (*shadow.RegistrySource, slotRegistryCloser, error) {
 	if strings.HasPrefix(rawURL, "http://") || strings.HasPrefix(rawURL, "https://") {
 		// a running bridge's HTTP API (it owns its leveldb registry)
 		if tokenFile == "" {

@@ -101,12 +101,26 @@ func defaultBy() string {
 	return u
 }
 
-func withSlotStore(c *cobra.Command, o *slotOptions, fn func(context.Context, registry.Store) error) error {
+// slotRegistry is what the slot commands (and shadow --slot) use: the
+// slots, and the reads that check them. A registry (registry.Store) is one,
+// and so is a bridge's HTTP API (httpapi.Client, --bridge URL).
+type slotRegistry interface {
+	registry.Reader
+	registry.SlotStore
+}
+
+// slotRegistryCloser is a slotRegistry the command opened and closes.
+type slotRegistryCloser interface {
+	slotRegistry
+	Close() error
+}
+
+func withSlotStore(c *cobra.Command, o *slotOptions, fn func(context.Context, slotRegistry) error) error {
 	ctx := c.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	var st registry.Store
+	var st slotRegistryCloser
 	switch {
 	case o.registry != "" && o.bridge != "":
 		return exitcode.With(exitcode.Usage, errors.New("give --registry URL or --bridge URL, not both"))
@@ -140,7 +154,7 @@ func withSlotStore(c *cobra.Command, o *slotOptions, fn func(context.Context, re
 
 // bridgeStatus is the /v1/status of the bridge behind st, or nil (with a
 // note on stderr saying what was not checked) when st is a registry.
-func bridgeStatus(c *cobra.Command, st registry.Store, notChecked string) func(context.Context) (httpapi.Readiness, error) {
+func bridgeStatus(c *cobra.Command, st slotRegistry, notChecked string) func(context.Context) (httpapi.Readiness, error) {
 	if hc, ok := st.(*httpapi.Client); ok {
 		return hc.Status
 	}
@@ -173,7 +187,7 @@ func parseSlotLocations(locs []string) ([]registry.Location, error) {
 
 // checkOverlap refuses locations that another slot (not self) covers: a
 // location may belong to one slot only.
-func checkOverlap(ctx context.Context, st registry.Store, self string, ls []registry.Location) error {
+func checkOverlap(ctx context.Context, st slotRegistry, self string, ls []registry.Location) error {
 	all, err := st.ListSlots(ctx)
 	if err != nil {
 		return registryExit(err)
@@ -199,7 +213,7 @@ var errAllMatched = errors.New("every location matched")
 // unmatchedLocations returns the locations no live mailbox in the registry
 // is at (a typo in a server name is the usual cause). checked is false when
 // the store cannot list mailboxes (an older bridge's HTTP API).
-func unmatchedLocations(ctx context.Context, st registry.Store, ls []registry.Location) (unmatched []registry.Location, checked bool, err error) {
+func unmatchedLocations(ctx context.Context, st slotRegistry, ls []registry.Location) (unmatched []registry.Location, checked bool, err error) {
 	matched := make([]bool, len(ls))
 	left := len(ls)
 	_, err = st.List(ctx, "", func(e registry.Entry) error {
@@ -242,7 +256,7 @@ func unmatchedLocations(ctx context.Context, st registry.Store, ls []registry.Lo
 
 // warnUnmatched prints a warning on stderr for each location of slot name
 // that matches no mailbox.
-func warnUnmatched(ctx context.Context, st registry.Store, name string, ls []registry.Location, stderr io.Writer) error {
+func warnUnmatched(ctx context.Context, st slotRegistry, name string, ls []registry.Location, stderr io.Writer) error {
 	un, checked, err := unmatchedLocations(ctx, st, ls)
 	if err != nil {
 		return err
@@ -267,7 +281,7 @@ func locString(ls []registry.Location) string {
 
 // moveSlot applies a transition (forced: recorded as such even when the
 // state machine would refuse it) and stores it (compare-and-set).
-func moveSlot(ctx context.Context, st registry.Store, s registry.Slot, to registry.SlotState, force bool, by, note string) (registry.Slot, error) {
+func moveSlot(ctx context.Context, st slotRegistry, s registry.Slot, to registry.SlotState, force bool, by, note string) (registry.Slot, error) {
 	if err := s.Transition(to, by, note, time.Now()); err != nil {
 		if !force {
 			return s, exitcode.With(exitcode.Refused, err)
@@ -299,7 +313,7 @@ func bridgeAuthoritative(s registry.Slot) string {
 // recordShadowRun records a shadow run's result on a slot: clean moves a
 // mirrored slot to shadow-clean; differences move a shadow-clean slot back
 // to mirrored (cutover then refuses). Other states are left alone.
-func recordShadowRun(ctx context.Context, st registry.Store, name string, clean bool, summary string) (registry.Slot, error) {
+func recordShadowRun(ctx context.Context, st slotRegistry, name string, clean bool, summary string) (registry.Slot, error) {
 	s, err := st.GetSlot(ctx, name)
 	if err != nil {
 		return s, registryExit(err)

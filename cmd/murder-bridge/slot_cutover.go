@@ -18,7 +18,7 @@ func newSlotCutoverCmd(o *slotOptions) *cobra.Command {
 	cut := &cobra.Command{
 		Use: "cutover S", Short: "Make the bridge authoritative for slot S (safe transitions only unless --force)", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
+			return withSlotStore(c, o, func(ctx context.Context, st slotRegistry) error {
 				status := bridgeStatus(c, st, "follow lag")
 				return runSlotCutover(ctx, st, args[0], status, o.maxLag, o.force, o.by, o.note, c.OutOrStdout())
 			})
@@ -53,7 +53,7 @@ func cutoverRefusal(s registry.Slot, rd *httpapi.Readiness, maxLag time.Duration
 	return ""
 }
 
-func runSlotCutover(ctx context.Context, st registry.Store, name string, status func(context.Context) (httpapi.Readiness, error),
+func runSlotCutover(ctx context.Context, st slotRegistry, name string, status func(context.Context) (httpapi.Readiness, error),
 	maxLag time.Duration, force bool, by, note string, stdout io.Writer) error {
 	s, err := st.GetSlot(ctx, name)
 	if err != nil {

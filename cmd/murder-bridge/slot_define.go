@@ -18,7 +18,7 @@ func newSlotDefineCmd(o *slotOptions) *cobra.Command {
 	define := &cobra.Command{
 		Use: "define S --location server[!partition]...", Short: "Create a slot (warns when a location matches no mailbox)", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
+			return withSlotStore(c, o, func(ctx context.Context, st slotRegistry) error {
 				return runSlotDefine(ctx, st, args[0], o.locations, o.state, o.by, o.note, c.OutOrStdout(), c.ErrOrStderr())
 			})
 		},
@@ -28,7 +28,7 @@ func newSlotDefineCmd(o *slotOptions) *cobra.Command {
 	return define
 }
 
-func runSlotDefine(ctx context.Context, st registry.Store, name string, locs []string, state, by, note string, stdout, stderr io.Writer) error {
+func runSlotDefine(ctx context.Context, st slotRegistry, name string, locs []string, state, by, note string, stdout, stderr io.Writer) error {
 	ls, err := parseSlotLocations(locs)
 	if err != nil {
 		return exitcode.With(exitcode.Usage, err)

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/murderkit/murderkit/internal/exitcode"
-	"github.com/murderkit/murderkit/registry"
 )
 
 func newSlotDeleteCmd(o *slotOptions) *cobra.Command {
@@ -17,7 +16,7 @@ func newSlotDeleteCmd(o *slotOptions) *cobra.Command {
 		Short: "Delete slot S (legacy, mirrored or shadow-clean only: the old master is still authoritative)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
+			return withSlotStore(c, o, func(ctx context.Context, st slotRegistry) error {
 				return runSlotDelete(ctx, st, args[0], c.OutOrStdout())
 			})
 		},
@@ -27,7 +26,7 @@ func newSlotDeleteCmd(o *slotOptions) *cobra.Command {
 // runSlotDelete deletes a slot the old master is still authoritative for
 // (compare-and-set on the revision read: a slot moved meanwhile is kept).
 // Its history goes with it; the mailboxes are not touched.
-func runSlotDelete(ctx context.Context, st registry.Store, name string, stdout io.Writer) error {
+func runSlotDelete(ctx context.Context, st slotRegistry, name string, stdout io.Writer) error {
 	s, err := st.GetSlot(ctx, name)
 	if err != nil {
 		return registryExit(err)

@@ -19,7 +19,7 @@ func newSlotEditCmd(o *slotOptions) *cobra.Command {
 		Short: "Replace slot S's locations (legacy, mirrored or shadow-clean only; shadow-clean goes back to mirrored)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
+			return withSlotStore(c, o, func(ctx context.Context, st slotRegistry) error {
 				return runSlotEdit(ctx, st, args[0], o.locations, o.by, o.note, c.OutOrStdout(), c.ErrOrStderr())
 			})
 		},
@@ -31,7 +31,7 @@ func newSlotEditCmd(o *slotOptions) *cobra.Command {
 // runSlotEdit replaces a slot's locations while the old master is still
 // authoritative for it. A shadow-clean slot goes back to mirrored: its
 // clean run did not cover the new locations.
-func runSlotEdit(ctx context.Context, st registry.Store, name string, locs []string, by, note string, stdout, stderr io.Writer) error {
+func runSlotEdit(ctx context.Context, st slotRegistry, name string, locs []string, by, note string, stdout, stderr io.Writer) error {
 	ls, err := parseSlotLocations(locs)
 	if err != nil {
 		return exitcode.With(exitcode.Usage, err)

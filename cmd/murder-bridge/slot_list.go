@@ -18,7 +18,7 @@ func newSlotListCmd(o *slotOptions) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List slots with state, locations and last transition", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
+			return withSlotStore(c, o, func(ctx context.Context, st slotRegistry) error {
 				return runSlotList(ctx, st, o.json, c.OutOrStdout())
 			})
 		},
@@ -27,7 +27,7 @@ func newSlotListCmd(o *slotOptions) *cobra.Command {
 	return list
 }
 
-func runSlotList(ctx context.Context, st registry.Store, asJSON bool, stdout io.Writer) error {
+func runSlotList(ctx context.Context, st slotRegistry, asJSON bool, stdout io.Writer) error {
 	slots, err := st.ListSlots(ctx)
 	if err != nil {
 		return registryExit(err)

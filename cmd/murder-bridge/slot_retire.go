@@ -15,14 +15,14 @@ func newSlotRetireCmd(o *slotOptions) *cobra.Command {
 	return &cobra.Command{
 		Use: "retire S", Short: "Record that the old master no longer serves cut-over slot S (no more write-through)", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
+			return withSlotStore(c, o, func(ctx context.Context, st slotRegistry) error {
 				return runSlotRetire(ctx, st, args[0], o.by, o.note, c.OutOrStdout())
 			})
 		},
 	}
 }
 
-func runSlotRetire(ctx context.Context, st registry.Store, name, by, note string, stdout io.Writer) error {
+func runSlotRetire(ctx context.Context, st slotRegistry, name, by, note string, stdout io.Writer) error {
 	s, err := st.GetSlot(ctx, name)
 	if err != nil {
 		return registryExit(err)

@@ -16,7 +16,7 @@ func newSlotRollbackCmd(o *slotOptions) *cobra.Command {
 	rb := &cobra.Command{
 		Use: "rollback S", Short: "Return authority for slot S to the old master", Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return withSlotStore(c, o, func(ctx context.Context, st registry.Store) error {
+			return withSlotStore(c, o, func(ctx context.Context, st slotRegistry) error {
 				status := bridgeStatus(c, st, "write-through queue")
 				return runSlotRollback(ctx, st, args[0], status, o.to, o.force, o.by, o.note, c.OutOrStdout())
 			})
@@ -27,7 +27,7 @@ func newSlotRollbackCmd(o *slotOptions) *cobra.Command {
 	return rb
 }
 
-func runSlotRollback(ctx context.Context, st registry.Store, name string, status func(context.Context) (httpapi.Readiness, error),
+func runSlotRollback(ctx context.Context, st slotRegistry, name string, status func(context.Context) (httpapi.Readiness, error),
 	to string, force bool, by, note string, stdout io.Writer) error {
 	target, err := registry.ParseSlotState(to)
 	if err != nil {

@@ -49,7 +49,7 @@ the answer, not with the registry.
 		Args:    cobra.ExactArgs(1),
 		PreRunE: o.check,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.run(cmd, func(ctx context.Context, s registry.Store) error {
+			return o.run(cmd, func(ctx context.Context, s registry.Reader) error {
 				return runVisible(ctx, s, args[0], o.groups, cmd.OutOrStdout())
 			})
 		},
@@ -88,7 +88,7 @@ func registryExit(err error) error {
 }
 
 // runVisible prints the names user may see, one a line.
-func runVisible(ctx context.Context, s registry.Store, user string, groups []string, stdout io.Writer) error {
+func runVisible(ctx context.Context, s registry.Reader, user string, groups []string, stdout io.Writer) error {
 	names, err := s.Visible(ctx, user, groups)
 	if err != nil {
 		return registryExit(err)
