@@ -23,17 +23,21 @@ var ErrUnauthorized = registry.ErrUnauthorized
 
 // Client reaches a running bridge's registry through its HTTP API: what the
 // CLI uses with --bridge URL while the bridge owns a leveldb registry. It
-// implements registry.Store for the reads the API offers (Get,
-// GetTombstone, List, Count, Visible, Revision, GetSlot, ListSlots) and the
-// slot writes, all with the bridge's bearer token; every other method fails
-// with registry.ErrInvalid.
+// implements the roles the API offers, all with the bridge's bearer token:
+// registry.Reader (Get, GetTombstone, List, Count, Visible, Revision) and
+// registry.SlotStore. It is not a registry.Store: the API offers no entry
+// writes, Import, Watch or GCTombstones, so a caller that needs them does
+// not compile with a Client.
 type Client struct {
 	base  *url.URL
 	token string
 	hc    *http.Client
 }
 
-var _ registry.Store = (*Client)(nil)
+var (
+	_ registry.Reader    = (*Client)(nil)
+	_ registry.SlotStore = (*Client)(nil)
+)
 
 // NewClient returns a client for the bridge at rawURL (http://127.0.0.1:8405).
 // token is the bridge's bearer token (its --http-token-file), which every
@@ -122,14 +126,14 @@ func (c *Client) do(ctx context.Context, op, name, method, path string, q url.Va
 	return registry.E(op, name, fmt.Errorf("bridge answered %s: %s: %w", resp.Status, msg, sentinel))
 }
 
-// Get implements registry.Store.
+// Get implements registry.Reader.
 func (c *Client) Get(ctx context.Context, name string) (registry.Entry, error) {
 	var e registry.Entry
 	err := c.do(ctx, "get", name, http.MethodGet, "/v1/mailboxes/"+url.PathEscape(name), nil, nil, &e)
 	return e, err
 }
 
-// GetTombstone implements registry.Store (from the 404 answer of a deleted
+// GetTombstone implements registry.Reader (from the 404 answer of a deleted
 // mailbox).
 func (c *Client) GetTombstone(ctx context.Context, name string) (registry.Tombstone, error) {
 	var eb ErrorBody
@@ -143,14 +147,14 @@ func (c *Client) GetTombstone(ctx context.Context, name string) (registry.Tombst
 	return registry.Tombstone{}, err
 }
 
-// Visible implements registry.Store.
+// Visible implements registry.Reader.
 func (c *Client) Visible(ctx context.Context, userid string, groups []string) ([]string, error) {
 	var a VisibleAnswer
 	err := c.do(ctx, "visible", userid, http.MethodGet, "/v1/visible", url.Values{"user": {userid}, "group": groups}, nil, &a)
 	return a.Names, err
 }
 
-// Revision implements registry.Store.
+// Revision implements registry.Reader.
 func (c *Client) Revision(ctx context.Context) (int64, error) {
 	var rd Readiness
 	err := c.do(ctx, "revision", "", http.MethodGet, "/v1/status", nil, nil, &rd)
@@ -164,80 +168,38 @@ func (c *Client) Status(ctx context.Context) (Readiness, error) {
 	return rd, err
 }
 
-// GetSlot implements registry.Store.
+// GetSlot implements registry.SlotStore.
 func (c *Client) GetSlot(ctx context.Context, name string) (registry.Slot, error) {
 	var s registry.Slot
 	err := c.do(ctx, "get_slot", name, http.MethodGet, "/v1/slots/"+url.PathEscape(name), nil, nil, &s)
 	return s, err
 }
 
-// ListSlots implements registry.Store.
+// ListSlots implements registry.SlotStore.
 func (c *Client) ListSlots(ctx context.Context) ([]registry.Slot, error) {
 	var s []registry.Slot
 	err := c.do(ctx, "list_slots", "", http.MethodGet, "/v1/slots", nil, nil, &s)
 	return s, err
 }
 
-// CreateSlot implements registry.Store (needs the token).
+// CreateSlot implements registry.SlotStore (needs the token).
 func (c *Client) CreateSlot(ctx context.Context, s registry.Slot) (registry.Slot, error) {
 	var out registry.Slot
 	err := c.do(ctx, "create_slot", s.Name, http.MethodPost, "/v1/slots", nil, s, &out)
 	return out, err
 }
 
-// UpdateSlot implements registry.Store (needs the token).
+// UpdateSlot implements registry.SlotStore (needs the token).
 func (c *Client) UpdateSlot(ctx context.Context, s registry.Slot) (registry.Slot, error) {
 	var out registry.Slot
 	err := c.do(ctx, "update_slot", s.Name, http.MethodPut, "/v1/slots/"+url.PathEscape(s.Name), nil, s, &out)
 	return out, err
 }
 
-// DeleteSlot implements registry.Store (needs the token).
+// DeleteSlot implements registry.SlotStore (needs the token).
 func (c *Client) DeleteSlot(ctx context.Context, name string, rev int64) error {
 	return c.do(ctx, "delete_slot", name, http.MethodDelete, "/v1/slots/"+url.PathEscape(name),
 		url.Values{"revision": {strconv.FormatInt(rev, 10)}}, nil, nil)
-}
-
-func unsupported(op string) error {
-	return registry.E(op, "", fmt.Errorf("not offered by the bridge's HTTP API (stop the bridge to use the registry directly): %w", registry.ErrInvalid))
-}
-
-// Create is not offered over HTTP.
-func (c *Client) Create(context.Context, registry.Entry) (registry.Entry, error) {
-	return registry.Entry{}, unsupported("create")
-}
-
-// Update is not offered over HTTP.
-func (c *Client) Update(context.Context, registry.Entry) (registry.Entry, error) {
-	return registry.Entry{}, unsupported("update")
-}
-
-// Put is not offered over HTTP.
-func (c *Client) Put(context.Context, registry.Entry) (registry.Entry, error) {
-	return registry.Entry{}, unsupported("put")
-}
-
-// Delete is not offered over HTTP.
-func (c *Client) Delete(context.Context, string, int64) (registry.Tombstone, error) {
-	return registry.Tombstone{}, unsupported("delete")
-}
-
-// Import is not offered over HTTP.
-func (c *Client) Import(context.Context, []registry.Entry) (registry.ImportStats, error) {
-	return registry.ImportStats{}, unsupported("import")
-}
-
-// Watch is not offered over HTTP: the channel delivers one error event.
-func (c *Client) Watch(ctx context.Context, from int64) <-chan registry.Event {
-	ch := make(chan registry.Event, 1)
-	ch <- registry.Event{Err: unsupported("watch")}
-	close(ch)
-	return ch
-}
-
-// GCTombstones is not offered over HTTP.
-func (c *Client) GCTombstones(context.Context, time.Time) (int, error) {
-	return 0, unsupported("gc")
 }
 
 // Close releases idle connections.

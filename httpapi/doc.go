@@ -35,6 +35,8 @@
 // Auth-Protocol, Auth-Method; answer Auth-Status, Auth-Server as an IP
 // address, Auth-Port, Auth-Wait), and Prometheus's client_golang.
 //
-// Client is the other side: a read-only registry.Store over this API, what
-// `murder-bridge lookup|visible --bridge URL` uses.
+// Client is the other side: a registry.Reader and registry.SlotStore over
+// this API (not a whole registry.Store), what `murder-bridge
+// lookup|visible|slot --bridge URL` and `mboxconv verify|export --bridge URL`
+// use.
 package httpapi

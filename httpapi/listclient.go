@@ -19,7 +19,7 @@ import (
 // listIdle bounds how long a /v1/mailboxes stream may stay silent.
 const listIdle = 2 * time.Minute
 
-// List implements registry.Store through GET /v1/mailboxes: every entry
+// List implements registry.Reader through GET /v1/mailboxes: every entry
 // named prefix or below (Cyrus's tombstones included), in Cyrus order,
 // from one snapshot of the bridge's registry; it returns the snapshot's
 // revision. The stream is read line by line (bounded memory); a stream
@@ -102,7 +102,7 @@ func (c *Client) list(ctx context.Context, q url.Values, fn func(registry.Entry)
 	}
 }
 
-// Count implements registry.Store (GET /v1/mailboxes?count=1).
+// Count implements registry.Reader (GET /v1/mailboxes?count=1).
 func (c *Client) Count(ctx context.Context, prefix string) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
