@@ -59,60 +59,9 @@ var _ mupdate.Backend = (*Adapter)(nil)
 // New returns an Adapter on st.
 func New(st Registry) *Adapter { return &Adapter{Store: st} }
 
-// FormatLocation renders a registry location as MUPDATE carries it, as
-// Cyrus's master forms it: "server!partition", "server!" for an empty
-// partition (what a backend sends for a RENAME target), the server alone
-// when there is no partition, the partition alone when there is no server
-// (a location without '!', as replicated murders send it).
-func FormatLocation(l registry.Location) string { return l.String() }
-
-// ParseLocation splits a MUPDATE location at its first '!' as Cyrus's
-// master does. A location without '!' (what replicated murders send: the
-// partition only) is kept as a location with no server, so that it goes
-// back out byte for byte; "host!" keeps its server with an empty partition,
-// which is not the same as none (see registry.Location).
-func ParseLocation(s string) registry.Location {
-	if i := strings.IndexByte(s, '!'); i >= 0 {
-		return registry.Location{Server: s[:i], Partition: s[i+1:], EmptyPartition: i == len(s)-1}
-	}
-	return registry.Location{Partition: s}
-}
-
-// FormatACL renders an ACL as Cyrus's internal string: "id\trights\t" per
-// item, in order.
-func FormatACL(acl mboxlist.ACL) string {
-	var b strings.Builder
-	for _, it := range acl {
-		b.WriteString(it.ID)
-		b.WriteByte('\t')
-		b.WriteString(it.Rights)
-		b.WriteByte('\t')
-	}
-	return b.String()
-}
-
-// ParseACL parses Cyrus's internal ACL string ("id\trights\t..."; the last
-// TAB may be missing). An identifier without a rights field gets empty
-// rights. The result is never nil.
-func ParseACL(s string) mboxlist.ACL {
-	acl := mboxlist.ACL{}
-	f := strings.Split(s, "\t")
-	if len(f) > 0 && f[len(f)-1] == "" {
-		f = f[:len(f)-1]
-	}
-	for i := 0; i < len(f); i += 2 {
-		it := mboxlist.ACLItem{ID: f[i]}
-		if i+1 < len(f) {
-			it.Rights = f[i+1]
-		}
-		acl = append(acl, it)
-	}
-	return acl
-}
-
-// visible reports whether a registry entry exists for MUPDATE (entries of
+// Live reports whether a registry entry exists for MUPDATE (entries of
 // an imported backend database marked deleted do not).
-func visible(e *registry.Entry) bool { return !e.Type.Has(mboxlist.FlagDeleted) }
+func Live(e *registry.Entry) bool { return !e.Type.Has(mboxlist.FlagDeleted) }
 
 // sendable reports whether a registry entry may be sent to MUPDATE clients
 // (FIND, LIST, UPDATE): visible, and a name a real frontend survives
@@ -120,7 +69,7 @@ func visible(e *registry.Entry) bool { return !e.Type.Has(mboxlist.FlagDeleted) 
 // hold; an entry stored before they did is left out, with an error log,
 // so that it cannot crash every frontend. DELETE still removes it.
 func (a *Adapter) sendable(e *registry.Entry) bool {
-	if !visible(e) {
+	if !Live(e) {
 		return false
 	}
 	if mboxlist.SafeForFrontends(e.Name) {
@@ -140,11 +89,11 @@ func (a *Adapter) sendable(e *registry.Entry) bool {
 
 // ToMailbox converts a registry entry to the record MUPDATE carries.
 func ToMailbox(e *registry.Entry) mupdate.Mailbox {
-	m := mupdate.Mailbox{Name: e.Name, State: mupdate.Active, Location: FormatLocation(e.Primary())}
+	m := mupdate.Mailbox{Name: e.Name, State: mupdate.Active, Location: e.Primary().String()}
 	if e.Type.Has(mboxlist.FlagReserve) {
 		m.State = mupdate.Reserved
 	} else {
-		m.ACL = FormatACL(e.ACL)
+		m.ACL = e.ACL.TabString()
 	}
 	return m
 }
@@ -178,16 +127,27 @@ func (a *Adapter) now() time.Time {
 	return time.Now()
 }
 
-// merge writes the MUPDATE record m into entry e (a copy of the current
-// entry, or a fresh one).
-func (a *Adapter) merge(e *registry.Entry, m *mupdate.Mailbox) {
-	e.Name = m.Name
-	if e.Type.Has(mboxlist.FlagDeleted) {
-		// an imported tombstone replaced by a live mailbox
-		e.Type &^= mboxlist.FlagDeleted
+// ApplyMailbox writes the MUPDATE record m into e (a copy of the current
+// entry, or a fresh one), as Cyrus's master keeps it: m's location becomes
+// the preferred primary (registry.ParseLocation; the old primary is
+// replaced, other locations stay), a reserved mailbox has no ACL, an
+// active one m's ACL (mboxlist.ParseACLTab), and the fields MUPDATE does
+// not carry (uniqueid, history) are kept. An imported tombstone becomes a
+// live mailbox again. Mtime is set to now. The adapter's writes and a
+// follower's copies of the old master's list both go through it; m must
+// have passed CheckRequest (which refuses an ACL that does not parse).
+func ApplyMailbox(e *registry.Entry, m mupdate.Mailbox, now time.Time) error {
+	var acl mboxlist.ACL
+	if m.State != mupdate.Reserved {
+		var err error
+		if acl, err = mboxlist.ParseACLTab(m.ACL); err != nil {
+			return fmt.Errorf("bridge: %s %q: %w", m.State, m.Name, err)
+		}
 	}
+	e.Name = m.Name
+	e.Type &^= mboxlist.FlagDeleted // an imported tombstone replaced by a live mailbox
 	e.Type |= mboxlist.FlagRemote
-	loc := ParseLocation(m.Location)
+	loc := registry.ParseLocation(m.Location)
 	locs := []registry.Location{loc}
 	for i, l := range e.Locations {
 		if i == 0 || l == loc {
@@ -202,9 +162,10 @@ func (a *Adapter) merge(e *registry.Entry, m *mupdate.Mailbox) {
 		e.ACL = mboxlist.ACL{}
 	} else {
 		e.Type &^= mboxlist.FlagReserve
-		e.ACL = ParseACL(m.ACL)
+		e.ACL = acl
 	}
-	e.Mtime = a.now().Unix()
+	e.Mtime = now.Unix()
+	return nil
 }
 
 // Write implements mupdate.Backend: it reads the current entry, applies
@@ -242,10 +203,16 @@ func CheckRequest(req mupdate.Request) error {
 	if req.Op == mupdate.OpDelete {
 		return nil
 	}
-	loc := ParseLocation(req.Location)
+	loc := registry.ParseLocation(req.Location)
 	e := mboxlist.Entry{Name: req.Name, Server: loc.Server, Partition: loc.Partition}
 	if req.Op == mupdate.OpActivate {
-		e.ACL = ParseACL(req.ACL)
+		acl, err := mboxlist.ParseACLTab(req.ACL)
+		if err != nil {
+			// Cyrus would drop the identifier left without rights
+			// (mailbox_acl_to_dlist); a refusal says so instead.
+			return &mupdate.Error{Text: mboxlist.TextBadACL, Err: &invalidErr{fmt.Errorf("ACTIVATE %q: %w", req.Name, err)}}
+		}
+		e.ACL = acl
 	}
 	if err := e.Check(nil); err != nil {
 		var ce *mboxlist.CheckError
@@ -302,7 +269,7 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request, first bool
 		return err
 	}
 	var curMb *mupdate.Mailbox
-	if present && visible(&cur) {
+	if present && Live(&cur) {
 		m := ToMailbox(&cur)
 		curMb = &m
 	}
@@ -331,7 +298,9 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request, first bool
 		return err
 	case !present:
 		e := registry.Entry{}
-		a.merge(&e, next)
+		if err := ApplyMailbox(&e, *next, a.now()); err != nil {
+			return err
+		}
 		got, err := a.Store.Create(ctx, e)
 		if errors.Is(err, registry.ErrExists) {
 			return retryErr{err}
@@ -347,7 +316,9 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request, first bool
 		if len(e.Locations) == 0 {
 			e.Normalize()
 		}
-		a.merge(&e, next)
+		if err := ApplyMailbox(&e, *next, a.now()); err != nil {
+			return err
+		}
 		got, err := a.Store.Update(ctx, e)
 		if errors.Is(err, registry.ErrConflict) || errors.Is(err, registry.ErrNotFound) {
 			return retryErr{err}
@@ -366,8 +337,8 @@ func (a *Adapter) writeOnce(ctx context.Context, req mupdate.Request, first bool
 func (a *Adapter) replicaRepeat(ctx context.Context, cur *mupdate.Mailbox, req mupdate.Request, stale bool) (bool, error) {
 	switch {
 	case req.Op == mupdate.OpReserve && cur != nil:
-		held, want := ParseLocation(cur.Location), ParseLocation(req.Location)
-		if held.Server == "" || held.Server != want.Server || (held.Partition != want.Partition && held.Partition != "") {
+		held, want := registry.ParseLocation(cur.Location), registry.ParseLocation(req.Location)
+		if held.Server == "" || !strings.Contains(cur.Location, "!") || held.Server != want.Server || (held.Partition != want.Partition && held.Partition != "") {
 			return false, nil
 		}
 	case req.Op == mupdate.OpDelete && cur == nil:

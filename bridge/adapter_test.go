@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -24,31 +25,82 @@ func openStore(t *testing.T) registry.Store {
 	return st
 }
 
+// ACLs and locations go through the adapter as Cyrus's master keeps them:
+// the ACL string parsed by mboxlist.ParseACLTab and printed back with its
+// trailing TAB; the location split by registry.ParseLocation.
 func TestACLRoundTrip(t *testing.T) {
-	for _, s := range []string{"", "anyone\tlrs\t", "alice\tlrswipkxtecdan\tbob\tlr\t", "-bob\tl\tanyone\tlrs\t", "erin\t\t"} {
-		if got := bridge.FormatACL(bridge.ParseACL(s)); got != s {
-			t.Errorf("FormatACL(ParseACL(%q)) = %q", s, got)
+	ctx := context.Background()
+	a := bridge.New(openStore(t))
+	const L = "127.0.0.1:11143!default"
+	for i, tc := range []struct{ in, out string }{
+		{"", ""}, {"anyone\tlrs\t", "anyone\tlrs\t"},
+		{"alice\tlrswipkxtecdan\tbob\tlr\t", "alice\tlrswipkxtecdan\tbob\tlr\t"},
+		{"-bob\tl\tanyone\tlrs\t", "-bob\tl\tanyone\tlrs\t"},
+		{"erin\t\t", "erin\t\t"},
+		{"anyone\tlrs", "anyone\tlrs\t"}, // a missing final TAB is normalised as Cyrus stores it
+	} {
+		name := fmt.Sprintf("shared.acl%d", i)
+		if err := a.Write(ctx, mupdate.Request{Op: mupdate.OpActivate, Name: name, Location: L, ACL: tc.in}); err != nil {
+			t.Fatalf("ACTIVATE %q: %v", tc.in, err)
 		}
-	}
-	// a missing final TAB is accepted and normalised as Cyrus stores it
-	if got := bridge.FormatACL(bridge.ParseACL("anyone\tlrs")); got != "anyone\tlrs\t" {
-		t.Errorf("got %q", got)
-	}
-	acl := bridge.ParseACL("-bob\tl\tanyone\tlrs\t")
-	if len(acl) != 2 || acl[0] != (mboxlist.ACLItem{ID: "-bob", Rights: "l"}) {
-		t.Errorf("ParseACL = %+v", acl)
+		if m, ok, err := a.Lookup(ctx, name); err != nil || !ok || m.ACL != tc.out {
+			t.Errorf("ACL %q came back as %q (%v %v), want %q", tc.in, m.ACL, ok, err, tc.out)
+		}
 	}
 }
 
+// An identifier with no rights after it (no TAB) is refused: Cyrus's
+// master would store it as sent and its mailboxes.db drop it
+// (mailbox_acl_to_dlist), so the bridge says so instead of storing an
+// identifier with empty rights, which it did before ACL parsing had one
+// home (mboxlist.ParseACLTab).
+func TestACLWithoutRightsRefused(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	a := bridge.New(st)
+	err := a.Write(ctx, mupdate.Request{Op: mupdate.OpActivate, Name: "shared.x", Location: "be1!default", ACL: "anyone\tlrs\tbob"})
+	var me *mupdate.Error
+	if !errors.As(err, &me) || me.Text != mboxlist.TextBadACL || !errors.Is(err, mupdate.ErrInvalid) {
+		t.Fatalf("ACTIVATE with a dangling identifier = %v, want NO %q", err, mboxlist.TextBadACL)
+	}
+	if _, err := st.Get(ctx, "shared.x"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("refused ACTIVATE stored something: %v", err)
+	}
+}
+
+// A location without '!' is a server without a partition, as Cyrus's
+// master splits it (mupdate.c database_log: the server is the whole text
+// up to the first '!'); "host!" is a server with an empty partition. Before
+// location parsing had one home (registry.ParseLocation) the adapter kept
+// "h2" as a partition with no server, while the follow guard and the
+// PARTIAL-UPDATE filter (mupdate.ServerOf) read it as a server.
 func TestLocations(t *testing.T) {
-	for in, want := range map[string]string{
-		"127.0.0.1:11143!default": "127.0.0.1:11143!default",
-		"127.0.0.1:11143!":        "127.0.0.1:11143!",
-		"h2":                      "h2", // no '!': a partition-only location (replicated murders)
-		"":                        "",
+	ctx := context.Background()
+	st := openStore(t)
+	a := bridge.New(st)
+	for i, tc := range []struct {
+		in                string
+		server, partition string
+		emptyPartition    bool
+	}{
+		{"127.0.0.1:11143!default", "127.0.0.1:11143", "default", false},
+		{"127.0.0.1:11143!", "127.0.0.1:11143", "", true},
+		{"h2", "h2", "", false},
 	} {
-		if got := bridge.FormatLocation(bridge.ParseLocation(in)); got != want {
-			t.Errorf("%q -> %q, want %q", in, got, want)
+		name := fmt.Sprintf("shared.loc%d", i)
+		if err := a.Write(ctx, mupdate.Request{Op: mupdate.OpReserve, Name: name, Location: tc.in}); err != nil {
+			t.Fatalf("RESERVE at %q: %v", tc.in, err)
+		}
+		e, err := st.Get(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := registry.Location{Server: tc.server, Partition: tc.partition, EmptyPartition: tc.emptyPartition}
+		if e.Primary() != want || e.Server != tc.server {
+			t.Errorf("RESERVE at %q stored %+v (server %q), want %+v", tc.in, e.Primary(), e.Server, want)
+		}
+		if m, _, _ := a.Lookup(ctx, name); m.Location != tc.in {
+			t.Errorf("RESERVE at %q reads back as %q", tc.in, m.Location)
 		}
 	}
 }
@@ -122,7 +174,7 @@ func TestWriteRules(t *testing.T) {
 	if err := w(mupdate.OpDeactivate, "user.nobody", L, ""); !errors.Is(err, mupdate.ErrNotActive) {
 		t.Fatalf("DEACTIVATE unknown = %v", err)
 	}
-	// a fresh RESERVE after the DELETE succeeds (design.md: tombstones)
+	// a fresh RESERVE after the DELETE succeeds (docs/contracts.md: tombstones)
 	if err := w(mupdate.OpReserve, "user.carol", L, ""); err != nil {
 		t.Fatalf("RESERVE after DELETE: %v", err)
 	}

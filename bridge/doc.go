@@ -5,7 +5,7 @@
 //
 // Source of truth: the behaviour of Cyrus 3.6.1's mupdate master towards real
 // backends and frontends (mupdate.Apply holds its conflict rules), and the
-// registry contract in docs/design.md ("Contracts in detail"):
+// registry contract in docs/contracts.md ("Registry"):
 //
 //   - MUPDATE carries one location: a mailbox's preferred primary is sent;
 //     ACTIVATE is an upsert that may move it (the new location becomes the

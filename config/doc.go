@@ -18,7 +18,7 @@
 //
 // Source of truth: Cyrus 3.6's imapd.conf(5) syntax (`key: value`, '#'
 // comments; imap/lib/libconfig.c reads it) and option names, and the CLI
-// contract in docs/design.md. Unknown keys in the --config file and unknown
+// contract in docs/contracts.md. Unknown keys in the --config file and unknown
 // MURDER_BRIDGE_* variables are errors (a typo must not pass silently);
 // unknown imapd.conf options are ignored (it has hundreds).
 package config

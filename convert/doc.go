@@ -7,7 +7,7 @@
 // Source of truth: the entry model of package mboxlist (Cyrus 3.6's
 // ctl_mboxlist -d fields) and the registry's stored form
 // (registry.EncodeEntry), which is deterministic and so serves as the
-// canonical bytes of an entry for the digest; design.md "Contracts in
-// detail" for the CLI behaviour (resumable import, --progress json,
+// canonical bytes of an entry for the digest; docs/contracts.md for the
+// CLI behaviour (resumable import, --progress json,
 // --quiet, --dry-run).
 package convert

@@ -178,8 +178,8 @@ func (p *ExportPipeline) process(b *exportBatch, d *Digest) {
 // cannot carry and says what was cleared, so that the export's own
 // verification compares what the file really holds. Lines of every version
 // lack the name history; the 2.4–3.4 lines (`name TAB type partition acl`)
-// also lack uniqueid, uidvalidity, modseqs and special-use (cyrus-formats.md
-// §4.1–4.3), and 2.5's lines print no server (§4.2).
+// also lack uniqueid, uidvalidity, modseqs and special-use (docs/cyrus-db.md
+// §5), and 2.5's lines print no server.
 func LegacyLineLosses(v mboxlist.Version, e *mboxlist.Entry) []string {
 	var lost []string
 	if n := len(e.History); n > 0 {

@@ -3,6 +3,7 @@ package convert
 import (
 	"strings"
 
+	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 )
 
@@ -53,14 +54,6 @@ func (f *Filter) String() string {
 	return b.String()
 }
 
-// Domain returns the domain part of an internal name ("" when none).
-func Domain(name string) string {
-	if i := strings.IndexByte(name, '!'); i >= 0 {
-		return name[:i]
-	}
-	return ""
-}
-
 // HasPrefix is the hierarchy-aware prefix match of registry.Store.List:
 // prefix itself, or prefix followed by the separator '.'; a prefix ending in
 // '!' (a domain) or '.' matches everything it begins.
@@ -90,7 +83,7 @@ func (f *Filter) Match(e *registry.Entry) bool {
 	if len(f.Partitions) > 0 && !contains(f.Partitions, loc.Partition) {
 		return false
 	}
-	if len(f.Domains) > 0 && !contains(f.Domains, Domain(e.Name)) {
+	if d, _ := mboxlist.SplitDomain(e.Name); len(f.Domains) > 0 && !contains(f.Domains, d) {
 		return false
 	}
 	if len(f.Prefixes) > 0 {

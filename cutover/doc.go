@@ -1,9 +1,9 @@
 // Package cutover makes a bridge authoritative for the mailboxes of
 // cut-over slots while keeping the old Cyrus mupdate master informed.
 //
-// Source of truth: issue 7 ("Slots, cutover, rollback") and design.md step
-// 5; the MUPDATE commands sent to the old master are those of
-// mupdate-protocol.md (RESERVE, ACTIVATE, DEACTIVATE, DELETE), checked
+// Source of truth: docs/runbook.md steps 5 and 6 (cutover, rollback) and
+// docs/registry.md ("Slots"); the MUPDATE commands sent to the old master
+// are those of docs/mupdate.md ("Commands and answers"), checked
 // against a real Cyrus 3.6.1 master in interop/cutover_test.go.
 //
 // WriteThrough wraps the bridge's MUPDATE backend (normally the follow

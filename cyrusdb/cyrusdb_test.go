@@ -36,7 +36,7 @@ func TestDetect(t *testing.T) {
 	}
 }
 
-// The orders real Cyrus 3.6.1 printed (cyrus-formats.md §0.4).
+// The orders real Cyrus 3.6.1 printed (docs/cyrus-db.md §1.3).
 func TestComparatorOrders(t *testing.T) {
 	keys := func() [][]byte {
 		return [][]byte{[]byte("a~"), []byte("a\xc3\xa9"), []byte("aA"), []byte("a.b"), []byte("a b")}

@@ -8,8 +8,8 @@
 // Source of truth: Cyrus IMAP lib/cyrusdb.c (cyrusdb_detect),
 // lib/bsearch.c (bsearch_ncompare_raw, bsearch_ncompare_mbox),
 // lib/cyrusdb_skiplist.c (compare_signed) and imap/cyr_dbtool.c (the "show"
-// output that WriteShow reproduces), as restated in the team's
-// docs/cyrus-formats.md §0 and checked against the real Cyrus 3.6.1 tools.
+// output that WriteShow reproduces), as restated in docs/cyrus-db.md §1
+// and checked against the real Cyrus 3.6.1 tools.
 //
 // Nothing here is mailbox-specific: keys and values are bytes.
 package cyrusdb

@@ -3,7 +3,7 @@
 // format. It is the entry point the mboxconv commands use.
 //
 // Source of truth: Cyrus IMAP lib/cyrusdb.c (cyrusdb_detect: the first 16
-// bytes decide), docs/cyrus-formats.md §0.1. The formats themselves are in
+// bytes decide), docs/cyrus-db.md §1.1. The formats themselves are in
 // packages skiplist and twoskip; see their documentation for what a reader
 // of a file that a running Cyrus writes sees.
 package dbfile

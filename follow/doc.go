@@ -1,10 +1,10 @@
 // Package follow mirrors an existing Cyrus mupdate master into the registry:
 // murder-bridge's follow mode (`serve --follow HOST:PORT`), the parallel run
-// of docs/design.md in which the old master stays authoritative.
+// of docs/runbook.md (step 3) in which the old master stays authoritative.
 //
 // Source of truth: the behaviour of Cyrus 3.6.1's own mupdate slave
-// (imap/mupdate-slave.c, described in shared/docs/mupdate-protocol.md §7)
-// and design.md "Contracts in detail" (follow mode, tombstones):
+// (imap/mupdate-slave.c, described in docs/mupdate.md, "Streaming and the
+// slave") and docs/contracts.md ("Follow mode", "Registry"):
 //
 //   - a (re)connect authenticates, sends UPDATE and receives the full list;
 //     the registry is then made equal to it, rewriting only what differs

@@ -412,7 +412,7 @@ func (f *Follower) bridgeOwns(ctx context.Context, locs ...registry.Location) (b
 // taken over by the master's active record at a location the bridge does
 // not own; a live (active) entry there never is.
 func (f *Follower) masterTakes(ctx context.Context, m mupdate.Mailbox, cur *registry.Entry) (bool, error) {
-	if own, err := f.bridgeOwns(ctx, bridge.ParseLocation(m.Location)); err != nil || own {
+	if own, err := f.bridgeOwns(ctx, registry.ParseLocation(m.Location)); err != nil || own {
 		return false, err
 	}
 	if cur == nil {
@@ -422,7 +422,7 @@ func (f *Follower) masterTakes(ctx context.Context, m mupdate.Mailbox, cur *regi
 	if err != nil || !own {
 		return !own, err
 	}
-	moved := m.State == mupdate.Active && live(cur) && cur.Type.Has(mboxlist.FlagReserve)
+	moved := m.State == mupdate.Active && bridge.Live(cur) && cur.Type.Has(mboxlist.FlagReserve)
 	if moved {
 		f.log.Info("follow: a mailbox reserved in a cut-over slot is active on the master at a location outside it (moved by XFER): taken over",
 			"name", m.Name, "from", cur.Primary().String(), "to", m.Location)
@@ -430,46 +430,26 @@ func (f *Follower) masterTakes(ctx context.Context, m mupdate.Mailbox, cur *regi
 	return moved, nil
 }
 
-// live reports whether a registry entry is a mailbox MUPDATE shows (the
-// bridge's rule: entries marked deleted by an imported backend db are not).
-func live(e *registry.Entry) bool { return !e.Type.Has(mboxlist.FlagDeleted) }
-
 // sameAs reports whether the registry entry already says what m says.
 func sameAs(e *registry.Entry, m mupdate.Mailbox) bool {
-	if !live(e) {
+	if !bridge.Live(e) {
 		return false
 	}
 	got := bridge.ToMailbox(e)
-	if got.State != m.State || got.Location != bridge.FormatLocation(bridge.ParseLocation(m.Location)) {
+	if got.State != m.State || got.Location != registry.ParseLocation(m.Location).String() {
 		return false
 	}
-	return m.State == mupdate.Reserved || got.ACL == bridge.FormatACL(bridge.ParseACL(m.ACL))
+	if m.State == mupdate.Reserved {
+		return true
+	}
+	acl, err := mboxlist.ParseACLTab(m.ACL)
+	return err == nil && got.ACL == acl.TabString()
 }
 
 // fill writes the master's record m into e (a copy of the current entry or
-// a fresh one), keeping the fields MUPDATE does not carry (uniqueid,
-// history, other locations).
-func (f *Follower) fill(e *registry.Entry, m mupdate.Mailbox) {
-	e.Name = m.Name
-	e.Type &^= mboxlist.FlagDeleted
-	e.Type |= mboxlist.FlagRemote
-	loc := bridge.ParseLocation(m.Location)
-	locs := []registry.Location{loc}
-	for i, l := range e.Locations {
-		if i > 0 && l != loc {
-			locs = append(locs, l)
-		}
-	}
-	e.Locations = locs
-	e.Normalize() // Server and Partition (present or not) from loc
-	if m.State == mupdate.Reserved {
-		e.Type |= mboxlist.FlagReserve
-		e.ACL = mboxlist.ACL{}
-	} else {
-		e.Type &^= mboxlist.FlagReserve
-		e.ACL = bridge.ParseACL(m.ACL)
-	}
-	e.Mtime = f.cfg.Now().Unix()
+// a fresh one): bridge.ApplyMailbox, the adapter's own rule.
+func (f *Follower) fill(e *registry.Entry, m mupdate.Mailbox) error {
+	return bridge.ApplyMailbox(e, m, f.cfg.Now())
 }
 
 // put makes the registry's entry for m.Name equal to m (no write when it
@@ -545,12 +525,14 @@ func (f *Follower) putEntry(ctx context.Context, m mupdate.Mailbox, cur *registr
 			if len(e.Locations) == 0 {
 				e.Normalize()
 			}
-			f.fill(&e, m)
-			_, err = f.cfg.Store.Update(ctx, e)
+			if err = f.fill(&e, m); err == nil {
+				_, err = f.cfg.Store.Update(ctx, e)
+			}
 		} else {
 			e = registry.Entry{}
-			f.fill(&e, m)
-			_, err = f.cfg.Store.Create(ctx, e)
+			if err = f.fill(&e, m); err == nil {
+				_, err = f.cfg.Store.Create(ctx, e)
+			}
 		}
 		switch {
 		case err == nil:
@@ -633,7 +615,7 @@ func (f *Follower) resync(ctx context.Context, dump []mupdate.Mailbox) (SyncStat
 	_, err := f.cfg.Store.List(ctx, "", func(e registry.Entry) error {
 		i, ok := inDump[e.Name]
 		if !ok {
-			if live(&e) {
+			if bridge.Live(&e) {
 				vanished = append(vanished, gone{e.Name, e.Revision, e.Primary()})
 			}
 			return nil
@@ -712,7 +694,9 @@ func (f *Follower) resync(ctx context.Context, dump []mupdate.Mailbox) (SyncStat
 		} else {
 			e = registry.Entry{}
 		}
-		f.fill(&e, m)
+		if err := f.fill(&e, m); err != nil {
+			return st, err
+		}
 		e.Revision = 0
 		batch = append(batch, e)
 		if len(batch) >= importBatch {

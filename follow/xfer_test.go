@@ -62,7 +62,7 @@ func TestFollowerTakesXferOutOfCutoverSlot(t *testing.T) {
 	if !eventually.WaitTrue(10*time.Second, func() bool {
 		for n, loc := range want {
 			e, err := st.Get(ctx, n)
-			if err != nil || bridge.FormatLocation(e.Primary()) != loc || (loc == "be2!default" && e.Type.Has(mboxlist.FlagReserve)) {
+			if err != nil || e.Primary().String() != loc || (loc == "be2!default" && e.Type.Has(mboxlist.FlagReserve)) {
 				return false
 			}
 		}
@@ -102,7 +102,7 @@ func TestGuardTakesXferIntoCutoverSlot(t *testing.T) {
 	if err := g.Write(ctx, act("user.x", "be1!default", "x\tlrs\t")); err != nil {
 		t.Fatalf("ACTIVATE in the slot of a mailbox the master has reserved (XFER) = %v, want accepted", err)
 	}
-	if e, err := st.Get(ctx, "user.x"); err != nil || bridge.FormatLocation(e.Primary()) != "be1!default" {
+	if e, err := st.Get(ctx, "user.x"); err != nil || e.Primary().String() != "be1!default" {
 		t.Fatalf("registry user.x = %+v %v, want on be1", e, err)
 	}
 }

@@ -19,31 +19,6 @@ const (
 	authTemporary = "Temporary server problem, try again later"
 )
 
-// InboxName returns the internal name of userid's INBOX as Cyrus 3.6 spells
-// it with unixhierarchysep on (its default): "user.LOCAL", a '.' in LOCAL
-// written '^', and "DOMAIN!user.LOCAL" for local@domain. ok is false for a
-// userid that cannot be a Cyrus user.
-func InboxName(userid string) (string, bool) {
-	if userid == "" || len(userid) > 255 || strings.ContainsAny(userid, "\x00\r\n\t !/*%") {
-		return "", false
-	}
-	local, domain := userid, ""
-	if i := strings.LastIndexByte(userid, '@'); i >= 0 {
-		local, domain = userid[:i], userid[i+1:]
-		if domain == "" {
-			return "", false
-		}
-	}
-	if local == "" || strings.ContainsRune(local, '^') {
-		return "", false
-	}
-	name := "user." + strings.ReplaceAll(local, ".", "^")
-	if domain != "" {
-		name = domain + "!" + name
-	}
-	return name, true
-}
-
 // authHTTP answers nginx's mail auth_http request. The bridge does not check
 // the password: nginx passes the client's LOGIN/AUTHENTICATE on to the
 // backend it is sent to, and that backend's Cyrus checks it (pass-through).
@@ -89,7 +64,7 @@ func (s *Server) authHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, authInvalid, false)
 		return
 	}
-	inbox, ok := InboxName(strings.ToLower(user)) // Cyrus's default username_tolower
+	inbox, ok := mboxlist.InboxName(strings.ToLower(user)) // Cyrus's default username_tolower
 	if !ok {
 		s.log.Info("auth_http: not a Cyrus userid", "user", user)
 		fail(http.StatusOK, authInvalid, true)

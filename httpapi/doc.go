@@ -28,7 +28,7 @@
 // a JSON {"error": "..."} body naming the problem; nothing in a request can
 // panic the server (handlers recover and answer 500).
 //
-// Source of truth: design.md ("Contracts in detail": leveldb has one owner,
+// Source of truth: docs/contracts.md ("Registry": leveldb has one owner,
 // the CLI reaches it through this API with --bridge URL; the API is loopback
 // by default and needs a bearer token for writes), nginx's
 // ngx_mail_auth_http_module protocol (request headers Auth-User, Auth-Pass,

@@ -337,18 +337,6 @@ func TestAuthHTTP(t *testing.T) {
 	}
 }
 
-func TestInboxName(t *testing.T) {
-	for in, want := range map[string]string{
-		"fred": "user.fred", "fred.smith": "user.fred^smith", "jane@example.com": "example.com!user.jane",
-		"": "", "@x": "", "a@": "", "a b": "", "a^b": "", "x/y": "",
-	} {
-		got, ok := httpapi.InboxName(in)
-		if got != want || ok != (want != "") {
-			t.Errorf("InboxName(%q) = %q %v, want %q", in, got, ok, want)
-		}
-	}
-}
-
 // Metrics: MUPDATE commands through a real server on the wrapped backend.
 func TestMetrics(t *testing.T) {
 	st, srv, ts := setup(t, fakeFollow{follow.Status{Lag: 1500 * time.Millisecond, Connected: true, Synced: true, Resyncs: 2}})

@@ -65,7 +65,7 @@ func listAll(ctx context.Context, t *testing.T, addr string) map[string]mupdate.
 	return m
 }
 
-// Proof 4 of issue 4: our MUPDATE client follows a real Cyrus master (the
+// Proof 4 of docs/interop.md ("What is proven"): our MUPDATE client follows a real Cyrus master (the
 // full list, then live changes) while a real backend's users create,
 // rename, delete and change ACLs; after a NOOP (which makes Cyrus flush its
 // 5-second batch) the followed state equals the master's list, and every

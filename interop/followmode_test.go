@@ -16,7 +16,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mupdate/mupdateclient"
 	"github.com/murderkit/murderkit/registry"
@@ -52,7 +51,7 @@ func registryRecords(t *testing.T, st registry.Store) map[string]followRecord {
 		for _, it := range e.ACL {
 			acl[it.ID] = it.Rights
 		}
-		out[e.Name] = followRecord{MBType: e.Type.String(), Location: bridge.FormatLocation(e.Primary()), ACL: acl}
+		out[e.Name] = followRecord{MBType: e.Type.String(), Location: e.Primary().String(), ACL: acl}
 		return nil
 	})
 	if err != nil {

@@ -56,7 +56,7 @@ func mupdatetest(t *testing.T, addr, mech, user, pw string, cmds ...string) stri
 	return out.String()
 }
 
-// Proof 3 of issue 4: Cyrus's mupdatetest authenticates against our server
+// Proof 3 of docs/interop.md ("What is proven"): Cyrus's mupdatetest authenticates against our server
 // and runs LIST/FIND; through a Tee, the real master gets the same bytes
 // and must answer exactly as we do. With no -m, mupdatetest picks the
 // strongest mechanism we offer (SCRAM-SHA-512), as a Cyrus backend with

@@ -46,7 +46,7 @@ type side struct {
 	frontend *murdertest.Instance
 }
 
-// Proof 1 and 2 of issue 4. One real backend whose mupdate_server is a Tee:
+// Proofs 1 and 2 of docs/interop.md ("What is proven"). One real backend whose mupdate_server is a Tee:
 // our server answers it (primary) and the same bytes go to a real Cyrus
 // master (secondary). A real frontend follows each. The same script of
 // real IMAP operations then must leave

@@ -91,7 +91,7 @@ func rehearsalChanges(tag string, u int) []murdertest.Step {
 	}
 }
 
-// The rehearsal of issue 7, on a real Cyrus murder (Debian's 3.6.1): one
+// The rehearsal of docs/runbook.md (import to rollback), on a real Cyrus murder (Debian's 3.6.1): one
 // master, two backends (two slots), an old frontend on the master, with a
 // few hundred users, shared folders and group ACLs. import (mboxconv) →
 // follow (murder-bridge serve --follow) → shadow, clean (recorded on slot

@@ -14,7 +14,7 @@ import (
 
 // Two bridges on one real etcd: the backend writes through bridge A, the
 // frontend's slave follows bridge B; the backend's push and later changes
-// reach the frontend through B's feed (groundwork for issue 5).
+// reach the frontend through B's feed (groundwork for docs/runbook.md step 5, cutover with several bridges).
 func TestTwoBridgesOneEtcd(t *testing.T) {
 	c := etcdtest.Start(t, 1, &etcdtest.Options{FirstIP: 42})
 	open := func() registry.Store {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/registry"
 )
@@ -124,7 +123,7 @@ func xferInSlot(t *testing.T, c xferCase) {
 				return fmt.Errorf("%s: %v", n, err)
 			}
 			if e.Server != be2.Servername {
-				return fmt.Errorf("registry %s on %q, want %s", n, bridge.FormatLocation(e.Primary()), be2.Servername)
+				return fmt.Errorf("registry %s on %q, want %s", n, e.Primary().String(), be2.Servername)
 			}
 		}
 		return nil

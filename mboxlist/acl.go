@@ -149,6 +149,42 @@ type Identity struct {
 	Anonymous bool
 }
 
+// NewIdentity is the identity of a login as Cyrus's auth_unix builds it:
+// userid, and groups given as names ("staff") or identifiers
+// ("group:staff"), kept as identifiers. The userid "anonymous" is the
+// anonymous login (Cyrus's anonymous auth state has that userid).
+func NewIdentity(userid string, groups []string) Identity {
+	who := Identity{User: userid, Anonymous: userid == "anonymous"}
+	for _, g := range groups {
+		who.Groups = append(who.Groups, GroupIdentifier(g))
+	}
+	return who
+}
+
+// GroupIdentifier is the ACL identifier of a group: "group:" and the name
+// (a name that already has the prefix is returned as it is).
+func GroupIdentifier(g string) string {
+	if strings.HasPrefix(g, "group:") {
+		return g
+	}
+	return "group:" + g
+}
+
+// Identifiers lists the ACL identifiers (positive form) the identity
+// matches, as Matches decides: its userid, "anyone", "anonymous" when
+// Anonymous, its groups. Index lookups scan exactly these.
+func (who Identity) Identifiers() []string {
+	ids := make([]string, 0, 3+len(who.Groups))
+	if who.User != "" {
+		ids = append(ids, who.User)
+	}
+	ids = append(ids, "anyone")
+	if who.Anonymous && who.User != "anonymous" {
+		ids = append(ids, "anonymous")
+	}
+	return append(ids, who.Groups...)
+}
+
 // Matches reports whether the identity holds identifier id (positive form):
 // "anyone" always, "anonymous" only when Anonymous, the user, its groups.
 func (who Identity) Matches(id string) bool {

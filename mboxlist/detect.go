@@ -4,7 +4,7 @@ import "bytes"
 
 // Detector finds the Cyrus version that wrote a mailboxes.db from its
 // records, fed in key order. The key-kind decision is Cyrus 3.6's own
-// upgrade check (cyrus-formats.md §3.5): the first `$RACL`/`$RUNQ` key means
+// upgrade check (docs/cyrus-db.md §4.4): the first `$RACL`/`$RUNQ` key means
 // pre-3.6; the `AS\x1E` marker means 3.6; the first I key means 3.6 when its
 // value has an N field; the first N key means 3.6. Value shapes then refine a
 // pre-3.6 guess to the oldest version that can have written every value seen

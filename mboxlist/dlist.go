@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// The dlist text form used by mailboxes.db values (cyrus-formats.md §3.7;
+// The dlist text form used by mailboxes.db values (docs/cyrus-db.md §4.5;
 // Cyrus imap/dlist.c _parsesax and dlist_print, lib/prot.c
 // prot_printastring).
 

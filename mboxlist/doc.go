@@ -9,8 +9,8 @@
 // Sources of truth: Cyrus IMAP's imap/mboxlist.c, imap/mboxname.c,
 // imap/dlist.c, imap/ctl_mboxlist.c and lib/prot.c at the tags
 // cyrus-imapd-2.4.17, 2.5.17, 3.0.0, 3.2.0, 3.4.0 and 3.6.1, as restated in
-// the team's cyrus-formats.md §3 and §4, and the real Debian 3.6.1 tools,
-// against which the tests check every byte (see mboxlist_cyrus_test.go).
+// docs/cyrus-db.md §4 and §5, and the real Debian 3.6.1 tools, against
+// which the tests check every byte (cyrus_test.go, cyrus_old_test.go).
 //
 // The model is [Entry]: version-neutral, in Cyrus 3.6 numbering. Readers
 // ([DecodeRecord], [JSONDecoder], [LegacyDecoder]) turn bytes of

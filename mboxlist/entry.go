@@ -129,7 +129,7 @@ type ACLItem struct {
 type ACL []ACLItem
 
 // MBType is a mailbox type and its flags in Cyrus 3.6 numbering
-// (cyrus-formats.md §3.4): the low four bits are the type, the rest flags.
+// (docs/cyrus-db.md §4.3): the low four bits are the type, the rest flags.
 type MBType uint32
 
 const (
@@ -184,37 +184,48 @@ func (e *Entry) Location() string {
 	return e.Server + "!" + e.Partition
 }
 
-// ImplicitOwnerRights are the rights a mailbox's owner has whatever the ACL
-// says (imapd.conf implicit_owner_rights, default "lkxan").
+// ImplicitOwnerRights are the rights imapd.conf implicit_owner_rights gives
+// a mailbox's owner by default ("lkxan"). Cyrus applies them when an ACL is
+// set (the owner's item keeps them), not when it is read: LIST asks the ACL
+// as stored (see ListableBy).
 const ImplicitOwnerRights Rights = "lkxan"
 
-// ListableBy is the visibility rule of design.md ("visible USER"): whether
-// IMAP LIST "" "*" of Cyrus shows this entry to a non-admin identity. Only
-// email mailboxes (3.6 kind e), never tombstones (d), reserved (z) or
-// DELETED.* names; the owner sees its own hierarchy (implicit `l`) unless a
-// negative item it matches takes `l` away, anyone
-// else needs `l` from the ACL through its userid, "anyone", "anonymous"
-// (for an anonymous identity) or its groups, negative rights subtracting.
-// A domain's users see only that domain's mailboxes.
+// Listable reports whether e can appear in anyone's IMAP LIST "" "*" at all:
+// an email mailbox (3.6 kind e), not a tombstone (d), not reserved (z), not
+// an intermediate placeholder (i: Cyrus 3.6.1 shows one only to '%'
+// patterns, never to "*"), and not a delayed-delete name (DELETED.*, as
+// ParseIntName reads it). Remote and moving entries are listable.
+// docs/entry-model.md ("Who sees a mailbox") has the rule and its proofs.
+func (e *Entry) Listable(c *NameConfig) bool {
+	if e.Type.Kind() != TypeEmail || e.Type&(FlagDeleted|FlagReserve|FlagIntermediate) != 0 {
+		return false
+	}
+	return ParseIntName(e.Name, c).Deleted == 0
+}
+
+// ListableBy is the visibility rule of `murder-bridge visible`, the
+// registry's index and shadow (docs/entry-model.md, "Who sees a mailbox"):
+// e is Listable, lies in the identity's domain (the part of the userid
+// after its last '@'; "" for none), and either lies in the identity's own
+// hierarchy (user.LOCAL and below) with no negative `l` the identity
+// matches, or the ACL gives the identity `l`: the
+// union of the positive items it matches (its userid, "anyone",
+// "anonymous" for the anonymous identity, its "group:" identifiers) minus
+// the union of the negative ones. The own-hierarchy exception is the
+// registry's contract (its etcd layout leaves out a user's rows on its own
+// hierarchy, registry.OwnRow); real Cyrus 3.6.1 has no such exception, see
+// the page.
 func (e *Entry) ListableBy(who Identity, c *NameConfig) bool {
-	if e.Type.Kind() != TypeEmail || e.Type.Has(FlagDeleted) || e.Type.Has(FlagReserve) {
+	if !e.Listable(c) {
 		return false
 	}
-	n := ParseIntName(e.Name, c)
-	if n.Deleted != 0 {
+	_, userDomain := SplitUserID(who.User)
+	if d, _ := SplitDomain(e.Name); d != userDomain {
 		return false
 	}
-	userDomain := ""
-	if i := strings.LastIndexByte(who.User, '@'); i >= 0 {
-		userDomain = who.User[i+1:]
-	}
-	if n.Domain != userDomain {
-		return false
-	}
-	if who.User != "" && n.UserID() == who.User {
+	if who.User != "" && !who.Anonymous && ParseIntName(e.Name, c).UserID() == who.User {
 		// a negative `l` hides an own mailbox too (Cyrus 3.6.1's LIST
-		// subtracts negative items for everyone; found by the twin
-		// murders, docs/twins.md)
+		// subtracts negative items for everyone; docs/twins.md)
 		return !e.ACL.Denies(who, 'l')
 	}
 	return e.ACL.Can(who, 'l')

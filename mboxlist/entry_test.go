@@ -8,12 +8,13 @@ func TestListableBy(t *testing.T) {
 		who  Identity
 		want bool
 	}{
-		{Entry{Name: "user.fred.Sent", ACL: acl("fred", "")}, Identity{User: "fred"}, true},
+		{Entry{Name: "user.fred.Sent", ACL: acl("fred", "")}, Identity{User: "fred"}, true}, // own hierarchy (the registry's contract)
 		// a negative l hides an own mailbox too (Cyrus 3.6.1)
 		{Entry{Name: "user.fred.Sent", ACL: acl("fred", full, "-anyone", "lr")}, Identity{User: "fred"}, false},
 		{Entry{Name: "user.fred.Sent", ACL: acl("fred", full, "-fred", "l")}, Identity{User: "fred"}, false},
 		{Entry{Name: "user.fred.Sent", ACL: acl("fred", full, "-bob", "l")}, Identity{User: "fred"}, true},
 		{Entry{Name: "user.fred.Sent", ACL: acl("fred", full, "-anyone", "r")}, Identity{User: "fred"}, true},
+		{Entry{Name: "user.fred.Proj", Type: FlagIntermediate, ACL: acl("fred", "lrs")}, Identity{User: "fred"}, false},
 		{Entry{Name: "user.fred.Sent", ACL: acl("anyone", "lr")}, Identity{User: "bob"}, true},
 		{Entry{Name: "user.fred.Sent", ACL: acl("anyone", "lr", "-bob", "l")}, Identity{User: "bob"}, false},
 		{Entry{Name: "user.fred.Sent", ACL: acl("group:staff", "l")}, Identity{User: "bob", Groups: []string{"group:staff"}}, true},

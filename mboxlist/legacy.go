@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// Legacy text dumps (cyrus-formats.md §4.1–4.4):
+// Legacy text dumps (docs/cyrus-db.md §5):
 //
 //	2.4      name TAB type SP [server!]partition SP acl      (fields as stored)
 //	2.5      name TAB type SP partition SP acl               (no server)

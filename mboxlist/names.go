@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Separators of a Cyrus 3.6 dbname (cyrus-formats.md §3.4).
+// Separators of a Cyrus 3.6 dbname (docs/cyrus-db.md §4.2).
 const (
 	DBDomainSep = '\x1D' // between domain and the rest
 	DBHierSep   = '\x1F' // between components
@@ -200,6 +200,66 @@ func DBName(intname string, c *NameConfig) string {
 	return ParseIntName(intname, c).DBName(c)
 }
 
+// MapDBName is the byte mapping under DBName, without its normalisation
+// (no default domain dropped, no empty component dropped, a DELETED name's
+// time not reprinted): the first '!' becomes 0x1D, every later '.' 0x1F
+// and '^' (an escaped dot) '.'. For a name in the form Cyrus writes it,
+// MapDBName(n) == DBName(n, nil); unlike DBName it is reversible
+// (UnmapDBName), which is what stores keyed by dbname need. Byte order of
+// its results is Cyrus's order: the order of mailboxes.db, of
+// `ctl_mboxlist -d` and of MUPDATE LIST. docs/formats.md ("Mailbox names")
+// has the encoding.
+// Example: "example.com!user.john^doe.Sent" → "example.com\x1Duser\x1Fjohn.doe\x1FSent".
+func MapDBName(intname string) string {
+	var b strings.Builder
+	b.Grow(len(intname))
+	rest := intname
+	if i := strings.IndexByte(intname, '!'); i >= 0 {
+		b.WriteString(intname[:i])
+		b.WriteByte(DBDomainSep)
+		rest = intname[i+1:]
+	}
+	for i := 0; i < len(rest); i++ {
+		b.WriteByte(DBNameByte(rest[i]))
+	}
+	return b.String()
+}
+
+// DBNameByte is MapDBName's mapping of one byte after the domain: '.' to
+// 0x1F, '^' to '.', any other byte to itself.
+func DBNameByte(c byte) byte {
+	switch c {
+	case '.':
+		return DBHierSep
+	case '^':
+		return '.'
+	}
+	return c
+}
+
+// UnmapDBName is the inverse of MapDBName.
+func UnmapDBName(dbname string) string {
+	var b strings.Builder
+	b.Grow(len(dbname))
+	rest := dbname
+	if i := strings.IndexByte(dbname, DBDomainSep); i >= 0 {
+		b.WriteString(dbname[:i])
+		b.WriteByte('!')
+		rest = dbname[i+1:]
+	}
+	for i := 0; i < len(rest); i++ {
+		switch c := rest[i]; c {
+		case DBHierSep:
+			b.WriteByte('.')
+		case '.':
+			b.WriteByte('^')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
 // IntNameFromDB converts a 3.6 dbname back to the internal name.
 func IntNameFromDB(dbname string, c *NameConfig) string {
 	if dbname == "" {
@@ -293,4 +353,41 @@ func Display(intname string, sep byte, c *NameConfig) string {
 		s += "@" + n.Domain
 	}
 	return s
+}
+
+// SplitDomain splits an internal name at its first '!' into the domain
+// ("" for none) and the rest, as Cyrus's mbname_from_intname does.
+func SplitDomain(intname string) (domain, rest string) {
+	if i := strings.IndexByte(intname, '!'); i >= 0 {
+		return intname[:i], intname[i+1:]
+	}
+	return "", intname
+}
+
+// SplitUserID splits a Cyrus userid `local[@domain]` at its last '@', as
+// Cyrus's mbname_from_userid does; domain is "" without one.
+func SplitUserID(userid string) (local, domain string) {
+	if i := strings.LastIndexByte(userid, '@'); i >= 0 {
+		return userid[:i], userid[i+1:]
+	}
+	return userid, ""
+}
+
+// InboxName returns the internal name of userid's INBOX as Cyrus 3.6 spells
+// it: "user.LOCAL", a '.' in LOCAL written '^', and "DOMAIN!user.LOCAL" for
+// local@domain (Cyrus's mbname_from_userid then mbname_intname, with no
+// defaultdomain). ok is false for a userid that cannot be a Cyrus user:
+// empty or longer than 255 bytes, an empty local part or domain, a '^' in
+// the local part (it would read back as '.'), or a byte Cyrus's userid
+// canonicalisation refuses here (NUL, CR, LF, TAB, space, '!', '/', '*',
+// '%').
+func InboxName(userid string) (string, bool) {
+	if userid == "" || len(userid) > 255 || strings.ContainsAny(userid, "\x00\r\n\t !/*%") {
+		return "", false
+	}
+	local, domain := SplitUserID(userid)
+	if local == "" || strings.ContainsRune(local, '^') || strings.Contains(userid, "@") && domain == "" {
+		return "", false
+	}
+	return Name{Domain: domain, IsUser: true, LocalPart: local}.IntName(nil), true
 }

@@ -107,3 +107,43 @@ func TestNames(t *testing.T) {
 		t.Errorf("default domain not dropped: %q", got)
 	}
 }
+
+func TestInboxName(t *testing.T) {
+	for in, want := range map[string]string{
+		"fred": "user.fred", "fred.smith": "user.fred^smith", "jane@example.com": "example.com!user.jane",
+		"a@b@example.com": "example.com!user.a@b", // the last '@' starts the domain, as in Cyrus
+		"":                "", "@x": "", "a@": "", "a b": "", "a^b": "", "x/y": "",
+	} {
+		got, ok := InboxName(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("InboxName(%q) = %q %v, want %q", in, got, ok, want)
+		}
+	}
+}
+
+// MapDBName is DBName(n, nil) for every name in the form Cyrus writes it
+// (DBName is checked against real Cyrus's keys in cyrus_test.go), and
+// UnmapDBName inverts it; the registry keys and MUPDATE's order use it.
+func TestMapDBName(t *testing.T) {
+	tests := []struct{ name, db string }{
+		{"user.fred", "user\x1Ffred"},
+		{"user.john^doe.Sent", "user\x1Fjohn.doe\x1FSent"},
+		{"example.com!user.jane.a^b", "example.com\x1Duser\x1Fjane\x1Fa.b"},
+		{"example.com!shared.x y", "example.com\x1Dshared\x1Fx y"},
+		{"DELETED.user.fred.Old.5F000000", "DELETED\x1Fuser\x1Ffred\x1FOld\x1F5F000000"},
+		{"user.alice.&AOk-t&AOk- 2024", "user\x1Falice\x1F&AOk-t&AOk- 2024"},
+		{"shared", "shared"},
+		{"user.foo^bar", "user\x1Ffoo.bar"},
+	}
+	for _, tc := range tests {
+		if got := MapDBName(tc.name); got != tc.db {
+			t.Errorf("MapDBName(%q) = %q, want %q", tc.name, got, tc.db)
+		}
+		if got := DBName(tc.name, nil); got != tc.db {
+			t.Errorf("DBName(%q, nil) = %q, MapDBName gives %q", tc.name, got, tc.db)
+		}
+		if got := UnmapDBName(tc.db); got != tc.name {
+			t.Errorf("UnmapDBName(%q) = %q, want %q", tc.db, got, tc.name)
+		}
+	}
+}

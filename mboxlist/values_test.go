@@ -8,7 +8,7 @@ import (
 )
 
 // Values printed by real Cyrus 3.6.1 (cyr_dbtool show after ctl_mboxlist -u;
-// cyrus-formats.md §3.4 and the session notes in docs/entry-model.md).
+// docs/cyrus-db.md §4.3 and the session notes in docs/entry-model.md).
 var golden36 = []struct {
 	name  string
 	key   string

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+
+	"github.com/murderkit/murderkit/mboxlist"
 )
 
 // State is the state of a mailbox on a MUPDATE master.
@@ -218,33 +220,8 @@ var (
 	ErrLagged    = errors.New("mupdate: watcher fell too far behind")
 )
 
-// DBName maps an internal mailbox name to the key order Cyrus 3.6 uses in
-// mailboxes.db (mbname_dbname): the domain's '!' becomes 0x1D, each '.'
-// becomes 0x1F, and '^' (an escaped dot) becomes '.'.
-func DBName(name string) string {
-	var b strings.Builder
-	b.Grow(len(name))
-	rest := name
-	if i := strings.IndexByte(name, '!'); i >= 0 {
-		b.WriteString(name[:i])
-		b.WriteByte(0x1D)
-		rest = name[i+1:]
-	}
-	for i := 0; i < len(rest); i++ {
-		switch c := rest[i]; c {
-		case '.':
-			b.WriteByte(0x1F)
-		case '^':
-			b.WriteByte('.')
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
 // CompareNames orders two internal names as Cyrus 3.6's mailboxes.db does
-// (bytewise on DBName); Cyrus's master dumps LIST and UPDATE in this order
+// (bytewise on mboxlist.MapDBName, without building it); Cyrus's master dumps LIST and UPDATE in this order
 // (DELETED.* first, then shared, then user.*).
 func CompareNames(a, b string) int {
 	// Fast path without allocation: walk both names mapping bytes.
@@ -269,7 +246,7 @@ func CompareNames(a, b string) int {
 	}
 }
 
-// mapper yields the bytes of DBName(s) without building it.
+// mapper yields the bytes of mboxlist.MapDBName(s) without building it.
 type mapper struct {
 	s   string
 	dom int // index of the domain '!', or -1
@@ -286,16 +263,10 @@ func (m *mapper) next() (byte, bool) {
 	i := m.pos
 	m.pos++
 	if i == m.dom {
-		return 0x1D, true
+		return mboxlist.DBDomainSep, true
 	}
 	if m.dom >= 0 && i < m.dom {
 		return c, true
 	}
-	switch c {
-	case '.':
-		return 0x1F, true
-	case '^':
-		return '.', true
-	}
-	return c, true
+	return mboxlist.DBNameByte(c), true
 }

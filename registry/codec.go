@@ -236,7 +236,7 @@ func Prepare(e *Entry) error {
 const MaxLocations = 64
 
 // TombstoneBlocks reports whether tombstone t refuses a create/put of e
-// (design.md "Tombstones"): e carries a non-zero Revision older than the
+// (docs/contracts.md, "Registry"): e carries a non-zero Revision older than the
 // deletion, i.e. it is a replay of a state read before the delete. (A
 // matching uniqueid alone does not block: renaming a mailbox away and back
 // legitimately reuses it.)

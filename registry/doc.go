@@ -5,9 +5,9 @@
 // revision on every change, tombstones on delete, a reverse-ACL index written
 // in the same atomic step as the entry, a change feed (Watch) and slots.
 //
-// Sources of truth: the agreed design (docs/design.md, "The registry" and
-// "Contracts in detail"), Cyrus 3.6.1's mailboxes.db layout for name order
-// and entry fields (cyrus-formats.md §3.4: the "dbname" encoding whose byte
+// Sources of truth: docs/registry.md and docs/contracts.md ("Registry",
+// "Users and visibility"), Cyrus 3.6.1's mailboxes.db layout for name order
+// and entry fields (docs/cyrus-db.md §4.2: the "dbname" encoding whose byte
 // order is the order of ctl_mboxlist -d, MUPDATE LIST and UPDATE) and Cyrus's
 // ACL semantics (lib/acl_afs.c: rights of every matching identifier, minus
 // the rights of every matching negative identifier).

@@ -3,58 +3,17 @@ package registry
 import (
 	"fmt"
 	"strings"
+
+	"github.com/murderkit/murderkit/mboxlist"
 )
 
-// DBName returns Cyrus 3.6's "dbname" of an internal name (cyrus-formats.md
-// §3.4): the domain before the first '!' followed by 0x1D, then the
-// components with '.' replaced by 0x1F and the '^' escape of a literal dot
-// undone. Byte order of dbnames is Cyrus order: the order of
-// `ctl_mboxlist -d`, MUPDATE LIST/UPDATE, and so of every listing here.
-// Example: "example.com!user.john^doe.Sent" → "example.com\x1Duser\x1Fjohn.doe\x1FSent".
-func DBName(name string) string {
-	var b strings.Builder
-	b.Grow(len(name) + 1)
-	rest := name
-	if i := strings.IndexByte(name, '!'); i >= 0 {
-		b.WriteString(name[:i])
-		b.WriteByte(0x1D)
-		rest = name[i+1:]
-	}
-	for i := 0; i < len(rest); i++ {
-		switch c := rest[i]; c {
-		case '.':
-			b.WriteByte(0x1F)
-		case '^':
-			b.WriteByte('.')
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
+// DBName is the registry's key of an internal name: mboxlist.MapDBName,
+// Cyrus 3.6's dbname for every name ValidateName accepts in the form Cyrus
+// writes it, so that keys sort in Cyrus order (mailboxes.db, MUPDATE LIST).
+func DBName(name string) string { return mboxlist.MapDBName(name) }
 
-// NameFromDB is the inverse of DBName.
-func NameFromDB(db string) string {
-	var b strings.Builder
-	b.Grow(len(db))
-	rest := db
-	if i := strings.IndexByte(db, 0x1D); i >= 0 {
-		b.WriteString(db[:i])
-		b.WriteByte('!')
-		rest = db[i+1:]
-	}
-	for i := 0; i < len(rest); i++ {
-		switch c := rest[i]; c {
-		case 0x1F:
-			b.WriteByte('.')
-		case '.':
-			b.WriteByte('^')
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
+// NameFromDB is the inverse of DBName (mboxlist.UnmapDBName).
+func NameFromDB(db string) string { return mboxlist.UnmapDBName(db) }
 
 // ValidateName checks that name can be a mailbox name in the registry: not
 // empty, no control bytes (which the dbname encoding uses), no byte ≥ 0x80

@@ -6,29 +6,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/murderkit/murderkit/mboxlist"
 )
 
-func TestDBName(t *testing.T) {
-	tests := []struct{ name, db string }{
-		{"user.fred", "user\x1Ffred"},
-		{"user.john^doe.Sent", "user\x1Fjohn.doe\x1FSent"},
-		{"example.com!user.jane.a^b", "example.com\x1Duser\x1Fjane\x1Fa.b"},
-		{"DELETED.user.fred.Old.5F000000", "DELETED\x1Fuser\x1Ffred\x1FOld\x1F5F000000"},
-		{"shared", "shared"},
-	}
-	for _, tc := range tests {
-		if got := DBName(tc.name); got != tc.db {
-			t.Errorf("DBName(%q) = %q, want %q", tc.name, got, tc.db)
-		}
-		if got := NameFromDB(tc.db); got != tc.name {
-			t.Errorf("NameFromDB(%q) = %q, want %q", tc.db, got, tc.name)
-		}
-	}
-}
-
-// The order Cyrus 3.6 dumps in (mupdate-protocol.md §10, observed on the
+// The order Cyrus 3.6 dumps in (docs/mupdate.md, "Streaming and the slave"; observed on the
 // real master): DELETED first, then shared, then user, and a child
 // ("user.alice.Sent") before a sibling with a space ("user.alice x").
 func TestCyrusOrder(t *testing.T) {
@@ -100,19 +80,3 @@ func TestTombstonedIsConflict(t *testing.T) {
 		t.Errorf("errors.Is on %v wrong", err)
 	}
 }
-
-// TestDBNameAgreesWithMboxlist: the registry's order key is the dbname the
-// entry-model package computes as Cyrus 3.6 does (checked there against real
-// Cyrus), for every valid name it does not normalise.
-func TestDBNameAgreesWithMboxlist(t *testing.T) {
-	for _, name := range append([]string{
-		"user.john^doe.Sent", "example.com!user.jane.a^b", "example.com!shared.x y",
-		"DELETED.user.fred.Old.5F000000", "user.alice.&AOk-t&AOk- 2024",
-	}, cyrusOrderNames...) {
-		if got, want := DBName(name), mboxlist.DBName(name, nil); got != want {
-			t.Errorf("DBName(%q) = %q, mboxlist.DBName = %q", name, got, want)
-		}
-	}
-}
-
-var cyrusOrderNames = []string{"shared", "shared.lab", "user.foo", "user.foo x", "user.foo^bar", "user.foobar.Trash"}

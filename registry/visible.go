@@ -9,31 +9,10 @@ import (
 	"github.com/murderkit/murderkit/mboxlist"
 )
 
-// DeletedPrefix is Cyrus's default `deletedprefix`: delayed-delete names are
-// DELETED.<name>.<hex time> and never listed.
-const DeletedPrefix = "DELETED"
-
-// Listable reports whether e can ever appear in a non-admin's IMAP LIST
-// (design.md "Contracts in detail"): an email mailbox (3.6 type `e`), not a
-// tombstone (`d`), not reserved (`z`), not an intermediate placeholder
-// (`i`: Cyrus 3.6.1's LIST "" "*" never shows one, not even to its owner;
-// checked against real imapd in shadow's tests), not under DELETED.*.
-// Remote/moving entries are listable.
-func Listable(e *Entry) bool {
-	if e.Type.Kind() != mboxlist.TypeEmail || e.Type&(mboxlist.FlagDeleted|mboxlist.FlagReserve|mboxlist.FlagIntermediate) != 0 {
-		return false
-	}
-	_, local := splitDomain(e.Name)
-	return local != DeletedPrefix && !strings.HasPrefix(local, DeletedPrefix+".")
-}
-
-// splitDomain splits an internal name at its first '!'.
-func splitDomain(name string) (domain, local string) {
-	if i := strings.IndexByte(name, '!'); i >= 0 {
-		return name[:i], name[i+1:]
-	}
-	return "", name
-}
+// Listable reports whether e can ever appear in a non-admin's IMAP LIST:
+// mboxlist.Entry.Listable (email, not d/z/i, not DELETED.*), which decides
+// which entries have reverse-ACL index rows.
+func Listable(e *Entry) bool { return e.Listable(nil) }
 
 // The reverse-ACL index, as logical keys (backends put their own prefix in
 // front). For every Listable entry:
@@ -64,7 +43,7 @@ func ACLIndexPrefixes(e *Entry, buf []byte, fn func(p []byte)) bool {
 	if !Listable(e) {
 		return false
 	}
-	domain, _ := splitDomain(e.Name)
+	domain, _ := mboxlist.SplitDomain(e.Name)
 	for _, it := range e.ACL {
 		if strings.IndexByte(it.Rights, 'l') < 0 {
 			continue
@@ -174,13 +153,14 @@ func DiffKeys(old, new []string) (del, add []string) {
 // over one consistent read where they can.
 type IndexScanner func(ctx context.Context, prefix string, fn func(rest string) error) error
 
-// VisibleRules computes Store.Visible over a backend's index (design.md
-// "Contracts in detail"): userid is `local[@domain]` and sees only that
+// VisibleRules computes Store.Visible over a backend's index: the rule of
+// mboxlist.Entry.ListableBy (docs/entry-model.md, "Who sees a mailbox"),
+// answered from the index instead of by reading every entry (a negative `l`
+// hides an own mailbox too): userid is `local[@domain]` and sees only that
 // domain; its own hierarchy (user.LOCAL and below, '.' in LOCAL escaped as
-// '^') by prefix, unless one of the identifiers below has `l` as a
-// negative right on it; plus every listable mailbox where the user,
-// "anyone", "anonymous" (for the anonymous user only) or one of the groups
-// has `l`, unless one of those identifiers has `l` as a negative right. The answer is
+// '^') by prefix; plus every listable mailbox where the user, "anyone",
+// "anonymous" (for the anonymous user only) or one of the groups has `l`,
+// unless one of those identifiers has `l` as a negative right. The answer is
 // in Cyrus LIST order: the user's own hierarchy, then other users'
 // mailboxes, then shared ones, each in dbname order.
 func VisibleRules(ctx context.Context, scan IndexScanner, userid string, groups []string) ([]string, error) {
@@ -266,24 +246,17 @@ func newVisibleQuery(userid string, groups []string) (visibleQuery, error) {
 	if userid == "" || strings.ContainsAny(userid, "\x00!") {
 		return q, fmt.Errorf("bad userid %q: %w", userid, ErrInvalid)
 	}
-	local := userid
-	if i := strings.LastIndexByte(userid, '@'); i >= 0 {
-		local, q.domain = userid[:i], userid[i+1:]
-	}
+	local, domain := mboxlist.SplitUserID(userid)
 	if local == "" {
 		return q, fmt.Errorf("bad userid %q: %w", userid, ErrInvalid)
 	}
-	q.ids = []string{userid, "anyone"}
-	if userid == "anonymous" {
-		q.ids = append(q.ids, "anonymous")
-	}
 	for _, g := range groups {
-		g = strings.TrimPrefix(g, "group:")
-		if g == "" || strings.IndexByte(g, 0) >= 0 {
+		if g = strings.TrimPrefix(g, "group:"); g == "" || strings.IndexByte(g, 0) >= 0 {
 			return q, fmt.Errorf("bad group %q: %w", g, ErrInvalid)
 		}
-		q.ids = append(q.ids, "group:"+g)
 	}
+	q.domain = domain
+	q.ids = mboxlist.NewIdentity(userid, groups).Identifiers()
 	if q.domain != "" {
 		q.dompfx = q.domain + "\x1D"
 	}

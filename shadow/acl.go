@@ -1,7 +1,7 @@
 package shadow
 
 import (
-	"strings"
+	"github.com/murderkit/murderkit/mboxlist"
 )
 
 // DumpEntry is the part of a mailbox entry visibility depends on.
@@ -11,65 +11,33 @@ type DumpEntry struct {
 	ACL    map[string]string // identifier ("-" prefix: negative) -> rights
 }
 
-// VisibleTo returns the entries user may see with LIST, as Cyrus decides
-// it: email mailboxes only (T-string starting with 'e'), never tombstones
-// ('d') or reserved entries ('z'); the user's own hierarchy unless a
-// negative entry of the user, "anyone" or a group takes 'l' away; any
-// other mailbox when the rights of
-// the user, "anyone" and the given groups ("group:staff") include 'l' after
-// negative entries ("-id") are taken away. It is the answer the registry's
-// reverse-ACL index gives, computed by scanning, for sites that check a
+// entry is the mboxlist.Entry of d, for the rules that live there; ok is
+// false when MBType is empty or not a T-string Cyrus writes.
+func (d DumpEntry) entry() (mboxlist.Entry, bool) {
+	t, err := mboxlist.ParseType36(d.MBType)
+	if d.MBType == "" || err != nil {
+		return mboxlist.Entry{}, false
+	}
+	e := mboxlist.Entry{Name: d.Name, Type: t, ACL: make(mboxlist.ACL, 0, len(d.ACL))}
+	for id, r := range d.ACL {
+		e.ACL = append(e.ACL, mboxlist.ACLItem{ID: id, Rights: r})
+	}
+	return e, true
+}
+
+// VisibleTo returns the entries user may see with LIST "" "*", as Cyrus
+// decides it: mboxlist.Entry.ListableBy for the identity
+// mboxlist.NewIdentity(user, groups) (groups as names, "staff", or
+// identifiers, "group:staff"). It is the answer the registry's reverse-ACL
+// index gives, computed by scanning, for sites that check a
 // `ctl_mboxlist -d` dump before a registry exists.
 func VisibleTo(entries []DumpEntry, user string, groups []string) []VisibleMailbox {
-	_, domain := splitUser(user)
-	_, self := splitDomain(ownName(user))
-	ids := []string{user, "anyone"}
-	for _, g := range groups {
-		if !strings.HasPrefix(g, "group:") {
-			g = "group:" + g
-		}
-		ids = append(ids, g)
-	}
+	who := mboxlist.NewIdentity(user, groups)
 	var out []VisibleMailbox
-	for _, e := range entries {
-		if e.MBType == "" || e.MBType[0] != 'e' || strings.ContainsAny(e.MBType[1:], "dz") {
-			continue
-		}
-		d, rest := splitDomain(e.Name)
-		if d != domain {
-			continue
-		}
-		inter := strings.ContainsRune(e.MBType[1:], 'i')
-		own := rest == self || strings.HasPrefix(rest, self+".")
-		if (own && !negLookup(e.ACL, ids)) || hasLookup(e.ACL, ids) {
-			out = append(out, VisibleMailbox{Name: e.Name, Intermediate: inter})
+	for _, d := range entries {
+		if e, ok := d.entry(); ok && e.ListableBy(who, nil) {
+			out = append(out, VisibleMailbox{Name: d.Name})
 		}
 	}
 	return out
-}
-
-// negLookup reports whether a negative entry of one of ids takes 'l' away:
-// that hides even one of the user's own mailboxes (Cyrus 3.6.1 lists them
-// only when cyrus_acl_myrights, which subtracts negative entries, gives
-// 'l'; found by the twin murders, docs/twins.md).
-func negLookup(acl map[string]string, ids []string) bool {
-	for _, id := range ids {
-		if strings.ContainsRune(acl["-"+id], 'l') {
-			return true
-		}
-	}
-	return false
-}
-
-func hasLookup(acl map[string]string, ids []string) bool {
-	pos, neg := false, false
-	for _, id := range ids {
-		if strings.ContainsRune(acl[id], 'l') {
-			pos = true
-		}
-		if strings.ContainsRune(acl["-"+id], 'l') {
-			neg = true
-		}
-	}
-	return pos && !neg
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
+
+	"github.com/murderkit/murderkit/mboxlist"
 )
 
 // User is one user to compare: a Cyrus userid (local[@domain]) and, unless
@@ -221,7 +223,7 @@ func (s *IMAPSource) List(ctx context.Context, u User) (*Listing, error) {
 	c.Logout().Wait()
 	Normalize(l)
 	if s.ProxyUser != "" && l.Namespace != nil && l.Namespace.HasOther {
-		local, _ := splitUser(u.Name)
+		local, _ := mboxlist.SplitUserID(u.Name)
 		self := l.Namespace.Other + externalPart(local, l.Namespace.Delim)
 		for _, m := range l.Mailboxes {
 			if m.Name == self || strings.HasPrefix(m.Name, self+l.Namespace.Delim) {

@@ -3,6 +3,8 @@ package shadow
 import (
 	"sort"
 	"strings"
+
+	"github.com/murderkit/murderkit/mboxlist"
 )
 
 // VisibleMailbox is one mailbox the registry says a user may see: its
@@ -12,25 +14,6 @@ import (
 type VisibleMailbox struct {
 	Name         string
 	Intermediate bool
-}
-
-// DeletedPrefix is Cyrus's default deletedprefix (delayed delete).
-const DeletedPrefix = "DELETED"
-
-// splitUser splits a Cyrus userid local[@domain].
-func splitUser(user string) (local, domain string) {
-	if i := strings.LastIndexByte(user, '@'); i >= 0 {
-		return user[:i], user[i+1:]
-	}
-	return user, ""
-}
-
-// splitDomain splits an internal name domain!rest.
-func splitDomain(name string) (domain, rest string) {
-	if i := strings.IndexByte(name, '!'); i >= 0 {
-		return name[:i], name[i+1:]
-	}
-	return "", name
 }
 
 // externalPart turns the internal form of name components (separator '.',
@@ -69,19 +52,16 @@ func externalPart(internal string, delim string) string {
 //     (at any depth), else \HasNoChildren; under altnamespace INBOX is
 //     always \HasNoChildren (its children are listed at the top level).
 func RegistryList(user string, ns Namespace, visible []VisibleMailbox) *Listing {
-	_, domain := splitUser(user)
-	_, self := splitDomain(ownName(user))
+	_, domain := mboxlist.SplitUserID(user)
+	self := ownName(user)
 	names := make([]string, 0, len(visible))
 	seen := map[string]bool{}
 	for _, v := range visible {
 		if v.Intermediate {
 			continue
 		}
-		d, rest := splitDomain(v.Name)
-		if d != domain || rest == "" {
-			continue
-		}
-		if rest == DeletedPrefix || strings.HasPrefix(rest, DeletedPrefix+".") {
+		d, rest := mboxlist.SplitDomain(v.Name)
+		if d != domain || rest == "" || mboxlist.IsDeletedName(v.Name, nil) {
 			continue
 		}
 		if seen[rest] {

@@ -2,20 +2,21 @@ package shadow
 
 import (
 	"context"
-	"strings"
 
+	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 )
 
-// ownName is the internal name of user's own INBOX: [domain!]user.LOCAL, a
-// '.' in LOCAL stored as '^'.
+// ownName is user's own INBOX without its domain ("user.LOCAL", a '.' in
+// LOCAL stored as '^'; mboxlist.InboxName), "" for a userid Cyrus cannot
+// have.
 func ownName(user string) string {
-	local, domain := splitUser(user)
-	n := "user." + strings.ReplaceAll(local, ".", "^")
-	if domain != "" {
-		n = domain + "!" + n
+	inbox, ok := mboxlist.InboxName(user)
+	if !ok {
+		return ""
 	}
-	return n
+	_, rest := mboxlist.SplitDomain(inbox)
+	return rest
 }
 
 // StoreVisible answers VisibleFunc from a registry.Store's reverse-ACL
@@ -50,21 +51,14 @@ func StoreOwners(ctx context.Context, st registry.Reader) ([]string, error) {
 	return out, err
 }
 
-// ownerOf returns the userid owning an internal name (user.LOCAL[.X]).
+// ownerOf returns the userid owning an internal name (user.LOCAL[.X],
+// not a delayed-delete name): mboxlist's reading of the name.
 func ownerOf(name string) (string, bool) {
-	domain, rest := splitDomain(name)
-	if !strings.HasPrefix(rest, "user.") {
+	n := mboxlist.ParseIntName(name, nil)
+	if !n.IsUser || n.Deleted != 0 {
 		return "", false
 	}
-	local, _, _ := strings.Cut(rest[len("user."):], ".")
-	if local == "" {
-		return "", false
-	}
-	local = strings.ReplaceAll(local, "^", ".")
-	if domain != "" {
-		return local + "@" + domain, true
-	}
-	return local, true
+	return n.UserID(), true
 }
 
 // DumpOwners lists every user owning a mailbox in a dump, sorted.
@@ -72,7 +66,7 @@ func DumpOwners(entries []DumpEntry) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, e := range entries {
-		if e.MBType == "" || e.MBType[0] != 'e' || strings.ContainsAny(e.MBType[1:], "dz") {
+		if x, ok := e.entry(); !ok || x.Type.Kind() != mboxlist.TypeEmail || x.Type&(mboxlist.FlagDeleted|mboxlist.FlagReserve) != 0 {
 			continue
 		}
 		if u, ok := ownerOf(e.Name); ok && !seen[u] {

@@ -1,8 +1,8 @@
 // Package skiplist reads and writes Cyrus IMAP skiplist files (the
 // mailboxes.db backend of Cyrus 2.x and still readable by every 3.x).
 //
-// Source of truth: Cyrus IMAP lib/cyrusdb_skiplist.c, as restated in the
-// team's docs/cyrus-formats.md §1 and checked against the real Cyrus 3.6.1
+// Source of truth: Cyrus IMAP lib/cyrusdb_skiplist.c, as restated in
+// docs/cyrus-db.md §2 and checked against the real Cyrus 3.6.1
 // tools in this package's tests. All integers are big-endian u32; records
 // are 4-byte aligned; there are no checksums.
 //
@@ -46,7 +46,7 @@
 //
 // # Writing
 //
-// Create writes checkpoint form (cyrus-formats.md §1.8): header, DUMMY
+// Create writes checkpoint form (docs/cyrus-db.md §2, "How we write"): header, DUMMY
 // with 20 levels, INORDER records in signed-char order with random levels,
 // logstart = file size, no COMMIT. Temp file, fsync, rename over the target
 // under a POSIX write lock on the old file.

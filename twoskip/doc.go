@@ -1,8 +1,8 @@
 // Package twoskip reads and writes Cyrus IMAP twoskip files (the default
 // backend of mailboxes.db since Cyrus 2.5).
 //
-// Source of truth: Cyrus IMAP lib/cyrusdb_twoskip.c, as restated in the
-// team's docs/cyrus-formats.md §2 and checked against the real Cyrus 3.6.1
+// Source of truth: Cyrus IMAP lib/cyrusdb_twoskip.c, as restated in
+// docs/cyrus-db.md §3 and checked against the real Cyrus 3.6.1
 // tools (cyr_dbtool show/consistent/set/delete/repack/damage) in this
 // package's tests. All integers are big-endian.
 //
@@ -57,7 +57,7 @@
 //
 // # Writing
 //
-// Create writes a file in checkpoint form (cyrus-formats.md §2.8): header,
+// Create writes a file in checkpoint form (docs/cyrus-db.md §3, "How we write"): header,
 // DUMMY, the records in raw-memcmp order with random levels, one COMMIT, no
 // BLANK records (2.5 and 3.0 cannot skip them), generation 1 or the old
 // file's generation + 1. It streams to a temp file beside the target,

@@ -58,7 +58,7 @@ target version has no place for) is listed on stderr and the command exits
 7 without writing DST unless --lossy is given.
 
 Reverse-ACL records (3.0+) are rebuilt by Cyrus's rule for the target
-version (cyrus-formats.md §3.4): --reverseacls on writes them, off (and
+version (docs/cyrus-db.md §4.3): --reverseacls on writes them, off (and
 auto, since a registry keeps none and Cyrus's reverseacls defaults to 0)
 leaves them out; identifiers in --admins get none. Cyrus started with
 reverseacls: 1 builds them itself on first open.

@@ -21,7 +21,7 @@ type queryStore interface {
 
 // openQuery opens what the read-only commands query: a running bridge's
 // HTTP API when bridgeURL is set (the bridge owns a leveldb registry; see
-// design.md), else the registry itself.
+// docs/contracts.md, "Registry"), else the registry itself.
 func openQuery(ctx context.Context, registryURL, bridgeURL, tokenFile string) (queryStore, error) {
 	switch {
 	case bridgeURL != "" && registryURL != "":

@@ -1,5 +1,5 @@
 // Package exitcode holds every exit status the murderkit programs use, in one
-// place, as design.md's "Contracts in detail" fixes them: 0 success / equal /
+// place, as docs/contracts.md ("Exit status") fixes them: 0 success / equal /
 // clean, 1 a difference was found (verify, shadow), 2 and up errors.
 package exitcode
 

@@ -7,8 +7,8 @@
 // sasldb in a temporary directory, on free 127.0.0.1 ports.
 //
 // Source of truth: the installed Debian binaries (/usr/sbin/cyrmaster,
-// /usr/lib/cyrus/bin/{mupdate,imapd,ctl_mboxlist,...}) and the project's own
-// lab (shared/lab: templates/*.conf, lab-start.sh), whose configuration this
+// /usr/lib/cyrus/bin/{mupdate,imapd,ctl_mboxlist,...}) and the murder
+// configuration written out in docs/interop.md ("The harness"), which this
 // package reproduces per test. Tests that use it fail (never skip) when the
 // Cyrus tools are missing.
 //

@@ -7,8 +7,8 @@ import (
 	"github.com/murderkit/murderkit/internal/eventually"
 )
 
-// LabSeed is what the lab's backend holds before it joins the murder
-// (shared/lab/lab-start.sh), as admin IMAP commands.
+// LabSeed is what a test murder's backend holds before it joins the murder,
+// as admin IMAP commands.
 var LabSeed = []Step{
 	{Op: "CREATE", Args: []string{"user.alice"}},
 	{Op: "CREATE", Args: []string{"user.alice.Sent"}},

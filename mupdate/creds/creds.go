@@ -1,7 +1,7 @@
 // Package creds reads the MUPDATE server's credentials file and verifies
 // SASL PLAIN passwords and serves SCRAM stored keys from it.
 //
-// Source of truth: design.md ("Credentials file") and RFC 5802 (SCRAM) /
+// Source of truth: docs/contracts.md ("Credentials") and RFC 5802 (SCRAM) /
 // RFC 7677 (SCRAM-SHA-256). Format, one entry a line:
 //
 //	# comment (also blank lines)

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/mupdate"
 )
 
@@ -185,9 +186,9 @@ func (b *Backend) Snapshot(ctx context.Context) (mupdate.Snapshot, error) {
 	}
 	b.mu.Unlock()
 	// Sort outside the mutex (writers are not stalled), on precomputed
-	// mailboxes.db keys (mupdate.DBName), which compare as plain strings.
+	// mailboxes.db keys (mboxlist.MapDBName), which compare as plain strings.
 	for i := range ks {
-		ks[i].key = mupdate.DBName(ks[i].p.Name)
+		ks[i].key = mboxlist.MapDBName(ks[i].p.Name)
 	}
 	slices.SortFunc(ks, func(x, y keyed) int { return strings.Compare(x.key, y.key) })
 	list := make([]*mupdate.Mailbox, len(ks))

@@ -18,8 +18,8 @@ import (
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 )
 
-// The real Cyrus 3.6.1 master's transcripts (copied from
-// shared/testdata/mupdate-transcripts), replayed in the order they were
+// The real Cyrus 3.6.1 master's transcripts (testdata/transcripts; how they
+// were recorded: docs/mupdate.md, "Tests and what they prove"), replayed in the order they were
 // recorded against ONE server whose backend starts empty, as the lab's
 // master did: every write the real master saw went through these
 // connections, so the state evolves as it did there. Server bytes are

@@ -1,8 +1,8 @@
 // Package registrytest is the one conformance suite every registry.Store
 // backend passes unchanged: `registrytest.Run(t, newStore)`.
 //
-// Source of truth: the registry.Store contract (registry.go) and design.md
-// "Contracts in detail" (visible, tombstones, users and domains).
+// Source of truth: the registry.Store contract (registry.go) and
+// docs/contracts.md (visibility, tombstones, users and domains).
 //
 // The tests, by concern: entries.go (create, get, update, delete, put,
 // invalid names), tombstones.go (tombstones and their GC), list.go (prefix

@@ -12,8 +12,8 @@ import (
 	"github.com/murderkit/murderkit/registry"
 )
 
-// visibleFixture is a registry with every case design.md's visible contract
-// names.
+// visibleFixture is a registry with every case of the visible rule
+// (docs/entry-model.md, "Who sees a mailbox").
 func visibleFixture(t *testing.T, s registry.Store) {
 	t.Helper()
 	all := "lrswipkxtecdan"

@@ -4,9 +4,9 @@
 // configdirectory, spool and sasldb in a temporary directory.
 //
 // Source of truth: the installed Debian binaries (/usr/sbin/cyrmaster,
-// /usr/lib/cyrus/bin/imapd) and the project's lab configuration
-// (shared/lab/templates/backend-imapd.conf), of which this is the standalone
-// subset. It fails the test (never skips) when Cyrus is not installed.
+// /usr/lib/cyrus/bin/imapd) and the backend configuration of
+// internal/murdertest (docs/interop.md, "The harness"), of which this is the
+// standalone subset. It fails the test (never skips) when Cyrus is not installed.
 package cyrusimapd
 
 import (
