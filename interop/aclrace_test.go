@@ -1,0 +1,155 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/murderkit/murderkit/internal/murdertest"
+)
+
+// TestNegativeACLUnderLoad stresses what the twin murders twice saw lose a
+// "-anyone" entry at a load average above 30 (docs/twins.md, "Open, not yet
+// explained"): real Cyrus backends and a frontend on murder-bridge (leveldb
+// registry); alice sets ACLs on her INBOX through the frontend, alternating
+// "anyone", "-anyone", a user and a negative user, one SETACL after the
+// other's answer, while the admin on the other backend sets and removes
+// ACLs and creates and deletes mailboxes, and CPU hogs take both cores.
+// After every answered SETACL the registry must hold the backend's ACL, and
+// at the end the frontend's mailboxes.db must too.
+// TWINS_ACLRACE_ROUNDS sets the rounds (default 12).
+func TestNegativeACLUnderLoad(t *testing.T) {
+	rounds := 12
+	if s := os.Getenv("TWINS_ACLRACE_ROUNDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			t.Fatalf("TWINS_ACLRACE_ROUNDS=%q: want a positive count", s)
+		}
+		rounds = n
+	}
+	ours := startOurs(t)
+	b1 := murdertest.StartBackend(t, ours.Addr, murdertest.Options{Name: "backend1"})
+	b2 := murdertest.StartBackend(t, ours.Addr, murdertest.Options{Name: "backend2"})
+	fe := murdertest.StartFrontend(t, ours.Addr, murdertest.Options{Name: "frontend"})
+	a1, a2 := b1.IMAPAs(t, "admin"), b2.IMAPAs(t, "admin")
+	for _, n := range []string{"user.alice", "user.alice.x"} {
+		if err := a1.Create(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{"user.bob", "user.bob.y"} {
+		if err := a2.Create(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	if err := murdertest.Eventually(30*time.Second, func() error {
+		if _, ok := fe.Dump(t)["user.alice"]; !ok {
+			return fmt.Errorf("the frontend has no user.alice yet")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	alice := fe.IMAPAs(t, "alice")
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range runtime.NumCPU() + 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x := 0
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for i := range 1 << 16 {
+					x += i
+				}
+				_ = x
+			}
+		}()
+	}
+	var otherErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		steps := []func(i int) error{
+			func(int) error { return a2.SetACL("user.bob.y", "anyone", "lrs") },
+			func(int) error { return a2.SetACL("user.bob.y", "-anyone", "l") },
+			func(i int) error { return a2.Create(fmt.Sprintf("user.bob.t%d", i)) },
+			func(int) error { return a2.SetACL("user.bob", "-anyone", "lr") },
+			func(i int) error { return a2.SetACL(fmt.Sprintf("user.bob.t%d", i), "admin", "lrswipkxtecda") },
+			func(i int) error { return a2.Delete(fmt.Sprintf("user.bob.t%d", i)) },
+			func(int) error { return a1.SetACL("user.alice.x", "-anyone", "lrs") },
+			func(int) error { return a1.SetACL("user.alice.x", "anyone", "lr") },
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := steps[i%len(steps)](i / len(steps)); err != nil {
+				otherErr = err
+				return
+			}
+		}
+	}()
+
+	sets := [][2]string{
+		{"anyone", "lrswipkxtecda"},
+		{"-anyone", "lrs"},
+		{"bob", "lr"},
+		{"anyone", "lrs"},
+		{"-anyone", "l"},
+		{"-bob", "l"},
+	}
+	regACL := func() map[string]string {
+		e, err := ours.Store.Get(ctx, "user.alice")
+		if err != nil {
+			t.Fatalf("registry: %v", err)
+		}
+		m := map[string]string{}
+		for _, it := range e.ACL {
+			m[it.ID] = it.Rights
+		}
+		return m
+	}
+	for i := range rounds {
+		s := sets[i%len(sets)]
+		if err := alice.SetACL("INBOX", s[0], s[1]); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		be := b1.Dump(t)["user.alice"].ACL
+		if reg := regACL(); !maps.Equal(reg, be) {
+			t.Fatalf("round %d, after SETACL INBOX %s %s: registry ACL %v, backend %v\n%s", i, s[0], s[1], reg, be, ours.Logs.String())
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if otherErr != nil {
+		t.Fatalf("the other backend's writes: %v", otherErr)
+	}
+	be := b1.Dump(t)["user.alice"].ACL
+	if reg := regACL(); !maps.Equal(reg, be) {
+		t.Fatalf("at the end: registry ACL %v, backend %v", reg, be)
+	}
+	if err := murdertest.Eventually(30*time.Second, func() error {
+		if got := fe.Dump(t)["user.alice"].ACL; !maps.Equal(got, be) {
+			return fmt.Errorf("frontend ACL %v, backend %v", got, be)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
