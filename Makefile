@@ -15,6 +15,7 @@ POWERLOSS_TRIALS ?= 5
 SEEDS         ?= 1,2,3
 STEPS         ?= 200
 VERSIONS      ?= 3.6,3.2,3.10,3.12
+ACL_ROUNDS    ?= 2000
 
 # Debian packages the tests run for real (never mocked): Cyrus 3.6 for the
 # compatibility tests, etcd for the external-cluster registry tests,
@@ -30,7 +31,7 @@ export MURDERKIT_CHROOTS
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials powerloss powerloss-brief bench bench-scale fixtures twins clean
+.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials powerloss powerloss-brief bench bench-scale fixtures twins acl-stress clean
 
 all: build
 
@@ -126,6 +127,12 @@ bench-mupdate: deps
 ## SEEDS for STEPS steps on every Cyrus release in VERSIONS
 twins: deps chroots
 	MURDERKIT_TWIN_SEEDS=$(SEEDS) MURDERKIT_TWIN_STEPS=$(STEPS) MURDERKIT_TWIN_VERSIONS=$(VERSIONS) $(GO) test -count=1 -timeout 24h -run 'TestTwinMurders' -v ./interop
+
+## acl-stress: the negative-ACL stress tests (docs/twins.md, the open -anyone
+## difference) with ACL_ROUNDS rounds (the interop one runs ACL_ROUNDS/20)
+acl-stress: deps
+	MURDERKIT_ACLRACE_ROUNDS=$(ACL_ROUNDS) $(GO) test -count=1 -timeout 2h -run 'TestNegativeACLNoLostUpdate' -v ./bridge
+	MURDERKIT_ACLRACE_ROUNDS=$$(( $(ACL_ROUNDS) / 20 )) $(GO) test -count=1 -timeout 2h -run 'TestNegativeACLUnderLoad' -v ./interop
 
 rehearsal: deps ; GO=$(GO) scripts/rehearsal.sh $(or $(REHEARSAL_USERS),200)
 

@@ -24,13 +24,13 @@ import (
 // commit lingers and groups several writers) and CPU hogs take both cores.
 // After every answered write the registry must hold exactly that ACL, and
 // the change feed (what the bridge streams to frontends) must end on the
-// last one. BRIDGE_ACLRACE_ROUNDS sets the rounds (default 300).
+// last one. MURDERKIT_ACLRACE_ROUNDS sets the rounds (default 300).
 func TestNegativeACLNoLostUpdate(t *testing.T) {
 	rounds := 300
-	if s := os.Getenv("BRIDGE_ACLRACE_ROUNDS"); s != "" {
+	if s := os.Getenv("MURDERKIT_ACLRACE_ROUNDS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
-			t.Fatalf("BRIDGE_ACLRACE_ROUNDS=%q: want a positive count", s)
+			t.Fatalf("MURDERKIT_ACLRACE_ROUNDS=%q: want a positive count", s)
 		}
 		rounds = n
 	}

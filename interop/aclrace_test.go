@@ -3,15 +3,21 @@ package interop
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/follow"
 	"github.com/murderkit/murderkit/internal/murdertest"
+	"github.com/murderkit/murderkit/mupdate"
+	"github.com/murderkit/murderkit/registry/leveldb"
 )
 
 // TestNegativeACLUnderLoad stresses what the twin murders twice saw lose a
@@ -23,13 +29,13 @@ import (
 // ACLs and creates and deletes mailboxes, and CPU hogs take both cores.
 // After every answered SETACL the registry must hold the backend's ACL, and
 // at the end the frontend's mailboxes.db must too.
-// TWINS_ACLRACE_ROUNDS sets the rounds (default 12).
+// MURDERKIT_ACLRACE_ROUNDS sets the rounds (default 12).
 func TestNegativeACLUnderLoad(t *testing.T) {
 	rounds := 12
-	if s := os.Getenv("TWINS_ACLRACE_ROUNDS"); s != "" {
+	if s := os.Getenv("MURDERKIT_ACLRACE_ROUNDS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
-			t.Fatalf("TWINS_ACLRACE_ROUNDS=%q: want a positive count", s)
+			t.Fatalf("MURDERKIT_ACLRACE_ROUNDS=%q: want a positive count", s)
 		}
 		rounds = n
 	}
@@ -151,5 +157,143 @@ func TestNegativeACLUnderLoad(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFollowerNegativeACLUnderLoad is the follow variant of the stress
+// above (docs/twins.md: the registry following its Cyrus master once kept
+// "anyone lrs" while the master held "anyone lrs -anyone l"): a follower
+// (follow.Follower on a leveldb registry) follows a real Cyrus master while
+// the admin sets "anyone", "-anyone", users and negative users on one
+// mailbox of the real backend, one after the other, with other ACL writes
+// on the backend and CPU hogs on both cores. After each SETACL the
+// registry must reach the master's ACL (Cyrus sends its changes in
+// 5-second batches, or at a NOOP; the follower sends one every second).
+// MURDERKIT_ACLRACE_ROUNDS sets the rounds (default 4).
+func TestFollowerNegativeACLUnderLoad(t *testing.T) {
+	rounds := 4
+	if s := os.Getenv("MURDERKIT_ACLRACE_ROUNDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			t.Fatalf("MURDERKIT_ACLRACE_ROUNDS=%q: want a positive count", s)
+		}
+		rounds = n
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := murdertest.StartMurder(t, murdertest.MurderOptions{Seed: murdertest.LabSeed, NoFrontend: true})
+	st, err := leveldb.Open(ctx, filepath.Join(t.TempDir(), "registry"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	logs := &lockedBuffer{}
+	f, err := follow.New(follow.Config{Addr: m.MupdateAddr, User: "murder", Password: "murderpw", Mech: "PLAIN", Store: st,
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		NoopInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- f.Run(ctx) }()
+	defer func() { cancel(); <-runDone }()
+
+	adm := m.Backend.IMAPAs(t, "admin")
+	for _, n := range []string{"user.fred", "user.fred.ops", "user.fred.other"} {
+		if err := adm.Create(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const name = "user.fred.ops"
+	aclOf := func(mb mupdate.Mailbox) map[string]string {
+		out := map[string]string{}
+		for _, it := range bridge.ParseACL(mb.ACL) {
+			out[it.ID] = it.Rights
+		}
+		return out
+	}
+	regACL := func() (map[string]string, error) {
+		e, err := st.Get(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]string{}
+		for _, it := range e.ACL {
+			out[it.ID] = it.Rights
+		}
+		return out, nil
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range runtime.NumCPU() + 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x := 0
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for i := range 1 << 16 {
+					x += i
+				}
+				_ = x
+			}
+		}()
+	}
+	other := m.Backend.IMAPAs(t, "admin")
+	var otherErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ids := [][2]string{{"anyone", "lrs"}, {"-anyone", "l"}, {"bob", "lr"}, {"-bob", "l"}}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s := ids[i%len(ids)]
+			if err := other.SetACL("user.fred.other", s[0], s[1]); err != nil {
+				otherErr = err
+				return
+			}
+		}
+	}()
+
+	sets := [][2]string{
+		{"anyone", "lrs"},
+		{"-anyone", "l"},
+		{"bob", "lr"},
+		{"anyone", "lrswipkxtecda"},
+		{"-anyone", "lrs"},
+		{"-bob", "l"},
+	}
+	for i := range rounds {
+		s := sets[i%len(sets)]
+		if err := adm.SetACL(name, s[0], s[1]); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		want := aclOf(listAll(ctx, t, m.MupdateAddr)[name])
+		if err := murdertest.Eventually(30*time.Second, func() error {
+			got, err := regACL()
+			if err != nil {
+				return err
+			}
+			if !maps.Equal(got, want) {
+				return fmt.Errorf("registry ACL %v, master %v", got, want)
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("round %d, after SETACL %s %s %s: %v\nfollower: %+v\n%s", i, name, s[0], s[1], err, f.Status(), logs.String())
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if otherErr != nil {
+		t.Fatalf("the other ACL writes: %v", otherErr)
 	}
 }
