@@ -129,7 +129,8 @@ twins: deps chroots
 	MURDERKIT_TWIN_SEEDS=$(SEEDS) MURDERKIT_TWIN_STEPS=$(STEPS) MURDERKIT_TWIN_VERSIONS=$(VERSIONS) $(GO) test -count=1 -timeout 24h -run 'TestTwinMurders' -v ./interop
 
 ## acl-stress: the negative-ACL stress tests (docs/twins.md, the open -anyone
-## difference) with ACL_ROUNDS rounds (the interop one runs ACL_ROUNDS/20)
+## difference) with ACL_ROUNDS rounds (the interop ones, real Cyrus and the
+## follower on a real master, run ACL_ROUNDS/20)
 acl-stress: deps
 	MURDERKIT_ACLRACE_ROUNDS=$(ACL_ROUNDS) $(GO) test -count=1 -timeout 2h -run 'TestNegativeACLNoLostUpdate' -v ./bridge
 	MURDERKIT_ACLRACE_ROUNDS=$$(( $(ACL_ROUNDS) / 20 )) $(GO) test -count=1 -timeout 2h -run 'TestNegativeACLUnderLoad' -v ./interop

@@ -29,9 +29,9 @@ import (
 // ACLs and creates and deletes mailboxes, and CPU hogs take both cores.
 // After every answered SETACL the registry must hold the backend's ACL, and
 // at the end the frontend's mailboxes.db must too.
-// MURDERKIT_ACLRACE_ROUNDS sets the rounds (default 12).
+// MURDERKIT_ACLRACE_ROUNDS sets the rounds (default 6).
 func TestNegativeACLUnderLoad(t *testing.T) {
-	rounds := 12
+	rounds := 6
 	if s := os.Getenv("MURDERKIT_ACLRACE_ROUNDS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
