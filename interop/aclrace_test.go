@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/murderkit/murderkit/bridge"
 	"github.com/murderkit/murderkit/follow"
 	"github.com/murderkit/murderkit/internal/murdertest"
+	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/registry/leveldb"
 )
@@ -207,7 +207,11 @@ func TestFollowerNegativeACLUnderLoad(t *testing.T) {
 	const name = "user.fred.ops"
 	aclOf := func(mb mupdate.Mailbox) map[string]string {
 		out := map[string]string{}
-		for _, it := range bridge.ParseACL(mb.ACL) {
+		acl, err := mboxlist.ParseACLTab(mb.ACL)
+		if err != nil {
+			t.Errorf("ACL %q from the master: %v", mb.ACL, err)
+		}
+		for _, it := range acl {
 			out[it.ID] = it.Rights
 		}
 		return out
