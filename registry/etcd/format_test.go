@@ -179,7 +179,7 @@ func TestNoOwnRows(t *testing.T) {
 		t.Fatalf("index rows (-want +got):\n%s", diff)
 	}
 	visible := map[string][]string{
-		"dave":             {"user.dave", "user.dave.Sent", "user.davey", "user.erin", "shared.news"},
+		"dave":             {"user.dave", "user.davey", "user.erin", "shared.news"}, // -dave l hides user.dave.Sent from dave
 		"dave@example.com": {"example.com!user.dave"},
 		"erin":             {"user.erin", "user.dave"},
 		"davey":            {"user.davey", "user.erin"},

@@ -11,6 +11,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 )
 
@@ -192,6 +193,10 @@ func (s *Store) Visible(ctx context.Context, userid string, groups []string) ([]
 	if err != nil {
 		return nil, registry.E("visible", userid, wrap(err))
 	}
+	// The own hierarchy's entries are judged by their own ACL: the
+	// user's negative rows on them are not stored either, and a negative
+	// `l` hides an own mailbox too (mboxlist.Entry.ListableBy).
+	who := mboxlist.NewIdentity(userid, groups)
 	got := map[string][]string{}
 	for i, p := range all {
 		db, listable := strings.CutPrefix(p, registry.IndexListable)
@@ -205,7 +210,7 @@ func (s *Store) Visible(ctx context.Context, userid string, groups []string) ([]
 			if err != nil {
 				return nil, registry.E("visible", userid, err)
 			}
-			if registry.Listable(&e) {
+			if registry.Listable(&e) && !e.ACL.Denies(who, 'l') {
 				got[p] = append(got[p], rest)
 			}
 		}
