@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/cyrusimapd"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
 	"github.com/murderkit/murderkit/shadow"
-	"github.com/murderkit/murderkit/shadow/cyrusimapd"
 )
 
 func envInt(name string, def int) int {

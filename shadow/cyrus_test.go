@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/cyrusimapd"
 	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/shadow"
-	"github.com/murderkit/murderkit/shadow/cyrusimapd"
 )
 
 // unixSep turns a command written with '.' separators (and '^' for a

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/cyrusimapd"
 	"github.com/murderkit/murderkit/shadow"
-	"github.com/murderkit/murderkit/shadow/cyrusimapd"
 )
 
 // TestProxyAuthzSeesOwnView: an admin authorizing as a user with SASL PLAIN

@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/cyrusimapd"
 	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
 	"github.com/murderkit/murderkit/shadow"
-	"github.com/murderkit/murderkit/shadow/cyrusimapd"
 )
 
 // TestRegistrySourceMatchesCyrus loads a real goleveldb registry from the

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/cyrusimapd"
 	"github.com/murderkit/murderkit/shadow"
-	"github.com/murderkit/murderkit/shadow/cyrusimapd"
 )
 
 // counting wraps a real Source and records the most calls in flight.

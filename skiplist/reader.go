@@ -10,7 +10,7 @@ import (
 	"slices"
 
 	"github.com/murderkit/murderkit/cyrusdb"
-	"github.com/murderkit/murderkit/cyrusdb/fileio"
+	"github.com/murderkit/murderkit/internal/fileio"
 )
 
 var be = binary.BigEndian

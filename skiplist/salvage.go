@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/murderkit/murderkit/cyrusdb"
-	"github.com/murderkit/murderkit/cyrusdb/fileio"
+	"github.com/murderkit/murderkit/internal/fileio"
 )
 
 // Salvage recovers every intact committed record of a damaged skiplist file

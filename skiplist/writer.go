@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/cyrusdb"
-	"github.com/murderkit/murderkit/cyrusdb/fileio"
+	"github.com/murderkit/murderkit/internal/fileio"
 )
 
 // Writer writes a skiplist file in checkpoint form. It implements

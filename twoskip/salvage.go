@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/murderkit/murderkit/cyrusdb"
-	"github.com/murderkit/murderkit/cyrusdb/fileio"
+	"github.com/murderkit/murderkit/internal/fileio"
 )
 
 // SalvageOptions tune Salvage. A nil *SalvageOptions is the zero value.

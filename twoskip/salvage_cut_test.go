@@ -10,8 +10,8 @@ import (
 
 	"github.com/murderkit/murderkit/cyrusdb"
 	. "github.com/murderkit/murderkit/cyrusdb/cyrusdbtest"
-	"github.com/murderkit/murderkit/cyrusdb/fileio"
 	"github.com/murderkit/murderkit/internal/cyrustest"
+	"github.com/murderkit/murderkit/internal/fileio"
 )
 
 // salvageCut salvages b and returns the records and the doubted keys.

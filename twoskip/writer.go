@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/murderkit/murderkit/cyrusdb"
-	"github.com/murderkit/murderkit/cyrusdb/fileio"
+	"github.com/murderkit/murderkit/internal/fileio"
 )
 
 // Writer writes a twoskip file in checkpoint form. It implements

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/murderkit/murderkit/cyrusdb/cyrusdbtest"
-	"github.com/murderkit/murderkit/shadow/cyrusimapd"
+	"github.com/murderkit/murderkit/internal/cyrusimapd"
 )
 
 // TestInspectNotAMailboxesDB: inspect of another Cyrus twoskip database

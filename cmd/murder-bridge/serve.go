@@ -21,7 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/murderkit/murderkit/config"
+	"github.com/murderkit/murderkit/cmd/murder-bridge/internal/config"
 	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"

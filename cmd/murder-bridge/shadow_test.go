@@ -16,13 +16,13 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/httpapi"
+	"github.com/murderkit/murderkit/internal/cyrusimapd"
 	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
 	"github.com/murderkit/murderkit/shadow"
-	"github.com/murderkit/murderkit/shadow/cyrusimapd"
 )
 
 var shadowUsers = map[string]string{"alice": "alicepw", "bob": "bobpw", "carol": "carolpw"}

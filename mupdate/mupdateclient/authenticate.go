@@ -11,7 +11,7 @@ import (
 
 	"github.com/xdg-go/scram"
 
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 // preference is the order in which Authenticate picks a mechanism when

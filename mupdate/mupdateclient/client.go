@@ -32,7 +32,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/mupdate"
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 // Options configure a Client; nil means defaults.

@@ -3,7 +3,7 @@ package mupdateclient
 import (
 	"context"
 
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 // Delete sends DELETE name.

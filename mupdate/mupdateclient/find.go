@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/murderkit/murderkit/mupdate"
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 // Find looks a mailbox up; ok is false when the master has none.

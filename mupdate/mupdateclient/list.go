@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/murderkit/murderkit/mupdate"
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 // List calls fn for every mailbox whose location starts with prefix ("":

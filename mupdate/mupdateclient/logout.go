@@ -3,7 +3,7 @@ package mupdateclient
 import (
 	"context"
 
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 // Logout sends LOGOUT, waits briefly for the OK and closes.

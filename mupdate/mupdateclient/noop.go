@@ -5,7 +5,7 @@ import (
 	"net"
 	"strconv"
 
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 // Noop sends NOOP and waits for its OK. While Update streams, it may be

@@ -12,7 +12,7 @@ import (
 	"github.com/xdg-go/scram"
 
 	"github.com/murderkit/murderkit/mupdate/creds"
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 type scramCreds = scram.StoredCredentials

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/mupdate"
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 // Texts as Cyrus 3.6.1's master words them.

@@ -3,7 +3,7 @@ package mupdateserver
 import (
 	"context"
 
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 // find answers FIND name.

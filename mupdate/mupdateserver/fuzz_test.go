@@ -12,9 +12,9 @@ import (
 
 	"github.com/murderkit/murderkit/internal/eventually"
 	"github.com/murderkit/murderkit/mupdate/creds"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 	"github.com/murderkit/murderkit/mupdate/memory"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
-	"github.com/murderkit/murderkit/mupdate/wire"
 )
 
 // FuzzServerSession feeds arbitrary client bytes to a whole server session

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/murderkit/murderkit/mupdate"
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 func (c *conn) list(ctx context.Context, tag, prefix string) bool {

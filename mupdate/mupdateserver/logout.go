@@ -1,7 +1,7 @@
 package mupdateserver
 
 import (
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 // logout answers LOGOUT; the session ends.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 // streamingNoop flushes every change committed before the NOOP arrived,

@@ -5,7 +5,7 @@ import (
 	"crypto/tls"
 	"time"
 
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 func (c *conn) startTLS(ctx context.Context, tag string) bool {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/mupdate"
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 type stream struct {

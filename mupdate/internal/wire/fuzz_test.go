@@ -13,13 +13,13 @@ import (
 	"testing"
 
 	"github.com/murderkit/murderkit/mupdate"
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 // transcriptStreams returns, per transcript, the bytes the client sent and
 // the bytes the server sent.
 func transcriptStreams(t testing.TB) (client, server [][]byte) {
-	files, _ := filepath.Glob("../testdata/transcripts/*.txt")
+	files, _ := filepath.Glob("../../testdata/transcripts/*.txt")
 	if len(files) == 0 {
 		t.Fatal("no transcripts")
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/murderkit/murderkit/mupdate"
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 func TestReadCommand(t *testing.T) {

@@ -4,7 +4,7 @@
 //
 // Source of truth: RFC 3656 §3–§4 and Cyrus 3.6.1's parser (imap/mupdate.c
 // docmd, imap/imapparse.c getword/getxstring/eatline), as observed in the
-// transcripts under ../testdata/transcripts. In short:
+// transcripts under mupdate/testdata/transcripts. In short:
 //
 //   - a command is `tag SP word [SP string]... CRLF`; the tag and command are
 //     words (any bytes but whitespace, '(', ')', '"'); command names are

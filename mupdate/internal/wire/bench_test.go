@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/murderkit/murderkit/mupdate"
-	"github.com/murderkit/murderkit/mupdate/wire"
+	"github.com/murderkit/murderkit/mupdate/internal/wire"
 )
 
 func dumpBytes(n int) []byte {
