@@ -126,7 +126,8 @@ type twin struct {
 // the replication commands.
 func backendOptions(rel cyrustest.Release, i int) murdertest.Options {
 	o := murdertest.Options{Name: fmt.Sprintf("be%d", i), Release: rel, Users: twinUsers(),
-		Admins: []string{"murder"}, Extra: []string{"allowusermoves: yes", "virtdomains: userid"}}
+		Admins: []string{"murder"}, Extra: []string{"allowusermoves: yes", "virtdomains: userid",
+			"proxy_authname: murder", "proxy_password: " + murdertest.DefaultUsers["murder"]}}
 	if i == 1 {
 		o.Extra = append(o.Extra, "delete_mode: immediate")
 	} else {
@@ -220,6 +221,12 @@ func driveTwins(t *testing.T, version string, seed uint64, steps int, a, b *twin
 	t0 := time.Now()
 	defer func() { t.Logf("steps took %.1fs", time.Since(t0).Seconds()) }()
 	g := twingen.New(seed, twinGenOptions(version))
+	xfers := 0
+	defer func() {
+		if xfers > 0 {
+			t.Logf("%d XFERs moved users, on both twins' backends as the model", xfers)
+		}
+	}()
 	for step := 1; step <= steps; step++ {
 		if before != nil {
 			before(step)
@@ -245,6 +252,17 @@ func driveTwins(t *testing.T, version string, seed uint64, steps int, a, b *twin
 		}
 		if errA != nil || errB != nil {
 			t.Fatalf("%s\nthe frontend never caught up with its master:\ntwin A: %v\ntwin B: %v\n%s%s", where, errA, errB, a.logs(), b.logs())
+		}
+		if op.Kind == "xfer" && ok {
+			for _, x := range []struct {
+				tw *twin
+				st state
+			}{{a, sa}, {b, sb}} {
+				if err := xferPlaced(g.Model(), op.Mailbox, x.st); err != nil {
+					t.Fatalf("%s\ntwin %s: the backends do not hold the moved user where the model does: %v\n%s", where, x.tw.name, err, x.tw.logs())
+				}
+			}
+			xfers++
 		}
 		if d := cmp.Diff(sa, sb); d != "" {
 			// a difference fails the run either way; looking again after
@@ -821,4 +839,42 @@ func (tw *twin) normDump(d map[string]dumpEntry) map[string]dumpEntry {
 		out[tw.norm(nn)] = e
 	}
 	return out
+}
+
+// xferPlaced checks one twin after an XFER of user (its INBOX's internal
+// name) that answered OK: each of the user's mailboxes the model knows is
+// live in the mailboxes.db of the backend the model puts it on, and the
+// other backend has it no longer (or only as a tombstone).
+func xferPlaced(m *twingen.Model, user string, st state) error {
+	var n int
+	for name, box := range m.Boxes {
+		if name != user && !strings.HasPrefix(name, user+".") {
+			continue
+		}
+		n++
+		to, from := st.Dumps[fmt.Sprintf("be%d", box.Backend)], st.Dumps[fmt.Sprintf("be%d", 1-box.Backend)]
+		if e, ok := to[name]; !ok || tombstone(e) {
+			return fmt.Errorf("%s is not live on be%d (the model's backend): %v", name, box.Backend, e)
+		}
+		if e, ok := from[name]; ok && !tombstone(e) {
+			return fmt.Errorf("%s is still live on be%d: %v", name, 1-box.Backend, e)
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("the model has no mailbox of %s", user)
+	}
+	return nil
+}
+
+// tombstone reports whether a backend's dump entry is a deleted
+// mailbox's tombstone: mbtype with "d" in the JSON dump of 3.6 and later,
+// the MBTYPE_DELETED bit (16) of the numeric mbtype that starts 3.2's
+// "mbtype partition acl" line.
+func tombstone(e dumpEntry) bool {
+	if l := e.get("line"); l != "(absent)" {
+		f, _, _ := strings.Cut(l, " ")
+		n, err := strconv.Atoi(f)
+		return err == nil && n&16 != 0
+	}
+	return strings.Contains(e.get("mbtype"), "d")
 }

@@ -97,7 +97,9 @@ type Op struct {
 	Target   Target
 	Backend  int
 	Commands []string
-	apply    func(*Model)
+	// Mailbox is the internal name an XFER moves (the user's INBOX).
+	Mailbox string
+	apply   func(*Model)
 }
 
 func (o Op) String() string {
@@ -628,8 +630,11 @@ func (g *Generator) xfer() (Op, bool) {
 			return Op{}, false
 		}
 	}
-	to := 1 - g.m.Boxes[name].Backend
-	return Op{User: "admin", Target: Frontend, Commands: []string{"XFER " + q(External(name, "admin")) + " " + q(fmt.Sprintf("{be%d}", to))},
+	// on the backend that holds the user: Cyrus's frontend runs XFER
+	// itself, on its own copy of the list, and moves nothing
+	from := g.m.Boxes[name].Backend
+	to := 1 - from
+	return Op{User: "admin", Target: Backend, Backend: from, Commands: []string{"XFER " + q(External(name, "admin")) + " " + q(fmt.Sprintf("{be%d}", to))}, Mailbox: name,
 		apply: func(m *Model) {
 			for _, n := range m.subtree(name) {
 				m.Boxes[n].Backend = to
