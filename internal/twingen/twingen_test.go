@@ -103,3 +103,40 @@ func TestExternalNames(t *testing.T) {
 		}
 	}
 }
+
+// An XFER runs on the backend that holds the user and names the other;
+// the model moves the user's whole tree only when the XFER succeeded.
+func TestXferMovesTheUserOnlyOnOK(t *testing.T) {
+	for _, ok := range []bool{false, true} {
+		g := New(5, Options{})
+		var op Op
+		for i := 0; ; i++ {
+			if i == 2000 {
+				t.Fatal("no XFER of a user with a subfolder in 2000 steps of seed 5")
+			}
+			op = g.Next()
+			if op.Kind == "xfer" && len(g.Model().subtree(op.Mailbox)) > 1 {
+				break
+			}
+			g.Apply(op, true)
+		}
+		from := g.Model().Boxes[op.Mailbox].Backend
+		if op.Target != Backend || op.Backend != from {
+			t.Fatalf("%s: not on the user's backend be%d", op, from)
+		}
+		if want := fmt.Sprintf(`"{be%d}"`, 1-from); !strings.HasSuffix(op.Commands[0], want) {
+			t.Fatalf("%s: does not name the other backend %s", op, want)
+		}
+		tree := g.Model().subtree(op.Mailbox)
+		g.Apply(op, ok)
+		for _, n := range tree {
+			want := from
+			if ok {
+				want = 1 - from
+			}
+			if got := g.Model().Boxes[n].Backend; got != want {
+				t.Errorf("XFER answered ok=%v: the model has %s on be%d, want be%d", ok, n, got, want)
+			}
+		}
+	}
+}
