@@ -121,9 +121,10 @@ type twin struct {
 
 // backendOptions: both twins' backends are configured alike. Backend 1
 // deletes immediately, backend 0 keeps Cyrus's default delayed delete
-// (DELETED.* names); allowusermoves lets the admin rename users; "murder"
-// is an admin so that XFER between the backends (proxied as murder) may use
-// the replication commands.
+// (DELETED.* names); allowusermoves lets the admin rename and XFER users;
+// an XFER's source logs in to the destination as "murder"
+// (proxy_authname), which is an admin so that it may use the replication
+// commands there (as interop/xfer_test.go; docs/twins.md).
 func backendOptions(rel cyrustest.Release, i int) murdertest.Options {
 	o := murdertest.Options{Name: fmt.Sprintf("be%d", i), Release: rel, Users: twinUsers(),
 		Admins: []string{"murder"}, Extra: []string{"allowusermoves: yes", "virtdomains: userid",
