@@ -534,10 +534,18 @@ func (tw *twin) settled(t *testing.T) (state, error) {
 	return st, nil
 }
 
-// mupdateView is what MUPDATE carries of a dump: name, location, ACL.
+// mupdateView is what MUPDATE carries of a dump: name, location, ACL (for
+// 3.2, whose dump is a line per mailbox, the whole line: without it 3.2
+// settled on names alone and a frontend still behind its master after an
+// XFER showed as a difference).
 func mupdateView(d map[string]dumpEntry) map[string]string {
 	out := map[string]string{}
 	for n, e := range d {
+		if l := e.get("line"); l != "(absent)" {
+			// 3.2's "mbtype server!partition acl" line: all of it
+			out[n] = l
+			continue
+		}
 		out[n] = e.get("server") + "!" + e.get("partition") + " " + e.get("acl")
 	}
 	return out
