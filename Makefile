@@ -126,7 +126,7 @@ bench-mupdate: deps
 ## twins: the twin murders (docs/twins.md) with long seeds: every seed in
 ## SEEDS for STEPS steps on every Cyrus release in VERSIONS
 twins: deps chroots
-	MURDERKIT_TWIN_SEEDS=$(SEEDS) MURDERKIT_TWIN_STEPS=$(STEPS) MURDERKIT_TWIN_VERSIONS=$(VERSIONS) $(GO) test -count=1 -timeout 24h -run 'TestTwinMurders' -v ./interop
+	MURDERKIT_TWIN_SEEDS='$(SEEDS)' MURDERKIT_TWIN_STEPS='$(STEPS)' MURDERKIT_TWIN_VERSIONS='$(VERSIONS)' $(GO) test -count=1 -timeout 24h -run 'TestTwinMurders' -v ./interop
 
 ## acl-stress: the negative-ACL stress tests (docs/twins.md, the open -anyone
 ## difference) with ACL_ROUNDS rounds (the interop ones, real Cyrus and the
