@@ -3,15 +3,13 @@ package bridge_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/murderkit/murderkit/bridge"
+	"github.com/murderkit/murderkit/internal/stress"
 	"github.com/murderkit/murderkit/mupdate"
 )
 
@@ -26,14 +24,7 @@ import (
 // the change feed (what the bridge streams to frontends) must end on the
 // last one. MURDERKIT_ACLRACE_ROUNDS sets the rounds (default 300).
 func TestNegativeACLNoLostUpdate(t *testing.T) {
-	rounds := 300
-	if s := os.Getenv("MURDERKIT_ACLRACE_ROUNDS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			t.Fatalf("MURDERKIT_ACLRACE_ROUNDS=%q: want a positive count", s)
-		}
-		rounds = n
-	}
+	rounds := stress.Rounds(t, 300)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a := bridge.New(openStore(t))
@@ -71,24 +62,7 @@ func TestNegativeACLNoLostUpdate(t *testing.T) {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	// CPU hogs: one more than the cores, so that every goroutine waits
-	for range runtime.NumCPU() + 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			x := 0
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				for i := range 1 << 16 {
-					x += i
-				}
-				_ = x
-			}
-		}()
-	}
+	stress.Hog(stop, &wg)
 	// other writers: other mailboxes, and other ACLs on the users' others
 	var otherErr atomic.Value
 	for w := range 4 {

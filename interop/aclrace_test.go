@@ -5,16 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/murderkit/murderkit/follow"
 	"github.com/murderkit/murderkit/internal/murdertest"
+	"github.com/murderkit/murderkit/internal/stress"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/registry/leveldb"
@@ -31,14 +29,7 @@ import (
 // at the end the frontend's mailboxes.db must too.
 // MURDERKIT_ACLRACE_ROUNDS sets the rounds (default 6).
 func TestNegativeACLUnderLoad(t *testing.T) {
-	rounds := 6
-	if s := os.Getenv("MURDERKIT_ACLRACE_ROUNDS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			t.Fatalf("MURDERKIT_ACLRACE_ROUNDS=%q: want a positive count", s)
-		}
-		rounds = n
-	}
+	rounds := stress.Rounds(t, 6)
 	ours := startOurs(t)
 	b1 := murdertest.StartBackend(t, ours.Addr, murdertest.Options{Name: "backend1"})
 	b2 := murdertest.StartBackend(t, ours.Addr, murdertest.Options{Name: "backend2"})
@@ -67,24 +58,7 @@ func TestNegativeACLUnderLoad(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for range runtime.NumCPU() + 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			x := 0
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				for i := range 1 << 16 {
-					x += i
-				}
-				_ = x
-			}
-		}()
-	}
+	stress.Hog(stop, &wg)
 	var otherErr error
 	wg.Add(1)
 	go func() {
@@ -171,14 +145,7 @@ func TestNegativeACLUnderLoad(t *testing.T) {
 // 5-second batches, or at a NOOP; the follower sends one every second).
 // MURDERKIT_ACLRACE_ROUNDS sets the rounds (default 4).
 func TestFollowerNegativeACLUnderLoad(t *testing.T) {
-	rounds := 4
-	if s := os.Getenv("MURDERKIT_ACLRACE_ROUNDS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			t.Fatalf("MURDERKIT_ACLRACE_ROUNDS=%q: want a positive count", s)
-		}
-		rounds = n
-	}
+	rounds := stress.Rounds(t, 4)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	m := murdertest.StartMurder(t, murdertest.MurderOptions{Seed: murdertest.LabSeed, NoFrontend: true})
@@ -230,24 +197,7 @@ func TestFollowerNegativeACLUnderLoad(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for range runtime.NumCPU() + 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			x := 0
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				for i := range 1 << 16 {
-					x += i
-				}
-				_ = x
-			}
-		}()
-	}
+	stress.Hog(stop, &wg)
 	other := m.Backend.IMAPAs(t, "admin")
 	var otherErr error
 	wg.Add(1)
