@@ -37,9 +37,11 @@ func (s *Store) Visible(ctx context.Context, userid string, groups []string) ([]
 	if err != nil {
 		return nil, registry.E("visible", userid, wrap(err))
 	}
-	// The own hierarchy's entries are judged by their own ACL: the
-	// user's negative rows on them are not stored either, and a negative
-	// `l` hides an own mailbox too (mboxlist.Entry.ListableBy).
+	// The own hierarchy's entries are judged by the one visibility rule,
+	// mboxlist.Entry.ListableBy: the user's negative rows on them are not
+	// stored either, and a negative `l` hides an own mailbox too. (The
+	// prefix also reads look-alikes such as user.davey for dave; the rules
+	// below keep only the own hierarchy of what is returned here.)
 	who := mboxlist.NewIdentity(userid, groups)
 	got := map[string][]string{}
 	for i, p := range all {
@@ -54,7 +56,7 @@ func (s *Store) Visible(ctx context.Context, userid string, groups []string) ([]
 			if err != nil {
 				return nil, registry.E("visible", userid, err)
 			}
-			if registry.Listable(&e) && !e.ACL.Denies(who, 'l') {
+			if e.ListableBy(who, nil) {
 				got[p] = append(got[p], rest)
 			}
 		}
