@@ -28,6 +28,7 @@
 #      RUNS (default 1), BUILD_ONLY=1 (build the file and stop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+GEN=$PWD/bench/genmailboxes.py # the synthetic mailboxes
 N=${N:-1000000}
 WORK=${WORK:-/dev/shm/murderkit-bench}
 RUNS=${RUNS:-1}
@@ -61,30 +62,7 @@ C
 	# every 50th user shares Archive with a group (a reverse-ACL key each),
 	# every 20th mailbox is on partition p2 of a second backend.
 	# gen FROM TO: the JSON of mailboxes FROM..TO-1
-	gen() {
-	python3 - "$1" "$2" <<'PY'
-import sys
-lo, hi = int(sys.argv[1]), int(sys.argv[2])
-out = sys.stdout
-out.write("{\n")
-sub = ["", ".Sent", ".Drafts", ".Trash", ".Archive"]
-first = True
-for i in range(lo, hi):
-    u, k = divmod(i, len(sub))
-    user = "user%07d" % u
-    name = "user." + user + sub[k]
-    acl = '"%s": "lrswipkxtecdan"' % user
-    if k == 4 and u % 50 == 0:
-        acl += ', "group:team%03d": "lrs"' % (u % 1000)
-    part = "p2" if i % 20 == 19 else "default"
-    e = ('"%s": {"mbtype": "e", "partition": "%s", "uniqueid": "%08x-bench-4e00-8000-%012x", '
-         '"uidvalidity": "%d", "createdmodseq": "1", "foldermodseq": "%d", "acl": {%s}}') % (
-        name, part, i, i, 1600000000 + i, 1 + i % 97, acl)
-    out.write(("" if first else ",\n") + e)
-    first = False
-out.write("\n}\n")
-PY
-	}
+	gen() { python3 "$GEN" "$1" "$2"; }
 	chown -R cyrus:mail "$cfg" 2>/dev/null || true
 	echo "bench: building a $N-mailbox twoskip mailboxes.db with ctl_mboxlist -u on $WORK, $CHUNK mailboxes per run ..." >&2
 	start=$(date +%s)

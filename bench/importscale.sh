@@ -24,6 +24,7 @@
 #      same inputs, e.g. one built from an older commit; optional)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+GEN=$PWD/bench/genmailboxes.py # the synthetic mailboxes
 NS=${NS:-1000000 10000000}
 WORK=${WORK:-/dev/shm/murderkit-scale}
 CYRUS_WORK=${CYRUS_WORK:-/dev/shm/murderkit-bench}
@@ -35,36 +36,8 @@ mkdir -p "$WORK"
 res=$WORK/results
 : >"$res"
 
-gen() { # N: bench/dump.sh's JSON of N mailboxes
-	python3 - "$1" <<'PY'
-import sys
-n = int(sys.argv[1])
-out = sys.stdout
-out.write("{\n")
-sub = ["", ".Sent", ".Drafts", ".Trash", ".Archive"]
-# the order of ctl_mboxlist -d (dbname order): INBOX, then its folders by name
-order = sorted(range(len(sub)), key=lambda k: sub[k])
-def ids():
-    for u in range((n + len(sub) - 1) // len(sub)):
-        for k in order:
-            if u * len(sub) + k < n:
-                yield u * len(sub) + k
-first = True
-for i in ids():
-    u, k = divmod(i, len(sub))
-    user = "user%07d" % u
-    name = "user." + user + sub[k]
-    acl = '"%s": "lrswipkxtecdan"' % user
-    if k == 4 and u % 50 == 0:
-        acl += ', "group:team%03d": "lrs"' % (u % 1000)
-    part = "p2" if i % 20 == 19 else "default"
-    e = ('"%s": {"mbtype": "e", "partition": "%s", "uniqueid": "%08x-bench-4e00-8000-%012x", '
-         '"uidvalidity": "%d", "createdmodseq": "1", "foldermodseq": "%d", "acl": {%s}}') % (
-        name, part, i, i, 1600000000 + i, 1 + i % 97, acl)
-    out.write(("" if first else ",\n") + e)
-    first = False
-out.write("\n}\n")
-PY
+gen() { # N: bench/dump.sh's JSON of N mailboxes, in dbname order
+	python3 "$GEN" 0 "$1" --dbname-order
 }
 
 # t N STEP CMD...: run CMD under /usr/bin/time; record "N STEP wall cpu rss load"
