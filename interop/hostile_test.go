@@ -27,7 +27,6 @@ import (
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mupdate/mupdateclient"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
-	"github.com/murderkit/murderkit/registry/leveldb"
 )
 
 // hostileConn is a raw MUPDATE client for hostile input.
@@ -215,33 +214,8 @@ func clientCert(t *testing.T) tls.Certificate {
 // startOursTLS runs the bridge with STARTTLS (the certificate of cert/key).
 func startOursTLS(t *testing.T, cert, key string) (string, *lockedBuffer) {
 	t.Helper()
-	dir := t.TempDir()
-	st, err := leveldb.Open(context.Background(), filepath.Join(dir, "registry"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf := filepath.Join(dir, "credentials")
-	os.WriteFile(cf, []byte("murder:murderpw\nadmin:adminpw\n"), 0o600)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serveOurs(ctx, ourConfig{Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
-			TLSCert: cert, TLSKey: key, Logger: newTestLogger(logs), Server: mupdateserver.Config{FailedLoginPause: 50 * time.Millisecond}})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		st.Close()
-		if t.Failed() {
-			t.Logf("murder-bridge log:\n%s", logs.String())
-		}
-	})
-	return ln.Addr().String(), logs
+	b := startTLSBridgeWith(t, cert, key, false, mupdateserver.Config{FailedLoginPause: 50 * time.Millisecond})
+	return b.Addr, b.Logs
 }
 
 // TLS misuse against the bridge and a real Cyrus master with TLS: plain

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/murderkit/murderkit/internal/murdertest"
+	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
 )
@@ -63,43 +64,18 @@ func selfSigned(t *testing.T) (cert, key string) {
 // backend_authenticate does on SASL_NOMECH), authenticates and creates.
 func TestRealBackendSTARTTLS(t *testing.T) {
 	cert, key := selfSigned(t)
-	dir := t.TempDir()
-	st, err := leveldb.Open(context.Background(), filepath.Join(dir, "registry"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cf := filepath.Join(dir, "credentials")
-	os.WriteFile(cf, []byte("murder:murderpw\nadmin:adminpw\n"), 0o600)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serveOurs(ctx, ourConfig{Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
-			RequireTLS: true, TLSCert: cert, TLSKey: key, Logger: newTestLogger(logs)})
-	}()
-	defer func() {
-		cancel()
-		<-done
-		if t.Failed() {
-			t.Logf("murder-bridge log:\n%s", logs.String())
-		}
-	}()
-	be := murdertest.StartBackend(t, ln.Addr().String(), murdertest.Options{
+	b := startTLSBridge(t, cert, key)
+	be := murdertest.StartBackend(t, b.Addr, murdertest.Options{
 		Extra: []string{"tls_client_ca_file: " + cert}})
 	s := be.IMAPAs(t, "admin")
 	if err := s.Create("user.tls"); err != nil {
 		t.Fatalf("CREATE through a TLS-only bridge: %v\nbackend syslog:\n%s", err, be.Log())
 	}
-	if e, err := st.Get(context.Background(), "user.tls"); err != nil || e.Server != be.Servername {
+	if e, err := b.Store.Get(context.Background(), "user.tls"); err != nil || e.Server != be.Servername {
 		t.Fatalf("registry: %+v %v", e, err)
 	}
-	if !strings.Contains(logs.String(), "tls=true") {
-		t.Errorf("the bridge logged no TLS login:\n%s", logs.String())
+	if !strings.Contains(b.Logs.String(), "tls=true") {
+		t.Errorf("the bridge logged no TLS login:\n%s", b.Logs.String())
 	}
 }
 
@@ -111,6 +87,13 @@ type tlsBridge struct {
 }
 
 func startTLSBridge(t *testing.T, cert, key string) *tlsBridge {
+	t.Helper()
+	return startTLSBridgeWith(t, cert, key, true, mupdateserver.Config{})
+}
+
+// startTLSBridgeWith is startTLSBridge with TLS required or only offered,
+// and the MUPDATE server's settings.
+func startTLSBridgeWith(t *testing.T, cert, key string, requireTLS bool, srv mupdateserver.Config) *tlsBridge {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := leveldb.Open(context.Background(), filepath.Join(dir, "registry"), nil)
@@ -128,7 +111,7 @@ func startTLSBridge(t *testing.T, cert, key string) *tlsBridge {
 	done := make(chan error, 1)
 	go func() {
 		done <- serveOurs(ctx, ourConfig{Store: st, Listener: ln, Credentials: cf, Admins: []string{"murder", "admin"},
-			RequireTLS: true, TLSCert: cert, TLSKey: key, Logger: newTestLogger(logs)})
+			RequireTLS: requireTLS, TLSCert: cert, TLSKey: key, Logger: newTestLogger(logs), Server: srv})
 	}()
 	t.Cleanup(func() {
 		cancel()
