@@ -47,9 +47,9 @@ type IMAPSource struct {
 	// NoExtended forces plain LIST even where LIST-EXTENDED is offered.
 	NoExtended bool
 
-	probe    sync.Once
+	probeMu  sync.Mutex // held while probing; a failed probe is tried again by the next user
+	probed   bool
 	startTLS bool
-	probeErr error
 }
 
 // ErrNotOwnView is returned when, authorized as a user, the session shows
@@ -142,27 +142,26 @@ func (s *IMAPSource) probeTLS(ctx context.Context) error {
 	if s.URL.Scheme != "imap" {
 		return nil
 	}
-	s.probe.Do(func() {
-		c, done, err := s.dial(ctx, false)
-		if err != nil {
-			s.probeErr = err
-			return
-		}
-		defer done()
-		caps := c.Caps()
-		if caps == nil {
-			s.probeErr = errors.New("no CAPABILITY answer")
-			return
-		}
-		s.startTLS = caps.Has(imap.CapStartTLS)
-		c.Logout().Wait()
-	})
-	if s.probeErr != nil {
-		err := s.probeErr
-		s.probe = sync.Once{} // try again for the next user
-		s.probeErr = nil
+	// A mutex, not a sync.Once reset after a failure: resetting a Once
+	// while another worker waits in its Do strands that worker for ever
+	// (seen as a shadow that did not stop after an interrupt).
+	s.probeMu.Lock()
+	defer s.probeMu.Unlock()
+	if s.probed {
+		return nil
+	}
+	c, done, err := s.dial(ctx, false)
+	if err != nil {
 		return err
 	}
+	defer done()
+	caps := c.Caps()
+	if caps == nil {
+		return errors.New("no CAPABILITY answer")
+	}
+	s.startTLS = caps.Has(imap.CapStartTLS)
+	c.Logout().Wait()
+	s.probed = true
 	return nil
 }
 
