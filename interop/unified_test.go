@@ -196,32 +196,71 @@ func deletedName(n string) string {
 	return n
 }
 
+// unifiedReleases are the Cyrus releases the unified murder is run on.
+// On a release that breaks, TestUnifiedMurderBreaks proves Cyrus's own
+// failure: SELECT of a mailbox the server holds fails with selectErr, and
+// the server logs each of logs. docs/cyrus-versions.md, "Unified
+// murders", says why from each release's source.
+var unifiedReleases = []struct {
+	version   string
+	breaks    bool
+	selectErr string
+	logs      []string
+}{
+	{version: "3.2"},
+	// 3.6 and 3.10 key the open mailbox by name and lock it by its
+	// (missing) uniqueid: the lock fails
+	{version: "3.6", breaks: true, selectErr: "Invalid mailbox name",
+		logs: []string{"IOERROR: lock failed: mailbox=<user.alice> error=<Invalid mailbox name>"}},
+	{version: "3.10", breaks: true, selectErr: "Invalid mailbox name",
+		logs: []string{"IOERROR: lock failed: mailbox=<user.alice> error=<Invalid mailbox name>"}},
+	// 3.12 keys the open mailbox by its lock name, the missing uniqueid:
+	// xstrdup(NULL) kills imapd, the client sees the connection end
+	{version: "3.12", breaks: true, selectErr: "unexpected EOF",
+		logs: []string{"path:/usr/lib/cyrus/bin/imapd", "signaled to death by signal 11 (Segmentation fault)"}},
+}
+
+// unifiedMaster starts the real `mupdate -m` of a release (the host's 3.6
+// for "3.6").
+func unifiedMaster(t *testing.T, name string, rel cyrustest.Release) *murdertest.Instance {
+	return murdertest.StartMaster(t, murdertest.Options{Name: name, Release: rel})
+}
+
 // TestUnifiedMurder: a unified murder (mupdate_config: unified: every
-// server is frontend and backend at once) of two real Cyrus 3.6.1
-// servers, once under the real `mupdate -m` and once under murder-bridge.
-// Each server creates, renames, deletes and sets ACLs on its own
-// mailboxes; under either master the changes reach the master and the
-// other server: LIST through each server shows the other's mailboxes,
-// SELECT and APPEND through one server reach a mailbox the other holds,
-// each server's mailboxes.db holds the other's as remote entries, and
-// both murders end the same (compared).
+// server is frontend and backend at once) of two real Cyrus servers of
+// each release that does not break (unifiedReleases), once under that
+// release's real `mupdate -m` and once under murder-bridge. Each server
+// creates, renames, deletes and sets ACLs on its own mailboxes; under
+// either master the changes reach the master and the other server: LIST
+// through each server shows the other's mailboxes, SELECT and APPEND
+// through one server reach a mailbox the other holds, each server's
+// mailboxes.db holds the other's as remote entries, and both murders end
+// the same (compared).
 func TestUnifiedMurder(t *testing.T) {
-	var real, ours unifiedOutcome
-	t.Run("real-master", func(t *testing.T) {
-		master := murdertest.StartMaster(t, murdertest.Options{Name: "uni-master"})
-		real = runUnified(t, "uni-real", master.MupdateAddr, cyrustest.ReleaseOf(t, "3.2"), master.Log)
-		checkUnified(t, real)
-	})
-	t.Run("bridge", func(t *testing.T) {
-		b := startOurs(t)
-		ours = runUnified(t, "uni-bridge", b.Addr, cyrustest.ReleaseOf(t, "3.2"), b.Logs.String)
-		checkUnified(t, ours)
-	})
-	if real.Master == nil || ours.Master == nil {
-		return
-	}
-	if d := cmp.Diff(real, ours); d != "" {
-		t.Errorf("a unified murder ends differently under the real master (-) and murder-bridge (+):\n%s", d)
+	for _, r := range unifiedReleases {
+		if r.breaks {
+			continue
+		}
+		t.Run(r.version, func(t *testing.T) {
+			rel := cyrustest.ReleaseOf(t, r.version)
+			var real, ours unifiedOutcome
+			t.Run("real-master", func(t *testing.T) {
+				master := unifiedMaster(t, "uni-master-"+r.version, rel)
+				real = runUnified(t, "uni-real-"+r.version, master.MupdateAddr, rel, master.Log)
+				checkUnified(t, real)
+			})
+			t.Run("bridge", func(t *testing.T) {
+				b := startOurs(t)
+				ours = runUnified(t, "uni-bridge-"+r.version, b.Addr, rel, b.Logs.String)
+				checkUnified(t, ours)
+			})
+			if real.Master == nil || ours.Master == nil {
+				return
+			}
+			if d := cmp.Diff(real, ours); d != "" {
+				t.Errorf("a unified murder ends differently under the real master (-) and murder-bridge (+):\n%s", d)
+			}
+		})
 	}
 }
 
@@ -268,18 +307,30 @@ func checkUnified(t *testing.T, o unifiedOutcome) {
 	}
 }
 
-// TestUnifiedMurder361Breaks: a unified server of Cyrus 3.6.1 (3.10.2's
-// source has the same mboxlist_insertremote; not run here) cannot use a mailbox it holds once the master has
-// sent the mailbox back to its mupdate slave: mboxlist_insertremote turns
-// the update for a mailbox at its own servername into a local entry made
-// from the MUPDATE data alone (no uniqueid, no LEGACY_DIRS flag), and
-// mailbox_open then logs "mbentry has no uniqueid, needs reconstruct" and
-// fails to lock the mailbox (by its missing uniqueid): "Invalid mailbox
-// name". It happens under the real `mupdate -m` (after its 5-second batch)
-// and under murder-bridge (at once) alike, which this test checks, so
-// TestUnifiedMurder runs its unified servers on Cyrus 3.2 (whose mailboxes
-// are found by name).
-func TestUnifiedMurder361Breaks(t *testing.T) {
+// TestUnifiedMurderBreaks: a unified server of Cyrus 3.6.1, 3.10.2 and
+// 3.12.4 (each release marked breaks in unifiedReleases) cannot use a
+// mailbox it holds once the master has sent the mailbox back to its
+// mupdate slave: mboxlist_insertremote turns the update for a mailbox at
+// its own servername into a local entry made from the MUPDATE data alone
+// (no uniqueid, no LEGACY_DIRS flag), and mailbox_open then logs "mbentry
+// has no uniqueid, needs reconstruct" and opens the mailbox by its missing
+// uniqueid: 3.6.1 and 3.10.2 fail to lock it ("Invalid mailbox name"),
+// 3.12.4's imapd dies of a segmentation fault. It happens under the
+// release's real `mupdate -m` (after its 5-second batch) and under
+// murder-bridge (at once) alike, which this test checks, so
+// TestUnifiedMurder runs its unified servers on Cyrus 3.2 only (whose
+// mailboxes are found by name). The test fails the day a release fixes it.
+func TestUnifiedMurderBreaks(t *testing.T) {
+	for _, r := range unifiedReleases {
+		if !r.breaks {
+			continue
+		}
+		t.Run(r.version, func(t *testing.T) { unifiedBreaks(t, r.version, r.selectErr, r.logs) })
+	}
+}
+
+func unifiedBreaks(t *testing.T, version, selectErr string, logs []string) {
+	rel := cyrustest.ReleaseOf(t, version)
 	type result struct {
 		UniqueID  string
 		SelectErr string
@@ -290,16 +341,16 @@ func TestUnifiedMurder361Breaks(t *testing.T) {
 			var addr string
 			var mlog func() string
 			if which == "real-master" {
-				m := murdertest.StartMaster(t, murdertest.Options{Name: "uni361-master"})
+				m := unifiedMaster(t, "uni-breaks-master-"+version, rel)
 				addr, mlog = m.MupdateAddr, m.Log
 			} else {
 				b := startOurs(t)
 				addr, mlog = b.Addr, b.Logs.String
 			}
-			u := murdertest.StartUnified(t, addr, murdertest.Options{Name: "uni361-" + which})
+			u := murdertest.StartUnified(t, addr, murdertest.Options{Name: "uni-breaks-" + version + "-" + which, Release: rel})
 			admin := u.IMAPAs(t, "admin")
 			if err := admin.Create("user.alice"); err != nil {
-				t.Fatalf("CREATE user.alice on a 3.6.1 unified server: %v\n%s", err, u.Log())
+				t.Fatalf("CREATE user.alice on a %s unified server: %v\n%s", version, err, u.Log())
 			}
 			// the master's update comes back to the server's own slave
 			err := murdertest.Eventually(20*time.Second, func() error {
@@ -314,7 +365,7 @@ func TestUnifiedMurder361Breaks(t *testing.T) {
 				return nil
 			})
 			if err != nil {
-				t.Fatalf("%v: the 3.6.1 unified server kept its mailbox usable (has Cyrus fixed mboxlist_insertremote? then TestUnifiedMurder can run on 3.6)\n%s\nmaster:\n%s", err, u.Log(), mlog())
+				t.Fatalf("%v: the %s unified server kept its mailbox usable (has Cyrus fixed mboxlist_insertremote? then TestUnifiedMurder can run on %s)\n%s\nmaster:\n%s", err, version, version, u.Log(), mlog())
 			}
 			s := u.IMAPAs(t, "alice")
 			_, err = s.Select("INBOX")
@@ -323,10 +374,10 @@ func TestUnifiedMurder361Breaks(t *testing.T) {
 				r.SelectErr = err.Error()
 			}
 			got[which] = r
-			if !strings.Contains(r.SelectErr, "Invalid mailbox name") || r.UniqueID != "" {
-				t.Errorf("after the master's echo: %+v, want SELECT refused with Invalid mailbox name and no uniqueid", r)
+			if !strings.Contains(r.SelectErr, selectErr) || r.UniqueID != "" {
+				t.Errorf("after the master's echo: %+v, want SELECT to fail with %q and no uniqueid", r, selectErr)
 			}
-			for _, l := range []string{"mbentry has no uniqueid, needs reconstruct: mboxname=<user.alice>", "IOERROR: lock failed: mailbox=<user.alice> error=<Invalid mailbox name>"} {
+			for _, l := range append([]string{"mbentry has no uniqueid, needs reconstruct: mboxname=<user.alice>"}, logs...) {
 				if !strings.Contains(u.Log(), l) {
 					t.Errorf("the unified server did not log %q:\n%s", l, u.Log())
 				}
@@ -334,6 +385,6 @@ func TestUnifiedMurder361Breaks(t *testing.T) {
 		})
 	}
 	if got["real-master"] != got["bridge"] {
-		t.Errorf("the 3.6.1 unified server fails differently: real master %+v, bridge %+v", got["real-master"], got["bridge"])
+		t.Errorf("the %s unified server fails differently: real master %+v, bridge %+v", version, got["real-master"], got["bridge"])
 	}
 }
