@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/internal/murdertest"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/registry"
@@ -124,29 +125,64 @@ func startTLSBridgeWith(t *testing.T, cert, key string, requireTLS bool, srv mup
 	return &tlsBridge{Addr: ln.Addr().String(), Store: st, Logs: logs}
 }
 
-// A frontend's mupdate slave against a bridge that hides PLAIN before TLS:
-// the slave (Cyrus's mupdate without -m, forced to PLAIN) upgrades with
-// STARTTLS by itself, syncs, and its UPDATE stream carries a backend's later
-// creates to the frontend's LIST. Cyrus 3.6.1's TLS client never verifies
-// the server's certificate (tls_init_clientengine sets SSL_VERIFY_NONE; the
-// verify callback only logs): a frontend whose tls_server_ca_file is another
-// CA logs "verify error" and syncs all the same, which this test pins down
+// A frontend's mupdate slave against a bridge that hides PLAIN before TLS,
+// for each release (Cyrus 3.6.1 on the host, 3.2.6, 3.10.2, 3.12.4 in their
+// chroots): the slave (Cyrus's mupdate without -m, forced to PLAIN)
+// upgrades with STARTTLS by itself, syncs, and its UPDATE stream carries a
+// backend's later creates to the frontend's LIST. The TLS client of every
+// one of these releases never verifies the server's certificate
+// (tls_init_clientengine sets SSL_VERIFY_NONE; the verify callback only
+// logs): a frontend whose tls_server_ca_file is another CA logs "verify
+// error" and syncs all the same, which this test pins down
 // (docs/interop.md says what it means for operators).
 func TestRealFrontendSlaveSTARTTLS(t *testing.T) {
+	for _, v := range []string{"3.6", "3.2", "3.10", "3.12"} {
+		t.Run(v, func(t *testing.T) { frontendSlaveSTARTTLS(t, cyrustest.ReleaseOf(t, v)) })
+	}
+}
+
+// inRelease copies file into a fresh directory the release's processes
+// see (under its chroot's /tmp, readable by its cyrus user) and returns
+// the path they know it by; for the host's release, file itself.
+func inRelease(t *testing.T, rel cyrustest.Release, file string) string {
+	t.Helper()
+	if rel.Root == "" {
+		return file
+	}
+	dir, err := os.MkdirTemp(filepath.Join(rel.Root, "tmp"), "murderkit-file-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, filepath.Base(file))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return "/" + strings.TrimPrefix(strings.TrimPrefix(p, rel.Root), "/")
+}
+
+func frontendSlaveSTARTTLS(t *testing.T, rel cyrustest.Release) {
 	cert, key := selfSigned(t)
 	other, _ := selfSigned(t) // a CA the bridge's certificate is not signed by
 	b := startTLSBridge(t, cert, key)
-	be := murdertest.StartBackend(t, b.Addr, murdertest.Options{})
+	be := murdertest.StartBackend(t, b.Addr, murdertest.Options{Release: rel})
 	s := be.IMAPAs(t, "admin")
 	if err := s.Create("user.before"); err != nil {
 		t.Fatalf("CREATE through a TLS-only bridge: %v\nbackend syslog:\n%s", err, be.Log())
 	}
 	// StartFrontend returns once the slave's listener greets, i.e. after its
 	// first UPDATE sync, which needs the STARTTLS login.
-	fe := murdertest.StartFrontend(t, b.Addr, murdertest.Options{Name: "fe-trusts",
-		Serverlist: []string{be.Servername}, Extra: []string{"tls_server_ca_file: " + cert}})
-	fu := murdertest.StartFrontend(t, b.Addr, murdertest.Options{Name: "fe-untrusting",
-		Serverlist: []string{be.Servername}, Extra: []string{"tls_server_ca_file: " + other}})
+	fe := murdertest.StartFrontend(t, b.Addr, murdertest.Options{Name: "fe-trusts", Release: rel,
+		Serverlist: []string{be.Servername}, Extra: []string{"tls_server_ca_file: " + inRelease(t, rel, cert)}})
+	fu := murdertest.StartFrontend(t, b.Addr, murdertest.Options{Name: "fe-untrusting", Release: rel,
+		Serverlist: []string{be.Servername}, Extra: []string{"tls_server_ca_file: " + inRelease(t, rel, other)}})
 
 	if err := s.Create("user.after"); err != nil {
 		t.Fatal(err)
