@@ -31,7 +31,7 @@ export MURDERKIT_CHROOTS
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials powerloss powerloss-brief bench bench-scale fixtures twins acl-stress clean
+.PHONY: all build deps chroots demo demo-check test vet fmt-check go-test fuzz-brief fuzz soak hostile trials powerloss powerloss-brief bench bench-scale fixtures twins acl-stress release-checks clean
 
 all: build
 
@@ -127,6 +127,12 @@ bench-mupdate: deps
 ## SEEDS for STEPS steps on every Cyrus release in VERSIONS
 twins: deps chroots
 	MURDERKIT_TWIN_SEEDS='$(SEEDS)' MURDERKIT_TWIN_STEPS='$(STEPS)' MURDERKIT_TWIN_VERSIONS='$(VERSIONS)' $(GO) test -count=1 -timeout 24h -run 'TestTwinMurders' -v ./interop
+
+## release-checks: the per-release interop checks `make test` runs on the
+## host's Cyrus 3.6.1 only (IPv6 loopback, XFER between backends mirrored and
+## cut over) on every Cyrus release in VERSIONS (docs/cyrus-versions.md)
+release-checks: deps chroots
+	MURDERKIT_RELEASE_CHECKS='$(VERSIONS)' $(GO) test -count=1 -timeout 2h -run 'TestIPv6Loopback|TestXferBetweenBackends' -v ./interop
 
 ## acl-stress: the negative-ACL stress tests (docs/twins.md, the open -anyone
 ## difference) with ACL_ROUNDS rounds (the interop ones, real Cyrus and the

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/internal/murdertest"
 )
 
@@ -76,14 +77,24 @@ func httpOK(t *testing.T, url string) string {
 	return body
 }
 
-// The bridge on IPv6 loopback only: `murder-bridge serve` listens for
-// MUPDATE and HTTP on [::1]; a real backend pushes and creates and a real
-// frontend's slave syncs over ::1 (nothing listens on 127.0.0.1 for them);
-// /readyz and /metrics answer on [::1] to a ::1 client without a token.
-// Then the bridge follows a real mupdate master that listens on [::1]
-// alone, and the frontend's LIST through that bridge follows the master.
+// The bridge on IPv6 loopback only, with real Cyrus of each release in
+// releaseChecks (3.6.1 on the host; with `make release-checks` also 3.2.6,
+// 3.10.2, 3.12.4 in their chroots, whose /etc/hosts names bridge6 the same
+// way): `murder-bridge serve` listens
+// for MUPDATE and HTTP on [::1]; a real backend pushes and creates and a
+// real frontend's slave syncs over ::1 (nothing listens on 127.0.0.1 for
+// them); /readyz and /metrics answer on [::1] to a ::1 client without a
+// token. Then the bridge follows a real mupdate master (of the release)
+// that listens on [::1] alone, and the frontend's LIST through that bridge
+// follows the master.
 func TestIPv6Loopback(t *testing.T) {
 	need6(t)
+	for _, v := range releaseChecks(t) {
+		t.Run(v, func(t *testing.T) { ipv6Loopback(t, cyrustest.ReleaseOf(t, v)) })
+	}
+}
+
+func ipv6Loopback(t *testing.T, rel cyrustest.Release) {
 	t.Run("serve", func(t *testing.T) {
 		dir := t.TempDir()
 		cf := filepath.Join(dir, "credentials")
@@ -98,7 +109,7 @@ func TestIPv6Loopback(t *testing.T) {
 			t.Fatalf("the bridge also answers on 127.0.0.1:%d: the test would not prove ::1", port)
 		}
 		m := murdertest.StartMurder(t, murdertest.MurderOptions{MupdateAddr: fmt.Sprintf("%s:%d", bridge6, port), Seed: murdertest.LabSeed,
-			Backend: murdertest.Options{Hosts: hosts6}, Frontend: murdertest.Options{Hosts: hosts6}})
+			Backend: murdertest.Options{Hosts: hosts6, Release: rel}, Frontend: murdertest.Options{Hosts: hosts6, Release: rel}})
 		listFrontend(t, m.Frontend, "alice", "*", []string{"INBOX", "INBOX.Sent", "INBOX.Trash", "shared", "shared.lab"})
 		alice := m.Backend.IMAPAs(t, "alice")
 		if err := alice.Create("INBOX.v6"); err != nil {
@@ -118,7 +129,7 @@ func TestIPv6Loopback(t *testing.T) {
 		}
 	})
 	t.Run("follow", func(t *testing.T) {
-		master := murdertest.StartMaster(t, murdertest.Options{IPv6: true})
+		master := murdertest.StartMaster(t, murdertest.Options{IPv6: true, Release: rel})
 		if !strings.HasPrefix(master.MupdateAddr, "[::1]:") {
 			t.Fatalf("master on %s, want [::1]", master.MupdateAddr)
 		}
@@ -128,7 +139,7 @@ func TestIPv6Loopback(t *testing.T) {
 			t.Fatalf("the master also answers on 127.0.0.1:%s", mport)
 		}
 		m := murdertest.StartMurder(t, murdertest.MurderOptions{MupdateAddr: bridge6 + ":" + mport, Seed: murdertest.LabSeed,
-			Backend: murdertest.Options{Hosts: hosts6}, NoFrontend: true})
+			Backend: murdertest.Options{Hosts: hosts6, Release: rel}, NoFrontend: true})
 		dir := t.TempDir()
 		cf, pw := filepath.Join(dir, "credentials"), filepath.Join(dir, "master-password")
 		os.WriteFile(cf, []byte("murder:murderpw\n"), 0o600)
@@ -142,7 +153,7 @@ func TestIPv6Loopback(t *testing.T) {
 		if !strings.Contains(httpOK(t, "http://"+httpA+"/readyz"), `"ready":true`) {
 			t.Errorf("/readyz over ::1 does not say ready")
 		}
-		fe := murdertest.StartFrontend(t, fmt.Sprintf("%s:%d", bridge6, port), murdertest.Options{Hosts: hosts6, Serverlist: []string{m.Backend.Servername}})
+		fe := murdertest.StartFrontend(t, fmt.Sprintf("%s:%d", bridge6, port), murdertest.Options{Hosts: hosts6, Release: rel, Serverlist: []string{m.Backend.Servername}})
 		listFrontend(t, fe, "alice", "*", []string{"INBOX", "INBOX.Sent", "INBOX.Trash", "shared", "shared.lab"})
 		// a change on the backend goes to the master over ::1, reaches the
 		// bridge's follower over ::1 and the frontend's slave over ::1
@@ -151,7 +162,10 @@ func TestIPv6Loopback(t *testing.T) {
 			t.Fatalf("CREATE on the master over ::1: %v\nbackend syslog:\n%s", err, m.Backend.Log())
 		}
 		listFrontend(t, fe, "alice", "INBOX.*", []string{"INBOX.Sent", "INBOX.Trash", "INBOX.v6"})
-		if _, ok := master.Dump(t)["user.alice.v6"]; !ok {
+		// parseCyrusDump reads 3.2's dump lines as well as the JSON of 3.6 and later
+		if d, err := parseCyrusDump(master.CtlMboxlist(t, "-d")); err != nil {
+			t.Error(err)
+		} else if _, ok := d["user.alice.v6"]; !ok {
 			t.Error("the master has no user.alice.v6")
 		}
 	})

@@ -116,8 +116,9 @@ type Options struct {
 	// it (name → loopback address; a bind mount in the instance's mount
 	// namespace, the host's file is untouched). Cyrus's backend_connect
 	// splits mupdate_server at its first ':', so an IPv6 address with a
-	// port cannot be written there: a name resolving to ::1 can. Only for
-	// the installed Cyrus (no Release).
+	// port cannot be written there: a name resolving to ::1 can. For a
+	// Release, the chroot's /etc/hosts is the base and is bind-mounted
+	// over the same way (the chroot's file is untouched).
 	Hosts map[string]string
 	// IPv6 puts a master's MUPDATE listener on [::1] (MupdateAddr is then
 	// "[::1]:PORT"); Cyrus clients reach it through a name in Hosts.
@@ -427,15 +428,12 @@ func (in *Instance) writeConf(t testing.TB) {
 	}
 }
 
-// writeHosts writes the instance's /etc/hosts (the host's lines, then
-// opts.Hosts), used when opts.Hosts is set.
+// writeHosts writes the instance's /etc/hosts (the lines of the host's, or
+// of the release's chroot's, then opts.Hosts), used when opts.Hosts is set.
 func (in *Instance) writeHosts(t testing.TB) {
 	t.Helper()
 	if len(in.opts.Hosts) == 0 {
 		return
-	}
-	if in.rel.Root != "" {
-		t.Fatalf("murdertest: Options.Hosts is only for the installed Cyrus, not release %s", in.rel.Version)
 	}
 	names := make([]string, 0, len(in.opts.Hosts))
 	for n, a := range in.opts.Hosts {
@@ -445,7 +443,11 @@ func (in *Instance) writeHosts(t testing.TB) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	b := []byte(readFile("/etc/hosts"))
+	base := filepath.Join("/", in.rel.Root, "etc", "hosts")
+	b, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatalf("murdertest: Options.Hosts: %v", err)
+	}
 	for _, n := range names {
 		b = append(b, fmt.Sprintf("%s %s\n", in.opts.Hosts[n], n)...)
 	}
@@ -501,9 +503,11 @@ exec "$@"
 `
 
 // nsChrootScript is nsScript for an instance in a chroot ($2): the /dev
-// and /proc it gets are the chroot's, and "$@" runs chrooted.
+// and /proc it gets are the chroot's, its /etc/hosts is $3 unless that is
+// empty, and "$@" runs chrooted.
 const nsChrootScript = `set -e
-sock="$1"; root="$2"; shift 2
+sock="$1"; root="$2"; hosts="$3"; shift 3
+if [ -n "$hosts" ]; then mount --bind "$hosts" "$root/etc/hosts"; fi
 mount -t proc proc "$root/proc"
 mount -t tmpfs -o mode=755,size=64k murdertest-dev "$root/dev"
 mknod -m 666 "$root/dev/null" c 1 3
@@ -523,20 +527,20 @@ exec chroot "$@"
 // namespace (for a release in a chroot: chrooted, argv[0] as root, or
 // "--userspec=UID:GID" first to drop to the release's cyrus user).
 func (in *Instance) nsCommand(argv ...string) *exec.Cmd {
+	hosts := ""
+	if len(in.opts.Hosts) > 0 {
+		hosts = filepath.Join(in.Dir, "hosts")
+	}
 	if in.rel.Root != "" {
 		var pre []string
 		if len(argv) > 0 && strings.HasPrefix(argv[0], "--userspec=") {
 			pre, argv = argv[:1], argv[1:]
 		}
-		args := append([]string{"-m", "--propagation", "private", "sh", "-c", nsChrootScript, "sh", in.log.path, in.rel.Root}, pre...)
+		args := append([]string{"-m", "--propagation", "private", "sh", "-c", nsChrootScript, "sh", in.log.path, in.rel.Root, hosts}, pre...)
 		args = append(append(args, in.rel.Root), argv...)
 		cmd := exec.Command("/usr/bin/unshare", args...)
 		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 		return cmd
-	}
-	hosts := ""
-	if len(in.opts.Hosts) > 0 {
-		hosts = filepath.Join(in.Dir, "hosts")
 	}
 	args := append([]string{"-m", "--propagation", "private", "sh", "-c", nsScript, "sh", in.log.path, hosts}, argv...)
 	return exec.Command("/usr/bin/unshare", args...)
