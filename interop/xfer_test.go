@@ -2,13 +2,18 @@ package interop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/murderkit/murderkit/internal/cyrustest"
 	"github.com/murderkit/murderkit/internal/murdertest"
+	"github.com/murderkit/murderkit/mupdate"
 	"github.com/murderkit/murderkit/registry"
 )
 
@@ -17,8 +22,8 @@ import (
 // its admins (the destination runs the replication commands for it);
 // allowusermoves lets XFER move a user (without it Cyrus answers "* NO
 // USER" and a tagged OK).
-func xferBackend(name string) murdertest.Options {
-	return murdertest.Options{Name: name, Admins: []string{"murder"},
+func xferBackend(name string, rel cyrustest.Release) murdertest.Options {
+	return murdertest.Options{Name: name, Release: rel, Admins: []string{"murder"},
 		Extra: []string{"proxy_authname: murder", "proxy_password: murderpw", "allowusermoves: yes"}}
 }
 
@@ -37,15 +42,22 @@ func xferMessage(i int, box string) string {
 // Afterwards the registry, the master's mailboxes.db and the frontend's LIST
 // (its slave follows the bridge) all have the user's mailboxes on the
 // destination, every message is there through the frontend, and the source
-// backend has none of them left.
+// backend has none of them left. Master, backends and frontend are real
+// Cyrus of one release: each of releaseChecks (3.6.1 in `make test`; `make
+// release-checks` adds 3.2.6, 3.10.2 and 3.12.4).
 func TestXferBetweenBackends(t *testing.T) {
-	for _, c := range []xferCase{
-		{"mirrored", registry.SlotMirrored, registry.SlotMirrored},
-		{"cutover", registry.SlotCutover, registry.SlotCutover},
-		{"out-of-cutover", registry.SlotCutover, registry.SlotMirrored},
-		{"into-cutover", registry.SlotMirrored, registry.SlotCutover},
-	} {
-		t.Run(c.name, func(t *testing.T) { xferInSlot(t, c) })
+	for _, v := range releaseChecks(t) {
+		t.Run(v, func(t *testing.T) {
+			rel := cyrustest.ReleaseOf(t, v)
+			for _, c := range []xferCase{
+				{"mirrored", registry.SlotMirrored, registry.SlotMirrored},
+				{"cutover", registry.SlotCutover, registry.SlotCutover},
+				{"out-of-cutover", registry.SlotCutover, registry.SlotMirrored},
+				{"into-cutover", registry.SlotMirrored, registry.SlotCutover},
+			} {
+				t.Run(c.name, func(t *testing.T) { xferInSlot(t, rel, c) })
+			}
+		})
 	}
 }
 
@@ -56,10 +68,10 @@ type xferCase struct {
 	src, dst registry.SlotState
 }
 
-func xferInSlot(t *testing.T, c xferCase) {
-	master := murdertest.StartMaster(t, murdertest.Options{})
-	be1 := murdertest.StartBackend(t, master.MupdateAddr, xferBackend("xfer-be1"))
-	be2 := murdertest.StartBackend(t, master.MupdateAddr, xferBackend("xfer-be2"))
+func xferInSlot(t *testing.T, rel cyrustest.Release, c xferCase) {
+	master := murdertest.StartMaster(t, murdertest.Options{Release: rel})
+	be1 := murdertest.StartBackend(t, master.MupdateAddr, xferBackend("xfer-be1", rel))
+	be2 := murdertest.StartBackend(t, master.MupdateAddr, xferBackend("xfer-be2", rel))
 	be1.RunSteps(t, append(slices.Clone(murdertest.LabSeed),
 		murdertest.Step{User: "alice", Op: "CREATE", Args: []string{"INBOX.Proj"}},
 		murdertest.Step{User: "alice", Op: "CREATE", Args: []string{"INBOX.Proj.a"}},
@@ -101,7 +113,7 @@ func xferInSlot(t *testing.T, c xferCase) {
 			}
 		}
 	}
-	fe := murdertest.StartFrontend(t, b.Addr, murdertest.Options{Name: "xfer-fe", Serverlist: []string{be1.Servername, be2.Servername}})
+	fe := murdertest.StartFrontend(t, b.Addr, murdertest.Options{Name: "xfer-fe", Release: rel, Serverlist: []string{be1.Servername, be2.Servername}})
 	wantNames := []string{"INBOX", "INBOX.Proj", "INBOX.Proj.a", "INBOX.Sent", "INBOX.Trash", "shared", "shared.lab"}
 	listFrontend(t, fe, "alice", "*", wantNames)
 
@@ -137,8 +149,7 @@ func xferInSlot(t *testing.T, c xferCase) {
 	}
 	// the master: the same as the registry (it saw the XFER itself, or
 	// through the write-through)
-	want := masterEqualsRegistry(t, master, b.Store, 20*time.Second)
-	if got := want["user.alice.Proj"].ACL["bob"]; got != "lrs" {
+	if got := xferMasterEqualsRegistry(t, rel, master, b); got != "lrs" {
 		t.Errorf("user.alice.Proj's ACL for bob after the move = %q, want lrs", got)
 	}
 	const activate = " op=ACTIVATE name=user.alice dur="
@@ -173,10 +184,10 @@ func xferInSlot(t *testing.T, c xferCase) {
 		}
 	}
 	// the backends: alice's mailboxes live only on be2
-	d1, d2 := be1.Dump(t), be2.Dump(t)
+	d1, d2 := xferDump(t, be1), xferDump(t, be2)
 	for _, n := range alices {
-		// the source keeps a tombstone (mbtype "ed": MBTYPE_DELETED)
-		if e, ok := d1[n]; ok && !strings.Contains(e.MBType, "d") {
+		// the source keeps a tombstone (MBTYPE_DELETED), or nothing
+		if e, ok := d1[n]; ok && !tombstone(e) {
 			t.Errorf("%s is still live in the source's mailboxes.db: %+v", n, e)
 		}
 		if _, ok := d2[n]; !ok {
@@ -203,5 +214,49 @@ func xferInSlot(t *testing.T, c xferCase) {
 	}); err != nil {
 		t.Error(err)
 	}
-	masterEqualsRegistry(t, master, b.Store, 20*time.Second)
+	xferMasterEqualsRegistry(t, rel, master, b)
+}
+
+// xferDump is a backend's mailboxes.db as its release's `ctl_mboxlist -d`
+// prints it (3.2's lines or the JSON of 3.6 and later: parseCyrusDump).
+func xferDump(t *testing.T, be *murdertest.Instance) map[string]dumpEntry {
+	t.Helper()
+	d, err := parseCyrusDump(be.CtlMboxlist(t, "-d"))
+	if err != nil {
+		t.Fatalf("%s: %v", be.Name, err)
+	}
+	return d
+}
+
+// xferMasterEqualsRegistry waits until the master holds what the registry
+// does and returns bob's rights on user.alice.Proj there. For 3.6 and later
+// the master's mailboxes.db is compared with the registry
+// (masterEqualsRegistry); 3.2's `ctl_mboxlist -d` has no JSON, so there
+// the master's MUPDATE LIST is compared with the bridge's, which it serves
+// from the registry.
+func xferMasterEqualsRegistry(t *testing.T, rel cyrustest.Release, master *murdertest.Instance, b *cutoverBridge) string {
+	t.Helper()
+	if rel.Version != "3.2" {
+		return masterEqualsRegistry(t, master, b.Store, 20*time.Second)["user.alice.Proj"].ACL["bob"]
+	}
+	ctx := context.Background()
+	var d string
+	var m map[string]mupdate.Mailbox
+	murdertest.Eventually(20*time.Second, func() error {
+		m = listAll(ctx, t, master.MupdateAddr)
+		if d = cmp.Diff(m, listAll(ctx, t, b.Addr)); d != "" {
+			return errors.New("differs")
+		}
+		return nil
+	})
+	if d != "" {
+		t.Fatalf("old master LIST (-) vs bridge LIST (+):\n%s", d)
+	}
+	f := strings.Split(m["user.alice.Proj"].ACL, "\t")
+	for i := 0; i+1 < len(f); i += 2 {
+		if f[i] == "bob" {
+			return f[i+1]
+		}
+	}
+	return ""
 }
