@@ -139,7 +139,7 @@ release-checks: deps chroots
 ## follower on a real master, run ACL_ROUNDS/20)
 acl-stress: deps
 	MURDERKIT_ACLRACE_ROUNDS=$(ACL_ROUNDS) $(GO) test -count=1 -timeout 2h -run 'TestNegativeACLNoLostUpdate' -v ./bridge
-	MURDERKIT_ACLRACE_ROUNDS=$$(( $(ACL_ROUNDS) / 20 )) $(GO) test -count=1 -timeout 2h -run 'TestNegativeACLUnderLoad' -v ./interop
+	MURDERKIT_ACLRACE_ROUNDS=$$(( $(ACL_ROUNDS) / 20 )) $(GO) test -count=1 -timeout 2h -run 'NegativeACLUnderLoad' -v ./interop
 
 rehearsal: deps ; GO=$(GO) scripts/rehearsal.sh $(or $(REHEARSAL_USERS),200)
 
