@@ -188,6 +188,7 @@ want cyrus-disk && cyrus cyrus_disk "$DISK/cyrus"
 
 CREDS=$WORK/credentials
 echo 'murder:murderpw' >"$CREDS"
+chmod 600 "$CREDS" # murder-bridge refuses a credentials file others can read
 BR=""
 startbridge() { # REGDIR LOG
 	bin/murder-bridge serve --registry "leveldb://$1" --listen "127.0.0.1:$BPORT" \
