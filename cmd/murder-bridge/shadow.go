@@ -585,3 +585,23 @@ func readGroups(r io.Reader) (map[string][]string, error) {
 	}
 	return out, sc.Err()
 }
+
+// recordShadowRun records a shadow run's result on a slot: clean moves a
+// mirrored slot to shadow-clean; differences move a shadow-clean slot back
+// to mirrored (cutover then refuses). Other states are left alone.
+func recordShadowRun(ctx context.Context, st slotRegistry, name string, clean bool, summary string) (registry.Slot, error) {
+	s, err := st.GetSlot(ctx, name)
+	if err != nil {
+		return s, registryExit(err)
+	}
+	var to registry.SlotState
+	switch {
+	case clean && s.State == registry.SlotMirrored:
+		to = registry.SlotShadowClean
+	case !clean && s.State == registry.SlotShadowClean:
+		to = registry.SlotMirrored
+	default:
+		return s, nil
+	}
+	return moveSlot(ctx, st, s, to, false, "shadow", summary)
+}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -308,32 +307,4 @@ func bridgeAuthoritative(s registry.Slot) string {
 		return fmt.Sprintf("slot %s is retired: the bridge alone serves its mailboxes", s.Name)
 	}
 	return ""
-}
-
-// recordShadowRun records a shadow run's result on a slot: clean moves a
-// mirrored slot to shadow-clean; differences move a shadow-clean slot back
-// to mirrored (cutover then refuses). Other states are left alone.
-func recordShadowRun(ctx context.Context, st slotRegistry, name string, clean bool, summary string) (registry.Slot, error) {
-	s, err := st.GetSlot(ctx, name)
-	if err != nil {
-		return s, registryExit(err)
-	}
-	var to registry.SlotState
-	switch {
-	case clean && s.State == registry.SlotMirrored:
-		to = registry.SlotShadowClean
-	case !clean && s.State == registry.SlotShadowClean:
-		to = registry.SlotMirrored
-	default:
-		return s, nil
-	}
-	return moveSlot(ctx, st, s, to, false, "shadow", summary)
-}
-
-// slotBefore reports whether state a comes before b in the order legacy →
-// mirrored → shadow-clean → cutover → retired.
-func slotBefore(a, b registry.SlotState) bool {
-	order := []registry.SlotState{registry.SlotLegacy, registry.SlotMirrored, registry.SlotShadowClean, registry.SlotCutover, registry.SlotRetired}
-	ia, ib := slices.Index(order, a), slices.Index(order, b)
-	return ia >= 0 && ib >= 0 && ia < ib
 }

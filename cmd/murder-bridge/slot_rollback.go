@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -60,4 +61,12 @@ func runSlotRollback(ctx context.Context, st slotRegistry, name string, status f
 		fmt.Fprintf(stdout, "next: on each backend of %s set mupdate_server back to the old master and restart Cyrus\n", locString(out.Locations))
 	}
 	return nil
+}
+
+// slotBefore reports whether state a comes before b in the order legacy →
+// mirrored → shadow-clean → cutover → retired.
+func slotBefore(a, b registry.SlotState) bool {
+	order := []registry.SlotState{registry.SlotLegacy, registry.SlotMirrored, registry.SlotShadowClean, registry.SlotCutover, registry.SlotRetired}
+	ia, ib := slices.Index(order, a), slices.Index(order, b)
+	return ia >= 0 && ib >= 0 && ia < ib
 }
