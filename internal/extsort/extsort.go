@@ -241,10 +241,11 @@ func (m *Merger) Pop() any {
 // At most two buffers exist, so memory is about 2.5×budget whatever the
 // number of records.
 type Sorter struct {
-	dir    string
-	cmp    func(a, b []byte) int
-	signed bool
-	budget int
+	dir     string
+	pattern string // NewTempSorter: dir is made (os.MkdirTemp) at the first run
+	cmp     func(a, b []byte) int
+	signed  bool
+	budget  int
 
 	arena []byte
 	index []Item
@@ -265,6 +266,17 @@ const avgRecord = 128
 func NewSorter(dir string, budget int, cmp func(a, b []byte) int) *Sorter {
 	return &Sorter{dir: dir, cmp: cmp, signed: IsSigned(cmp), budget: budget}
 }
+
+// NewTempSorter returns a sorter whose runs go into a new directory in
+// os.TempDir ($TMPDIR) named after pattern (os.MkdirTemp), made only when
+// the first run is written: records that fit in one buffer are sorted in
+// memory and touch no disk. Close removes the directory.
+func NewTempSorter(pattern string, budget int, cmp func(a, b []byte) int) *Sorter {
+	return &Sorter{pattern: pattern, cmp: cmp, signed: IsSigned(cmp), budget: budget}
+}
+
+// Dir is the directory of the runs ("" while a NewTempSorter wrote none).
+func (s *Sorter) Dir() string { return s.dir }
 
 // Add buffers one record (copied).
 func (s *Sorter) Add(key, value []byte) error {
@@ -296,6 +308,13 @@ func (s *Sorter) flush() error {
 	}
 	if err := s.wait(); err != nil {
 		return err
+	}
+	if s.dir == "" && s.pattern != "" {
+		dir, err := os.MkdirTemp("", s.pattern)
+		if err != nil {
+			return err
+		}
+		s.dir = dir
 	}
 	name := filepath.Join(s.dir, fmt.Sprintf("run%d", len(s.runs)))
 	s.runs = append(s.runs, name)
@@ -374,7 +393,8 @@ func (s *Sorter) Merge(fn func(key, value []byte) error) error {
 	return nil
 }
 
-// Close waits for a run being written and removes every run file.
+// Close waits for a run being written and removes every run file (and
+// the directory a NewTempSorter made).
 func (s *Sorter) Close() error {
 	s.wait()
 	var first error
@@ -382,6 +402,12 @@ func (s *Sorter) Close() error {
 		if err := os.Remove(name); err != nil && !os.IsNotExist(err) && first == nil {
 			first = err
 		}
+	}
+	if s.pattern != "" && s.dir != "" {
+		if err := os.Remove(s.dir); err != nil && !os.IsNotExist(err) && first == nil {
+			first = err
+		}
+		s.dir = ""
 	}
 	s.runs = nil
 	s.arena, s.index, s.spareArena, s.spareIndex = nil, nil, nil, nil

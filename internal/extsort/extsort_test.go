@@ -104,3 +104,46 @@ func TestRunCutShort(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestTempSorter: a NewTempSorter touches no disk while its records fit in
+// one buffer, makes its directory in $TMPDIR at the first run, and Close
+// removes it with the runs.
+func TestTempSorter(t *testing.T) {
+	for _, c := range []struct {
+		budget int
+		runs   bool
+	}{{1 << 20, false}, {256, true}} {
+		tmp := t.TempDir()
+		t.Setenv("TMPDIR", tmp)
+		s := NewTempSorter("sort-test-", c.budget, bytes.Compare)
+		for i := range 200 {
+			if err := s.Add([]byte(fmt.Sprintf("key%03d", (i*7)%200)), []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c.runs != (s.Runs() > 0) || c.runs != (s.Dir() != "") {
+			t.Fatalf("budget %d: %d runs in %q, want spilled=%v", c.budget, s.Runs(), s.Dir(), c.runs)
+		}
+		if c.runs && filepath.Dir(s.Dir()) != tmp {
+			t.Fatalf("runs in %s, not in $TMPDIR %s", s.Dir(), tmp)
+		}
+		var prev string
+		n := 0
+		if err := s.Merge(func(k, v []byte) error {
+			if string(k) <= prev {
+				return fmt.Errorf("%q after %q", k, prev)
+			}
+			prev = string(k)
+			n++
+			return nil
+		}); err != nil || n != 200 {
+			t.Fatalf("merge: %v after %d records", err, n)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Fatalf("left in $TMPDIR after Close: %v", left)
+		}
+	}
+}
