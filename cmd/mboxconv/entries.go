@@ -151,8 +151,10 @@ func (s *source) records(ctx context.Context, fn func(key []byte, rec *mboxlist.
 
 // entries calls fn with every mailbox of the source in the order Cyrus 3.6
 // `ctl_mboxlist -d` prints them: the file's own key order for a 3.6 file
-// (streamed, nothing held), raw dbname order for anything else (held in
-// memory and sorted, as an upgrade to 3.6 would store them).
+// (streamed, nothing held), raw dbname order for anything else (sorted as
+// an upgrade to 3.6 would store them, through temporary files when they
+// do not fit in memory: sortedByDBName), or with streamJSON a JSON dump's
+// own order.
 // entries36 is entries in the 3.6 model the registry keeps: a pre-3.6
 // source's mailboxes get the LEGACY_DIRS flag (`l`), because their files are
 // laid out by name, as Cyrus's own upgrade and Convert to 3.6 mark them.
@@ -228,32 +230,26 @@ func (s *source) entries(ctx context.Context, fn func(e *mboxlist.Entry) error) 
 		})
 		return err
 	}
-	var all []mboxlist.Entry
-	var err error
-	switch s.kind {
-	case kindTwoskip, kindSkiplist:
-		err = s.records(ctx, func(_ []byte, rec *mboxlist.Record) error {
-			if rec.Kind == mboxlist.KindEntry {
-				all = append(all, rec.Entry)
-			}
-			return nil
-		})
-	default:
-		all, _, err = readDump(s.path, s.kind, s.version)
-	}
-	if err != nil {
-		return err
-	}
-	sortByDBName(all, s.names)
-	for i := range all {
-		if err := ctx.Err(); err != nil {
+	// Not in dbname order: sorted with bounded memory (runs in $TMPDIR).
+	return sortedByDBName(ctx, s.names, func(add func(e *mboxlist.Entry) error) error {
+		switch s.kind {
+		case kindTwoskip, kindSkiplist:
+			return s.records(ctx, func(_ []byte, rec *mboxlist.Record) error {
+				if rec.Kind == mboxlist.KindEntry {
+					return add(&rec.Entry)
+				}
+				return nil
+			})
+		default:
+			_, err := eachDump(s.path, s.kind, s.version, func(e *mboxlist.Entry) error {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				return add(e)
+			})
 			return err
 		}
-		if err := fn(&all[i]); err != nil {
-			return err
-		}
-	}
-	return nil
+	}, fn)
 }
 
 // sortByDBName orders entries by their 3.6 dbname, raw bytes (twoskip order).

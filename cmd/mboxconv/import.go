@@ -94,8 +94,10 @@ Bulk: into an empty leveldb registry (nothing ever written, no slots) the
 import is one step (--bulk auto, the default): the registry's tables are
 written directly, sorted, and installed at the end in one atomic step, many
 times faster than batches. It needs the source in dbname order, as a Cyrus
-3.x mailboxes.db is; otherwise, or with --bulk off, the import goes in
-batches. A bulk import writes no checkpoint: killed before the end, the
+3.x mailboxes.db is: a JSON dump in another order is read again and sorted
+first (memory stays bounded: what does not fit goes to temporary files in
+$TMPDIR, about half the size of the dump, removed at the end). With --bulk
+off, the import goes in batches. A bulk import writes no checkpoint: killed before the end, the
 registry is still empty and the same command starts over; killed after it,
 the same command finds every entry stored and only verifies. The change log
 of a bulk-filled registry starts after the import (a Watch from before it
@@ -234,13 +236,24 @@ func importInto(ctx context.Context, o importOptions, src string, stdout, stderr
 
 	var sum *convert.Summary
 	attempt := 0
+	// A bulk import first streams a JSON dump in its own order; out of
+	// dbname order, it reads it again sorted (sortedByDBName: bounded
+	// memory) for a second bulk attempt.
+	stream := bulk != nil
 	for {
 		attempt++
-		sum, err = importOnce(ctx, o, src, store, flt, slots, log, stderr, bulk)
+		sum, err = importOnce(ctx, o, src, store, flt, slots, log, stderr, bulk, stream)
+		if bulk != nil && stream && errors.Is(err, leveldb.ErrUnsorted) && !isRegistryURL(src) {
+			// Nothing was written: read the dump again, sorted.
+			log.Info("source not in dbname order; sorting it for the bulk import", "reason", err)
+			stream = false
+			attempt--
+			continue
+		}
 		if bulk != nil && (errors.Is(err, leveldb.ErrUnsorted) || errors.Is(err, leveldb.ErrNotEmpty)) {
 			// Nothing was written: import in batches instead.
 			log.Info("bulk import not possible; importing in batches", "reason", err)
-			bulk = nil
+			bulk, stream = nil, false
 			attempt--
 			if store, err = openRegistry(ctx, o.registry, false, hintLockedImport); err != nil {
 				return err
@@ -282,8 +295,8 @@ func importInto(ctx context.Context, o importOptions, src string, stdout, stderr
 // bulkFunc is convert.ImportOptions.Bulk.
 type bulkFunc = func(ctx context.Context, feed func(add func(registry.Entry) error) error) (registry.Store, registry.ImportStats, error)
 
-func importOnce(ctx context.Context, o importOptions, src string, store registry.Store, flt convert.Filter, slots []registry.Slot, log *slog.Logger, stderr io.Writer, bulk bulkFunc) (*convert.Summary, error) {
-	each, total, ident, closeFn, err := openEntrySource(ctx, src, o.report.progressOn(stderr), bulk != nil, stderr)
+func importOnce(ctx context.Context, o importOptions, src string, store registry.Store, flt convert.Filter, slots []registry.Slot, log *slog.Logger, stderr io.Writer, bulk bulkFunc, streamJSON bool) (*convert.Summary, error) {
+	each, total, ident, closeFn, err := openEntrySource(ctx, src, o.report.progressOn(stderr), streamJSON, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -308,7 +321,8 @@ func importOnce(ctx context.Context, o importOptions, src string, store registry
 // dump's entries come in the dump's order as they are read (memory does
 // not grow with the dump); a bulk import, which needs dbname order anyway,
 // refuses them when they are not in that order (leveldb.ErrUnsorted) and
-// reads the dump again, held and sorted, for an import in batches.
+// reads the dump again without streamJSON: sorted by dbname through
+// temporary files (sortedByDBName), memory bounded as well.
 func openEntrySource(ctx context.Context, src string, wantTotal, streamJSON bool, stderr io.Writer) (each convert.EntrySource, total int64, ident string, closeFn func(), err error) {
 	total = -1
 	if isRegistryURL(src) {
