@@ -4,6 +4,12 @@
 # disk (WORK), one after the other:
 #   json   mboxconv import of a JSON dump of N mailboxes -> empty leveldb
 #          (the bulk path, the dump streamed)
+#   json-shuf  the same mailboxes in a JSON dump out of dbname order
+#          (genmailboxes.py --shuffled) -> empty leveldb: the bulk step
+#          refuses the stream, the dump is read again and sorted by dbname
+#          through temporary files (TMPDIR=WORK/nN), then bulk-imported;
+#          the registry must hold what the json step's holds (SHUFFLED=0
+#          skips this step)
 #   export mboxconv export of that registry -> twoskip (a 3.6 mailboxes.db)
 #   db     mboxconv import of a 3.6 twoskip file of N mailboxes -> empty
 #          leveldb: bench/dump.sh's file built by real Cyrus (ctl_mboxlist -u)
@@ -21,7 +27,8 @@
 # Env: NS (default "1000000 10000000"), WORK (default /dev/shm/murderkit-scale),
 #      CYRUS_WORK (default /dev/shm/murderkit-bench), MBOXCONV (default
 #      bin/mboxconv, built), OLD (a second mboxconv binary to time on the
-#      same inputs, e.g. one built from an older commit; optional)
+#      same inputs, e.g. one built from an older commit; optional),
+#      SHUFFLED (default 1: the json-shuf step)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GEN=$PWD/bench/genmailboxes.py # the synthetic mailboxes
@@ -30,6 +37,7 @@ WORK=${WORK:-/dev/shm/murderkit-scale}
 CYRUS_WORK=${CYRUS_WORK:-/dev/shm/murderkit-bench}
 MBOXCONV=${MBOXCONV:-$PWD/bin/mboxconv}
 OLD=${OLD:-}
+SHUFFLED=${SHUFFLED:-1}
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
 if [ "$MBOXCONV" = "$PWD/bin/mboxconv" ]; then go build -o bin/ ./cmd/mboxconv; fi
 mkdir -p "$WORK"
@@ -69,6 +77,25 @@ for n in $NS; do
 	fi
 	rm -f "$d/dump.json"
 	t "$n" export "$MBOXCONV" export --registry "leveldb://$d/reg-json" "$d/export.db" --to twoskip --progress none
+	if [ "$SHUFFLED" = 1 ]; then
+		python3 "$GEN" 0 "$n" --shuffled >"$d/shuf.json"
+		echo "# $n mailboxes: shuffled JSON dump $(stat -c %s "$d/shuf.json") bytes"
+		t "$n" json-shuf env TMPDIR="$d" "$MBOXCONV" import "$d/shuf.json" --registry "leveldb://$d/reg-shuf" --checkpoint "$d/cp1s" --progress none
+		if [ -n "$OLD" ]; then
+			t "$n" json-shuf-old env TMPDIR="$d" "$OLD" import "$d/shuf.json" --registry "leveldb://$d/reg-shuf-old" --checkpoint "$d/cp1so" --progress none
+			rm -rf "$d/reg-shuf-old"
+		fi
+		rm -f "$d/shuf.json"
+		# the same mailboxes as from the dump in dbname order: the export
+		# of the registry is the same file, byte for byte
+		"$MBOXCONV" export --registry "leveldb://$d/reg-shuf" "$d/export-shuf.db" --to twoskip --progress none >/dev/null
+		if ! cmp "$d/export.db" "$d/export-shuf.db"; then
+			echo "bench: the registry from the shuffled dump differs from the in-order one's" >&2
+			exit 1
+		fi
+		echo "# json-shuf: its registry exports the same file as json's"
+		rm -rf "$d/reg-shuf" "$d/export-shuf.db"
+	fi
 	src=$d/export.db
 	if [ -s "$CYRUS_WORK/n$n/built" ]; then
 		src=$CYRUS_WORK/n$n/conf/mailboxes.db
