@@ -96,10 +96,11 @@ written directly, sorted, and installed at the end in one atomic step, many
 times faster than batches. It needs the source in dbname order, as a Cyrus
 3.x mailboxes.db is: a JSON dump in another order is read again and sorted
 first (memory stays bounded: what does not fit goes to temporary files in
-$TMPDIR, about half the size of the dump, removed at the end). With --bulk
-off, the import goes in batches. A bulk import writes no checkpoint: killed before the end, the
-registry is still empty and the same command starts over; killed after it,
-the same command finds every entry stored and only verifies. The change log
+$TMPDIR, about 60% of the dump's size, removed at the end). With --bulk
+off, the import goes in batches. A bulk import writes no checkpoint:
+killed before the end, the registry is still empty and the same command
+starts over; killed after it, the same command finds every entry stored
+and only verifies. The change log
 of a bulk-filled registry starts after the import (a Watch from before it
 gets "revision compacted" and lists instead).
 
