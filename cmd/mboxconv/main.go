@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 		newDumpCommand(),
 		newConvertCommand(),
 		newVerifyCommand(),
+		newCheckBackendCommand(),
 		newImportCommand(),
 		newExportCommand(),
 	)

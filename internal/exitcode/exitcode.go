@@ -1,13 +1,13 @@
 // Package exitcode holds every exit status the murderkit programs use, in one
 // place, as docs/contracts.md ("Exit status") fixes them: 0 success / equal /
-// clean, 1 a difference was found (verify, shadow), 2 and up errors.
+// clean, 1 a difference was found (verify, check-backend, shadow), 2 and up errors.
 package exitcode
 
 import "errors"
 
 const (
 	OK         = 0 // success, equal, clean
-	Difference = 1 // verify/shadow found a difference
+	Difference = 1 // verify/check-backend/shadow found a difference
 	Usage      = 2 // bad flags or arguments
 	Input      = 3 // a source could not be read or is damaged (corruption with an offset)
 	Output     = 4 // a destination could not be written
@@ -28,8 +28,8 @@ const (
 
 // Help is the EXIT STATUS section every command's --help ends with.
 const Help = `EXIT STATUS
-  0  success (for verify and shadow: the two sides are equal)
-  1  a difference was found (verify, shadow)
+  0  success (for verify, check-backend and shadow: the two sides are equal)
+  1  a difference was found (verify, check-backend, shadow)
   2  usage error: bad flags or arguments
   3  input error: a source is unreadable or damaged (the message names the offset)
   4  output error: a destination could not be written
