@@ -128,6 +128,8 @@ func TestRunbook(t *testing.T) {
 		"ADMIN_PW":     fe.Users["admin"],
 		"BE1":          be1.Servername,
 		"BE2":          be2.Servername,
+		"BE1_DB":       filepath.Join(be1.ConfigDir, "mailboxes.db"),
+		"BE2_DB":       filepath.Join(be2.ConfigDir, "mailboxes.db"),
 		"ETC":          filepath.Join(work, "etc", "murder-bridge"),
 		"DATA":         filepath.Join(work, "var", "lib", "murder-bridge"),
 		"LISTEN":       fmt.Sprintf("127.0.0.1:%d", murdertest.FreePort(t)),

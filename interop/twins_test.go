@@ -216,13 +216,16 @@ func runTwins(t *testing.T, version string, seed uint64, steps int) int {
 }
 
 // driveTwins runs the seed's steps on both twins, comparing after each;
-// before(step), when set, runs before each step's operation (the follow
-// variant's cutovers and rollback).
-func driveTwins(t *testing.T, version string, seed uint64, steps int, a, b *twin, before func(step int)) int {
+// before(step, g), when set, runs before each step's operation (the follow
+// variant's cutovers and rollback; an operation it runs on both twins
+// outside the generator's choice, such as a clean-up, it records with
+// g.Apply).
+func driveTwins(t *testing.T, version string, seed uint64, steps int, a, b *twin, before func(step int, g *twingen.Generator)) int {
 	t0 := time.Now()
 	defer func() { t.Logf("steps took %.1fs", time.Since(t0).Seconds()) }()
 	g := twingen.New(seed, twinGenOptions(version))
 	xfers := 0
+	staleSeen := map[string]bool{}
 	defer func() {
 		if xfers > 0 {
 			t.Logf("%d XFERs moved users, on both twins' backends as the model", xfers)
@@ -230,7 +233,7 @@ func driveTwins(t *testing.T, version string, seed uint64, steps int, a, b *twin
 	}()
 	for step := 1; step <= steps; step++ {
 		if before != nil {
-			before(step)
+			before(step, g)
 		}
 		op := g.Next()
 		var ra, rb []string
@@ -276,6 +279,18 @@ func driveTwins(t *testing.T, version string, seed uint64, steps int, a, b *twin
 			}
 			t.Fatalf("%s\nfirst difference, twin A (-) twin B (+) (%s):\n%s\n%s%s", where, again, d, a.logs(), b.logs())
 		}
+		// entries the master places on a backend that does not hold them:
+		// Cyrus's own inconsistency (the states are equal, so twin B has
+		// the same), reported as such, never as a difference
+		for _, m := range masterOnly(sa) {
+			if !staleSeen[m] {
+				staleSeen[m] = true
+				t.Logf("step %d: Cyrus inconsistency on both twins alike: %s (docs/twins.md)", step, m)
+			}
+		}
+	}
+	if len(staleSeen) > 0 {
+		t.Logf("%d master-only entries seen (Cyrus's, on both twins alike)", len(staleSeen))
 	}
 	// The comparison can fail: one CREATE on twin B alone must show in
 	// its master, backend and frontend dumps and in the admin's LIST.
@@ -300,6 +315,8 @@ func driveTwins(t *testing.T, version string, seed uint64, steps int, a, b *twin
 	if !regexp.MustCompile(`(?m)^\+.*\* LIST .*user\.canary`).MatchString(d) {
 		t.Errorf("a CREATE on twin B alone: the comparison does not show it in the admin's LIST:\n%s", d)
 	}
+	// and the check before a cutover sees a master-only entry
+	staleCanary(t, b)
 	return steps
 }
 

@@ -39,7 +39,7 @@ func TestTwinMurdersFollowCutover(t *testing.T) {
 			a := startTwin(t, "A", rel)
 			a.registryTwin = true
 			b := startFollowTwin(t, rel)
-			n := driveTwins(t, "3.6", seed, steps, a, b, b.runbookPath(t, steps))
+			n := driveTwins(t, "3.6", seed, steps, a, b, b.runbookPath(t, steps, a))
 			t.Logf("Cyrus 3.6 follow+cutover seed=%d: %d steps, zero differences", seed, n)
 		})
 	}
@@ -110,17 +110,21 @@ func (tw *twin) slot(t *testing.T, args ...string) (int, string) {
 
 // runbookPath returns the before-step hook of the follow variant: cutover
 // of s0 at a quarter of the steps, of s1 and the frontend at half, rollback
-// of s0 at three quarters.
-func (tw *twin) runbookPath(t *testing.T, steps int) func(step int) {
+// of s0 at three quarters. Before each cutover's shadow run, Cyrus's
+// master-only entries are named and cleaned on both twins (cleanStale), as
+// docs/runbook.md step 4 tells an operator; twin a is twin A.
+func (tw *twin) runbookPath(t *testing.T, steps int, a *twin) func(step int, g *twingen.Generator) {
 	at := func(f int) int { return max(1, steps*f/4) }
 	cut := map[int]bool{}
-	return func(step int) {
+	return func(step int, g *twingen.Generator) {
 		switch {
 		case step == at(1) && !cut[0]:
 			cut[0] = true
+			cleanStale(t, step, a, tw, g)
 			tw.cutover(t, 0, step)
 		case step == at(2) && !cut[1]:
 			cut[1] = true
+			cleanStale(t, step, a, tw, g)
 			tw.cutover(t, 1, step)
 			tw.fe.Join(t, tw.bridgeAddr)
 			t.Logf("step %d: twin B's frontend now follows the bridge", step)

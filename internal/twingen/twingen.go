@@ -660,14 +660,20 @@ func (g *Generator) localDelete() (Op, bool) {
 }
 
 func (g *Generator) repush() (Op, bool) {
-	be := g.r.IntN(Backends)
+	return g.RepushOp(g.r.IntN(Backends)), true
+}
+
+// RepushOp is `ctl_mboxlist -m` on backend be, for a harness that runs it
+// outside the generator's choice (a clean-up before a cutover); Apply it
+// like any other operation. It draws nothing from the seed.
+func (g *Generator) RepushOp(be int) Op {
 	return Op{Target: Repush, Backend: be, apply: func(m *Model) {
 		for n, b := range m.Ghosts {
 			if b == be {
 				delete(m.Ghosts, n)
 			}
 		}
-	}}, true
+	}}
 }
 
 func (g *Generator) restart() (Op, bool) {
