@@ -181,6 +181,9 @@ func masterOnlyEntries(t *testing.T, version string) {
 	if code != 1 || (immediateLeaves != strings.Contains(out, `carol: only-new "INBOX"`)) || !strings.Contains(out, `frank: only-new "INBOX.Sent.old"`) {
 		t.Errorf("shadow of the frontend against the registry: exit %d, want 1 with frank's INBOX.Sent.old (and on 3.6+ carol's INBOX) only-new:\n%s", code, out)
 	}
+	if !strings.Contains(out, "shadow: note: ") || !strings.Contains(out, "`mboxconv check-backend` names them") {
+		t.Errorf("shadow with only-new names against the registry does not point to check-backend:\n%s", out)
+	}
 
 	// check-backend names each, on its backend, and says how to clean
 	for i, names := range stale {

@@ -453,7 +453,7 @@ func (r *shadowRun) compare(ctx context.Context) (sum shadow.Summary, results []
 			progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish(),
 			progressbar.OptionThrottle(100*time.Millisecond))
 	}
-	done := 0
+	done, onlyNew := 0, false
 	runner := &shadow.Runner{
 		Old: r.oldSrc, New: r.newSrc,
 		Concurrency: o.concurrency, Rate: o.rate, Timeout: o.timeout, Retries: o.retries,
@@ -461,6 +461,9 @@ func (r *shadowRun) compare(ctx context.Context) (sum shadow.Summary, results []
 		Previous: r.previous,
 		OnResult: func(res shadow.Result) {
 			done++
+			for _, d := range res.Differences {
+				onlyNew = onlyNew || d.Kind == shadow.OnlyNew
+			}
 			shadow.WriteDifferences(r.stdout, res)
 			if r.jsonOut != nil && writeErr == nil {
 				writeErr = shadow.WriteResult(r.jsonOut, res)
@@ -485,6 +488,10 @@ func (r *shadowRun) compare(ctx context.Context) (sum shadow.Summary, results []
 		bar.Finish()
 	}
 	shadow.WriteSummary(r.stderr, sum)
+	if onlyNew && r.structural {
+		// docs/shadow.md, "Where an old Cyrus frontend's answer comes from"
+		fmt.Fprintln(r.stderr, "shadow: note: a name only the registry lists is often an entry the old master keeps for a backend that no longer holds it (Cyrus 3.6 leaves them after a DELETE with delete_mode: immediate and after LOCALDELETE); `mboxconv check-backend` names them per backend, docs/runbook.md step 4 says how to clean them")
+	}
 	return sum, results, runErr, writeErr
 }
 
