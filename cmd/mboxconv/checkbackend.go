@@ -169,10 +169,10 @@ func runCheckBackend(ctx context.Context, o checkBackendOptions, backendDB, reg 
 			fmt.Fprintf(out, "backend-only %s: the backend holds it (type %s); %s\n", s.Name, s.Backend, where)
 		}
 		if res.Clean {
-			fmt.Fprintf(out, "clean: %d registry entries at %s, each held by the backend\n", res.Compared, where(res))
+			fmt.Fprintf(out, "clean: %d registry entries at %s, each held by the backend\n", res.Compared, placeOf(res))
 		} else {
 			fmt.Fprintf(out, "stale: %d master-only, %d backend-only at %s (of %d registry entries, %d backend mailboxes)\n",
-				len(res.MasterOnly), len(res.BackendOnly), where(res), res.Compared, res.Held)
+				len(res.MasterOnly), len(res.BackendOnly), placeOf(res), res.Compared, res.Held)
 		}
 	}
 	if err := out.finish(); err != nil {
@@ -185,7 +185,7 @@ func runCheckBackend(ctx context.Context, o checkBackendOptions, backendDB, reg 
 	return nil
 }
 
-func where(r checkBackendResult) string {
+func placeOf(r checkBackendResult) string {
 	if r.Partition != "" {
 		return r.Server + "!" + r.Partition
 	}
