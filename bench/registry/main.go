@@ -18,6 +18,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,7 +58,10 @@ var (
 	snapN    = flag.Int("snapshot-count", 0, "etcd: --snapshot-count of the members (0: member.DefaultSnapshotCount embedded, etcd's own 100000 for Debian's 3.4)")
 	catchUp  = flag.Int("catchup-entries", 0, "etcd -embedded: --snapshot-catchup-entries (0: member.DefaultCatchUpEntries)")
 	gogc     = flag.Int("gogc", 0, "etcd: GOGC of the members (0: Go's default 100)")
+	memLimit = flag.String("gomemlimit", "", "etcd: GOMEMLIMIT of the members (Go's soft memory limit, e.g. 600MiB; -embedded: of this process)")
 	heapProf = flag.String("heapprofile", "", "etcd -embedded: write a heap profile (after a GC) when the import is done")
+	memDump  = flag.String("memdump", "", "etcd: write each member's memory breakdown into this directory after the import (and after the restart): /proc/PID/smaps_rollup, the Go runtime's memstats from /metrics, and a heap profile (Debian members run with --enable-pprof)")
+	reopen   = flag.Bool("reopen", false, "etcd -embedded with -dir: start the members on the data a previous run left in -dir (no import), read everything once, and report their memory")
 	restart  = flag.Bool("restart", false, "etcd (Debian): restart every member after the import and report its RSS once it serves a full List again")
 	folders  = []string{"Sent", "Drafts", "Trash", "Archive", "Junk", "Lists", "Work", "Family", "Travel"}
 	allRight = "lrswipkxtecdan"
@@ -210,13 +215,24 @@ func run() error {
 				return err
 			}
 			s = st
+			if *reopen {
+				defer s.Close()
+				return reopenReport(ctx, s)
+			}
 			break
 		}
 		var env []string
 		if *gogc != 0 {
 			env = append(env, fmt.Sprintf("GOGC=%d", *gogc))
 		}
-		c, err := etcdtest.StartCluster(*members, &etcdtest.Options{Dir: filepath.Join(work, "etcd"), FirstIP: 51, MaxTxnOps: *txnOps, SnapshotCount: *snapN, Env: env})
+		if *memLimit != "" {
+			env = append(env, "GOMEMLIMIT="+*memLimit)
+		}
+		var args []string
+		if *memDump != "" {
+			args = append(args, "--enable-pprof")
+		}
+		c, err := etcdtest.StartCluster(*members, &etcdtest.Options{Dir: filepath.Join(work, "etcd"), FirstIP: 51, MaxTxnOps: *txnOps, SnapshotCount: *snapN, Env: env, Args: args})
 		if err != nil {
 			if c != nil {
 				c.Stop()
@@ -330,12 +346,18 @@ func run() error {
 				st.DbSize, float64(st.DbSize)/float64(*n), st.DbSizeInUse, strings.Join(mems, "; "))
 		}
 		fmt.Fprintf(os.Stderr, "bench: load %s; %s\n", loadavg(), res.extra)
+		if err := dumpMembers("import", cluster); err != nil {
+			return err
+		}
 		if *restart && cluster != nil {
 			after, err := restartAll(ctx, cluster, s)
 			if err != nil {
 				return err
 			}
 			res.extra += "; after restart and a full List: " + after
+			if err := dumpMembers("restart", cluster); err != nil {
+				return err
+			}
 		}
 	}
 	res.diskBytes = du(diskDir)
@@ -490,6 +512,13 @@ func startEmbedded(ctx context.Context, dir string, ops int) ([]string, func(), 
 	if *gogc != 0 {
 		debug.SetGCPercent(*gogc)
 	}
+	if *memLimit != "" {
+		n, err := parseBytes(*memLimit)
+		if err != nil {
+			return nil, nil, err
+		}
+		debug.SetMemoryLimit(n)
+	}
 	k := *members
 	var initial, eps []string
 	for i := 0; i < k; i++ {
@@ -531,4 +560,114 @@ func startEmbedded(ctx context.Context, dir string, ops int) ([]string, func(), 
 		return nil, nil, first
 	}
 	return eps, stop, nil
+}
+
+// reopenReport is -reopen: the embedded members already run on the data of
+// an earlier run; read everything once (as restartAll does) and report the
+// process's memory.
+func reopenReport(ctx context.Context, s registry.Store) error {
+	cnt := 0
+	if _, err := s.List(ctx, "", func(registry.Entry) error { cnt++; return nil }); err != nil {
+		return err
+	}
+	v, msg, err := measureVisible(ctx, s)
+	if err != nil {
+		return err
+	}
+	_ = v
+	fmt.Fprintf(os.Stderr, "bench: reopened: %d listed; %s\n", cnt, msg)
+	fmt.Printf("| reopened %d embedded members | %d listed | %s | load %s |\n", *members, cnt, memLine(os.Getpid()), loadavg())
+	return dumpMembers("reopen", nil)
+}
+
+// dumpMembers writes -memdump's files for stage: per Debian member
+// <stage>-m<i>.{smaps,metrics,heap}, or <stage>-self.{smaps,heap} for the
+// embedded members (this process, after a GC).
+func dumpMembers(stage string, c *etcdtest.Cluster) error {
+	if *memDump == "" {
+		return nil
+	}
+	if err := os.MkdirAll(*memDump, 0o755); err != nil {
+		return err
+	}
+	copyURL := func(url, file string, filter func(string) bool) error {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		if filter != nil {
+			var keep []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if filter(l) {
+					keep = append(keep, l)
+				}
+			}
+			b = []byte(strings.Join(keep, "\n") + "\n")
+		}
+		return os.WriteFile(file, b, 0o644)
+	}
+	smaps := func(pid int, file string) error {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(file, b, 0o644)
+	}
+	if c == nil {
+		runtime.GC()
+		base := filepath.Join(*memDump, stage+"-self")
+		if err := smaps(os.Getpid(), base+".smaps"); err != nil {
+			return err
+		}
+		f, err := os.Create(base + ".heap")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return pprof.WriteHeapProfile(f)
+	}
+	for i, m := range c.Members {
+		base := filepath.Join(*memDump, fmt.Sprintf("%s-m%d", stage, i))
+		if err := smaps(c.Pid(i), base+".smaps"); err != nil {
+			return err
+		}
+		if err := copyURL(m.ClientURL+"/metrics", base+".metrics", func(l string) bool {
+			return strings.HasPrefix(l, "go_") || strings.HasPrefix(l, "etcd_debugging_mvcc_keys_total") || strings.HasPrefix(l, "etcd_mvcc_db_total_size")
+		}); err != nil {
+			return err
+		}
+		if err := copyURL(m.ClientURL+"/debug/pprof/heap", base+".heap", nil); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "bench: memory of the members (%s) in %s\n", stage, *memDump)
+	return nil
+}
+
+// parseBytes reads a GOMEMLIMIT-style size: a number with an optional
+// B, KiB, MiB or GiB suffix.
+func parseBytes(v string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		s string
+		m int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(v, u.s) {
+			v, mult = strings.TrimSuffix(v, u.s), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("-gomemlimit %q: want a size such as 600MiB", v)
+	}
+	return n * mult, nil
 }

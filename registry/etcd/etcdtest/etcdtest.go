@@ -60,6 +60,9 @@ type Options struct {
 	SnapshotCount int
 	// Env is added to the members' environment (e.g. GOGC=50).
 	Env []string
+	// Args are added to every member's command line (e.g.
+	// --enable-pprof for a benchmark's heap profiles).
+	Args []string
 }
 
 // Binary finds the etcd server binary.
@@ -160,6 +163,7 @@ func StartCluster(n int, o *Options) (*Cluster, error) {
 		if opts.SnapshotCount != 0 {
 			args = append(args, "--snapshot-count", fmt.Sprint(opts.SnapshotCount))
 		}
+		args = append(args, opts.Args...)
 		m.bin, m.args, m.env = bin, args, opts.Env
 		if err := m.start(); err != nil {
 			c.Stop()
