@@ -116,6 +116,10 @@ func DecodeEntry(b []byte, where string) (Entry, error) {
 	if len(b) > 0 && (b[0] == binEntryV1 || b[0] == binEntryV2) {
 		return decodeEntryBinary(b, where)
 	}
+	if IsEntryKeyed(b) {
+		// Without its key: only a value that kept its name reads here.
+		return decodeEntryKeyed(b, "", false, where)
+	}
 	var s storedEntry
 	if err := json.Unmarshal(b, &s); err != nil {
 		return Entry{}, fmt.Errorf("registry: corrupt entry at %s: %w", where, err)

@@ -40,7 +40,7 @@ func (s *Store) GetStale(ctx context.Context, name string) (registry.Entry, erro
 	if err := registry.ValidateName(name); err == nil {
 		db := registry.DBName(name)
 		if c, ok := s.cache.get(db); ok && c.exists() {
-			if e, err := c.entry(s.ekey(db)); err == nil && e.Name == name {
+			if e, err := c.entry(db, s.ekey(db)); err == nil && e.Name == name {
 				return e, nil
 			}
 		}
@@ -62,7 +62,7 @@ func (s *Store) get(ctx context.Context, op, name string, opts ...clientv3.OpOpt
 	if len(resp.Kvs) == 0 {
 		return registry.Entry{}, registry.E(op, name, registry.ErrNotFound)
 	}
-	e, err := registry.DecodeEntry(resp.Kvs[0].Value, "etcd key "+strconv.Quote(string(resp.Kvs[0].Key)))
+	e, err := s.decodeEntry(resp.Kvs[0].Value, resp.Kvs[0].Key)
 	if err != nil {
 		return registry.Entry{}, registry.E(op, name, err)
 	}
@@ -93,32 +93,45 @@ func (s *Store) GetTombstone(ctx context.Context, name string) (registry.Tombsto
 	return t, nil
 }
 
-// encode returns the stored form of e: the compact binary form
-// (registry.AppendEntryBinary, without the revision, which is the key's
-// ModRevision), or JSON when Options.JSONEntries asks for it. Either form
-// is read back.
+// encode returns the stored form of e, without the revision (the key's
+// ModRevision): the keyed compact form (registry.AppendEntryKeyed: the name
+// is the key's), or the form Options.Entries asks for. Every form is read
+// back.
 func (s *Store) encode(e *registry.Entry) []byte {
-	if s.o.JSONEntries {
+	switch {
+	case s.o.JSONEntries:
 		return registry.EncodeEntry(e, false)
+	case s.o.CompactEntries:
+		return registry.AppendEntryBinary(make([]byte, 0, 192), e, false)
 	}
-	return registry.AppendEntryBinary(make([]byte, 0, 192), e, false)
+	return registry.AppendEntryKeyed(make([]byte, 0, 128), e)
 }
 
-// sameStored reports whether the stored bytes old hold the content val
-// (this store's form of an entry) holds: equal bytes, or the same entry in
-// the other form.
-func (s *Store) sameStored(old, val []byte) bool {
+// sameStored reports whether the stored bytes old of dbname db hold the
+// content val (this store's form of an entry) holds: equal bytes, or the
+// same entry in another form (first byte: '{' JSON, 1 or 2 the compact
+// form, 3 the keyed one; each form gives equal bytes for equal content).
+func (s *Store) sameStored(db string, old, val []byte) bool {
 	if bytes.Equal(old, val) {
 		return true
 	}
-	if len(old) == 0 || len(val) == 0 || (old[0] == '{') == (val[0] == '{') {
+	if len(old) == 0 || len(val) == 0 || form(old[0]) == form(val[0]) {
 		return false // same form, different bytes
 	}
-	e, err := registry.DecodeEntry(old, "")
+	e, err := registry.DecodeEntryKeyed(old, db, "")
 	if err != nil {
 		return false
 	}
 	return bytes.Equal(s.encode(&e), val)
+}
+
+// form names a stored entry's form by its first byte (binary forms 1 and 2
+// are one form: the content picks the byte).
+func form(b byte) byte {
+	if b == 2 {
+		return 1
+	}
+	return b
 }
 
 // putOps returns the operations that store e (stored form val) over old
@@ -298,7 +311,7 @@ func (s *Store) write(ctx context.Context, op string, e registry.Entry, mode int
 		}
 		var oldp *registry.Entry
 		if c.exists() {
-			old, err := c.entry(ek)
+			old, err := c.entry(db, ek)
 			if err != nil {
 				return registry.Entry{}, registry.E(op, e.Name, err)
 			}
@@ -379,7 +392,7 @@ func (s *Store) Delete(ctx context.Context, name string, rev int64) (registry.To
 			}
 			continue
 		}
-		old, err := c.entry(ek)
+		old, err := c.entry(db, ek)
 		if err != nil {
 			return registry.Tombstone{}, registry.E("delete", name, err)
 		}

@@ -59,10 +59,15 @@ type Options struct {
 	// DialTimeout bounds the first connection (default 5 s).
 	DialTimeout time.Duration
 	// JSONEntries stores entries as JSON (registry.EncodeEntry) instead of
-	// the compact binary form (registry.AppendEntryBinary). Both forms are
+	// the keyed compact form (registry.AppendEntryKeyed). Every form is
 	// always read; JSON is for a cluster still shared with bridges built
 	// before the binary form (URL: ?entries=json).
 	JSONEntries bool
+	// CompactEntries stores entries in the compact binary form of
+	// 2026-11-22 (registry.AppendEntryBinary, name included) instead of
+	// the keyed one: for a cluster still shared with bridges built before
+	// the keyed form, which cannot read it (URL: ?entries=compact).
+	CompactEntries bool
 	// CacheSize bounds how many names' last read or written state the
 	// store remembers as the first guess of the next write (default 4096;
 	// negative: none). A wrong guess costs a round trip, never a wrong
@@ -122,11 +127,13 @@ func init() {
 			o.ImportWorkers = n
 		}
 		switch v := q.Get("entries"); v {
-		case "", "binary":
+		case "", "keyed":
+		case "compact", "binary":
+			o.CompactEntries = true
 		case "json":
 			o.JSONEntries = true
 		default:
-			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("etcd URL %q: entries %q: want binary or json: %w", u.String(), v, registry.ErrInvalid)}
+			return nil, &registry.Error{Op: "open", Err: fmt.Errorf("etcd URL %q: entries %q: want keyed, compact or json: %w", u.String(), v, registry.ErrInvalid)}
 		}
 		return Open(ctx, eps, &o)
 	})

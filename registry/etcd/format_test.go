@@ -1,8 +1,11 @@
 package etcd_test
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -236,5 +239,110 @@ func TestNoOwnRows(t *testing.T) {
 		if err != nil || len(r.Kvs) != 0 {
 			t.Fatalf("old own row %q still there after its entry was rewritten or deleted: %v, %v", k, r, err)
 		}
+	}
+}
+
+// TestKeyedEntries: the store writes entries in the keyed compact form
+// (registry.AppendEntryKeyed: first byte 3, the name taken from the key);
+// an entry in the compact form of before (what bridges built before wrote,
+// and what ?entries=compact keeps writing) is read, counted as unchanged by
+// a re-import and rewritten in the keyed form by an update; a store writing
+// the compact form reads keyed entries in Get, List and Watch.
+func TestKeyedEntries(t *testing.T) {
+	c := sharedCluster(t)
+	ctx := context.Background()
+	s, err := registry.Open(ctx, c.URL("/keyed", "maxtxnops=128"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old, err := registry.Open(ctx, c.URL("/keyed", "maxtxnops=128&entries=compact"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if _, err := registry.Open(ctx, c.URL("/keyed", "entries=zip")); err == nil || !strings.Contains(err.Error(), "entries") {
+		t.Fatalf("entries=zip: %v", err)
+	}
+	cli := s.(*etcd.Store).Client()
+	raw := func(name string) []byte {
+		t.Helper()
+		r, err := cli.Get(ctx, "/keyed/m/"+registry.DBName(name))
+		if err != nil || len(r.Kvs) != 1 {
+			t.Fatalf("raw %s: %v, %v", name, r, err)
+		}
+		return r.Kvs[0].Value
+	}
+	e := registrytest.Mailbox("example.com!user.jane^doe", "be1", "default", "jane.doe@example.com", "lrswipkxtecdan", "bob@example.com", "lr")
+	if _, err := old.Create(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	compact := raw(e.Name)
+	if compact[0] != 1 {
+		t.Fatalf("entries=compact wrote first byte %#x", compact[0])
+	}
+	got, err := s.Get(ctx, e.Name)
+	if err != nil || got.Server != "be1" || len(got.ACL) != 2 {
+		t.Fatalf("Get of a compact entry = %+v, %v", got, err)
+	}
+	st, err := s.Import(ctx, []registry.Entry{e})
+	if err != nil || st.Unchanged != 1 {
+		t.Fatalf("re-import of the compact entry = %+v, %v; want 1 unchanged", st, err)
+	}
+	// A watch of the compact-writing store sees the keyed write.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := old.Watch(wctx, got.Revision)
+	got.Locations = []registry.Location{{Server: "be1", Partition: "p2"}}
+	got.Normalize()
+	upd, err := s.Update(ctx, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := raw(e.Name)
+	if keyed[0] != 3 || len(keyed) >= len(compact) {
+		t.Fatalf("update stored first byte %#x, %d bytes (compact: %d)", keyed[0], len(keyed), len(compact))
+	}
+	if bytes.Contains(keyed, []byte("jane")) {
+		t.Fatalf("keyed form still holds the name or the owner: %q", keyed)
+	}
+	want := upd
+	for _, r := range []registry.Reader{s, old} {
+		g, err := r.Get(ctx, e.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, g); diff != "" {
+			t.Fatalf("Get of the keyed entry (-want +got):\n%s", diff)
+		}
+		var listed []registry.Entry
+		if _, err := r.List(ctx, "", func(e registry.Entry) error { listed = append(listed, e); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]registry.Entry{want}, listed); diff != "" {
+			t.Fatalf("List of the keyed entry (-want +got):\n%s", diff)
+		}
+	}
+	for seen := false; !seen; {
+		select {
+		case ev := <-events:
+			if ev.Err != nil || ev.Type != registry.EventPut || ev.Entry.Name != e.Name {
+				t.Fatalf("watch event %+v", ev)
+			}
+			if ev.Revision == upd.Revision {
+				if ev.Entry.Partition != "p2" || ev.Prev == nil || ev.Prev.Partition != "default" || len(ev.Prev.ACL) != 2 {
+					t.Fatalf("watch event of the keyed write %+v", ev)
+				}
+				seen = true
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no watch event for the keyed write")
+		}
+	}
+	if v, err := s.Visible(ctx, "bob@example.com", nil); err != nil || !cmp.Equal(v, []string{e.Name}) {
+		t.Fatalf("bob sees %v, %v", v, err)
+	}
+	if v, err := old.Visible(ctx, "jane.doe@example.com", nil); err != nil || !cmp.Equal(v, []string{e.Name}) {
+		t.Fatalf("jane sees %v, %v", v, err)
 	}
 }

@@ -140,11 +140,11 @@ func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]*
 			c := states[db]
 			var oldp *registry.Entry
 			if c.exists() {
-				if s.sameStored(c.eval, it.val) {
+				if s.sameStored(db, c.eval, it.val) {
 					st.Unchanged++
 					continue
 				}
-				old, err := c.entry(s.ekey(db))
+				old, err := c.entry(db, s.ekey(db))
 				if err != nil {
 					return st, err
 				}

@@ -127,7 +127,7 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(registry.Entry)
 			if !r.Match(db) {
 				continue
 			}
-			e, err := decodeEntry(kv.Value, kv.Key)
+			e, err := s.decodeEntry(kv.Value, kv.Key)
 			if err != nil {
 				ferr = registry.E("list", prefix, err)
 				return err
@@ -192,11 +192,14 @@ const askProgressAgain = 5 * time.Millisecond
 // while one of the stream's watches is behind (syncing), and says nothing.
 const progressUnanswered = 50 * time.Millisecond
 
-// decodeEntry decodes a stored entry; the key is quoted only for an error.
-func decodeEntry(v, key []byte) (registry.Entry, error) {
-	e, err := registry.DecodeEntry(v, "")
+// decodeEntry decodes an entry stored under key in any stored form (the
+// keyed one takes its name from the key); the key is quoted only for an
+// error.
+func (s *Store) decodeEntry(v, key []byte) (registry.Entry, error) {
+	db := strings.TrimPrefix(string(key), s.p+dirEntry)
+	e, err := registry.DecodeEntryKeyed(v, db, "")
 	if err != nil {
-		_, err = registry.DecodeEntry(v, "etcd key "+strconv.Quote(string(key)))
+		_, err = registry.DecodeEntryKeyed(v, db, "etcd key "+strconv.Quote(string(key)))
 	}
 	return e, err
 }

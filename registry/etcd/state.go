@@ -57,11 +57,12 @@ func stateOf(er, tr *etcdserverpb.RangeResponse) state {
 	return c
 }
 
-// entry decodes the stored entry of c (which must exist).
-func (c *state) entry(ek string) (registry.Entry, error) {
-	e, err := registry.DecodeEntry(c.eval, "")
+// entry decodes the stored entry of c (which must exist) under dbname db,
+// key ek.
+func (c *state) entry(db, ek string) (registry.Entry, error) {
+	e, err := registry.DecodeEntryKeyed(c.eval, db, "")
 	if err != nil {
-		_, err = registry.DecodeEntry(c.eval, "etcd key "+strconv.Quote(ek))
+		_, err = registry.DecodeEntryKeyed(c.eval, db, "etcd key "+strconv.Quote(ek))
 		return registry.Entry{}, err
 	}
 	e.Revision = c.emod

@@ -3,7 +3,6 @@ package etcd
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -52,7 +51,7 @@ func (s *Store) Visible(ctx context.Context, userid string, groups []string) ([]
 				continue
 			}
 			rest := strings.TrimPrefix(string(kv.Key), s.ekey(db))
-			e, err := registry.DecodeEntry(kv.Value, "etcd key "+strconv.Quote(string(kv.Key)))
+			e, err := s.decodeEntry(kv.Value, kv.Key)
 			if err != nil {
 				return nil, registry.E("visible", userid, err)
 			}

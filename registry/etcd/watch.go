@@ -184,11 +184,11 @@ func (s *Store) Watch(ctx context.Context, from int64) <-chan registry.Event {
 }
 
 // prevEntry decodes the previous value of an entry key (nil: none).
-func prevEntry(kv *mvccpb.KeyValue) (*registry.Entry, error) {
+func (s *Store) prevEntry(kv *mvccpb.KeyValue) (*registry.Entry, error) {
 	if kv == nil || len(kv.Value) == 0 {
 		return nil, nil
 	}
-	e, err := decodeEntry(kv.Value, kv.Key)
+	e, err := s.decodeEntry(kv.Value, kv.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -200,12 +200,12 @@ func (s *Store) event(ev *clientv3.Event, deleted map[string]*mvccpb.KeyValue) (
 	key := string(ev.Kv.Key)
 	switch {
 	case strings.HasPrefix(key, s.p+dirEntry) && ev.Type == clientv3.EventTypePut:
-		e, err := decodeEntry(ev.Kv.Value, ev.Kv.Key)
+		e, err := s.decodeEntry(ev.Kv.Value, ev.Kv.Key)
 		if err != nil {
 			return registry.Event{}, false, err
 		}
 		e.Revision = ev.Kv.ModRevision
-		prev, err := prevEntry(ev.PrevKv)
+		prev, err := s.prevEntry(ev.PrevKv)
 		if err != nil {
 			return registry.Event{}, false, err
 		}
@@ -216,7 +216,7 @@ func (s *Store) event(ev *clientv3.Event, deleted map[string]*mvccpb.KeyValue) (
 			return registry.Event{}, false, err
 		}
 		t.Revision = ev.Kv.ModRevision
-		prev, err := prevEntry(deleted[key[len(s.p+dirTomb):]])
+		prev, err := s.prevEntry(deleted[key[len(s.p+dirTomb):]])
 		if err != nil {
 			return registry.Event{}, false, err
 		}
