@@ -74,10 +74,13 @@ type Config struct {
 // member's memory goes"): etcd keeps the last CatchUpEntries raft entries
 // in memory (its default 5,000), and replays up to SnapshotCount entries of
 // WAL on restart (its default 10,000). Both are counted in transactions, not
-// bytes; a bulk import's transactions are large. History is compacted to
-// the last DefaultCompactionRetention revisions (etcd's default: never).
+// bytes; a bulk import's transactions are large: a member restarted after
+// importing a million mailboxes in ~2,000 transactions held 102 MB of
+// replayed WAL with a snapshot count of 10,000 (no snapshot had been
+// written since the import began). History is compacted to the last
+// DefaultCompactionRetention revisions (etcd's default: never).
 const (
-	DefaultSnapshotCount       = 10000
+	DefaultSnapshotCount       = 1000
 	DefaultCatchUpEntries      = 1000
 	DefaultCompactionRetention = 100000
 )

@@ -130,8 +130,11 @@ func TestMemorySettings(t *testing.T) {
 	if g, w := of(start(member.Config{Name: "d"})), (got{member.DefaultSnapshotCount, member.DefaultCatchUpEntries, "revision", fmt.Sprint(member.DefaultCompactionRetention)}); g != w {
 		t.Errorf("defaults: %+v, want %+v", g, w)
 	}
-	if member.DefaultCatchUpEntries >= 5000 || member.DefaultSnapshotCount > 10000 {
-		t.Errorf("defaults keep as many raft entries as etcd's own: catch-up %d, snapshot count %d", member.DefaultCatchUpEntries, member.DefaultSnapshotCount)
+	// A restart replays the WAL since the last disk snapshot: after a bulk
+	// import of ~100 KB transactions, 10,000 entries were ~1 GB
+	// (docs/scaling.md); at most 1,000.
+	if member.DefaultCatchUpEntries >= 5000 || member.DefaultSnapshotCount > 1000 {
+		t.Errorf("defaults keep too many raft entries: catch-up %d, snapshot count %d", member.DefaultCatchUpEntries, member.DefaultSnapshotCount)
 	}
 	if g, w := of(start(member.Config{Name: "s", SnapshotCount: 2000, CatchUpEntries: 300, CompactionRetention: 5000})), (got{2000, 300, "revision", "5000"}); g != w {
 		t.Errorf("given: %+v, want %+v", g, w)
