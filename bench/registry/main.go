@@ -59,6 +59,7 @@ var (
 	catchUp  = flag.Int("catchup-entries", 0, "etcd -embedded: --snapshot-catchup-entries (0: member.DefaultCatchUpEntries)")
 	gogc     = flag.Int("gogc", 0, "etcd: GOGC of the members (0: Go's default 100)")
 	memLimit = flag.String("gomemlimit", "", "etcd: GOMEMLIMIT of the members (Go's soft memory limit, e.g. 600MiB; -embedded: of this process)")
+	rsLimit  = flag.String("restart-gomemlimit", "", "etcd -restart: GOMEMLIMIT the members are restarted with (the import runs without one)")
 	heapProf = flag.String("heapprofile", "", "etcd -embedded: write a heap profile (after a GC) when the import is done")
 	memDump  = flag.String("memdump", "", "etcd: write each member's memory breakdown into this directory after the import (and after the restart): /proc/PID/smaps_rollup, the Go runtime's memstats from /metrics, and a heap profile (Debian members run with --enable-pprof)")
 	reopen   = flag.Bool("reopen", false, "etcd -embedded with -dir: start the members on the data a previous run left in -dir (no import), read everything once, and report their memory")
@@ -459,6 +460,13 @@ func loadavg() string {
 // transient buffers.
 func restartAll(ctx context.Context, c *etcdtest.Cluster, s registry.Store) (string, error) {
 	for i := range c.Members {
+		if *rsLimit != "" {
+			env := []string{"GOMEMLIMIT=" + *rsLimit}
+			if *gogc != 0 {
+				env = append(env, fmt.Sprintf("GOGC=%d", *gogc))
+			}
+			c.SetEnv(i, env)
+		}
 		if err := c.Restart(i); err != nil {
 			return "", err
 		}

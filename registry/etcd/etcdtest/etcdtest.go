@@ -211,6 +211,15 @@ func (c *Cluster) Restart(i int) error {
 	return nil
 }
 
+// SetEnv replaces what member i adds to its environment from its next
+// (re)start on (a benchmark restarts members with other Go settings).
+func (c *Cluster) SetEnv(i int, env []string) {
+	m := c.Members[i]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.env = env
+}
+
 // Pid returns the process id of member i.
 func (c *Cluster) Pid(i int) int { return c.Members[i].cmd.Process.Pid }
 
