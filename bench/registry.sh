@@ -10,7 +10,10 @@
 #      "leveldb etcd"), WORKERS, MAXTXNOPS (etcd), SAMPLES (Visible calls, 1000);
 #      etcd members' memory (docs/scaling.md): SNAPSHOT_COUNT (default 1000),
 #      MEMBER_GOGC (default 50), RESTART=1 (also report each member's memory
-#      after restarting it)
+#      after restarting it), RESTART_GOMEMLIMIT (e.g. 600MiB per million
+#      mailboxes: the members' Go memory limit after the restart), MEMBERS
+#      (default 3), MEMDUMP=DIR (each member's smaps_rollup, Go memstats and
+#      heap profile after the import and the restart)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
@@ -24,6 +27,9 @@ for b in $BACKENDS; do
 	if [ "$b" = etcd ]; then
 		extra=(-snapshot-count "${SNAPSHOT_COUNT:-1000}" -gogc "${MEMBER_GOGC:-50}")
 		if [ -n "${RESTART:-}" ]; then extra+=(-restart); fi
+		if [ -n "${RESTART_GOMEMLIMIT:-}" ]; then extra+=(-restart-gomemlimit "$RESTART_GOMEMLIMIT"); fi
+		if [ -n "${MEMDUMP:-}" ]; then extra+=(-memdump "$MEMDUMP"); fi
+		extra+=(-members "${MEMBERS:-3}")
 	fi
 	bin/registry-bench -backend "$b" -n "$N" -check-at "$CHECK_AT" -samples "$SAMPLES" \
 		-workers "${WORKERS:-4}" -maxtxnops "${MAXTXNOPS:-1024}" "${extra[@]}"
