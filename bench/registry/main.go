@@ -33,6 +33,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/murderkit/murderkit/internal/bytesize"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/etcd"
@@ -668,24 +669,14 @@ func dumpMembers(stage string, c *etcdtest.Cluster) error {
 	return nil
 }
 
-// parseBytes reads a GOMEMLIMIT-style size: a number with an optional
-// B, KiB, MiB or GiB suffix.
+// parseBytes reads a GOMEMLIMIT-style size (internal/bytesize, as
+// murder-bridge's --etcd-memory-limit).
 func parseBytes(v string) (int64, error) {
-	mult := int64(1)
-	for _, u := range []struct {
-		s string
-		m int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}} {
-		if strings.HasSuffix(v, u.s) {
-			v, mult = strings.TrimSuffix(v, u.s), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
+	n, err := bytesize.Parse(v)
 	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("-gomemlimit %q: want a size such as 600MiB", v)
 	}
-	return n * mult, nil
+	return n, nil
 }
 
 // again runs a whole-registry read up to five times: on this shared

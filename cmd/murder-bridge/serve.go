@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"log/syslog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/murderkit/murderkit/cmd/murder-bridge/internal/config"
 	"github.com/murderkit/murderkit/httpapi"
+	"github.com/murderkit/murderkit/internal/bytesize"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/mupdate/saslauthd"
@@ -85,6 +87,7 @@ type serveOptions struct {
 	etcdCatchUp        uint64
 	etcdCompaction     int64
 	etcdGOGC           int
+	etcdMemoryLimit    byteSize // 0: none
 
 	// MUPDATE server limits (0: the server's defaults)
 	maxConns          int
@@ -286,6 +289,7 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.Uint64Var(&o.etcdCatchUp, "etcd-catchup-entries", member.DefaultCatchUpEntries, "raft entries the embedded member keeps in memory for a slow follower (etcd's default 5000; each is a whole transaction, ~100 KB under a bulk import)")
 	f.Int64Var(&o.etcdCompaction, "etcd-compaction-retention", member.DefaultCompactionRetention, "revisions of history the embedded cluster keeps (auto-compaction every 5 minutes; -1: never compact); a watch further behind starts over with a full List")
 	f.IntVar(&o.etcdGOGC, "etcd-gogc", 50, "Go GC percent of a bridge running an embedded member (Go's default is 100; 50 measured ~20% less member memory, docs/scaling.md; an environment's GOGC wins; -1: Go's default)")
+	f.Var(&o.etcdMemoryLimit, "etcd-memory-limit", "Go memory limit of a bridge running an embedded member, as GOMEMLIMIT: 600MiB, 2GiB (size it ~600MiB per million mailboxes in the registry, at least ~1.3 x the live key index, and raise it as the registry grows: docs/scaling.md; an environment's GOMEMLIMIT wins; 0: none)")
 	return cmd
 }
 
@@ -355,6 +359,16 @@ func runServe(ctx context.Context, o serveOptions) error {
 		// default lets the heap grow to twice what is live.
 		debug.SetGCPercent(o.etcdGOGC)
 	}
+	if o.etcdMemoryLimit > 0 {
+		if os.Getenv("GOMEMLIMIT") == "" {
+			// A soft cap on the same heap: Go collects more often near
+			// it instead of letting the heap grow by GOGC's percent.
+			debug.SetMemoryLimit(int64(o.etcdMemoryLimit))
+		} else {
+			cfg.Logger.Info("murder-bridge: GOMEMLIMIT of the environment wins over --etcd-memory-limit",
+				"GOMEMLIMIT", os.Getenv("GOMEMLIMIT"), "etcd-memory-limit", o.etcdMemoryLimit.String())
+		}
+	}
 	m, err := member.Start(ctx, member.Config{Name: o.etcdMember, Dir: dir, PeerURL: o.etcdPeerURL, ClientURL: o.etcdClientURL,
 		InitialCluster: o.etcdInitialCluster, Join: o.etcdJoin,
 		SnapshotCount: o.etcdSnapshotCount, CatchUpEntries: o.etcdCatchUp, CompactionRetention: o.etcdCompaction})
@@ -377,7 +391,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	defer st.Close()
 	cfg.Store = st
-	cfg.Logger.Info("murder-bridge: embedded etcd member ready", "member", o.etcdMember, "client", o.etcdClientURL, "peer", o.etcdPeerURL)
+	cfg.Logger.Info("murder-bridge: embedded etcd member ready", "member", o.etcdMember, "client", o.etcdClientURL, "peer", o.etcdPeerURL,
+		"gomemlimit", memLimitString(debug.SetMemoryLimit(-1))) // -1 reads the limit back
+
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var memberErr error
@@ -399,6 +415,29 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return exitcode.With(exitcode.Registry, fmt.Errorf("embedded etcd member %s failed: %w", o.etcdMember, memberErr))
 	}
 	return err
+}
+
+// byteSize is a flag holding a size in GOMEMLIMIT's syntax (600MiB).
+type byteSize int64
+
+func (b *byteSize) String() string { return bytesize.Format(int64(*b)) }
+func (b *byteSize) Type() string   { return "size" }
+func (b *byteSize) Set(s string) error {
+	n, err := bytesize.Parse(s)
+	if err != nil {
+		return err
+	}
+	*b = byteSize(n)
+	return nil
+}
+
+// memLimitString says a Go memory limit for the log ("none" for Go's
+// default, math.MaxInt64).
+func memLimitString(n int64) string {
+	if n == math.MaxInt64 {
+		return "none"
+	}
+	return bytesize.Format(n)
 }
 
 func exitcodeInput(err error) error { return exitcode.With(exitcode.Input, err) }
