@@ -331,7 +331,7 @@ func (r *exportRun) resume(ctx context.Context) error {
 func (r *exportRun) startSpool() error {
 	removeStaleTemps(r.dst)
 	var err error
-	r.spool, err = newRecordSpoolIn(spoolDir(r.dst, r.job), spoolCompare(r.o.to))
+	r.spool, err = newRecordSpoolIn(spoolDir(r.dst, r.job), spoolCompare(r.o.to), spoolBudget)
 	if err != nil {
 		return outputErr(err)
 	}

@@ -24,12 +24,11 @@ func TestExportSpoolOrder(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			dir := t.TempDir()
 			cmp := spoolCompare(format)
-			s, err := newRecordSpoolIn(filepath.Join(dir, ".out.db.tmp-spool"), cmp)
+			s, err := newRecordSpoolIn(filepath.Join(dir, ".out.db.tmp-spool"), cmp, 512) // many runs
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Remove()
-			s.budget = 512 // many runs
 			rng := rand.New(rand.NewSource(1))
 			want := map[string]string{}
 			for i := range 2000 {
@@ -53,8 +52,8 @@ func TestExportSpoolOrder(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if len(s.runs) < 10 {
-				t.Fatalf("only %d sorted runs: the test should exercise the merge", len(s.runs))
+			if s.sorter.Runs() < 10 {
+				t.Fatalf("only %d sorted runs: the test should exercise the merge", s.sorter.Runs())
 			}
 			var keys []string
 			for k := range want {
@@ -91,11 +90,10 @@ func TestExportSpoolOrder(t *testing.T) {
 // input error naming both.
 func TestExportSpoolDuplicate(t *testing.T) {
 	spool := func(recs ...[2]string) *recordSpool {
-		s, err := newRecordSpoolIn(filepath.Join(t.TempDir(), ".out.db.tmp-spool"), cyrusdb.CompareRaw)
+		s, err := newRecordSpoolIn(filepath.Join(t.TempDir(), ".out.db.tmp-spool"), cyrusdb.CompareRaw, 64) // several runs
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.budget = 64 // several runs
 		for _, r := range recs {
 			if err := s.Add([]byte(r[0]), []byte(r[1]), false); err != nil {
 				t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"container/heap"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -240,6 +241,12 @@ func (m *Merger) Pop() any {
 // own while Add fills a second buffer. Merge yields every record in order.
 // At most two buffers exist, so memory is about 2.5×budget whatever the
 // number of records.
+//
+// A caller whose records come mostly in order already (a listing in the
+// target order, with some records of other kinds in between) can give
+// those to AddSorted after calling Presorted: they are written to a run
+// of their own as they come, without a buffer, while each key is after the
+// previous one.
 type Sorter struct {
 	dir     string
 	pattern string // NewTempSorter: dir is made (os.MkdirTemp) at the first run
@@ -250,6 +257,15 @@ type Sorter struct {
 	arena []byte
 	index []Item
 	runs  []string
+
+	// the presorted run (Presorted, AddSorted): its file, the last key
+	// written to it and how many records it holds
+	pre     *os.File
+	preW    *bufio.Writer
+	preName string
+	preLast []byte
+	preN    int
+	lenb    LenBuf
 
 	flushing   chan struct{}
 	flushErr   error
@@ -277,6 +293,45 @@ func NewTempSorter(pattern string, budget int, cmp func(a, b []byte) int) *Sorte
 
 // Dir is the directory of the runs ("" while a NewTempSorter wrote none).
 func (s *Sorter) Dir() string { return s.dir }
+
+// ReopenSorter returns a sorter of the run files an earlier sorter in dir
+// wrote and listed with Files after Finish (they are merged in that order,
+// so ties come out in it): a sort that survives its process. Close
+// removes them.
+func ReopenSorter(dir string, budget int, cmp func(a, b []byte) int, files []string) *Sorter {
+	s := NewSorter(dir, budget, cmp)
+	s.runs = append([]string(nil), files...)
+	return s
+}
+
+// Presorted creates the presorted run, the file name in the sorter's
+// directory (NewSorter; name must not exist there), for AddSorted. It comes
+// first in the merge: a tie with a record of another run comes out first.
+func (s *Sorter) Presorted(name string) error {
+	if s.dir == "" {
+		return errors.New("extsort: Presorted needs a sorter with a directory (NewSorter)")
+	}
+	name = filepath.Join(s.dir, name)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	s.pre, s.preW, s.preName = f, bufio.NewWriterSize(f, 1<<20), name
+	return nil
+}
+
+// AddSorted adds one record that is expected after the previous one given
+// to AddSorted: while it is (by the sorter's order), it is appended to the
+// presorted run; otherwise it is buffered as by Add. Presorted must have
+// been called.
+func (s *Sorter) AddSorted(key, value []byte) error {
+	if s.preW != nil && (s.preN == 0 || s.cmp(s.preLast, key) < 0) {
+		s.preLast = append(s.preLast[:0], key...)
+		s.preN++
+		return WriteRecord(s.preW, &s.lenb, key, value)
+	}
+	return s.Add(key, value)
+}
 
 // Add buffers one record (copied).
 func (s *Sorter) Add(key, value []byte) error {
@@ -339,12 +394,45 @@ func (s *Sorter) wait() error {
 	return s.flushErr
 }
 
+// Wait waits for the run being written, if any, and returns the error of
+// writing a run, if one failed (Add reports it only at the next full
+// buffer).
+func (s *Sorter) Wait() error { return s.wait() }
+
+// Finish writes the presorted run and the buffered records out: every
+// record added is then in a run file (Files). Records may still be added
+// (not to the presorted run); Finish may be called again.
+func (s *Sorter) Finish() error {
+	if s.pre != nil {
+		if err := s.preW.Flush(); err != nil {
+			return err
+		}
+		if err := s.pre.Close(); err != nil {
+			return err
+		}
+		s.pre, s.preW = nil, nil
+	}
+	if err := s.flush(); err != nil {
+		return err
+	}
+	return s.wait()
+}
+
+// Files lists the run files written so far, in merge order: the
+// presorted run, if any, first.
+func (s *Sorter) Files() []string {
+	if s.preName == "" {
+		return slices.Clone(s.runs)
+	}
+	return append([]string{s.preName}, s.runs...)
+}
+
 // Merge calls fn with every record added, in key order, ties in the order
 // they were added. What fn gets is valid only during the call. When
 // nothing was written to disk the buffer is sorted in memory. Merge may be
 // called once.
 func (s *Sorter) Merge(fn func(key, value []byte) error) error {
-	if len(s.runs) == 0 {
+	if len(s.runs) == 0 && s.preName == "" {
 		if err := s.wait(); err != nil {
 			return err
 		}
@@ -357,17 +445,15 @@ func (s *Sorter) Merge(fn func(key, value []byte) error) error {
 		}
 		return nil
 	}
-	if err := s.flush(); err != nil {
-		return err
-	}
-	if err := s.wait(); err != nil {
+	if err := s.Finish(); err != nil {
 		return err
 	}
 	s.arena, s.index, s.spareArena, s.spareIndex = nil, nil, nil, nil
+	files := s.Files()
 	// Buffers of the readers: at most budget bytes in all.
-	bufSize := max(4<<10, min(1<<20, s.budget/len(s.runs)))
+	bufSize := max(4<<10, min(1<<20, s.budget/len(files)))
 	var rs []*RunReader
-	for i, name := range s.runs {
+	for i, name := range files {
 		rr, err := OpenRun(name, i, bufSize)
 		if err != nil {
 			for _, r := range rs {
@@ -397,8 +483,12 @@ func (s *Sorter) Merge(fn func(key, value []byte) error) error {
 // the directory a NewTempSorter made).
 func (s *Sorter) Close() error {
 	s.wait()
+	if s.pre != nil {
+		s.pre.Close()
+		s.pre, s.preW = nil, nil
+	}
 	var first error
-	for _, name := range s.runs {
+	for _, name := range s.Files() {
 		if err := os.Remove(name); err != nil && !os.IsNotExist(err) && first == nil {
 			first = err
 		}
@@ -409,7 +499,7 @@ func (s *Sorter) Close() error {
 		}
 		s.dir = ""
 	}
-	s.runs = nil
+	s.runs, s.preName = nil, ""
 	s.arena, s.index, s.spareArena, s.spareIndex = nil, nil, nil, nil
 	return first
 }

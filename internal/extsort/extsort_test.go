@@ -147,3 +147,95 @@ func TestTempSorter(t *testing.T) {
 		}
 	}
 }
+
+// TestPresortedAndReopen: records given to AddSorted, most in order and
+// some not, merged with records given to Add through many runs, come out
+// in key order, a tie between the presorted run and another run with the
+// presorted record first; the in-order ones went to the presorted run
+// (not the buffer); and a sorter reopened on the files a finished one
+// lists yields the same records.
+func TestPresortedAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := NewSorter(dir, 256, bytes.Compare)
+	if err := s.Presorted("ordered"); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewSource(3))
+	var want []rec
+	inOrder := 0
+	for i := range 3000 {
+		k := fmt.Sprintf("N%06d", i)
+		if r.Intn(8) == 0 {
+			k = fmt.Sprintf("M%06d", r.Intn(3000)) // behind the last: buffered
+		} else {
+			inOrder++
+		}
+		if err := s.AddSorted([]byte(k), []byte("p"+k)); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, rec{k, "p" + k})
+		if i%3 == 0 {
+			ik := fmt.Sprintf("I%04x", r.Intn(1<<16))
+			if err := s.Add([]byte(ik), []byte(fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, rec{ik, fmt.Sprint(i)})
+		}
+	}
+	// a tie with a buffered record: the presorted one first
+	if err := s.Add([]byte("N000000"), []byte("added")); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, rec{"N000000", "added"})
+	if err := s.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	files := s.Files()
+	if len(files) < 5 || filepath.Base(files[0]) != "ordered" {
+		t.Fatalf("files %v: want the presorted run first and several runs", files)
+	}
+	pre, err := os.Stat(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if min := int64(inOrder * len("N000000pN000000")); pre.Size() < min {
+		t.Fatalf("presorted run holds %d bytes, want at least %d (the in-order records)", pre.Size(), min)
+	}
+	// the stable order: presorted records (which are never out of order
+	// among themselves) before buffered ones of the same key
+	slices.SortStableFunc(want, func(a, b rec) int {
+		if c := strings.Compare(a.k, b.k); c != 0 {
+			return c
+		}
+		return 0
+	})
+	merge := func(s *Sorter) []rec {
+		var out []rec
+		if err := s.Merge(func(k, v []byte) error { out = append(out, rec{string(k), string(v)}); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	check := func(out []rec) {
+		t.Helper()
+		if len(out) != len(want) {
+			t.Fatalf("merged %d records, want %d", len(out), len(want))
+		}
+		for i := range out {
+			if out[i].k != want[i].k {
+				t.Fatalf("record %d: key %q, want %q", i, out[i].k, want[i].k)
+			}
+			if i > 0 && out[i].k == out[i-1].k && out[i].v[0] == 'p' && out[i-1].v[0] != 'p' {
+				t.Fatalf("key %q: the presorted record came after another run's", out[i].k)
+			}
+		}
+	}
+	check(merge(ReopenSorter(dir, 256, bytes.Compare, files)))
+	check(merge(s))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("files left after Close: %v", left)
+	}
+}
