@@ -37,6 +37,27 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
+// ParseKind returns the Kind whose String is s (twoskip, skiplist, json,
+// legacy: the values of the commands' --to flags); ok is false for any
+// other s.
+func ParseKind(s string) (k Kind, ok bool) {
+	for _, k := range []Kind{KindTwoskip, KindSkiplist, KindJSON, KindLegacy} {
+		if s == k.String() {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// Compare is the key order of a database file of kind k: signed bytes for
+// skiplist, raw bytes for twoskip (and anything else).
+func (k Kind) Compare() func(a, b []byte) int {
+	if k == KindSkiplist {
+		return cyrusdb.CompareSigned
+	}
+	return cyrusdb.CompareRaw
+}
+
 // IsDB reports whether the file is a database file (not a text dump).
 func (k Kind) IsDB() bool { return k == KindTwoskip || k == KindSkiplist }
 

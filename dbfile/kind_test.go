@@ -61,3 +61,40 @@ func TestSniffKind(t *testing.T) {
 		t.Error("IsDB/Format")
 	}
 }
+
+// TestParseKind: every Kind's String parses back to it, and the key order
+// of a database kind is the one its file holds: the real Cyrus skiplist
+// fixture's keys ascend by Compare of KindSkiplist, the twoskip one's by
+// KindTwoskip; anything else is no kind.
+func TestParseKind(t *testing.T) {
+	for _, k := range []Kind{KindTwoskip, KindSkiplist, KindJSON, KindLegacy} {
+		if got, ok := ParseKind(k.String()); !ok || got != k {
+			t.Errorf("ParseKind(%q) = %v, %v", k.String(), got, ok)
+		}
+	}
+	for _, s := range []string{"", "Twoskip", "unknown", "berkeley", "twoskip "} {
+		if k, ok := ParseKind(s); ok {
+			t.Errorf("ParseKind(%q) = %v, want none", s, k)
+		}
+	}
+	for name, k := range map[string]Kind{"sample.skiplist.db": KindSkiplist, "sample.twoskip.db": KindTwoskip} {
+		db, err := Open(filepath.Join("../testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var prev []byte
+		n := 0
+		err = db.Iterate(func(key, _ []byte) error {
+			if n > 0 && k.Compare()(prev, key) >= 0 {
+				t.Errorf("%s: key %q not after %q by %v's order", name, key, prev, k)
+			}
+			prev = append(prev[:0], key...)
+			n++
+			return nil
+		})
+		db.Close()
+		if err != nil || n < 2 {
+			t.Fatalf("%s: %d records, %v", name, n, err)
+		}
+	}
+}

@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
+
 	"fmt"
 	"io"
 	"os"
@@ -14,10 +14,9 @@ import (
 
 	"github.com/murderkit/murderkit/convert"
 	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/dbfile"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/mboxlist"
-	"github.com/murderkit/murderkit/skiplist"
-	"github.com/murderkit/murderkit/twoskip"
 )
 
 type convertOptions struct {
@@ -71,29 +70,8 @@ size of DST).`,
   mboxconv convert mailboxes.db frontend.lines --to legacy`,
 		Args: exactArgs(2),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			switch o.to {
-			case "twoskip", "skiplist", "json", "legacy":
-			case "":
-				return exitcode.With(exitcode.Usage, errors.New("--to is required (twoskip, skiplist, json or legacy)"))
-			default:
-				return exitcode.With(exitcode.Usage, fmt.Errorf("--to must be twoskip, skiplist, json or legacy, not %q", o.to))
-			}
-			v, err := parseVersion(o.cyrusVersion)
-			if err != nil {
-				return err
-			}
-			if o.to == "json" && !v.ByID() {
-				return exitcode.With(exitcode.Usage, fmt.Errorf("--to json is the Cyrus 3.6-and-later dump; for %s use --to legacy", v))
-			}
-			if o.to == "twoskip" && v < mboxlist.V25 {
-				return exitcode.With(exitcode.Usage, fmt.Errorf("Cyrus %s has no twoskip backend; use --to skiplist", v))
-			}
-			switch o.reverseACLs {
-			case "auto", "on", "off":
-			default:
-				return exitcode.With(exitcode.Usage, fmt.Errorf("--reverseacls must be auto, on or off, not %q", o.reverseACLs))
-			}
-			return nil
+			_, err := checkTarget(o.to, o.cyrusVersion, o.reverseACLs)
+			return err
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runConvert(cmd.Context(), o, args[0], args[1], cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -109,6 +87,7 @@ size of DST).`,
 }
 
 func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdout, stderr io.Writer) error {
+	to, _ := dbfile.ParseKind(o.to) // checked (checkTarget)
 	v, err := parseVersion(o.cyrusVersion)
 	if err != nil {
 		return err
@@ -171,12 +150,12 @@ func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdo
 		}
 	}
 
-	switch o.to {
-	case "json", "legacy":
+	switch to {
+	case dbfile.KindJSON, dbfile.KindLegacy:
 		err = writeFileAtomic(dst, func(w io.Writer) error {
 			out := newOut(w)
 			var err error
-			if o.to == "json" {
+			if to == dbfile.KindJSON {
 				err = writeEntriesJSON(out, all)
 			} else {
 				err = writeEntriesLegacy(out, all, v)
@@ -189,12 +168,12 @@ func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdo
 	default:
 		eo := &mboxlist.EncodeOptions{Names: src.names, ReverseACLs: racl, Admins: o.admins,
 			ReverseUniqueIDs: v == mboxlist.V34 && (hadRUNQ || (o.reverseACLs == "auto" && kind.IsDB() && src.version == mboxlist.V34))}
-		err = writeDB(dst, o.to, v, all, eo, racl)
+		err = writeDB(dst, to, v, all, eo, racl)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "mboxconv: wrote %d mailboxes to %s (%s, Cyrus %s values%s)", len(all), dst, o.to, v, raclNote(racl && (o.to == "twoskip" || o.to == "skiplist")))
+	fmt.Fprintf(stderr, "mboxconv: wrote %d mailboxes to %s (%s, Cyrus %s values%s)", len(all), dst, to, v, raclNote(racl && to.IsDB()))
 	if dropped > 0 {
 		fmt.Fprintf(stderr, "; %d left out (--lossy)", dropped)
 	}
@@ -211,7 +190,7 @@ func raclNote(on bool) string {
 
 // writeDB encodes every entry for version v and writes the records, sorted
 // in the target format's order, as a new skiplist or twoskip file.
-func writeDB(dst, format string, v mboxlist.Version, all []mboxlist.Entry, eo *mboxlist.EncodeOptions, racl bool) error {
+func writeDB(dst string, kind dbfile.Kind, v mboxlist.Version, all []mboxlist.Entry, eo *mboxlist.EncodeOptions, racl bool) error {
 	var kvs []mboxlist.KV
 	if racl {
 		if m := mboxlist.RACLMarker(v); m != nil {
@@ -230,16 +209,13 @@ func writeDB(dst, format string, v mboxlist.Version, all []mboxlist.Entry, eo *m
 		}
 		kvs = append(kvs, recs...)
 	}
-	cmpFn := cyrusdb.CompareRaw
-	if format == "skiplist" {
-		cmpFn = cyrusdb.CompareSigned
-	}
+	cmpFn := kind.Compare()
 	sort.SliceStable(kvs, func(i, j int) bool { return cmpFn(kvs[i].Key, kvs[j].Key) < 0 })
 	kvs, err := dedupByID(kvs, eo.Names)
 	if err != nil {
 		return err
 	}
-	w, err := createDB(dst, format)
+	w, err := dbfile.Create(dst, kind.Format(), nil)
 	if err != nil {
 		return outputErr(err)
 	}
@@ -349,13 +325,4 @@ func writeEntriesLegacy(w io.Writer, all []mboxlist.Entry, v mboxlist.Version) e
 		}
 	}
 	return nil
-}
-
-// createDB starts a new skiplist or twoskip file dst (written beside it and
-// renamed over it on Close).
-func createDB(dst, format string) (cyrusdb.Writer, error) {
-	if format == "skiplist" {
-		return skiplist.Create(dst, nil)
-	}
-	return twoskip.Create(dst, nil)
 }

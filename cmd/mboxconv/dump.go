@@ -58,9 +58,7 @@ if Cyrus replaces or rewrites the file during the read, the command fails
   mboxconv dump --salvage damaged-mailboxes.db > rescued.json`,
 		Args: exactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
-			switch o.format {
-			case "json", "legacy":
-			default:
+			if k, ok := dbfile.ParseKind(o.format); !ok || k.IsDB() {
 				return exitcode.With(exitcode.Usage, fmt.Errorf("--format must be json or legacy, not %q", o.format))
 			}
 			if o.raw && cmd.Flags().Changed("format") {
@@ -106,7 +104,7 @@ func runDump(ctx context.Context, o dumpOptions, path string, stdout, stderr io.
 		return out.finish(err)
 	}
 	defer src.Close()
-	if o.format == "legacy" {
+	if format, _ := dbfile.ParseKind(o.format); format == dbfile.KindLegacy {
 		err = writeLegacy(ctx, out, src, v)
 	} else {
 		err = writeJSON(ctx, out, src)

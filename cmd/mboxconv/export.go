@@ -104,7 +104,7 @@ The output does not depend on the number of cores.`,
 			if err := o.bridgeFlags.check(); err != nil {
 				return err
 			}
-			if err := checkTarget(o.to, o.cyrusVersion, o.reverseACLs); err != nil {
+			if _, err := checkTarget(o.to, o.cyrusVersion, o.reverseACLs); err != nil {
 				return err
 			}
 			return o.report.check()
@@ -127,31 +127,32 @@ The output does not depend on the number of cores.`,
 	return cmd
 }
 
-// checkTarget validates --to, --cyrus-version and --reverseacls.
-func checkTarget(to, version, racl string) error {
-	switch to {
-	case "twoskip", "skiplist", "json", "legacy":
-	case "":
-		return exitcode.With(exitcode.Usage, errors.New("--to is required (twoskip, skiplist, json or legacy)"))
-	default:
-		return exitcode.With(exitcode.Usage, fmt.Errorf("--to must be twoskip, skiplist, json or legacy, not %q", to))
+// checkTarget validates --to, --cyrus-version and --reverseacls (convert
+// and export) and returns the kind of --to.
+func checkTarget(to, version, racl string) (dbfile.Kind, error) {
+	kind, ok := dbfile.ParseKind(to)
+	switch {
+	case to == "":
+		return 0, exitcode.With(exitcode.Usage, errors.New("--to is required (twoskip, skiplist, json or legacy)"))
+	case !ok:
+		return 0, exitcode.With(exitcode.Usage, fmt.Errorf("--to must be twoskip, skiplist, json or legacy, not %q", to))
 	}
 	v, err := parseVersion(version)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if to == "json" && !v.ByID() {
-		return exitcode.With(exitcode.Usage, fmt.Errorf("--to json is the Cyrus 3.6-and-later dump; for %s use --to legacy", v))
+	if kind == dbfile.KindJSON && !v.ByID() {
+		return 0, exitcode.With(exitcode.Usage, fmt.Errorf("--to json is the Cyrus 3.6-and-later dump; for %s use --to legacy", v))
 	}
-	if to == "twoskip" && v < mboxlist.V25 {
-		return exitcode.With(exitcode.Usage, fmt.Errorf("Cyrus %s has no twoskip backend; use --to skiplist", v))
+	if kind == dbfile.KindTwoskip && v < mboxlist.V25 {
+		return 0, exitcode.With(exitcode.Usage, fmt.Errorf("Cyrus %s has no twoskip backend; use --to skiplist", v))
 	}
 	switch racl {
 	case "auto", "on", "off":
 	default:
-		return exitcode.With(exitcode.Usage, fmt.Errorf("--reverseacls must be auto, on or off, not %q", racl))
+		return 0, exitcode.With(exitcode.Usage, fmt.Errorf("--reverseacls must be auto, on or off, not %q", racl))
 	}
-	return nil
+	return kind, nil
 }
 
 // exportCheckpoint is the meta of a sealed spool: what an export of the job
@@ -199,6 +200,7 @@ type exportRun struct {
 	dst            string
 	stdout, stderr io.Writer
 
+	to          dbfile.Kind // --to
 	v           mboxlist.Version
 	store       readStore
 	flt         convert.Filter
@@ -225,6 +227,7 @@ type exportRun struct {
 // seal, write DST, verify it.
 func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr io.Writer) error {
 	r := &exportRun{o: o, dst: dst, stdout: stdout, stderr: stderr}
+	r.to, _ = dbfile.ParseKind(o.to) // checked (checkTarget)
 	r.v, _ = parseVersion(o.cyrusVersion)
 	if err := r.open(ctx); err != nil {
 		return err
@@ -285,7 +288,7 @@ func (r *exportRun) open(ctx context.Context) error {
 		return err
 	}
 	r.prog = o.report.progress(r.stderr)
-	r.ignoreMtime = o.to == "legacy"
+	r.ignoreMtime = r.to == dbfile.KindLegacy
 	r.sum = &convert.Summary{ByType: map[string]int{}, Warnings: []string{}, DryRun: o.dryRun,
 		Digest: &convert.Digest{IgnoreMtime: r.ignoreMtime}}
 	// Each entry is converted as it is listed. json and legacy hold the
@@ -293,7 +296,7 @@ func (r *exportRun) open(ctx context.Context) error {
 	// encoded at once and spooled to disk (recordSpool), the N records in
 	// the registry's order (raw 3.6 dbname, the files' order of those keys),
 	// the others sorted in bounded runs, and merged into DST at the end.
-	r.db = o.to == "twoskip" || o.to == "skiplist"
+	r.db = r.to.IsDB()
 	r.racl = o.reverseACLs == "on" && r.v >= mboxlist.V30
 	return nil
 }
@@ -311,7 +314,7 @@ func (r *exportRun) resume(ctx context.Context) error {
 		return exitcode.With(exitcode.Registry, err)
 	}
 	var cp exportCheckpoint
-	sp, ok, err := openSealedSpool(spoolDir(r.dst, r.job), spoolCompare(o.to), &cp)
+	sp, ok, err := openSealedSpool(spoolDir(r.dst, r.job), r.to.Compare(), &cp)
 	if err == nil && ok && cp.Job == r.job && cp.Revision == r.rev0 && cp.Summary != nil {
 		r.spool, r.resumed, r.sealed = sp, true, true
 		removeStaleTemps(r.dst, r.spool.dir) // a file the killed run was writing
@@ -331,7 +334,7 @@ func (r *exportRun) resume(ctx context.Context) error {
 func (r *exportRun) startSpool() error {
 	removeStaleTemps(r.dst)
 	var err error
-	r.spool, err = newRecordSpoolIn(spoolDir(r.dst, r.job), spoolCompare(r.o.to), spoolBudget)
+	r.spool, err = newRecordSpoolIn(spoolDir(r.dst, r.job), r.to.Compare(), spoolBudget)
 	if err != nil {
 		return outputErr(err)
 	}
@@ -363,7 +366,7 @@ func (r *exportRun) list(ctx context.Context) error {
 	var lost []string
 	var encErr error
 	eo := &mboxlist.EncodeOptions{ReverseACLs: r.racl, Admins: o.admins}
-	p := &convert.ExportPipeline{Filter: r.flt, Version: r.v, Legacy: o.to == "legacy", DB: r.db, Encode: spool != nil, EncodeOptions: eo, IgnoreMtime: r.ignoreMtime}
+	p := &convert.ExportPipeline{Filter: r.flt, Version: r.v, Legacy: r.to == dbfile.KindLegacy, DB: r.db, Encode: spool != nil, EncodeOptions: eo, IgnoreMtime: r.ignoreMtime}
 	p.Take = func(it *convert.ExportItem) error {
 		if !it.Matched {
 			return nil
@@ -415,7 +418,7 @@ func (r *exportRun) list(ctx context.Context) error {
 		fmt.Fprintf(r.stderr, "mboxconv: loss: %s\n", l)
 	}
 	if len(lost) > 0 && !o.lossy {
-		return exitcode.With(exitcode.Lossy, fmt.Errorf("%s (Cyrus %s) cannot hold %d field(s) listed above; nothing written (rerun with --lossy to accept)", o.to, r.v, len(lost)))
+		return exitcode.With(exitcode.Lossy, fmt.Errorf("%s (Cyrus %s) cannot hold %d field(s) listed above; nothing written (rerun with --lossy to accept)", r.to, r.v, len(lost)))
 	}
 	if encErr != nil {
 		return encErr
@@ -452,18 +455,17 @@ func (r *exportRun) seal(ctx context.Context) error {
 // write writes DST: json and legacy from the held entries, twoskip and
 // skiplist from the spool.
 func (r *exportRun) write() error {
-	o := &r.o
-	r.prog.Start("write "+o.to, -1)
+	r.prog.Start("write "+r.to.String(), -1)
 	var err error
-	switch o.to {
-	case "json", "legacy":
+	switch r.to {
+	case dbfile.KindJSON, dbfile.KindLegacy:
 		// The order of ctl_mboxlist -d: raw 3.6 dbname.
 		sortByDBName(r.all, nil)
 		removeStaleTemps(r.dst)
 		err = writeFileAtomic(r.dst, func(w io.Writer) error {
 			out := newOut(w)
 			var err error
-			if o.to == "json" {
+			if r.to == dbfile.KindJSON {
 				err = writeEntriesJSON(out, r.all)
 			} else {
 				err = writeEntriesLegacy(out, r.all, r.v)
@@ -474,7 +476,7 @@ func (r *exportRun) write() error {
 			return out.Flush()
 		})
 	default:
-		err = writeDBFromSpool(r.dst, o.to, r.spool)
+		err = writeDBFromSpool(r.dst, r.to, r.spool)
 	}
 	r.prog.Add(int(r.sum.Selected))
 	r.prog.Done()
@@ -490,7 +492,7 @@ func (r *exportRun) write() error {
 // verify reads DST back and compares its digest with the listing's.
 func (r *exportRun) verify(ctx context.Context) error {
 	var got *convert.Digest
-	if st, serr := os.Stat(r.dst); serr == nil && st.Size() == 0 && r.o.to == "legacy" {
+	if st, serr := os.Stat(r.dst); serr == nil && st.Size() == 0 && r.to == dbfile.KindLegacy {
 		// a legacy dump of no mailbox is zero bytes, as Cyrus's; reading
 		// any file of zero bytes is refused (it is a file cut to nothing)
 		got = &convert.Digest{IgnoreMtime: r.ignoreMtime}

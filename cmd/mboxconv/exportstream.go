@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/dbfile"
 	"github.com/murderkit/murderkit/internal/extsort"
 	"github.com/murderkit/murderkit/mboxlist"
 )
@@ -210,18 +211,10 @@ func (s *recordSpool) Merge(fn func(key, value []byte) error) error {
 	return flush()
 }
 
-// spoolCompare is the key order of a mailboxes.db format.
-func spoolCompare(format string) func(a, b []byte) int {
-	if format == "skiplist" {
-		return cyrusdb.CompareSigned
-	}
-	return cyrusdb.CompareRaw
-}
-
 // writeDBFromSpool writes every spooled record, in order, as a new skiplist
 // or twoskip file dst (as writeDB does with records held in memory).
-func writeDBFromSpool(dst, format string, s *recordSpool) error {
-	w, err := createDB(dst, format)
+func writeDBFromSpool(dst string, kind dbfile.Kind, s *recordSpool) error {
+	w, err := dbfile.Create(dst, kind.Format(), nil)
 	if err != nil {
 		return outputErr(err)
 	}

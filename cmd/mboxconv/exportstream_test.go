@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/murderkit/murderkit/cyrusdb"
+	"github.com/murderkit/murderkit/dbfile"
 	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/internal/extsort"
 )
@@ -20,10 +21,10 @@ import (
 // ones out of order, and checks the merge yields exactly the records sorted
 // by the format's comparator (signed for skiplist: bytes >= 0x80 first).
 func TestExportSpoolOrder(t *testing.T) {
-	for _, format := range []string{"twoskip", "skiplist"} {
-		t.Run(format, func(t *testing.T) {
+	for _, format := range []dbfile.Kind{dbfile.KindTwoskip, dbfile.KindSkiplist} {
+		t.Run(format.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			cmp := spoolCompare(format)
+			cmp := format.Compare()
 			s, err := newRecordSpoolIn(filepath.Join(dir, ".out.db.tmp-spool"), cmp, 512) // many runs
 			if err != nil {
 				t.Fatal(err)
@@ -148,9 +149,9 @@ func TestKeyPrefixOrder(t *testing.T) {
 		}
 		keys = append(keys, k)
 	}
-	for _, format := range []string{"twoskip", "skiplist"} {
-		cmp := spoolCompare(format)
-		signed := format == "skiplist"
+	for _, format := range []dbfile.Kind{dbfile.KindTwoskip, dbfile.KindSkiplist} {
+		cmp := format.Compare()
+		signed := format == dbfile.KindSkiplist
 		ties := 0
 		for _, a := range keys {
 			for _, b := range keys {
