@@ -175,6 +175,36 @@ type ImportTarget interface {
 // imported names are compared with the source's (Summary.Verified); a
 // difference is an error. The checkpoint is removed after a verified run.
 func Import(ctx context.Context, src EntrySource, store ImportTarget, o ImportOptions) (*Summary, error) {
+	o.setDefaults()
+	r, err := startImport(store, &o)
+	if err != nil {
+		return nil, err
+	}
+	s := r.s
+	o.Progress.Start("import", r.total())
+	if !r.bulk {
+		if err := r.screenSource(ctx, src); err != nil {
+			return s, err
+		}
+		err = r.storeBatches(ctx, src)
+	} else {
+		err = r.storeBulk(ctx, src)
+	}
+	o.Progress.Done()
+	if err != nil {
+		return s, err
+	}
+	r.warnKeptLive()
+	s.FillSlots()
+	if o.DryRun {
+		return s, nil
+	}
+	return s, r.verify(ctx)
+}
+
+// setDefaults fills the options left zero: a batch of 1000, no progress,
+// no log.
+func (o *ImportOptions) setDefaults() {
 	if o.Batch <= 0 {
 		o.Batch = 1000
 	}
@@ -184,6 +214,30 @@ func Import(ctx context.Context, src EntrySource, store ImportTarget, o ImportOp
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+}
+
+// importRun is one Import: what its steps share.
+type importRun struct {
+	o     *ImportOptions
+	store ImportTarget // replaced by the store a bulk step returns
+	s     *Summary
+	cp    Checkpoint // source entries done by an earlier run of the job
+	bulk  bool       // one bulk step (ImportOptions.Bulk), not batches
+	ad    *asyncDigest
+	scr   *screenResult // the source screened against the registry (not bulk)
+
+	idx      int64 // source entries read so far (the checkpoint counts them)
+	batch    []registry.Entry
+	keptLive []string // examples of tombstones left out for live entries
+}
+
+// startImport loads the job's checkpoint (not for a dry run) and sets up
+// the summary. A bulk step is taken when the options offer one, nothing
+// is to be resumed and it is not a dry run; it digests on another
+// goroutine and needs no set of names: it refuses a name given twice (out
+// of order), and the registry it fills held nothing before, so all it
+// holds afterwards is this import.
+func startImport(store ImportTarget, o *ImportOptions) (*importRun, error) {
 	cp := Checkpoint{Job: o.Job}
 	if o.Checkpoint != "" && !o.DryRun {
 		var err error
@@ -194,193 +248,212 @@ func Import(ctx context.Context, src EntrySource, store ImportTarget, o ImportOp
 			o.Log.Info("resuming from checkpoint", "checkpoint", o.Checkpoint, "done", cp.Done)
 		}
 	}
-	s := &Summary{ByType: map[string]int{}, Warnings: []string{}, DryRun: o.DryRun,
+	r := &importRun{o: o, store: store, cp: cp, batch: make([]registry.Entry, 0, o.Batch)}
+	r.s = &Summary{ByType: map[string]int{}, Warnings: []string{}, DryRun: o.DryRun,
 		Digest: &Digest{SlotOf: o.SlotOf}, Names: map[string]struct{}{}}
-	total := o.Total
-	if total == 0 {
-		total = -1
+	r.bulk = o.Bulk != nil && !o.DryRun && cp.Done == 0
+	if r.bulk {
+		r.ad = newAsyncDigest(r.s.Digest)
+		r.s.Names = nil
 	}
-	o.Progress.Start("import", total)
-	var idx int64
-	batch := make([]registry.Entry, 0, o.Batch)
-	flush := func() error {
-		if len(batch) > 0 {
-			if o.DryRun {
-				for i := range batch {
-					cur, err := store.Get(ctx, batch[i].Name)
-					switch {
-					case err == nil && string(Canonical(&cur, false)) == string(Canonical(&batch[i], false)):
-						s.Unchanged++
-					case err == nil:
-						s.Updated++
-					default:
-						if !isNotFound(err) {
-							return err
-						}
-						s.Created++
-					}
-				}
-			} else {
-				st, err := store.Import(ctx, batch)
-				if err != nil {
-					return err
-				}
-				s.Created += st.Created
-				s.Updated += st.Updated
-				s.Unchanged += st.Unchanged
-			}
-			o.Progress.Add(len(batch))
-			batch = batch[:0]
-		}
-		if o.Checkpoint != "" && !o.DryRun && idx > cp.Done {
-			cp.Done = idx
-			if err := cp.Save(o.Checkpoint); err != nil {
-				return fmt.Errorf("checkpoint: %w", err)
-			}
-		}
-		return nil
+	return r, nil
+}
+
+// total is the progress total: the source's entries, or -1 when unknown.
+func (r *importRun) total() int64 {
+	if r.o.Total == 0 {
+		return -1
 	}
-	// take reads one source entry into the summary; ok reports whether it
-	// is selected.
-	bulk := o.Bulk != nil && !o.DryRun && cp.Done == 0
-	// A bulk step digests on another goroutine, and needs no set of names:
-	// it refuses a name given twice (out of order), and the registry it
-	// fills held nothing before, so all it holds afterwards is this import.
-	var ad *asyncDigest
-	if bulk {
-		ad = newAsyncDigest(s.Digest)
-		s.Names = nil
+	return r.o.Total
+}
+
+// screenSource screens the source against the registry (screen.go) before
+// anything is written: which tombstones would replace live entries, and
+// which entries without a server would replace entries that have one
+// (refused with *ServerlessError unless AllowServerless). A registry never
+// written to has nothing to protect.
+func (r *importRun) screenSource(ctx context.Context, src EntrySource) error {
+	rev, err := r.store.Revision(ctx)
+	if err != nil {
+		return err
 	}
-	// A bulk step fills an empty registry: nothing to protect. Otherwise
-	// the source is screened against the registry first (screen.go).
-	var scr *screenResult
-	if !bulk {
-		// (a registry never written to has nothing to protect)
-		rev, err := store.Revision(ctx)
-		if err != nil {
-			return s, err
+	if rev > 0 {
+		if r.scr, err = screen(ctx, src, r.store, r.o); err != nil {
+			return err
 		}
-		if rev > 0 {
-			if scr, err = screen(ctx, src, store, &o); err != nil {
-				return s, err
-			}
-		} else {
-			scr = &screenResult{}
-		}
-		if scr.nrepl > 0 {
-			if !o.AllowServerless {
-				return s, &ServerlessError{Count: scr.nrepl, Examples: scr.replaced}
-			}
-			s.Warnings = append(s.Warnings, fmt.Sprintf("%d entries without a server replaced registry entries that had one: %s", scr.nrepl, examples(scr.replaced, scr.nrepl)))
-		}
+	} else {
+		r.scr = &screenResult{}
 	}
-	var keptLive []string
-	take := func(e *mboxlist.Entry) (re registry.Entry, ok bool, err error) {
-		s.Read++
-		re = Prepare(e, o.Server)
-		idx++
-		if !o.Filter.Match(&re) {
-			s.Skipped++
+	if r.scr.nrepl > 0 {
+		if !r.o.AllowServerless {
+			return &ServerlessError{Count: r.scr.nrepl, Examples: r.scr.replaced}
+		}
+		r.s.Warnings = append(r.s.Warnings, fmt.Sprintf("%d entries without a server replaced registry entries that had one: %s", r.scr.nrepl, examples(r.scr.replaced, r.scr.nrepl)))
+	}
+	return nil
+}
+
+// take reads one source entry into the summary; ok reports whether it is
+// selected (the filter keeps it, it is not a tombstone of a live mailbox).
+// A name given twice (batches) and a value Cyrus cannot hold are errors.
+func (r *importRun) take(e *mboxlist.Entry) (re registry.Entry, ok bool, err error) {
+	s, o := r.s, r.o
+	s.Read++
+	re = Prepare(e, o.Server)
+	r.idx++
+	if !o.Filter.Match(&re) {
+		s.Skipped++
+		return re, false, nil
+	}
+	if r.scr != nil && re.Type.Has(mboxlist.FlagDeleted) {
+		if _, live := r.scr.shadowed[re.Name]; live {
+			// a tombstone never replaces a live mailbox
+			s.KeptLive++
+			if len(r.keptLive) < maxExamples {
+				r.keptLive = append(r.keptLive, re.Name)
+			}
 			return re, false, nil
 		}
-		if scr != nil && re.Type.Has(mboxlist.FlagDeleted) {
-			if _, live := scr.shadowed[re.Name]; live {
-				// a tombstone never replaces a live mailbox
-				s.KeptLive++
-				if len(keptLive) < maxExamples {
-					keptLive = append(keptLive, re.Name)
-				}
-				return re, false, nil
-			}
-		}
-		if !bulk {
-			if _, dup := s.Names[re.Name]; dup {
-				return re, false, fmt.Errorf("%s: the source holds this name twice", re.Name)
-			}
-			s.Names[re.Name] = struct{}{}
-		}
-		// what real Cyrus cannot hold is refused (mboxlist.Entry.Check):
-		// stored, it would reach every frontend of the bridge
-		if err := re.Entry.Check(nil); err != nil {
-			n := re.Name
-			if len(n) > 80 {
-				n = n[:80] + "..."
-			}
-			return re, false, fmt.Errorf("entry %d (%q): a value Cyrus cannot hold: %w", s.Read, n, err)
-		}
-		s.Selected++
-		s.ByType[TypeName(re.Type)]++
-		if ad != nil {
-			ad.Add(&re)
-		} else {
-			s.Digest.Add(&re)
-		}
-		return re, true, nil
 	}
-	var err error
-	if bulk {
-		var st registry.ImportStats
-		var bulkStore registry.Store
-		bulkStore, st, err = o.Bulk(ctx, func(add func(registry.Entry) error) error {
-			pending := 0
-			err := src(ctx, func(e *mboxlist.Entry) error {
-				re, ok, err := take(e)
-				if err != nil || !ok {
-					return err
-				}
-				if pending++; pending == 1024 {
-					o.Progress.Add(pending)
-					pending = 0
-				}
-				return add(re)
-			})
-			o.Progress.Add(pending)
-			return err
-		})
-		ad.Close()
-		if bulkStore != nil {
-			store = bulkStore
+	if !r.bulk {
+		if _, dup := s.Names[re.Name]; dup {
+			return re, false, fmt.Errorf("%s: the source holds this name twice", re.Name)
 		}
-		s.Created, s.Updated, s.Unchanged = st.Created, st.Updated, st.Unchanged
-		s.Bulk = err == nil
+		s.Names[re.Name] = struct{}{}
+	}
+	// what real Cyrus cannot hold is refused (mboxlist.Entry.Check):
+	// stored, it would reach every frontend of the bridge
+	if err := re.Entry.Check(nil); err != nil {
+		n := re.Name
+		if len(n) > 80 {
+			n = n[:80] + "..."
+		}
+		return re, false, fmt.Errorf("entry %d (%q): a value Cyrus cannot hold: %w", s.Read, n, err)
+	}
+	s.Selected++
+	s.ByType[TypeName(re.Type)]++
+	if r.ad != nil {
+		r.ad.Add(&re)
 	} else {
-		err = src(ctx, func(e *mboxlist.Entry) error {
-			re, ok, err := take(e)
+		s.Digest.Add(&re)
+	}
+	return re, true, nil
+}
+
+// storeBulk stores the whole selection in one step (ImportOptions.Bulk);
+// the store it returns is the one verified.
+func (r *importRun) storeBulk(ctx context.Context, src EntrySource) error {
+	o := r.o
+	bulkStore, st, err := o.Bulk(ctx, func(add func(registry.Entry) error) error {
+		pending := 0
+		err := src(ctx, func(e *mboxlist.Entry) error {
+			re, ok, err := r.take(e)
 			if err != nil || !ok {
 				return err
 			}
-			if idx <= cp.Done {
-				s.Resumed++
-				o.Progress.Add(1)
-				return nil
+			if pending++; pending == 1024 {
+				o.Progress.Add(pending)
+				pending = 0
 			}
-			batch = append(batch, re)
-			if len(batch) >= o.Batch {
-				return flush()
-			}
-			return nil
+			return add(re)
 		})
-		if err == nil {
-			err = flush()
+		o.Progress.Add(pending)
+		return err
+	})
+	r.ad.Close()
+	if bulkStore != nil {
+		r.store = bulkStore
+	}
+	r.s.Created, r.s.Updated, r.s.Unchanged = st.Created, st.Updated, st.Unchanged
+	r.s.Bulk = err == nil
+	return err
+}
+
+// storeBatches stores the selection batch by batch (flush), skipping the
+// entries the checkpoint says an earlier run stored.
+func (r *importRun) storeBatches(ctx context.Context, src EntrySource) error {
+	err := src(ctx, func(e *mboxlist.Entry) error {
+		re, ok, err := r.take(e)
+		if err != nil || !ok {
+			return err
+		}
+		if r.idx <= r.cp.Done {
+			r.s.Resumed++
+			r.o.Progress.Add(1)
+			return nil
+		}
+		r.batch = append(r.batch, re)
+		if len(r.batch) >= r.o.Batch {
+			return r.flush(ctx)
+		}
+		return nil
+	})
+	if err == nil {
+		err = r.flush(ctx)
+	}
+	return err
+}
+
+// flush stores the batch (Store.Import; for a dry run each entry is
+// compared with the registry's and counted as it would be) and saves in
+// the checkpoint how many source entries are done.
+func (r *importRun) flush(ctx context.Context) error {
+	s, o := r.s, r.o
+	if len(r.batch) > 0 {
+		if o.DryRun {
+			for i := range r.batch {
+				cur, err := r.store.Get(ctx, r.batch[i].Name)
+				switch {
+				case err == nil && string(Canonical(&cur, false)) == string(Canonical(&r.batch[i], false)):
+					s.Unchanged++
+				case err == nil:
+					s.Updated++
+				default:
+					if !isNotFound(err) {
+						return err
+					}
+					s.Created++
+				}
+			}
+		} else {
+			st, err := r.store.Import(ctx, r.batch)
+			if err != nil {
+				return err
+			}
+			s.Created += st.Created
+			s.Updated += st.Updated
+			s.Unchanged += st.Unchanged
+		}
+		o.Progress.Add(len(r.batch))
+		r.batch = r.batch[:0]
+	}
+	if o.Checkpoint != "" && !o.DryRun && r.idx > r.cp.Done {
+		r.cp.Done = r.idx
+		if err := r.cp.Save(o.Checkpoint); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	o.Progress.Done()
+	return nil
+}
+
+// warnKeptLive adds the warning about the source's tombstones left out.
+func (r *importRun) warnKeptLive() {
+	if s := r.s; s.KeptLive > 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("%d tombstone(s) of the source (type d) left out: the registry holds live mailboxes of those names, which stay: %s", s.KeptLive, examples(r.keptLive, s.KeptLive)))
+	}
+}
+
+// verify lists the registry and compares the count and digest per slot of
+// the imported names with the source's (Summary.Verified), then removes
+// the checkpoint.
+func (r *importRun) verify(ctx context.Context) error {
+	s, o := r.s, r.o
+	got, err := RegistryDigest(ctx, r.store, s.Names, o.Filter.ListPrefix(), s.Digest.SlotOf, false)
 	if err != nil {
-		return s, err
-	}
-	if s.KeptLive > 0 {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("%d tombstone(s) of the source (type d) left out: the registry holds live mailboxes of those names, which stay: %s", s.KeptLive, examples(keptLive, s.KeptLive)))
-	}
-	s.FillSlots()
-	if o.DryRun {
-		return s, nil
-	}
-	got, err := RegistryDigest(ctx, store, s.Names, o.Filter.ListPrefix(), s.Digest.SlotOf, false)
-	if err != nil {
-		return s, fmt.Errorf("verify: %w", err)
+		return fmt.Errorf("verify: %w", err)
 	}
 	if d := s.Digest.Compare(got); d != nil {
-		return s, &VerifyError{What: "registry after import", Diffs: d}
+		return &VerifyError{What: "registry after import", Diffs: d}
 	}
 	s.Verified = true
 	if o.Checkpoint != "" {
@@ -388,7 +461,7 @@ func Import(ctx context.Context, src EntrySource, store ImportTarget, o ImportOp
 			s.Warnings = append(s.Warnings, "checkpoint not removed: "+err.Error())
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // VerifyError says that a finished pipeline's sink does not hold what the
