@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 )
 
 // Checkpoint is the resumable state of a pipeline: the job it belongs to
@@ -87,4 +88,18 @@ func RemoveCheckpoint(path string) error {
 		return nil
 	}
 	return err
+}
+
+// FileIdentity is what makes a file's content the same across runs for a
+// checkpoint: path, size and modification time.
+func FileIdentity(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	return abs + "\x00" + strconv.FormatInt(st.Size(), 10) + "\x00" + strconv.FormatInt(st.ModTime().UnixNano(), 10), nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
@@ -195,5 +197,41 @@ func TestImportVerifyFails(t *testing.T) {
 	}
 	if diff := d.Compare(got); len(diff) != 1 {
 		t.Errorf("changed uidvalidity: %v", diff)
+	}
+}
+
+// TestFileIdentity: a file's identity for a checkpoint stays while the
+// file does, and changes with its size or its modification time (a file
+// Cyrus rewrote is another job).
+func TestFileIdentity(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "mailboxes.db")
+	if err := os.WriteFile(p, []byte("abc"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := func() string {
+		t.Helper()
+		s, err := FileIdentity(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a := id()
+	if a != id() {
+		t.Fatal("identity of an unchanged file changed")
+	}
+	if err := os.WriteFile(p, []byte("abcd"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := id()
+	st, _ := os.Stat(p)
+	if err := os.Chtimes(p, st.ModTime(), st.ModTime().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if c := id(); a == b || b == c {
+		t.Fatalf("identity did not change: %q %q %q", a, b, c)
+	}
+	if _, err := FileIdentity(filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Fatal("identity of a missing file")
 	}
 }

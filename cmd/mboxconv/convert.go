@@ -1,21 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"sort"
 
 	"github.com/spf13/cobra"
 
 	"github.com/murderkit/murderkit/convert"
-	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/dbfile"
 	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mboxfile"
 	"github.com/murderkit/murderkit/mboxlist"
 )
 
@@ -86,8 +82,9 @@ size of DST).`,
 	return cmd
 }
 
-func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdout, stderr io.Writer) error {
-	to, _ := dbfile.ParseKind(o.to) // checked (checkTarget)
+func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdout, stderr io.Writer) (err error) {
+	defer func() { err = exitErr(err) }() // mboxfile errors get their exit status
+	to, _ := dbfile.ParseKind(o.to)       // checked (checkTarget)
 	v, err := parseVersion(o.cyrusVersion)
 	if err != nil {
 		return err
@@ -105,7 +102,7 @@ func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdo
 	// Did the source have reverse-ACL (and 3.4 reverse-uniqueid) records?
 	hadRACL, hadRUNQ := false, false
 	if kind.IsDB() {
-		err := src.records(ctx, func(_ []byte, rec *mboxlist.Record) error {
+		err := src.Records(ctx, func(_ []byte, rec *mboxlist.Record) error {
 			switch rec.Kind {
 			case mboxlist.KindRACLMarker:
 				hadRACL = true
@@ -126,10 +123,10 @@ func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdo
 	var all []mboxlist.Entry
 	var lost []string
 	dropped := 0
-	err = src.entries(ctx, func(e *mboxlist.Entry) error {
+	err = src.Entries(ctx, func(e *mboxlist.Entry) error {
 		// An entry whose type the target cannot store is left out (with
 		// --lossy).
-		ce, l, keep := convert.ConvertEntry(src.version, v, e)
+		ce, l, keep := convert.ConvertEntry(src.Version, v, e)
 		lost = append(lost, l...)
 		if !keep {
 			dropped++
@@ -152,13 +149,13 @@ func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdo
 
 	switch to {
 	case dbfile.KindJSON, dbfile.KindLegacy:
-		err = writeFileAtomic(dst, func(w io.Writer) error {
+		err = mboxfile.WriteFileAtomic(dst, func(w io.Writer) error {
 			out := newOut(w)
 			var err error
 			if to == dbfile.KindJSON {
-				err = writeEntriesJSON(out, all)
+				err = mboxfile.WriteEntriesJSON(out, all)
 			} else {
-				err = writeEntriesLegacy(out, all, v)
+				err = mboxfile.WriteEntriesLegacy(out, all, v)
 			}
 			if err != nil {
 				return err
@@ -166,9 +163,9 @@ func runConvert(ctx context.Context, o convertOptions, srcPath, dst string, stdo
 			return out.Flush()
 		})
 	default:
-		eo := &mboxlist.EncodeOptions{Names: src.names, ReverseACLs: racl, Admins: o.admins,
-			ReverseUniqueIDs: v == mboxlist.V34 && (hadRUNQ || (o.reverseACLs == "auto" && kind.IsDB() && src.version == mboxlist.V34))}
-		err = writeDB(dst, to, v, all, eo, racl)
+		eo := &mboxlist.EncodeOptions{Names: src.Names(), ReverseACLs: racl, Admins: o.admins,
+			ReverseUniqueIDs: v == mboxlist.V34 && (hadRUNQ || (o.reverseACLs == "auto" && kind.IsDB() && src.Version == mboxlist.V34))}
+		err = mboxfile.WriteDB(dst, to, v, all, eo, racl)
 	}
 	if err != nil {
 		return err
@@ -186,143 +183,4 @@ func raclNote(on bool) string {
 		return ", reverse ACLs"
 	}
 	return ""
-}
-
-// writeDB encodes every entry for version v and writes the records, sorted
-// in the target format's order, as a new skiplist or twoskip file.
-func writeDB(dst string, kind dbfile.Kind, v mboxlist.Version, all []mboxlist.Entry, eo *mboxlist.EncodeOptions, racl bool) error {
-	var kvs []mboxlist.KV
-	if racl {
-		if m := mboxlist.RACLMarker(v); m != nil {
-			kvs = append(kvs, *m)
-		}
-	}
-	if eo.ReverseUniqueIDs {
-		if m := mboxlist.RUNQMarker(v); m != nil {
-			kvs = append(kvs, *m)
-		}
-	}
-	for i := range all {
-		recs, err := mboxlist.EncodeRecords(v, &all[i], eo)
-		if err != nil {
-			return exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", all[i].Name, err))
-		}
-		kvs = append(kvs, recs...)
-	}
-	cmpFn := kind.Compare()
-	sort.SliceStable(kvs, func(i, j int) bool { return cmpFn(kvs[i].Key, kvs[j].Key) < 0 })
-	kvs, err := dedupByID(kvs, eo.Names)
-	if err != nil {
-		return err
-	}
-	w, err := dbfile.Create(dst, kind.Format(), nil)
-	if err != nil {
-		return outputErr(err)
-	}
-	for _, kv := range kvs {
-		if err := w.Add(kv.Key, kv.Value); err != nil {
-			if a, ok := w.(cyrusdb.Aborter); ok {
-				a.Abort()
-			}
-			return outputErr(err)
-		}
-	}
-	return outputErr(w.Close())
-}
-
-// dedupByID keeps one I record of each run of sorted records that share an
-// I key (entries with one uniqueid: a tombstone left by a RENAME or a
-// delayed DELETE and the live mailbox), the one mboxlist.PickByID says
-// Cyrus keeps. Any other repeated key is an error.
-func dedupByID(kvs []mboxlist.KV, names *mboxlist.NameConfig) ([]mboxlist.KV, error) {
-	out := kvs[:0]
-	for i := 0; i < len(kvs); {
-		j := i + 1
-		for j < len(kvs) && bytes.Equal(kvs[i].Key, kvs[j].Key) {
-			j++
-		}
-		if j-i == 1 {
-			out = append(out, kvs[i])
-			i = j
-			continue
-		}
-		if kvs[i].Key[0] != mboxlist.KeyID {
-			return nil, duplicateKeyErr(kvs[i].Key)
-		}
-		vals := make([][]byte, 0, j-i)
-		for _, kv := range kvs[i:j] {
-			vals = append(vals, kv.Value)
-		}
-		k, err := mboxlist.PickByID(kvs[i].Key, vals, names)
-		if err != nil {
-			return nil, exitcode.With(exitcode.Input, err)
-		}
-		out = append(out, kvs[i+k])
-		i = j
-	}
-	return out, nil
-}
-
-func duplicateKeyErr(key []byte) error {
-	return exitcode.With(exitcode.Input, fmt.Errorf("two records with the key %q (a name repeats): %w", key, errDuplicateKey))
-}
-
-// writeFileAtomic writes dst through a temporary file in the same
-// directory, synced and renamed over dst.
-func writeFileAtomic(dst string, fn func(w io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp*")
-	if err != nil {
-		return outputErr(err)
-	}
-	fail := func(err error) error {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return outputErr(err)
-	}
-	if err := fn(tmp); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return outputErr(err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		os.Remove(tmp.Name())
-		return outputErr(err)
-	}
-	return nil
-}
-
-// writeEntriesJSON writes a Cyrus 3.6 `ctl_mboxlist -d` dump of every entry
-// (intermediates included: a conversion keeps everything, and an entry
-// without an ACL has no acl member, which Cyrus's undump reads back as no
-// ACL, where ctl_mboxlist -d would print "acl": {}).
-func writeEntriesJSON(w io.Writer, all []mboxlist.Entry) error {
-	enc := mboxlist.NewJSONEncoder(w)
-	enc.KeepNilACL = true
-	for i := range all {
-		if err := enc.Add(&all[i]); err != nil {
-			return outputErr(err)
-		}
-	}
-	return outputErr(enc.Close())
-}
-
-// writeEntriesLegacy writes legacy dump lines of version v.
-func writeEntriesLegacy(w io.Writer, all []mboxlist.Entry, v mboxlist.Version) error {
-	var b []byte
-	for i := range all {
-		var err error
-		b, err = mboxlist.AppendLegacyLine(b[:0], v, &all[i])
-		if err != nil {
-			return exitcode.With(exitcode.Lossy, fmt.Errorf("%s: %w", all[i].Name, err))
-		}
-		if _, err := w.Write(b); err != nil {
-			return outputErr(err)
-		}
-	}
-	return nil
 }

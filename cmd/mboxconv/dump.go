@@ -10,6 +10,7 @@ import (
 	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/dbfile"
 	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mboxfile"
 )
 
 type dumpOptions struct {
@@ -81,7 +82,8 @@ if Cyrus replaces or rewrites the file during the read, the command fails
 	return cmd
 }
 
-func runDump(ctx context.Context, o dumpOptions, path string, stdout, stderr io.Writer) error {
+func runDump(ctx context.Context, o dumpOptions, path string, stdout, stderr io.Writer) (err error) {
+	defer func() { err = exitErr(err) }() // mboxfile errors get their exit status
 	kind, err := sniff(path)
 	if err != nil {
 		return err
@@ -105,29 +107,32 @@ func runDump(ctx context.Context, o dumpOptions, path string, stdout, stderr io.
 	}
 	defer src.Close()
 	if format, _ := dbfile.ParseKind(o.format); format == dbfile.KindLegacy {
-		err = writeLegacy(ctx, out, src, v)
+		err = mboxfile.WriteLegacy(ctx, out, src, v)
 	} else {
-		err = writeJSON(ctx, out, src)
+		err = mboxfile.WriteJSON(ctx, out, src)
 	}
 	if err := out.finish(err); err != nil {
 		return err
 	}
 	// --salvage: the output holds every intact record; what was skipped is
 	// listed on stderr and makes the exit status 3.
-	return src.Finish()
+	if sv := src.Salvaged(); sv != nil {
+		return reportSalvage(stderr, path, sv)
+	}
+	return nil
 }
 
 // dumpRaw prints the committed records like cyr_dbtool show.
 func dumpRaw(path string, kind dbfile.Kind, salvage bool, out *wholeOut, stderr io.Writer) error {
 	if salvage {
-		src, err := openSalvage(path, kind, stderr)
+		src, err := mboxfile.OpenSalvaged(path, kind)
 		if err != nil {
-			return out.finish(err)
+			return out.finish(exitErr(err))
 		}
 		if err := out.finish(inputErr(path, cyrusdb.WriteShow(out, src))); err != nil {
 			return err
 		}
-		return src.report()
+		return reportSalvage(stderr, path, src)
 	}
 	db, err := openDB(path, kind)
 	if err != nil {
@@ -143,4 +148,22 @@ func noteTail(stderr io.Writer, path string, t *cyrusdb.Tail) {
 	if t != nil {
 		fmt.Fprintf(stderr, "mboxconv: note: %s: %s; showing the committed state (Cyrus discards the tail on its next recovery)\n", path, t)
 	}
+}
+
+// reportSalvage lists the places --salvage skipped and the records that
+// may be stale or resurrected on stderr; either is exit status 3.
+func reportSalvage(stderr io.Writer, path string, s *mboxfile.Salvaged) error {
+	if len(s.Skipped) == 0 && len(s.Doubts) == 0 {
+		if s.Ran {
+			fmt.Fprintf(stderr, "mboxconv: salvage: %s: nothing skipped\n", path)
+		}
+		return nil
+	}
+	for _, sk := range s.Skipped {
+		fmt.Fprintf(stderr, "mboxconv: salvage: %s: skipped %s\n", path, sk)
+	}
+	for _, d := range s.Doubts {
+		fmt.Fprintf(stderr, "mboxconv: salvage: %s: %s\n", path, d)
+	}
+	return exitcode.With(exitcode.Input, fmt.Errorf("%s: salvage skipped %d damaged place(s) and output %d record(s) that may be stale or resurrected (listed above); every record output is one Cyrus committed", path, len(s.Skipped), len(s.Doubts)))
 }

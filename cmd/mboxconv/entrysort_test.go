@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mboxfile"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 )
@@ -127,12 +128,12 @@ func TestImportShuffledJSONSortedOnDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("TMPDIR", tmp)
-	old := entrySortBudget
-	entrySortBudget = 16 << 10
-	t.Cleanup(func() { entrySortBudget = old })
+	old := mboxfile.EntrySortBudget
+	mboxfile.EntrySortBudget = 16 << 10
+	t.Cleanup(func() { mboxfile.EntrySortBudget = old })
 
 	es := sortTestEntries(600)
-	sortByDBName(es, nil)
+	mboxfile.SortByDBName(es, nil)
 	inOrder := filepath.Join(dir, "inorder.json")
 	writeJSONDump(t, inOrder, es)
 	rand.New(rand.NewSource(7)).Shuffle(len(es), func(i, j int) { es[i], es[j] = es[j], es[i] })
@@ -171,30 +172,5 @@ func TestImportShuffledJSONSortedOnDisk(t *testing.T) {
 	}
 	if _, err := os.Stat(c); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("failed import left %s: %v", c, err)
-	}
-}
-
-// The run form of an entry gives back an equal entry, every field
-// included (nil and empty ACL and history, Empty bits, JMAPID, a negative
-// mtime); a cut or lengthened record is an error, never a wrong entry.
-func TestSortEntryRoundTrip(t *testing.T) {
-	es := sortTestEntries(12)
-	x := mboxlist.Entry{Name: "user.x", Type: mboxlist.TypeCalendar | mboxlist.FlagLegacyDirs, Server: "",
-		ACL: mboxlist.ACL{}, History: []mboxlist.HistoryItem{}, JMAPID: "J1", Mtime: -5, UIDValidity: 1<<32 - 1,
-		CreatedModseq: 1<<64 - 1, LegacySpecialUse: "\\Sent"}
-	x.SetPresent(mboxlist.FieldServer, true)
-	x.SetPresent(mboxlist.FieldUniqueID, true)
-	es = append(es, x, mboxlist.Entry{})
-	for _, e := range es {
-		b := appendSortEntry(nil, &e)
-		var got mboxlist.Entry
-		if err := decodeSortEntry(b, &got); err != nil || !reflect.DeepEqual(got, e) {
-			t.Fatalf("%q: got %+v, %v; want %+v", e.Name, got, err, e)
-		}
-		for _, bad := range [][]byte{b[:len(b)-1], append(append([]byte{}, b...), 0)} {
-			if err := decodeSortEntry(bad, &got); !errors.Is(err, errSortRecord) {
-				t.Fatalf("%q: a record of %d bytes (of %d) decoded: %v", e.Name, len(bad), len(b), err)
-			}
-		}
 	}
 }

@@ -14,10 +14,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/murderkit/murderkit/convert"
+	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/dbfile"
 	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mboxfile"
 	"github.com/murderkit/murderkit/mboxlist"
-	"github.com/murderkit/murderkit/registry"
 )
 
 type exportOptions struct {
@@ -180,9 +181,6 @@ func removeStaleTemps(dst string, keep ...string) {
 	}
 }
 
-// errExportStopped stops the listing after the consumer of its entries failed.
-var errExportStopped = errors.New("export stopped")
-
 // spoolError is a failure to write the export's spool (an output error,
 // not the registry's).
 type spoolError struct{ err error }
@@ -192,6 +190,13 @@ func (e *spoolError) Error() string { return e.err.Error() }
 func globEscape(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
 	return r.Replace(s)
+}
+
+// spoolDir is the spool directory of an export job to dst: named after the
+// job, so that a rerun of the same job finds a sealed spool
+// (mboxfile.RecordSpool.Seal).
+func spoolDir(dst, job string) string {
+	return filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-spool-"+job[:16])
 }
 
 // exportRun is one run of export: what its steps share.
@@ -214,7 +219,7 @@ type exportRun struct {
 	// A spool that a killed run of the same job sealed, while the registry
 	// has not changed since, holds everything the listing would give:
 	// continue from it (see Seal).
-	spool     *recordSpool
+	spool     *mboxfile.RecordSpool
 	job       string
 	rev0      int64
 	resumed   bool
@@ -225,7 +230,8 @@ type exportRun struct {
 // runExport lists the registry into DST and reads DST back: open the
 // registry, continue from a sealed spool or start one, list and convert,
 // seal, write DST, verify it.
-func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr io.Writer) error {
+func runExport(ctx context.Context, o exportOptions, dst string, stdout, stderr io.Writer) (err error) {
+	defer func() { err = exitErr(err) }() // mboxfile errors get their exit status
 	r := &exportRun{o: o, dst: dst, stdout: stdout, stderr: stderr}
 	r.to, _ = dbfile.ParseKind(o.to) // checked (checkTarget)
 	r.v, _ = parseVersion(o.cyrusVersion)
@@ -314,10 +320,10 @@ func (r *exportRun) resume(ctx context.Context) error {
 		return exitcode.With(exitcode.Registry, err)
 	}
 	var cp exportCheckpoint
-	sp, ok, err := openSealedSpool(spoolDir(r.dst, r.job), r.to.Compare(), &cp)
+	sp, ok, err := mboxfile.OpenSealedSpool(spoolDir(r.dst, r.job), r.to.Compare(), &cp)
 	if err == nil && ok && cp.Job == r.job && cp.Revision == r.rev0 && cp.Summary != nil {
 		r.spool, r.resumed, r.sealed = sp, true, true
-		removeStaleTemps(r.dst, r.spool.dir) // a file the killed run was writing
+		removeStaleTemps(r.dst, r.spool.Dir()) // a file the killed run was writing
 		r.sum = cp.Summary
 		r.sum.Digest = &convert.Digest{IgnoreMtime: r.ignoreMtime}
 		r.sum.Digest.Restore(cp.Digest)
@@ -334,7 +340,7 @@ func (r *exportRun) resume(ctx context.Context) error {
 func (r *exportRun) startSpool() error {
 	removeStaleTemps(r.dst)
 	var err error
-	r.spool, err = newRecordSpoolIn(spoolDir(r.dst, r.job), r.to.Compare(), spoolBudget)
+	r.spool, err = mboxfile.NewRecordSpool(spoolDir(r.dst, r.job), r.to.Compare(), mboxfile.SpoolBudget)
 	if err != nil {
 		return outputErr(err)
 	}
@@ -402,7 +408,7 @@ func (r *exportRun) list(ctx context.Context) error {
 		sum.Digest.Merge(d)
 	}
 	if err == nil && spool != nil {
-		if ferr := spool.wait(); ferr != nil {
+		if ferr := spool.Wait(); ferr != nil {
 			err = &spoolError{ferr}
 		}
 	}
@@ -460,15 +466,15 @@ func (r *exportRun) write() error {
 	switch r.to {
 	case dbfile.KindJSON, dbfile.KindLegacy:
 		// The order of ctl_mboxlist -d: raw 3.6 dbname.
-		sortByDBName(r.all, nil)
+		mboxfile.SortByDBName(r.all, nil)
 		removeStaleTemps(r.dst)
-		err = writeFileAtomic(r.dst, func(w io.Writer) error {
+		err = mboxfile.WriteFileAtomic(r.dst, func(w io.Writer) error {
 			out := newOut(w)
 			var err error
 			if r.to == dbfile.KindJSON {
-				err = writeEntriesJSON(out, r.all)
+				err = mboxfile.WriteEntriesJSON(out, r.all)
 			} else {
-				err = writeEntriesLegacy(out, r.all, r.v)
+				err = mboxfile.WriteEntriesLegacy(out, r.all, r.v)
 			}
 			if err != nil {
 				return err
@@ -476,7 +482,7 @@ func (r *exportRun) write() error {
 			return out.Flush()
 		})
 	default:
-		err = writeDBFromSpool(r.dst, r.to, r.spool)
+		err = mboxfile.WriteDBFromSpool(r.dst, r.to, r.spool)
 	}
 	r.prog.Add(int(r.sum.Selected))
 	r.prog.Done()
@@ -498,8 +504,9 @@ func (r *exportRun) verify(ctx context.Context) error {
 		got = &convert.Digest{IgnoreMtime: r.ignoreMtime}
 	} else {
 		var err error
-		if got, err = fileDigest(ctx, r.dst, r.ignoreMtime, r.stderr, r.v); err != nil {
-			return err
+		o := mboxfile.OpenOptions{AllowCrashTail: allowCrashTail, OnTail: func(t *cyrusdb.Tail) { noteTail(r.stderr, r.dst, t) }}
+		if got, err = mboxfile.FileDigest(ctx, r.dst, r.ignoreMtime, o, r.v); err != nil {
+			return exitErr(err)
 		}
 	}
 	if d := r.sum.Digest.Compare(got); d != nil {
@@ -507,34 +514,4 @@ func (r *exportRun) verify(ctx context.Context) error {
 	}
 	r.sum.Verified = true
 	return nil
-}
-
-// fileDigest digests every mailbox of a file (any format). legacy, when
-// given, is the version of legacy dump lines: lines without a `>` part
-// (entries without a uniqueid, as every entry that came over MUPDATE) do
-// not tell a 3.6 `-u -L` file from an older dump.
-func fileDigest(ctx context.Context, path string, ignoreMtime bool, stderr io.Writer, legacy ...mboxlist.Version) (*convert.Digest, error) {
-	kind, err := sniff(path)
-	if err != nil {
-		return nil, err
-	}
-	src, err := openSource(ctx, path, kind, false, stderr)
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close()
-	if kind == dbfile.KindLegacy && len(legacy) > 0 {
-		src.version = legacy[0]
-	}
-	if src.kind.IsDB() && src.version == mboxlist.V36 {
-		return digestDB36(ctx, src, ignoreMtime)
-	}
-	d := &convert.Digest{IgnoreMtime: ignoreMtime}
-	err = src.entries(ctx, func(e *mboxlist.Entry) error {
-		re := registry.Entry{Entry: *e}
-		re.Normalize()
-		d.Add(&re)
-		return nil
-	})
-	return d, err
 }

@@ -2,19 +2,14 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
-	"github.com/murderkit/murderkit/convert"
 	"github.com/murderkit/murderkit/internal/exitcode"
-	"github.com/murderkit/murderkit/mboxlist"
-	"github.com/murderkit/murderkit/registry"
 )
 
 // pipelineDump writes a 3.6 JSON dump of n mailboxes (many export batches);
@@ -112,77 +107,5 @@ func TestExportPipelineOrder(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(conv); !bytes.Equal(b, files[0]) {
 		t.Fatalf("the export (%d bytes) differs from convert's file (%d bytes)", len(files[0]), len(b))
-	}
-}
-
-// TestDigestDB36 checks the parallel read-back digest against the plain
-// one (src.entries, one goroutine) on files with name histories, and that
-// a missing entry or a changed history shows.
-func TestDigestDB36(t *testing.T) {
-	ctx := context.Background()
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	many := filepath.Join(t.TempDir(), "many.db")
-	if _, stderr, code := run(t, "convert", pipelineDump(t, 3000), many, "--to", "twoskip"); code != 0 {
-		t.Fatalf("convert: %s", stderr)
-	}
-	plain := func(path string) *convert.Digest {
-		kind, err := sniff(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, err := openSource(ctx, path, kind, false, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer src.Close()
-		d := &convert.Digest{}
-		err = src.entries(ctx, func(e *mboxlist.Entry) error {
-			re := registry.Entry{Entry: *e}
-			re.Normalize()
-			d.Add(&re)
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	for _, path := range []string{many, filepath.Join(fixtures, "types.twoskip.db"), filepath.Join(fixtures, "sample.skiplist.db")} {
-		want := plain(path)
-		for _, procs := range []int{1, 3} {
-			runtime.GOMAXPROCS(procs)
-			got, err := fileDigest(ctx, path, false, io.Discard)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := want.Compare(got); d != nil || got.Total() == 0 {
-				t.Fatalf("%s, %d workers: %v (%d entries)", path, procs, d, got.Total())
-			}
-		}
-	}
-	// One entry less, and one history changed: both differ.
-	dump := pipelineDump(t, 3000)
-	b, _ := os.ReadFile(dump)
-	for name, edit := range map[string]func(string) string{
-		"missing": func(s string) string {
-			i := strings.Index(s, `"user.u01234": {`)
-			j := strings.Index(s[i:], "\n")
-			return s[:i] + s[i+j+1:]
-		},
-		"history": func(s string) string { return strings.Replace(s, `"user.old00970"`, `"user.old00971"`, 1) },
-	} {
-		p := filepath.Join(t.TempDir(), name+".json")
-		os.WriteFile(p, []byte(edit(string(b))), 0o600)
-		db := filepath.Join(t.TempDir(), name+".db")
-		if _, stderr, code := run(t, "convert", p, db, "--to", "twoskip"); code != 0 {
-			t.Fatalf("%s: convert: %s", name, stderr)
-		}
-		got, err := fileDigest(ctx, db, false, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := plain(many).Compare(got); len(d) == 0 {
-			t.Fatalf("%s: the digest did not change", name)
-		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/murderkit/murderkit/convert"
+	"github.com/murderkit/murderkit/mboxfile"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/leveldb"
 )
@@ -56,7 +57,7 @@ func TestExportResumesFromSealedSpool(t *testing.T) {
 		if _, _, code := run(t, "export", "--registry", reg, dst, "--to", "twoskip"); code == 0 {
 			t.Fatal("the stopped export succeeded")
 		}
-		if m, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), ".mailboxes.db.tmp-spool-*", sealedFile)); len(m) != 1 {
+		if m, _ := filepath.Glob(filepath.Join(filepath.Dir(dst), ".mailboxes.db.tmp-spool-*", mboxfile.SealedFile)); len(m) != 1 {
 			t.Fatalf("no sealed spool after the stop: %v", m)
 		}
 		if _, err := os.Stat(dst); err == nil {

@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -146,27 +143,14 @@ A leveldb registry has one owner process: stop murder-bridge first.`,
 // isRegistryURL tells a registry URL from a file path.
 func isRegistryURL(s string) bool { return strings.Contains(s, "://") }
 
-// fileIdentity is what makes a file's content the same across runs for a
-// checkpoint: path, size and modification time.
-func fileIdentity(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return "", err
-	}
-	return abs + "\x00" + strconv.FormatInt(st.Size(), 10) + "\x00" + strconv.FormatInt(st.ModTime().UnixNano(), 10), nil
-}
-
 // runImport imports src. An import into a leveldb path that did not exist
 // which fails before it stored anything (or a dry run) removes the
 // directories it created: a mistyped path leaves no empty registry behind.
 // A registry holding anything stays (an interrupted import resumes there).
-func runImport(ctx context.Context, o importOptions, src string, stdout, stderr io.Writer) error {
+func runImport(ctx context.Context, o importOptions, src string, stdout, stderr io.Writer) (err error) {
+	defer func() { err = exitErr(err) }() // mboxfile errors get their exit status
 	created := newRegistryDir(o.registry)
-	err := importInto(ctx, o, src, stdout, stderr)
+	err = importInto(ctx, o, src, stdout, stderr)
 	if created != "" && (err != nil || o.dryRun) {
 		removed, rerr := removeIfNothingStored(context.WithoutCancel(ctx), o.registry, created)
 		switch {
@@ -279,9 +263,8 @@ func importInto(ctx context.Context, o importOptions, src string, stdout, stderr
 		case errors.Is(err, mboxlist.ErrCyrusLimit): // a bad source entry, from a file or a registry
 			return exitcode.With(exitcode.Input, err)
 		}
-		var ee *exitcode.Error
-		if errors.As(err, &ee) {
-			return err
+		if classified(err) { // a source's error (mboxfile) included
+			return exitErr(err)
 		}
 		if isRegistryURL(src) || strings.Contains(err.Error(), "registry") {
 			return exitcode.With(exitcode.Registry, err)
@@ -344,7 +327,7 @@ func openEntrySource(ctx context.Context, src string, wantTotal, streamJSON bool
 		// URL and the checkpoint relies on the idempotent import.
 		return each, total, "registry\x00" + src, func() { st.Close() }, nil
 	}
-	ident, err = fileIdentity(src)
+	ident, err = convert.FileIdentity(src)
 	if err != nil {
 		return nil, 0, "", nil, exitcode.With(exitcode.Input, err)
 	}
@@ -356,19 +339,13 @@ func openEntrySource(ctx context.Context, src string, wantTotal, streamJSON bool
 	if err != nil {
 		return nil, 0, "", nil, err
 	}
-	s.streamJSON = streamJSON
-	if wantTotal && kind.IsDB() && s.version == mboxlist.V36 {
-		var n int64
-		if err := s.db.Iterate(func(k, _ []byte) error {
-			if len(k) > 0 && k[0] == mboxlist.KeyName {
-				n++
-			}
-			return nil
-		}); err == nil {
+	s.StreamJSON = streamJSON
+	if wantTotal {
+		if n, ok := s.Count(); ok {
 			total = n
 		}
 	}
-	return s.entries36, total, ident, func() { s.Close() }, nil
+	return s.Entries36, total, ident, func() { s.Close() }, nil
 }
 
 // reportFlags are the progress and summary flags shared by import and export.

@@ -79,3 +79,31 @@ func TestImport(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestImportDamagedSourceExit: damage that the import meets while it reads
+// a file (past the version check at its start) is exit status 3, an input
+// error naming the file, whether the import goes in batches or in bulk —
+// also when the file's path has "registry" in it, which must not make it
+// a registry error.
+func TestImportDamagedSourceExit(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(fixtures, "sample.twoskip.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "registry-copy")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "mailboxes.db")
+	b[len(b)*3/4] ^= 0x55
+	if err := os.WriteFile(bad, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, bulk := range []string{"auto", "off"} {
+		reg := "leveldb://" + filepath.Join(t.TempDir(), "reg")
+		out, stderr, code := run(t, "import", bad, "--registry", reg, "--bulk", bulk, "--quiet", "--checkpoint", filepath.Join(t.TempDir(), "cp"))
+		if code != exitcode.Input || out != "" || !strings.Contains(stderr, bad+": ") {
+			t.Errorf("--bulk %s: exit %d, stdout %q, stderr %q; want exit 3 naming %s", bulk, code, out, stderr, bad)
+		}
+	}
+}

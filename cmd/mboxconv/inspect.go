@@ -14,6 +14,7 @@ import (
 
 	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/mboxfile"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/skiplist"
 	"github.com/murderkit/murderkit/twoskip"
@@ -115,7 +116,8 @@ func (inv *inventory) add(e *mboxlist.Entry, c *mboxlist.NameConfig) {
 	}
 }
 
-func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) error {
+func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) (err error) {
+	defer func() { err = exitErr(err) }() // mboxfile errors get their exit status
 	kind, err := sniff(path)
 	if err != nil {
 		return err
@@ -156,17 +158,17 @@ func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) erro
 			damage = err
 		} else {
 			defer src.Close()
-			fmt.Fprintf(out, "values:     Cyrus %s%s\n", src.version, versionNote(src))
-			damage = src.records(ctx, func(_ []byte, rec *mboxlist.Record) error {
+			fmt.Fprintf(out, "values:     Cyrus %s%s\n", src.Version, versionNote(src))
+			damage = src.Records(ctx, func(_ []byte, rec *mboxlist.Record) error {
 				inv.records[rec.Kind.String()]++
 				if rec.Kind == mboxlist.KindEntry {
-					inv.add(&rec.Entry, src.names)
+					inv.add(&rec.Entry, src.Names())
 				}
 				return nil
 			})
 		}
 	} else {
-		all, v, err := readDump(path, kind, 0)
+		all, v, err := mboxfile.ReadDump(path, kind, 0)
 		if err != nil {
 			damage = err
 		}
@@ -199,8 +201,8 @@ func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(out, "  by domain:    %s\n", countLine(inv.byDomain))
 		fmt.Fprintf(out, "  no uniqueid:  %d\n", inv.noUniqueID)
 	}
-	if tail != nil && largeTail(tail, fi.Size()) {
-		fmt.Fprintf(out, "crash tail: %s (most of the file: read with --allow-crash-tail; the committed state leaves out %s)\n", tail, tailShare(tail, fi.Size()))
+	if tail != nil && mboxfile.LargeTail(tail, fi.Size()) {
+		fmt.Fprintf(out, "crash tail: %s (most of the file: read with --allow-crash-tail; the committed state leaves out %s)\n", tail, mboxfile.TailShare(tail, fi.Size()))
 	} else if tail != nil {
 		fmt.Fprintf(out, "crash tail: %s (not damage: a small uncommitted transaction; the committed state is complete)\n", tail)
 	} else if kind.IsDB() {
@@ -217,11 +219,11 @@ func runInspect(ctx context.Context, path string, stdout, stderr io.Writer) erro
 	return out.finish()
 }
 
-func versionNote(s *source) string {
+func versionNote(s *mboxfile.Source) string {
 	switch {
-	case s.version == mboxlist.V36:
+	case s.Version == mboxlist.V36:
 		return " (N/I keys)"
-	case !s.decided:
+	case !s.Decided:
 		return " or older (no key decides; Cyrus 3.6's ctl_cyrusdb -r would run its upgrade, with losses)"
 	}
 	return " (Cyrus 3.6's ctl_cyrusdb -r would run its upgrade, with losses: use mboxconv convert)"

@@ -125,7 +125,7 @@ func loadFile(ctx context.Context, path string, kind dbfile.Kind, stderr io.Writ
 	defer src.Close()
 	m := map[string]mboxlist.Entry{}
 	var order []string
-	err = src.entries36(ctx, func(e *mboxlist.Entry) error {
+	err = src.Entries36(ctx, func(e *mboxlist.Entry) error {
 		if _, dup := m[e.Name]; !dup {
 			order = append(order, e.Name)
 		}
@@ -185,7 +185,8 @@ type verifyDelta struct {
 	Fields []mboxlist.FieldDiff `json:"fields"`
 }
 
-func runVerify(ctx context.Context, o verifyOptions, p1, p2 string, stdout, stderr io.Writer) error {
+func runVerify(ctx context.Context, o verifyOptions, p1, p2 string, stdout, stderr io.Writer) (err error) {
+	defer func() { err = exitErr(err) }() // mboxfile errors get their exit status
 	m1, order1, dump1, err := loadSource(ctx, o, p1, stderr)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package mboxfile
 
 import (
 	"bytes"
@@ -15,12 +15,12 @@ import (
 	"github.com/murderkit/murderkit/mboxlist"
 )
 
-// spoolBudget is the bytes of keys and values a recordSpool holds in memory
+// SpoolBudget is the bytes of keys and values a RecordSpool holds in memory
 // before it sorts them and writes them out as a run (extsort.Sorter: two
 // such buffers exist, one filled while the other is sorted and written).
-const spoolBudget = 32 << 20
+const SpoolBudget = 32 << 20
 
-// recordSpool is an external sort of the records of a mailboxes.db, so that
+// RecordSpool is an external sort of the records of a mailboxes.db, so that
 // an export holds a bounded amount of them in memory. Records offered as
 // "ordered" (the N record of each entry, listed in raw 3.6 dbname order by
 // the registry, which is the file's order of those keys) go to the sorter's
@@ -30,9 +30,9 @@ const spoolBudget = 32 << 20
 // bounded runs (extsort.Sorter). Merge then yields all records in the
 // file's order, refusing two equal keys.
 //
-// The runs live in a directory beside DST named ".DST.tmp-spool*", which
-// removeStaleTemps clears after a killed run.
-type recordSpool struct {
+// The runs live in a directory of their own (mboxconv export: beside DST,
+// named ".DST.tmp-spool*", which a rerun clears after a killed run).
+type RecordSpool struct {
 	dir    string
 	sorter *extsort.Sorter
 }
@@ -40,15 +40,10 @@ type recordSpool struct {
 // orderedRun is the name of the presorted run in a spool directory.
 const orderedRun = "ordered"
 
-// spoolDir is the spool directory of an export job to dst: named after the
-// job, so that a rerun of the same job finds a sealed spool (Seal).
-func spoolDir(dst, job string) string {
-	return filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-spool-"+job[:16])
-}
-
-// newRecordSpoolIn makes a spool in dir, which must not exist; budget is
-// the sorter's (spoolBudget).
-func newRecordSpoolIn(dir string, cmp func(a, b []byte) int, budget int) (*recordSpool, error) {
+// NewRecordSpool makes a spool in dir, which must not exist; cmp is the
+// key order of the file (dbfile.Kind.Compare), budget the sorter's
+// (SpoolBudget).
+func NewRecordSpool(dir string, cmp func(a, b []byte) int, budget int) (*RecordSpool, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -57,12 +52,12 @@ func newRecordSpoolIn(dir string, cmp func(a, b []byte) int, budget int) (*recor
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	return &recordSpool{dir: dir, sorter: s}, nil
+	return &RecordSpool{dir: dir, sorter: s}, nil
 }
 
-// sealedFile is the checkpoint of a spool that holds every record of an
+// SealedFile is the checkpoint of a spool that holds every record of an
 // export: its runs and what the caller needs to go on (meta).
-const sealedFile = "sealed.json"
+const SealedFile = "sealed.json"
 
 type sealedSpool struct {
 	Runs []string        `json:"runs"` // file names in the spool directory, after the ordered run
@@ -72,8 +67,8 @@ type sealedSpool struct {
 // Seal makes the spool a checkpoint: every run is written and synced, then
 // sealed.json (the runs and meta) is written, synced and renamed into
 // place. A rerun of the same job can then merge the spool without listing
-// again (openSealedSpool).
-func (s *recordSpool) Seal(meta any) error {
+// again (OpenSealedSpool).
+func (s *RecordSpool) Seal(meta any) error {
 	if err := s.sorter.Finish(); err != nil {
 		return err
 	}
@@ -95,14 +90,14 @@ func (s *recordSpool) Seal(meta any) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(s.dir, sealedFile+".tmp")
+	tmp := filepath.Join(s.dir, SealedFile+".tmp")
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
 	if err := syncPath(tmp); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, sealedFile)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(s.dir, SealedFile)); err != nil {
 		return err
 	}
 	return syncPath(s.dir)
@@ -117,10 +112,10 @@ func syncPath(name string) error {
 	return f.Sync()
 }
 
-// openSealedSpool opens the sealed spool in dir, filling meta from its
+// OpenSealedSpool opens the sealed spool in dir, filling meta from its
 // checkpoint; ok is false (and the error nil) when dir holds none.
-func openSealedSpool(dir string, cmp func(a, b []byte) int, meta any) (s *recordSpool, ok bool, err error) {
-	b, err := os.ReadFile(filepath.Join(dir, sealedFile))
+func OpenSealedSpool(dir string, cmp func(a, b []byte) int, meta any) (s *RecordSpool, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, SealedFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, false, nil
 	}
@@ -129,10 +124,10 @@ func openSealedSpool(dir string, cmp func(a, b []byte) int, meta any) (s *record
 	}
 	var sp sealedSpool
 	if err := json.Unmarshal(b, &sp); err != nil {
-		return nil, false, fmt.Errorf("%s: %w", filepath.Join(dir, sealedFile), err)
+		return nil, false, fmt.Errorf("%s: %w", filepath.Join(dir, SealedFile), err)
 	}
 	if err := json.Unmarshal(sp.Meta, meta); err != nil {
-		return nil, false, fmt.Errorf("%s: %w", filepath.Join(dir, sealedFile), err)
+		return nil, false, fmt.Errorf("%s: %w", filepath.Join(dir, SealedFile), err)
 	}
 	var files []string
 	for _, r := range append([]string{orderedRun}, sp.Runs...) {
@@ -141,33 +136,34 @@ func openSealedSpool(dir string, cmp func(a, b []byte) int, meta any) (s *record
 		}
 		files = append(files, filepath.Join(dir, r))
 	}
-	return &recordSpool{dir: dir, sorter: extsort.ReopenSorter(dir, spoolBudget, cmp, files)}, true, nil
+	return &RecordSpool{dir: dir, sorter: extsort.ReopenSorter(dir, SpoolBudget, cmp, files)}, true, nil
 }
 
 // Remove deletes every file of the spool.
-func (s *recordSpool) Remove() {
+func (s *RecordSpool) Remove() {
 	s.sorter.Close()
 	os.RemoveAll(s.dir)
 }
 
 // Add spools one record. ordered says it may go to the ordered run.
-func (s *recordSpool) Add(key, value []byte, ordered bool) error {
+func (s *RecordSpool) Add(key, value []byte, ordered bool) error {
 	if ordered {
 		return s.sorter.AddSorted(key, value)
 	}
 	return s.sorter.Add(key, value)
 }
 
-// wait waits for the run being written, if any, and returns its error.
-func (s *recordSpool) wait() error { return s.sorter.Wait() }
+// Wait waits for the run being written, if any, and returns its error
+// (Add reports it only when the next buffer is full).
+func (s *RecordSpool) Wait() error { return s.sorter.Wait() }
 
-// errDuplicateKey reports two records with one key.
-var errDuplicateKey = errors.New("duplicate key")
+// Dir is the spool's directory.
+func (s *RecordSpool) Dir() string { return s.dir }
 
 // Merge calls fn with every spooled record in order; two records with the
-// same key are an exitcode.Input error. The key and value passed to fn are
+// same key are an Input error. The key and value passed to fn are
 // valid only during the call.
-func (s *recordSpool) Merge(fn func(key, value []byte) error) error {
+func (s *RecordSpool) Merge(fn func(key, value []byte) error) error {
 	// Records with one key come out one after another: an I key may repeat
 	// (entries sharing a uniqueid, see dedupByID), and the group is held
 	// until the key changes; any other key may not.
@@ -176,7 +172,7 @@ func (s *recordSpool) Merge(fn func(key, value []byte) error) error {
 		if len(group) == 0 {
 			return nil
 		}
-		kvs, err := dedupByID(group, nil) // names only shape the error text
+		kvs, err := DedupByID(group, nil) // names only shape the error text
 		if err != nil {
 			return err
 		}
@@ -211,9 +207,9 @@ func (s *recordSpool) Merge(fn func(key, value []byte) error) error {
 	return flush()
 }
 
-// writeDBFromSpool writes every spooled record, in order, as a new skiplist
-// or twoskip file dst (as writeDB does with records held in memory).
-func writeDBFromSpool(dst string, kind dbfile.Kind, s *recordSpool) error {
+// WriteDBFromSpool writes every spooled record, in order, as a new skiplist
+// or twoskip file dst (as WriteDB does with records held in memory).
+func WriteDBFromSpool(dst string, kind dbfile.Kind, s *RecordSpool) error {
 	w, err := dbfile.Create(dst, kind.Format(), nil)
 	if err != nil {
 		return outputErr(err)
@@ -252,7 +248,7 @@ func writeDBFromSpool(dst string, kind dbfile.Kind, s *recordSpool) error {
 	var cur *kvBatch
 	err = s.Merge(func(key, value []byte) error {
 		if stop.Load() {
-			return errExportStopped
+			return errStop
 		}
 		if cur == nil {
 			select {
@@ -282,7 +278,7 @@ func writeDBFromSpool(dst string, kind dbfile.Kind, s *recordSpool) error {
 		if addErr != nil {
 			return outputErr(addErr)
 		}
-		if errors.Is(err, errDuplicateKey) {
+		if errors.Is(err, ErrDuplicateKey) {
 			return err
 		}
 		return outputErr(fmt.Errorf("spool: %w", err))

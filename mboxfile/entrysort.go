@@ -1,4 +1,4 @@
-package main
+package mboxfile
 
 import (
 	"bytes"
@@ -8,16 +8,15 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/internal/extsort"
 	"github.com/murderkit/murderkit/mboxlist"
 )
 
-// entrySortBudget is the bytes of encoded entries (about 150 to 300 each)
+// EntrySortBudget is the bytes of encoded entries (about 150 to 300 each)
 // an entrySorter buffers before it writes them as a sorted run; at most two
 // buffers and their index exist (extsort.Sorter), about 2.5 times this.
 // A variable for the tests that make the entries go through runs on disk.
-var entrySortBudget = 64 << 20
+var EntrySortBudget = 64 << 20
 
 // entrySortPattern names the temporary directory of the runs in $TMPDIR.
 const entrySortPattern = "mboxconv-sort-"
@@ -33,10 +32,10 @@ const entrySortPattern = "mboxconv-sort-"
 // runs go into a temporary directory in $TMPDIR, made only when the
 // entries do not fit in one buffer and removed at the end. Nothing reaches
 // fn before read has returned without an error, as when the entries were
-// held in memory. Writing the runs failing (no room in $TMPDIR) is exit
-// status 4, naming the directory.
+// held in memory. Writing the runs failing (no room in $TMPDIR) is an
+// Output error naming the directory.
 func sortedByDBName(ctx context.Context, names *mboxlist.NameConfig, read func(add func(e *mboxlist.Entry) error) error, fn func(e *mboxlist.Entry) error) error {
-	s := extsort.NewTempSorter(entrySortPattern, entrySortBudget, bytes.Compare)
+	s := extsort.NewTempSorter(entrySortPattern, EntrySortBudget, bytes.Compare)
 	defer s.Close()
 	var key, val []byte
 	var sortErr error
@@ -65,7 +64,7 @@ func sortedByDBName(ctx context.Context, names *mboxlist.NameConfig, read func(a
 			}
 		}
 		if err := decodeSortEntry(v, &e); err != nil {
-			return exitcode.With(exitcode.Internal, err)
+			return &Error{Internal, err}
 		}
 		fnErr = fn(&e)
 		return fnErr
@@ -76,13 +75,13 @@ func sortedByDBName(ctx context.Context, names *mboxlist.NameConfig, read func(a
 	return err
 }
 
-// sortTempErr is a failure of the sort's temporary files: exit status 4.
+// sortTempErr is a failure of the sort's temporary files (Output).
 func sortTempErr(s *extsort.Sorter, err error) error {
 	where := s.Dir()
 	if where == "" {
 		where = os.TempDir()
 	}
-	return exitcode.With(exitcode.Output, fmt.Errorf("sorting the entries by dbname in temporary files under %s (set TMPDIR to a directory with room): %w", where, err))
+	return &Error{Output, fmt.Errorf("sorting the entries by dbname in temporary files under %s (set TMPDIR to a directory with room): %w", where, err)}
 }
 
 // errSortRecord: a run record that does not decode, which only a bug or a

@@ -1,4 +1,4 @@
-package main
+package mboxfile
 
 import (
 	"bytes"
@@ -13,7 +13,6 @@ import (
 
 	"github.com/murderkit/murderkit/cyrusdb"
 	"github.com/murderkit/murderkit/dbfile"
-	"github.com/murderkit/murderkit/internal/exitcode"
 	"github.com/murderkit/murderkit/internal/extsort"
 )
 
@@ -25,7 +24,7 @@ func TestExportSpoolOrder(t *testing.T) {
 		t.Run(format.String(), func(t *testing.T) {
 			dir := t.TempDir()
 			cmp := format.Compare()
-			s, err := newRecordSpoolIn(filepath.Join(dir, ".out.db.tmp-spool"), cmp, 512) // many runs
+			s, err := NewRecordSpool(filepath.Join(dir, ".out.db.tmp-spool"), cmp, 512) // many runs
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,8 +89,8 @@ func TestExportSpoolOrder(t *testing.T) {
 // the one Cyrus keeps, and two live mailboxes with one uniqueid are an
 // input error naming both.
 func TestExportSpoolDuplicate(t *testing.T) {
-	spool := func(recs ...[2]string) *recordSpool {
-		s, err := newRecordSpoolIn(filepath.Join(t.TempDir(), ".out.db.tmp-spool"), cyrusdb.CompareRaw, 64) // several runs
+	spool := func(recs ...[2]string) *RecordSpool {
+		s, err := NewRecordSpool(filepath.Join(t.TempDir(), ".out.db.tmp-spool"), cyrusdb.CompareRaw, 64) // several runs
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +115,7 @@ func TestExportSpoolDuplicate(t *testing.T) {
 
 	s = spool([2]string{"Na", "x"}, [2]string{"Nb", "x"}, [2]string{"Iu1", "y"}, [2]string{"Na", "x"})
 	err := s.Merge(func(k, v []byte) error { return nil })
-	if !errors.Is(err, errDuplicateKey) || exitcode.Of(err) != exitcode.Input {
+	if !errors.Is(err, ErrDuplicateKey) || ClassOf(err) != Input {
 		t.Fatalf("Merge = %v, want a duplicate-key input error", err)
 	}
 	if !bytes.Contains([]byte(err.Error()), []byte(`"Na"`)) {
@@ -126,7 +125,7 @@ func TestExportSpoolDuplicate(t *testing.T) {
 	live1 := "%(T e N user\x1Fa V 7 M 2 H ())"
 	s = spool([2]string{"Iu1", live1}, [2]string{"Iu1", live2})
 	err = s.Merge(func(k, v []byte) error { return nil })
-	if exitcode.Of(err) != exitcode.Input || !strings.Contains(err.Error(), "user.a") || !strings.Contains(err.Error(), "user.b") {
+	if ClassOf(err) != Input || !strings.Contains(err.Error(), "user.a") || !strings.Contains(err.Error(), "user.b") {
 		t.Fatalf("two live mailboxes with one uniqueid: %v", err)
 	}
 	s.Remove()

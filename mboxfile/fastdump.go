@@ -1,4 +1,4 @@
-package main
+package mboxfile
 
 import (
 	"context"
@@ -44,7 +44,7 @@ func (b *dumpBatch) full() bool { return len(b.kv) >= batchRecords || len(b.aren
 
 // work decodes the batch's N records and prints their JSON members, each
 // preceded by the ",\n" separator (the writer drops the first one).
-func (b *dumpBatch) work(src *source) {
+func (b *dumpBatch) work(src *Source) {
 	names := src.names
 	defer close(b.done)
 	if need := 2 * len(b.arena); cap(b.out) < need {
@@ -59,7 +59,7 @@ func (b *dumpBatch) work(src *source) {
 			b.err = err
 			return
 		}
-		if err := src.checkRecord(k, b.offs[i], &rec); err != nil {
+		if err := src.CheckRecord(k, b.offs[i], &rec); err != nil {
 			b.err = err
 			return
 		}
@@ -73,7 +73,7 @@ func (b *dumpBatch) work(src *source) {
 }
 
 // writeJSON36 prints a 3.6 database source as `ctl_mboxlist -d` does.
-func writeJSON36(ctx context.Context, w io.Writer, src *source) error {
+func writeJSON36(ctx context.Context, w io.Writer, src *Source) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The live heap is a few MB of batches; collecting less often saves
@@ -114,7 +114,7 @@ func writeJSON36(ctx context.Context, w io.Writer, src *source) error {
 			b = newBatch()
 			return true
 		}
-		err := src.iterateAt(func(off int64, k, v []byte) error {
+		err := src.IterateAt(func(off int64, k, v []byte) error {
 			if len(k) == 0 || k[0] != mboxlist.KeyName {
 				return nil // I, A records: not printed by ctl_mboxlist -d
 			}
@@ -139,7 +139,7 @@ func writeJSON36(ctx context.Context, w io.Writer, src *source) error {
 			continue
 		}
 		if b.err != nil {
-			werr = inputErr(src.path, b.err)
+			werr = inputErr(src.Path, b.err)
 			cancel()
 			continue
 		}
@@ -159,7 +159,7 @@ func writeJSON36(ctx context.Context, w io.Writer, src *source) error {
 		return werr
 	}
 	if readErr != nil && !errors.Is(readErr, context.Canceled) {
-		return inputErr(src.path, readErr)
+		return inputErr(src.Path, readErr)
 	}
 	if err := ctx.Err(); err != nil {
 		return err

@@ -1,4 +1,4 @@
-package main
+package mboxfile
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/murderkit/murderkit/convert"
+	"github.com/murderkit/murderkit/dbfile"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 )
@@ -28,14 +29,14 @@ type kvRec struct {
 const digestBatchRecords = 512
 
 // digestDB36 digests every mailbox of an opened 3.6 mailboxes.db as
-// src.entries and convert.Digest would, one goroutine walking the file with
+// src.Entries and convert.Digest would, one goroutine walking the file with
 // our reader (every record's checksums, the key order and the record count
 // are checked as ever) and convert.Workers goroutines decoding the N records
 // and digesting them. A name history lives in the I record, which sorts
 // before every N record: histories are collected while the I records pass
 // (on the walking goroutine, before any N record is handed out) and only
 // read after.
-func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Digest, error) {
+func digestDB36(ctx context.Context, src *Source, ignoreMtime bool) (*convert.Digest, error) {
 	nw := convert.Workers()
 	work := make(chan *kvBatch, 2*nw)
 	free := make(chan *kvBatch, 3*nw)
@@ -60,12 +61,9 @@ func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Di
 					for _, r := range b.recs {
 						k := b.buf[r.off : r.off+r.klen]
 						v := b.buf[r.off+r.klen : r.off+r.klen+r.vlen]
-						rec, err := mboxlist.DecodeRecord(src.version, k, v, src.names)
-						if err == nil {
-							err = src.checkRecord(k, r.foff, &rec)
-						}
+						rec, err := src.decode(r.foff, k, v)
 						if err != nil {
-							fail(inputErr(src.path, err))
+							fail(err)
 							break
 						}
 						e := &rec.Entry
@@ -95,7 +93,7 @@ func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Di
 			cur = nil
 		}
 	}
-	err := src.iterateAt(func(foff int64, k, v []byte) error {
+	err := src.IterateAt(func(foff int64, k, v []byte) error {
 		if len(k) == 0 {
 			return nil
 		}
@@ -107,17 +105,14 @@ func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Di
 			if sentN {
 				// Cannot happen: the reader checks the key order, and I
 				// sorts before N.
-				return inputErr(src.path, fmt.Errorf("I record %q after an N record", k))
+				return inputErr(src.Path, fmt.Errorf("I record %q after an N record", k))
 			}
 			if bytes.HasSuffix(v, []byte(" H ())")) || !bytes.Contains(v, []byte(" H (")) {
 				return nil
 			}
-			rec, err := mboxlist.DecodeRecord(src.version, k, v, src.names)
-			if err == nil {
-				err = src.checkRecord(k, foff, &rec)
-			}
+			rec, err := src.decode(foff, k, v)
 			if err != nil {
-				return inputErr(src.path, err)
+				return err
 			}
 			if len(rec.Entry.History) > 0 {
 				hist[rec.Entry.UniqueID] = rec.Entry
@@ -151,11 +146,42 @@ func digestDB36(ctx context.Context, src *source, ignoreMtime bool) (*convert.Di
 		err = firstErr
 	}
 	if err != nil {
-		return nil, inputErr(src.path, err)
+		return nil, inputErr(src.Path, err)
 	}
 	d := &convert.Digest{IgnoreMtime: ignoreMtime}
 	for _, wd := range digests {
 		d.Merge(wd)
 	}
 	return d, nil
+}
+
+// FileDigest digests every mailbox of a file (any format), as the export
+// that wrote it digested them (convert.Digest). legacy, when given, is the
+// version of legacy dump lines: lines without a `>` part (entries without
+// a uniqueid, as every entry that came over MUPDATE) do not tell a 3.6
+// `-u -L` file from an older dump.
+func FileDigest(ctx context.Context, path string, ignoreMtime bool, o OpenOptions, legacy ...mboxlist.Version) (*convert.Digest, error) {
+	kind, err := dbfile.Sniff(path)
+	if err != nil {
+		return nil, &Error{Input, err}
+	}
+	src, err := Open(ctx, path, kind, o)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	if kind == dbfile.KindLegacy && len(legacy) > 0 {
+		src.Version = legacy[0]
+	}
+	if src.Kind.IsDB() && src.Version == mboxlist.V36 {
+		return digestDB36(ctx, src, ignoreMtime)
+	}
+	d := &convert.Digest{IgnoreMtime: ignoreMtime}
+	err = src.Entries(ctx, func(e *mboxlist.Entry) error {
+		re := registry.Entry{Entry: *e}
+		re.Normalize()
+		d.Add(&re)
+		return nil
+	})
+	return d, err
 }
