@@ -1,7 +1,6 @@
 package mboxfile
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -40,7 +39,7 @@ func digestDB36(ctx context.Context, src *Source, ignoreMtime bool) (*convert.Di
 	nw := convert.Workers()
 	work := make(chan *kvBatch, 2*nw)
 	free := make(chan *kvBatch, 3*nw)
-	hist := map[string]mboxlist.Entry{}
+	hist := histories{}
 	var failed atomic.Bool
 	var errOnce sync.Once
 	var firstErr error
@@ -66,14 +65,8 @@ func digestDB36(ctx context.Context, src *Source, ignoreMtime bool) (*convert.Di
 							fail(err)
 							break
 						}
-						e := &rec.Entry
-						// An I record belongs to the entry only when it
-						// names it (a tombstone left by a rename shares the
-						// uniqueid).
-						if ie, ok := hist[e.UniqueID]; ok && e.UniqueID != "" && ie.Name == e.Name {
-							e.History = ie.History
-						}
-						re := registry.Entry{Entry: *e} // no Normalize: see process
+						hist.attach(&rec.Entry)
+						re := registry.Entry{Entry: rec.Entry} // no Normalize: see process
 						d.Add(&re)
 					}
 				}
@@ -107,15 +100,8 @@ func digestDB36(ctx context.Context, src *Source, ignoreMtime bool) (*convert.Di
 				// sorts before N.
 				return inputErr(src.Path, fmt.Errorf("I record %q after an N record", k))
 			}
-			if bytes.HasSuffix(v, []byte(" H ())")) || !bytes.Contains(v, []byte(" H (")) {
-				return nil
-			}
-			rec, err := src.decode(foff, k, v)
-			if err != nil {
+			if err := hist.add(src, foff, k, v); err != nil {
 				return err
-			}
-			if len(rec.Entry.History) > 0 {
-				hist[rec.Entry.UniqueID] = rec.Entry
 			}
 		case mboxlist.KeyName:
 			sentN = true

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"runtime"
 	"runtime/debug"
 	"sync"
 
+	"github.com/murderkit/murderkit/convert"
 	"github.com/murderkit/murderkit/mboxlist"
 )
 
@@ -86,7 +86,7 @@ func writeJSON36(ctx context.Context, w io.Writer, src *Source) error {
 		b.done = make(chan struct{})
 		return b
 	}
-	workers := max(1, runtime.GOMAXPROCS(0))
+	workers := convert.Workers()
 	todo := make(chan *dumpBatch, workers)
 	ordered := make(chan *dumpBatch, 2*workers+2)
 	var wg sync.WaitGroup

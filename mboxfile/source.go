@@ -222,7 +222,7 @@ func (s *Source) Entries(ctx context.Context, fn func(e *mboxlist.Entry) error) 
 		// non-empty histories while passing the I records, attach them to
 		// their N entries. Everything else in the I records repeats the N
 		// record. Memory grows only with the number of renamed mailboxes.
-		hist := map[string]mboxlist.Entry{}
+		hist := histories{}
 		err := s.IterateAt(func(off int64, k, v []byte) error {
 			if len(k) == 0 {
 				return nil
@@ -232,29 +232,14 @@ func (s *Source) Entries(ctx context.Context, fn func(e *mboxlist.Entry) error) 
 			}
 			switch k[0] {
 			case mboxlist.KeyID:
-				if bytes.HasSuffix(v, []byte(" H ())")) || !bytes.Contains(v, []byte(" H (")) {
-					return nil
-				}
-				rec, err := s.decode(off, k, v)
-				if err != nil {
-					return err
-				}
-				if len(rec.Entry.History) > 0 {
-					hist[rec.Entry.UniqueID] = rec.Entry
-				}
-				return nil
+				return hist.add(s, off, k, v)
 			case mboxlist.KeyName:
 				rec, err := s.decode(off, k, v)
 				if err != nil {
 					return err
 				}
-				e := &rec.Entry
-				// An I record belongs to the entry only when it names it (a
-				// tombstone left by a rename shares the uniqueid).
-				if ie, ok := hist[e.UniqueID]; ok && e.UniqueID != "" && ie.Name == e.Name {
-					e.History = ie.History
-				}
-				return fn(e)
+				hist.attach(&rec.Entry)
+				return fn(&rec.Entry)
 			}
 			return nil
 		})
@@ -289,6 +274,36 @@ func (s *Source) Entries(ctx context.Context, fn func(e *mboxlist.Entry) error) 
 			return err
 		}
 	}, fn)
+}
+
+// histories holds the name histories of a 3.6 file's I records by
+// uniqueid, for the N entries that follow them (A < I < N in both formats'
+// orders).
+type histories map[string]mboxlist.Entry
+
+// add keeps the history of an I record; one without a history is not even
+// decoded (everything else in it repeats the N record).
+func (h histories) add(s *Source, off int64, k, v []byte) error {
+	if bytes.HasSuffix(v, []byte(" H ())")) || !bytes.Contains(v, []byte(" H (")) {
+		return nil
+	}
+	rec, err := s.decode(off, k, v)
+	if err != nil {
+		return err
+	}
+	if len(rec.Entry.History) > 0 {
+		h[rec.Entry.UniqueID] = rec.Entry
+	}
+	return nil
+}
+
+// attach gives e the history of its I record. An I record belongs to the
+// entry only when it names it (a tombstone left by a rename shares the
+// uniqueid).
+func (h histories) attach(e *mboxlist.Entry) {
+	if ie, ok := h[e.UniqueID]; ok && e.UniqueID != "" && ie.Name == e.Name {
+		e.History = ie.History
+	}
 }
 
 // SortByDBName orders entries by their 3.6 dbname, raw bytes (twoskip order).
