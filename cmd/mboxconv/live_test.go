@@ -52,7 +52,9 @@ func TestImportLiveFileRepackedByCyrus(t *testing.T) {
 	c.MustRun(t, "cyr_dbtool", db, "twoskip", "repack")
 	full := time.Since(t0)
 	replaced := false
-	for try, lead := range []time.Duration{800 * time.Millisecond, 400 * time.Millisecond, 1200 * time.Millisecond, 200 * time.Millisecond, 1600 * time.Millisecond, 600 * time.Millisecond} {
+	for try, lead := range []time.Duration{800 * time.Millisecond, 400 * time.Millisecond, 1200 * time.Millisecond, 200 * time.Millisecond, 1600 * time.Millisecond, 600 * time.Millisecond,
+		// under load the child starts late: earlier starts
+		2400 * time.Millisecond, 3200 * time.Millisecond, 4000 * time.Millisecond} {
 		reset()
 		reg := "leveldb://" + filepath.Join(dir, "reg"+string(rune('a'+try)))
 		args := []string{"import", db, "--registry", reg, "--checkpoint", filepath.Join(dir, "cp"), "--progress", "none", "--summary", "json"}
