@@ -228,7 +228,14 @@ func decodeEntryBinary(b []byte, where string) (Entry, error) {
 			h.Partition = r.str()
 		}
 	}
-	if b[0] == binEntryV2 {
+	return r.finish(e, where, b[0] == binEntryV2)
+}
+
+// finish reads the trailer of the forms that carry one (which fields are
+// empty rather than absent, and which locations and history items have an
+// empty partition), checks that nothing follows and normalises e.
+func (r *binReader) finish(e Entry, where string, trailer bool) (Entry, error) {
+	if trailer {
 		e.Empty = mboxlist.Fields(r.uvarint()) &^ mboxlist.FieldPartition
 		locMask, histMask := r.uvarint(), r.uvarint()
 		for i := range e.Locations {
@@ -242,7 +249,7 @@ func decodeEntryBinary(b []byte, where string) (Entry, error) {
 			}
 		}
 	}
-	if r.err == nil && r.off != len(b) {
+	if r.err == nil && r.off != len(r.b) {
 		r.fail("trailing bytes")
 	}
 	if r.err != nil {

@@ -290,26 +290,5 @@ func decodeEntryKeyed(b []byte, db string, haveDB bool, where string) (Entry, er
 			h.Partition = r.partition()
 		}
 	}
-	if flags&keyedTrailer != 0 {
-		e.Empty = mboxlist.Fields(r.uvarint()) &^ mboxlist.FieldPartition
-		locMask, histMask := r.uvarint(), r.uvarint()
-		for i := range e.Locations {
-			if i < 64 && locMask&(1<<uint(i)) != 0 && e.Locations[i].Partition == "" {
-				e.Locations[i].EmptyPartition = true
-			}
-		}
-		for i := range e.History {
-			if i < 64 && histMask&(1<<uint(i)) != 0 && e.History[i].Partition == "" {
-				e.History[i].EmptyPartition = true
-			}
-		}
-	}
-	if r.err == nil && r.off != len(b) {
-		r.fail("trailing bytes")
-	}
-	if r.err != nil {
-		return Entry{}, fmt.Errorf("registry: corrupt entry at %s: %w", where, r.err)
-	}
-	e.Normalize()
-	return e, nil
+	return r.finish(e, where, flags&keyedTrailer != 0)
 }
