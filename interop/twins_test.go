@@ -496,9 +496,13 @@ var (
 	reTiming = regexp.MustCompile(` \(\d+\.\d+ secs?[^)]*\)`)
 	// a delayed delete's name ends in the hex time of the delete
 	reDeletedHex = regexp.MustCompile(`(DELETED\.[^"\s]*)\.[0-9A-F]{8,16}`)
-	reUIDValid   = regexp.MustCompile(`UIDVALIDITY \d+`)
-	reModseq     = regexp.MustCompile(`HIGHESTMODSEQ \d+`)
-	reMailboxID  = regexp.MustCompile(`MAILBOXID \([^)]*\)`)
+	// the same, for names with a space: quoted in IMAP, a whole name in
+	// a dump (its key and its "name" member)
+	reDeletedQuoted = regexp.MustCompile(`"([^"]*DELETED\.[^"]*)\.[0-9A-F]{8,16}"`)
+	reDeletedName   = regexp.MustCompile(`^(.*DELETED\..*)\.[0-9A-F]{8,16}$`)
+	reUIDValid      = regexp.MustCompile(`UIDVALIDITY \d+`)
+	reModseq        = regexp.MustCompile(`HIGHESTMODSEQ \d+`)
+	reMailboxID     = regexp.MustCompile(`MAILBOXID \([^)]*\)`)
 )
 
 // norm replaces what must differ between the twins in a line of text: the
@@ -509,6 +513,7 @@ func (tw *twin) norm(s string) string {
 		s = strings.ReplaceAll(s, b.Servername, fmt.Sprintf("{be%d}", j))
 	}
 	s = reTiming.ReplaceAllString(s, "")
+	s = reDeletedQuoted.ReplaceAllString(s, `"$1.{hex}"`)
 	s = reDeletedHex.ReplaceAllString(s, "$1.{hex}")
 	s = reUIDValid.ReplaceAllString(s, "UIDVALIDITY {n}")
 	s = reModseq.ReplaceAllString(s, "HIGHESTMODSEQ {n}")
@@ -837,7 +842,7 @@ func (tw *twin) normDump(d map[string]dumpEntry) map[string]dumpEntry {
 	// DELETED.<name>.<hex>: number the deletes of one name in time order
 	byPrefix := map[string][]string{}
 	for n := range d {
-		if m := reDeletedHex.FindStringIndex(n); m != nil && m[1] == len(n) {
+		if reDeletedName.MatchString(n) {
 			i := strings.LastIndexByte(n, '.')
 			byPrefix[n[:i]] = append(byPrefix[n[:i]], n)
 		}
@@ -862,6 +867,8 @@ func (tw *twin) normDump(d map[string]dumpEntry) map[string]dumpEntry {
 			switch f.Key {
 			case "mtime", "uidvalidity":
 				f.Value = "{time}"
+			case "name":
+				f.Value = tw.norm(reDeletedName.ReplaceAllString(f.Value, "$1.{hex}"))
 			case "uniqueid":
 				if _, ok := ids[f.Value]; !ok {
 					ids[f.Value] = fmt.Sprintf("{uid#%d}", len(ids)+1)
