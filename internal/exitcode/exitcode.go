@@ -1,6 +1,3 @@
-// Package exitcode holds every exit status the murderkit programs use, in one
-// place, as docs/contracts.md ("Exit status") fixes them: 0 success / equal /
-// clean, 1 a difference was found (verify, check-backend, shadow), 2 and up errors.
 package exitcode
 
 import "errors"

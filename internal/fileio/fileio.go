@@ -1,8 +1,3 @@
-// Package fileio holds (for use by this module's format packages only) the I/O helpers shared by the skiplist and twoskip
-// packages: a block-cached positional reader (pread, no mmap, so a file
-// truncated under the reader gives a short read, never SIGBUS), a buffered
-// output file that can patch bytes it already wrote, and the temp file +
-// fsync + rename finish of the writers.
 package fileio
 
 import (

@@ -1,6 +1,3 @@
-// Package stress holds what the negative-ACL stress tests share (docs/twins.md,
-// "Differences found"): their size, read from MURDERKIT_ACLRACE_ROUNDS (set by
-// `make acl-stress`), and goroutines that keep every core busy.
 package stress
 
 import (
