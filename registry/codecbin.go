@@ -88,22 +88,7 @@ func AppendEntryBinary(b []byte, e *Entry, withRev bool) []byte {
 			b = appendStr(b, it.Rights)
 		}
 	}
-	b = appendStr(b, e.UniqueID)
-	b = binary.AppendUvarint(b, uint64(e.UIDValidity))
-	b = binary.AppendUvarint(b, e.CreatedModseq)
-	b = binary.AppendUvarint(b, e.FolderModseq)
-	b = binary.AppendVarint(b, e.Mtime)
-	b = appendStr(b, e.LegacySpecialUse)
-	b = binary.AppendUvarint(b, uint64(len(e.History)))
-	for _, h := range e.History {
-		b = appendStr(b, h.Name)
-		b = binary.AppendVarint(b, h.Mtime)
-		b = binary.AppendUvarint(b, uint64(h.UIDValidity))
-		b = binary.AppendUvarint(b, h.CreatedModseq)
-		b = binary.AppendUvarint(b, h.FolderModseq)
-		b = binary.AppendUvarint(b, uint64(h.Type))
-		b = appendStr(b, h.Partition)
-	}
+	b = appendEntryTail(b, e, false)
 	if v2 {
 		b = binary.AppendUvarint(b, fields)
 		b = binary.AppendUvarint(b, locMask)
@@ -209,6 +194,42 @@ func decodeEntryBinary(b []byte, where string) (Entry, error) {
 			}
 		}
 	}
+	r.entryTail(&e, false)
+	return r.finish(e, where, b[0] == binEntryV2)
+}
+
+// appendEntryTail appends what every binary form stores after the ACL (the
+// fields entryTail reads back); keyed: history partitions in the keyed
+// form's shorthand.
+func appendEntryTail(b []byte, e *Entry, keyed bool) []byte {
+	b = appendStr(b, e.UniqueID)
+	b = binary.AppendUvarint(b, uint64(e.UIDValidity))
+	b = binary.AppendUvarint(b, e.CreatedModseq)
+	b = binary.AppendUvarint(b, e.FolderModseq)
+	b = binary.AppendVarint(b, e.Mtime)
+	b = appendStr(b, e.LegacySpecialUse)
+	b = binary.AppendUvarint(b, uint64(len(e.History)))
+	for _, h := range e.History {
+		b = appendStr(b, h.Name)
+		b = binary.AppendVarint(b, h.Mtime)
+		b = binary.AppendUvarint(b, uint64(h.UIDValidity))
+		b = binary.AppendUvarint(b, h.CreatedModseq)
+		b = binary.AppendUvarint(b, h.FolderModseq)
+		b = binary.AppendUvarint(b, uint64(h.Type))
+		if keyed {
+			b = appendPartition(b, h.Partition)
+		} else {
+			b = appendStr(b, h.Partition)
+		}
+	}
+	return b
+}
+
+// entryTail reads what every binary form stores after the ACL, in this
+// order: uniqueid, uidvalidity, createdmodseq, foldermodseq, mtime, the
+// legacy special-use, then the name history, whose partitions are strings
+// or, in the keyed form, partition's shorthand (the forms differ only there).
+func (r *binReader) entryTail(e *Entry, keyed bool) {
 	e.UniqueID = r.str()
 	e.UIDValidity = r.u32()
 	e.CreatedModseq = r.uvarint()
@@ -225,10 +246,13 @@ func decodeEntryBinary(b []byte, where string) (Entry, error) {
 			h.CreatedModseq = r.uvarint()
 			h.FolderModseq = r.uvarint()
 			h.Type = mboxlist.MBType(r.u32())
-			h.Partition = r.str()
+			if keyed {
+				h.Partition = r.partition()
+			} else {
+				h.Partition = r.str()
+			}
 		}
 	}
-	return r.finish(e, where, b[0] == binEntryV2)
 }
 
 // finish reads the trailer of the forms that carry one (which fields are

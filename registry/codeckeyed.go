@@ -93,22 +93,7 @@ func AppendEntryKeyed(b []byte, e *Entry) []byte {
 			}
 		}
 	}
-	b = appendStr(b, e.UniqueID)
-	b = binary.AppendUvarint(b, uint64(e.UIDValidity))
-	b = binary.AppendUvarint(b, e.CreatedModseq)
-	b = binary.AppendUvarint(b, e.FolderModseq)
-	b = binary.AppendVarint(b, e.Mtime)
-	b = appendStr(b, e.LegacySpecialUse)
-	b = binary.AppendUvarint(b, uint64(len(e.History)))
-	for _, h := range e.History {
-		b = appendStr(b, h.Name)
-		b = binary.AppendVarint(b, h.Mtime)
-		b = binary.AppendUvarint(b, uint64(h.UIDValidity))
-		b = binary.AppendUvarint(b, h.CreatedModseq)
-		b = binary.AppendUvarint(b, h.FolderModseq)
-		b = binary.AppendUvarint(b, uint64(h.Type))
-		b = appendPartition(b, h.Partition)
-	}
+	b = appendEntryTail(b, e, true)
 	if flags&keyedTrailer != 0 {
 		b = binary.AppendUvarint(b, fields)
 		b = binary.AppendUvarint(b, locMask)
@@ -271,24 +256,6 @@ func decodeEntryKeyed(b []byte, db string, haveDB bool, where string) (Entry, er
 			}
 		}
 	}
-	e.UniqueID = r.str()
-	e.UIDValidity = r.u32()
-	e.CreatedModseq = r.uvarint()
-	e.FolderModseq = r.uvarint()
-	e.Mtime = r.varint()
-	e.LegacySpecialUse = r.str()
-	if n := r.count(7); n > 0 {
-		e.History = make([]mboxlist.HistoryItem, n)
-		for i := range e.History {
-			h := &e.History[i]
-			h.Name = r.str()
-			h.Mtime = r.varint()
-			h.UIDValidity = r.u32()
-			h.CreatedModseq = r.uvarint()
-			h.FolderModseq = r.uvarint()
-			h.Type = mboxlist.MBType(r.u32())
-			h.Partition = r.partition()
-		}
-	}
+	r.entryTail(&e, true)
 	return r.finish(e, where, flags&keyedTrailer != 0)
 }
