@@ -158,18 +158,13 @@ func (r *binReader) count(min int) int {
 	return int(v)
 }
 
+// str reads a uvarint length and that many bytes.
 func (r *binReader) str() string {
 	n := r.uvarint()
 	if r.err != nil {
 		return ""
 	}
-	if n > uint64(len(r.b)-r.off) {
-		r.fail("string past the end")
-		return ""
-	}
-	s := string(r.b[r.off : r.off+int(n)])
-	r.off += int(n)
-	return s
+	return r.lit(n)
 }
 
 func decodeEntryBinary(b []byte, where string) (Entry, error) {
