@@ -197,16 +197,7 @@ type Conn struct {
 // Dial logs in with LOGIN.
 func (s *Server) Dial(t testing.TB, user, password string) *Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	cn := &Conn{c: c, r: bufio.NewReader(c)}
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := cn.r.ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
+	cn := s.DialRaw(t)
 	cn.Must(t, "LOGIN "+quote(user)+" "+quote(password))
 	return cn
 }
