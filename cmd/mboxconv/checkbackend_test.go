@@ -31,6 +31,7 @@ func TestCompareBackend(t *testing.T) {
 	for n, ty := range map[string]string{
 		"user.a": "e", "user.tomb": "ed", "user.inter": "edi", "user.res": "ez",
 		"user.local": "e", "user.elsewhere": "e", "user.p2": "e", "DELETED.user.x.65A0B1C2": "e",
+		"example.com!user.d": "e",
 	} {
 		e := mboxlist.Entry{Name: n, Type: typ(ty), Partition: "default"}
 		if n == "user.p2" {
@@ -42,7 +43,7 @@ func TestCompareBackend(t *testing.T) {
 	for n, loc := range map[string]string{
 		"user.a": "be1!default", "user.tomb": "be1!default", "user.inter": "be1!default", "user.res": "be1!default",
 		"user.gone": "be1!default", "user.elsewhere": "be2!default", "user.other": "be2!default", "user.p2": "be1!p2",
-		"DELETED.user.x.65A0B1C2": "be1!",
+		"DELETED.user.x.65A0B1C2": "be1!", "example.com!user.d": "be1!default", "example.com!user.dgone": "be1!default",
 	} {
 		srv, part, _ := strings.Cut(loc, "!")
 		e := registry.Entry{}
@@ -57,14 +58,14 @@ func TestCompareBackend(t *testing.T) {
 		return out
 	}
 	res := compareBackendWith(checkBackendOptions{server: "be1"}, be, reg)
-	if d := cmp.Diff([]string{"user.gone|be1!default|", "user.inter|be1!default|edi", "user.res|be1!default|ez", "user.tomb|be1!default|ed"}, names(res.MasterOnly)); d != "" {
+	if d := cmp.Diff([]string{"example.com!user.dgone|be1!default|", "user.gone|be1!default|", "user.inter|be1!default|edi", "user.res|be1!default|ez", "user.tomb|be1!default|ed"}, names(res.MasterOnly)); d != "" {
 		t.Errorf("master-only (-want +got):\n%s", d)
 	}
 	if d := cmp.Diff([]string{"user.elsewhere|be2!default|e", "user.local||e"}, names(res.BackendOnly)); d != "" {
 		t.Errorf("backend-only (-want +got):\n%s", d)
 	}
-	if res.Clean || res.Compared != 7 || res.Held != 5 {
-		t.Errorf("clean %v, compared %d (want 7), held %d (want 5)", res.Clean, res.Compared, res.Held)
+	if res.Clean || res.Compared != 9 || res.Held != 6 {
+		t.Errorf("clean %v, compared %d (want 9), held %d (want 6)", res.Clean, res.Compared, res.Held)
 	}
 	res = compareBackendWith(checkBackendOptions{server: "be1", partition: "p2"}, be, reg)
 	if !res.Clean || res.Compared != 1 || res.Held != 1 {
