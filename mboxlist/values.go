@@ -358,7 +358,12 @@ func DecodeIValue(uniqueid string, value []byte, c *NameConfig) (Entry, error) {
 	if e.UniqueID != uniqueid && e.UniqueID != "" {
 		return e, verr(0, ErrSyntax, "I field %q differs from the key's uniqueid %q", e.UniqueID, uniqueid)
 	}
+	// The key's uniqueid is the entry's: an empty I field in the value
+	// does not make it an empty one.
 	e.UniqueID = uniqueid
+	if uniqueid != "" {
+		e.SetPresent(FieldUniqueID, false)
+	}
 	if e.Name == "" {
 		return e, verr(0, ErrSyntax, "I record without an N field (Cyrus 3.6 would take the file for a pre-3.6 one)")
 	}
