@@ -50,6 +50,7 @@ var (
 	samples  = flag.Int("samples", 2000, "Visible calls per probe user")
 	workers  = flag.Int("workers", 4, "etcd: concurrent import transactions")
 	txnOps   = flag.Int("maxtxnops", 1024, "etcd: --max-txn-ops of the cluster and the client")
+	txnBytes = flag.Int("txnbytes", 0, "etcd: bytes of keys and values per import transaction (0: the store's default, 16 KiB)")
 	settle   = flag.Bool("settle", true, "leveldb: compact before measuring Visible (the import's compaction excluded from import time)")
 	cpuprof  = flag.String("cpuprofile", "", "write a CPU profile")
 	nosync   = flag.Bool("nosync", false, "leveldb: no fsync (shows what the disk costs)")
@@ -212,7 +213,7 @@ func run() error {
 			}
 			defer stop()
 			diskDir = filepath.Join(work, "etcd", "m0")
-			st, err := etcd.Open(ctx, eps, &etcd.Options{Prefix: "/bench", MaxTxnOps: *txnOps, ImportWorkers: *workers})
+			st, err := etcd.Open(ctx, eps, &etcd.Options{Prefix: "/bench", MaxTxnOps: *txnOps, ImportWorkers: *workers, ImportTxnBytes: *txnBytes})
 			if err != nil {
 				return err
 			}
@@ -244,7 +245,7 @@ func run() error {
 		cluster = c
 		defer c.Stop()
 		diskDir = filepath.Join(work, "etcd", "m0")
-		st, err := etcd.Open(ctx, c.Endpoints(), &etcd.Options{Prefix: "/bench", MaxTxnOps: *txnOps, ImportWorkers: *workers})
+		st, err := etcd.Open(ctx, c.Endpoints(), &etcd.Options{Prefix: "/bench", MaxTxnOps: *txnOps, ImportWorkers: *workers, ImportTxnBytes: *txnBytes})
 		if err != nil {
 			return err
 		}

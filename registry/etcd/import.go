@@ -18,11 +18,12 @@ type importItem struct {
 	e    registry.Entry
 	val  []byte
 	keys int // index rows of e
+	size int // bytes of the keys and values it puts
 }
 
 // Import implements registry.Store: entries, in dbname order, are packed
-// into chunks of at most MaxTxnOps operations, run by ImportWorkers at
-// once. A chunk is first written as one transaction compared on "no entry
+// into chunks of at most MaxTxnOps operations and ImportTxnBytes bytes of
+// keys and values, run by ImportWorkers at once. A chunk is first written as one transaction compared on "no entry
 // and no tombstone in the chunk's key range" (importFresh): an import into
 // an empty registry, or a new part of one, is one round trip per chunk with
 // two compares. Otherwise each name is compared on its own state (read back
@@ -44,17 +45,25 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 	for db, it := range byDB {
 		dbs = append(dbs, db)
 		it.val = s.encode(&it.e)
-		it.keys = len(indexRows(&it.e))
+		rows := indexRows(&it.e)
+		it.keys = len(rows)
+		it.size = len(s.ekey(db)) + len(it.val)
+		for _, r := range rows {
+			it.size += len(s.p) + len(dirIndex) + len(r)
+		}
 	}
 	sort.Strings(dbs)
 	// Chunks that fit one transaction when every name is new (importFresh):
-	// the entry and its index rows. When some are not, importChunk needs
-	// more transactions for the chunk.
+	// the entry and its index rows, within MaxTxnOps operations and
+	// ImportTxnBytes bytes. When some are not new, importChunk needs more
+	// transactions for the chunk.
 	var chunks [][]string
 	for i := 0; i < len(dbs); {
-		j, nops := i, 0
-		for j < len(dbs) && j-i < s.o.MaxTxnOps && (j == i || nops+byDB[dbs[j]].keys+1 <= s.o.MaxTxnOps) {
+		j, nops, size := i, 0, 0
+		for j < len(dbs) && j-i < s.o.MaxTxnOps && (j == i ||
+			(nops+byDB[dbs[j]].keys+1 <= s.o.MaxTxnOps && size+byDB[dbs[j]].size <= s.o.ImportTxnBytes)) {
 			nops += byDB[dbs[j]].keys + 1
+			size += byDB[dbs[j]].size
 			j++
 		}
 		chunks = append(chunks, dbs[i:j])
@@ -131,6 +140,7 @@ func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]*
 			db    string
 			ops   []clientv3.Op
 			ncmps int
+			size  int
 			upd   bool
 		}
 		var items []item
@@ -160,16 +170,19 @@ func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]*
 			if c.exists() {
 				ncmps = 2
 			}
-			items = append(items, item{db: db, ops: ops, ncmps: ncmps, upd: oldp != nil})
+			items = append(items, item{db: db, ops: ops, ncmps: ncmps, size: it.size, upd: oldp != nil})
 		}
 		// Pack items into transactions (operations, compares and Else
-		// reads each within the limit).
+		// reads each within the limit, and what they put within
+		// ImportTxnBytes).
 		for len(items) > 0 {
-			n, nops, ncmps := 0, 0, 0
+			n, nops, ncmps, size := 0, 0, 0, 0
 			for n < len(items) && n < s.o.MaxTxnOps && (n == 0 ||
-				(nops+len(items[n].ops) <= s.o.MaxTxnOps && ncmps+items[n].ncmps <= s.o.MaxTxnOps)) {
+				(nops+len(items[n].ops) <= s.o.MaxTxnOps && ncmps+items[n].ncmps <= s.o.MaxTxnOps &&
+					size+items[n].size <= s.o.ImportTxnBytes)) {
 				nops += len(items[n].ops)
 				ncmps += items[n].ncmps
+				size += items[n].size
 				n++
 			}
 			cmps := make([]clientv3.Cmp, 0, ncmps)
