@@ -40,7 +40,8 @@ type Cluster struct {
 
 // Options tune the cluster.
 type Options struct {
-	// MaxTxnOps is passed as --max-txn-ops (default 1024).
+	// MaxTxnOps is passed as --max-txn-ops (default 1024; negative: the
+	// flag is not passed, so ETCD_MAX_TXN_OPS in Env or etcd's 128 holds).
 	MaxTxnOps int
 	// FirstIP is the last octet of the first member's 127.0.0.x address
 	// (default 21); member i uses FirstIP+i.
@@ -149,9 +150,12 @@ func StartCluster(n int, o *Options) (*Cluster, error) {
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
 			"--initial-cluster-token", token,
 			"--heartbeat-interval", "50", "--election-timeout", "500",
-			"--max-txn-ops", fmt.Sprint(opts.MaxTxnOps), "--max-request-bytes", fmt.Sprint(8 << 20),
+			"--max-request-bytes", fmt.Sprint(8 << 20),
 			"--quota-backend-bytes", fmt.Sprint(int64(8) << 30),
 			"--logger", "zap", "--log-level", "error",
+		}
+		if opts.MaxTxnOps > 0 {
+			args = append(args, "--max-txn-ops", fmt.Sprint(opts.MaxTxnOps))
 		}
 		if opts.SnapshotCount != 0 {
 			args = append(args, "--snapshot-count", fmt.Sprint(opts.SnapshotCount))
@@ -239,6 +243,16 @@ func (c *Cluster) URL(prefix string, query string) string {
 		u += "?" + query
 	}
 	return u
+}
+
+// PID is the member's process id (0 before it started).
+func (m *Member) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
 }
 
 // Dead reports whether the member was killed.
