@@ -103,6 +103,11 @@ type Store struct {
 	counted  atomic.Int64 // keys etcd counted for pages' requests
 	// readRetries counts read attempts sent again (retryRead)
 	readRetries atomic.Int64
+	// slowReads counts attempts that timed out on a healthy cluster
+	slowReads atomic.Int64
+	// readTimeout and readTimeoutMax replace readAttemptTimeout and
+	// maxReadAttemptTimeout when set (tests)
+	readTimeout, readTimeoutMax time.Duration
 }
 
 var _ registry.Store = (*Store)(nil)

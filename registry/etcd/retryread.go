@@ -27,24 +27,47 @@ const readWindow = resendWindow
 // healthy read may be large (a count over every key, a page of entries).
 const readAttemptTimeout = 5 * time.Second
 
+// maxReadAttemptTimeout bounds how far a slow read's attempt timeout grows.
+// etcd 3.4 walks every key of a request's range, whatever its limit: a
+// count over 10 million entries took 1–4 s on an idle member and longer
+// than readAttemptTimeout on a busy one (docs/scaling.md). When an attempt
+// timed out but the cluster answers a one-key read at once, the read is
+// slow, not stuck, and the next attempt gets twice the time: 5, 10, 20,
+// 40, 80 s.
+const maxReadAttemptTimeout = 16 * readAttemptTimeout
+
 // retryRead runs the read fn, again while it fails as a leader change
-// makes it fail (inDoubt, or an attempt that took longer than
-// readAttemptTimeout), with a short backoff, until it succeeds, fails
-// otherwise, ctx ends or readWindow has passed.
+// makes it fail (inDoubt, or an attempt that took longer than its
+// timeout), with a short backoff, until it succeeds, fails otherwise, ctx
+// ends or readWindow has passed. An attempt that timed out while the
+// cluster answers a one-key read (healthy) is tried again with twice the
+// time, up to maxReadAttemptTimeout, and the window is extended to hold it.
 func (s *Store) retryRead(ctx context.Context, fn func(ctx context.Context) error) error {
-	var until time.Time
+	var first, until time.Time
+	timeout, maxTimeout := readAttemptTimeout, maxReadAttemptTimeout
+	if s.readTimeout > 0 {
+		timeout, maxTimeout = s.readTimeout, s.readTimeoutMax
+	}
 	for n := 0; ; n++ {
-		actx, cancel := context.WithTimeout(ctx, readAttemptTimeout)
+		actx, cancel := context.WithTimeout(ctx, timeout)
 		err := fn(actx)
 		timedOut := actx.Err() != nil
 		cancel()
 		if err == nil || ctx.Err() != nil || !(timedOut || inDoubt(err)) {
 			return err
 		}
+		now := time.Now()
 		if until.IsZero() {
-			until = time.Now().Add(readWindow)
-		} else if time.Now().After(until) {
-			return fmt.Errorf("%w (read tried %d times over %v)", err, n+1, readWindow)
+			first, until = now, now.Add(readWindow)
+		}
+		if timedOut && timeout < maxTimeout && s.healthy(ctx) {
+			timeout = min(2*timeout, maxTimeout)
+			if t := time.Now().Add(timeout); t.After(until) {
+				until = t
+			}
+			s.slowReads.Add(1)
+		} else if now.After(until) {
+			return fmt.Errorf("%w (read tried %d times over %v)", err, n+1, now.Sub(first).Round(time.Millisecond))
 		}
 		s.readRetries.Add(1)
 		select {
@@ -53,6 +76,17 @@ func (s *Store) retryRead(ctx context.Context, fn func(ctx context.Context) erro
 		case <-time.After(min(time.Duration(n+1)*25*time.Millisecond, 250*time.Millisecond)):
 		}
 	}
+}
+
+// healthy reports whether the cluster answers a linearizable read of one
+// key (the store's prefix itself, never written) within
+// readAttemptTimeout: it costs the leader a round of heartbeats, not a
+// walk over a range.
+func (s *Store) healthy(ctx context.Context) bool {
+	hctx, cancel := context.WithTimeout(ctx, readAttemptTimeout)
+	defer cancel()
+	_, err := s.cli.Get(hctx, s.p)
+	return err == nil
 }
 
 // getRetry is cli.Get through retryRead.
@@ -78,5 +112,9 @@ func (s *Store) txnReadRetry(ctx context.Context, ops ...clientv3.Op) (*clientv3
 }
 
 // ReadRetries is how many read attempts this store has sent again after a
-// leader change or a lost member (for tests and metrics).
+// leader change, a lost member or a slow read (for tests and metrics).
 func (s *Store) ReadRetries() int64 { return s.readRetries.Load() }
+
+// SlowReads is how many read attempts timed out on a healthy cluster and
+// were given more time (for tests and metrics).
+func (s *Store) SlowReads() int64 { return s.slowReads.Load() }
