@@ -26,6 +26,7 @@ import (
 	"github.com/murderkit/murderkit/httpapi"
 	"github.com/murderkit/murderkit/internal/bytesize"
 	"github.com/murderkit/murderkit/internal/exitcode"
+	"github.com/murderkit/murderkit/internal/memlimit"
 	"github.com/murderkit/murderkit/mupdate/mupdateserver"
 	"github.com/murderkit/murderkit/mupdate/saslauthd"
 	"github.com/murderkit/murderkit/mupdate/sasldb"
@@ -87,7 +88,7 @@ type serveOptions struct {
 	etcdCatchUp        uint64
 	etcdCompaction     int64
 	etcdGOGC           int
-	etcdMemoryLimit    byteSize // 0: none
+	etcdMemoryLimit    memLimitFlag // auto (the default), a size, or 0: none
 
 	// MUPDATE server limits (0: the server's defaults)
 	maxConns          int
@@ -289,7 +290,8 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.Uint64Var(&o.etcdCatchUp, "etcd-catchup-entries", member.DefaultCatchUpEntries, "raft entries the embedded member keeps in memory for a slow follower (etcd's default 5000; each is a whole transaction, ~100 KB under a bulk import)")
 	f.Int64Var(&o.etcdCompaction, "etcd-compaction-retention", member.DefaultCompactionRetention, "revisions of history the embedded cluster keeps (auto-compaction every 5 minutes; -1: never compact); a watch further behind starts over with a full List")
 	f.IntVar(&o.etcdGOGC, "etcd-gogc", 50, "Go GC percent of a bridge running an embedded member (Go's default is 100; 50 measured ~20% less member memory, docs/scaling.md; an environment's GOGC wins; -1: Go's default)")
-	f.Var(&o.etcdMemoryLimit, "etcd-memory-limit", "Go memory limit of a bridge running an embedded member, as GOMEMLIMIT: 600MiB, 2GiB (size it ~600MiB per million mailboxes in the registry, at least ~1.3 x the live key index, and raise it as the registry grows: docs/scaling.md; an environment's GOMEMLIMIT wins; 0: none)")
+	o.etcdMemoryLimit = memLimitFlag{auto: true}
+	f.Var(&o.etcdMemoryLimit, "etcd-memory-limit", "Go memory limit of a bridge running an embedded member: \"auto\" follows the member's live heap (4/3 of the heap live after the last GC plus 64MiB, at least 256MiB, re-read every second; docs/scaling.md), a fixed size as GOMEMLIMIT (600MiB, 2GiB: it must stay above ~1.3 x the live key index, so raise it as the registry grows), or 0: none; an environment's GOMEMLIMIT wins")
 	return cmd
 }
 
@@ -359,16 +361,34 @@ func runServe(ctx context.Context, o serveOptions) error {
 		// default lets the heap grow to twice what is live.
 		debug.SetGCPercent(o.etcdGOGC)
 	}
-	if o.etcdMemoryLimit > 0 {
-		if os.Getenv("GOMEMLIMIT") == "" {
-			// A soft cap on the same heap: Go collects more often near
-			// it instead of letting the heap grow by GOGC's percent.
-			debug.SetMemoryLimit(int64(o.etcdMemoryLimit))
-		} else {
+	// The member's key index lives in this process's heap (restored
+	// into it by member.Start): the limit is in force before it starts.
+	lctx, stopLimit := context.WithCancel(ctx)
+	defer stopLimit()
+	limitMode := "none"
+	switch {
+	case os.Getenv("GOMEMLIMIT") != "":
+		// the runtime read it at start
+		limitMode = "environment"
+		if o.etcdMemoryLimit.auto || o.etcdMemoryLimit.n > 0 {
 			cfg.Logger.Info("murder-bridge: GOMEMLIMIT of the environment wins over --etcd-memory-limit",
 				"GOMEMLIMIT", os.Getenv("GOMEMLIMIT"), "etcd-memory-limit", o.etcdMemoryLimit.String())
 		}
+	case o.etcdMemoryLimit.auto:
+		// A soft cap a third above what the last GC found live: Go
+		// collects more often near it instead of letting the heap grow
+		// by GOGC's percent, and the cap grows with the registry.
+		limitMode = "auto"
+		memlimit.Start(lctx, func(old, limit, live int64) {
+			cfg.Logger.Debug("murder-bridge: Go memory limit follows the live heap",
+				"gomemlimit", memLimitString(limit), "was", memLimitString(old), "live_heap", live)
+		})
+	case o.etcdMemoryLimit.n > 0:
+		limitMode = "fixed"
+		debug.SetMemoryLimit(o.etcdMemoryLimit.n)
 	}
+	cfg.Logger.Info("murder-bridge: Go memory limit of the embedded member's process", "mode", limitMode,
+		"gomemlimit", memLimitString(debug.SetMemoryLimit(-1)))
 	m, err := member.Start(ctx, member.Config{Name: o.etcdMember, Dir: dir, PeerURL: o.etcdPeerURL, ClientURL: o.etcdClientURL,
 		InitialCluster: o.etcdInitialCluster, Join: o.etcdJoin,
 		SnapshotCount: o.etcdSnapshotCount, CatchUpEntries: o.etcdCatchUp, CompactionRetention: o.etcdCompaction})
@@ -417,17 +437,30 @@ func runServe(ctx context.Context, o serveOptions) error {
 	return err
 }
 
-// byteSize is a flag holding a size in GOMEMLIMIT's syntax (600MiB).
-type byteSize int64
+// memLimitFlag is --etcd-memory-limit: "auto" (internal/memlimit), a size
+// in GOMEMLIMIT's syntax (600MiB), or 0 (none).
+type memLimitFlag struct {
+	auto bool
+	n    int64
+}
 
-func (b *byteSize) String() string { return bytesize.Format(int64(*b)) }
-func (b *byteSize) Type() string   { return "size" }
-func (b *byteSize) Set(s string) error {
+func (m *memLimitFlag) String() string {
+	if m.auto {
+		return "auto"
+	}
+	return bytesize.Format(m.n)
+}
+func (m *memLimitFlag) Type() string { return "auto|size" }
+func (m *memLimitFlag) Set(s string) error {
+	if s == "auto" {
+		*m = memLimitFlag{auto: true}
+		return nil
+	}
 	n, err := bytesize.Parse(s)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; or auto", err)
 	}
-	*b = byteSize(n)
+	*m = memLimitFlag{n: n}
 	return nil
 }
 
