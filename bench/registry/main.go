@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,6 +35,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/murderkit/murderkit/internal/bytesize"
+	"github.com/murderkit/murderkit/internal/memlimit"
 	"github.com/murderkit/murderkit/mboxlist"
 	"github.com/murderkit/murderkit/registry"
 	"github.com/murderkit/murderkit/registry/etcd"
@@ -60,8 +62,9 @@ var (
 	snapN    = flag.Int("snapshot-count", 0, "etcd: --snapshot-count of the members (0: member.DefaultSnapshotCount embedded, etcd's own 100000 for Debian's 3.4)")
 	catchUp  = flag.Int("catchup-entries", 0, "etcd -embedded: --snapshot-catchup-entries (0: member.DefaultCatchUpEntries)")
 	gogc     = flag.Int("gogc", 0, "etcd: GOGC of the members (0: Go's default 100)")
-	memLimit = flag.String("gomemlimit", "", "etcd: GOMEMLIMIT of the members (Go's soft memory limit, e.g. 600MiB; -embedded: of this process)")
-	rsLimit  = flag.String("restart-gomemlimit", "", "etcd -restart: GOMEMLIMIT the members are restarted with (the import runs without one)")
+	memLimit = flag.String("gomemlimit", "", "etcd: GOMEMLIMIT of the members (Go's soft memory limit, e.g. 600MiB; -embedded: of this process, where \"auto\" keeps it 4/3 above the live heap as murder-bridge serve's default does, internal/memlimit)")
+	rsLimit  = flag.String("restart-gomemlimit", "", "etcd -restart: GOMEMLIMIT the members are restarted with (the import runs without one; a size: Debian's members are other processes, so not auto)")
+	settleAt = flag.Duration("reopen-wait", 0, "etcd -reopen: after the full read, wait this long and report the memory again (what a member holds once idle)")
 	heapProf = flag.String("heapprofile", "", "etcd -embedded: write a heap profile (after a GC) when the import is done")
 	memDump  = flag.String("memdump", "", "etcd: write each member's memory breakdown into this directory after the import (and after the restart): /proc/PID/smaps_rollup, the Go runtime's memstats from /metrics, and a heap profile (Debian members run with --enable-pprof)")
 	reopen   = flag.Bool("reopen", false, "etcd -embedded with -dir: start the members on the data a previous run left in -dir (no import), read everything once, and report their memory")
@@ -179,6 +182,9 @@ type result struct {
 
 func run() error {
 	ctx := context.Background()
+	if err := checkLimitFlags(); err != nil {
+		return err
+	}
 	work := *dir
 	if work == "" {
 		d, err := os.MkdirTemp("", "murderkit-registry-bench-")
@@ -341,7 +347,7 @@ func run() error {
 			}
 			st, err = s.(*etcd.Store).Client().Status(ctx, cluster.Members[0].ClientURL)
 		} else {
-			mems = append(mems, fmt.Sprintf("bench process with %d embedded members: %s", *members, memLine(os.Getpid())))
+			mems = append(mems, fmt.Sprintf("bench process with %d embedded members: %s, %s", *members, memLine(os.Getpid()), limitLine()))
 			st, err = s.(*etcd.Store).Client().Status(ctx, s.(*etcd.Store).Client().Endpoints()[0])
 		}
 		if err == nil {
@@ -526,8 +532,13 @@ func startEmbedded(ctx context.Context, dir string, ops int) ([]string, func(), 
 	if *gogc != 0 {
 		debug.SetGCPercent(*gogc)
 	}
-	if *memLimit != "" {
-		n, err := parseBytes(*memLimit)
+	switch *memLimit {
+	case "":
+	case "auto":
+		// in force before the members restore their key index
+		tuner = memlimit.Start(ctx, nil)
+	default:
+		n, err := parseBytes("-gomemlimit", *memLimit)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -594,7 +605,11 @@ func reopenReport(ctx context.Context, s registry.Store) error {
 	}
 	_ = v
 	fmt.Fprintf(os.Stderr, "bench: reopened: %d listed; %s\n", cnt, msg)
-	fmt.Printf("| reopened %d embedded members | %d listed | %s | load %s |\n", *members, cnt, memLine(os.Getpid()), loadavg())
+	fmt.Printf("| reopened %d embedded members | %d listed | %s; %s | load %s |\n", *members, cnt, memLine(os.Getpid()), limitLine(), loadavg())
+	if *settleAt > 0 {
+		time.Sleep(*settleAt)
+		fmt.Printf("| %v after the read | | %s; %s | load %s |\n", *settleAt, memLine(os.Getpid()), limitLine(), loadavg())
+	}
 	return dumpMembers("reopen", nil)
 }
 
@@ -671,13 +686,52 @@ func dumpMembers(stage string, c *etcdtest.Cluster) error {
 }
 
 // parseBytes reads a GOMEMLIMIT-style size (internal/bytesize, as
-// murder-bridge's --etcd-memory-limit).
-func parseBytes(v string) (int64, error) {
+// murder-bridge's --etcd-memory-limit) given to flag.
+func parseBytes(flag, v string) (int64, error) {
 	n, err := bytesize.Parse(v)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("-gomemlimit %q: want a size such as 600MiB", v)
+		return 0, fmt.Errorf("%s %q: want a size such as 600MiB", flag, v)
 	}
 	return n, nil
+}
+
+// tuner is -gomemlimit auto's (nil otherwise).
+var tuner *memlimit.Tuner
+
+// checkLimitFlags refuses -gomemlimit and -restart-gomemlimit values
+// before anything runs. auto follows the live heap of this process
+// (internal/memlimit), so it is only for -embedded members; Debian's etcd
+// members are processes of their own that read a fixed GOMEMLIMIT.
+func checkLimitFlags() error {
+	for _, f := range []struct{ name, v string }{{"-gomemlimit", *memLimit}, {"-restart-gomemlimit", *rsLimit}} {
+		if f.v == "" {
+			continue
+		}
+		if f.v == "auto" {
+			if f.name == "-gomemlimit" && *embedded && *backend == "etcd" {
+				continue
+			}
+			return fmt.Errorf("%s auto: only for -backend etcd -embedded -gomemlimit (auto sets this process's Go memory limit from its own live heap; Debian's etcd members are separate processes: give them a size such as 600MiB)", f.name)
+		}
+		if _, err := parseBytes(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// limitLine says the Go memory limit of this process (for -embedded
+// members), and the live heap auto followed.
+func limitLine() string {
+	l := debug.SetMemoryLimit(-1) // -1 reads it
+	s := "gomemlimit none"
+	if l != math.MaxInt64 {
+		s = "gomemlimit " + human(l)
+	}
+	if tuner != nil {
+		s += fmt.Sprintf(" (auto; live heap %s at the last step)", human(tuner.Live()))
+	}
+	return s
 }
 
 // again runs a whole-registry read up to five times: on this shared
