@@ -536,7 +536,10 @@ func startEmbedded(ctx context.Context, dir string, ops int) ([]string, func(), 
 	case "":
 	case "auto":
 		// in force before the members restore their key index
-		tuner = memlimit.Start(ctx, nil)
+		t0 := time.Now()
+		tuner = memlimit.Start(ctx, func(old, limit, live int64) {
+			fmt.Fprintf(os.Stderr, "bench: +%.1fs gomemlimit %s (live heap %s, RSS %s)\n", time.Since(t0).Seconds(), human(limit), human(live), memLine(os.Getpid()))
+		})
 	default:
 		n, err := parseBytes("-gomemlimit", *memLimit)
 		if err != nil {
