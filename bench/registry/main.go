@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -733,6 +734,15 @@ func limitLine() string {
 	}
 	if tuner != nil {
 		s += fmt.Sprintf(" (auto; live heap %s at the last step)", human(tuner.Live()))
+	}
+	// whether the limit made Go collect non-stop: the GC CPU limiter
+	// (which caps the collector near half the CPU) engages only then
+	m := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/limiter/last-enabled:gc-cycle"},
+		{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/total:cpu-seconds"}}
+	metrics.Read(m)
+	if m[0].Value.Kind() == metrics.KindUint64 && m[1].Value.Kind() == metrics.KindUint64 && m[2].Value.Kind() == metrics.KindFloat64 {
+		s += fmt.Sprintf(", %d GCs, GC CPU limiter last on in cycle %d (0: never), GC CPU %.1f s of %.1f s", m[0].Value.Uint64(), m[1].Value.Uint64(),
+			m[2].Value.Float64(), m[3].Value.Float64())
 	}
 	return s
 }

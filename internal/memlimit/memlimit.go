@@ -25,13 +25,15 @@ const (
 	Slack int64 = 64 << 20
 
 	// Interval is how often Run reads the live heap. Between two reads
-	// the heap may grow by a third of the live heap plus Slack before it
-	// reaches the limit, so a restart restoring the index at ~0.1 GB/s
-	// (docs/benchmarks.md) never outruns the limit once the limit binds
-	// at all (a live heap above ~0.4 GB with GOGC=50; below that GOGC's
-	// own goal is lower than the limit). Reading one runtime/metrics
-	// sample costs microseconds, so the interval is about how quickly
-	// the limit follows, not about cost.
+	// the heap may grow by a third of the live heap plus Slack (at
+	// least ~130 MB) before it reaches the limit. A restart restores a
+	// member's index at ~35-45 MB/s here (a million mailboxes: 0.40 GB
+	// live in 11-13 s, docs/benchmarks.md), well within that, so the
+	// limit, raised at every read, stays ahead of the restore. Had it
+	// fallen behind, Go would collect harder (at most about half the
+	// CPU) only until the next read, a second later. Reading one
+	// runtime/metrics sample costs microseconds: the interval is about
+	// how closely the limit follows, not about cost.
 	Interval = time.Second
 )
 
