@@ -291,7 +291,7 @@ client (UPDATE streams included) gets * BYE, then it exits 0.`,
 	f.Int64Var(&o.etcdCompaction, "etcd-compaction-retention", member.DefaultCompactionRetention, "revisions of history the embedded cluster keeps (auto-compaction every 5 minutes; -1: never compact); a watch further behind starts over with a full List")
 	f.IntVar(&o.etcdGOGC, "etcd-gogc", 50, "Go GC percent of a bridge running an embedded member (Go's default is 100; 50 measured ~20% less member memory, docs/scaling.md; an environment's GOGC wins; -1: Go's default)")
 	o.etcdMemoryLimit = memLimitFlag{auto: true}
-	f.Var(&o.etcdMemoryLimit, "etcd-memory-limit", "Go memory limit of a bridge running an embedded member: \"auto\" follows the member's live heap (4/3 of the heap live after the last GC plus 64MiB, at least 256MiB, re-read every second; docs/scaling.md), a fixed size as GOMEMLIMIT (600MiB, 2GiB: it must stay above ~1.3 x the live key index, so raise it as the registry grows), or 0: none; an environment's GOMEMLIMIT wins")
+	f.Var(&o.etcdMemoryLimit, "etcd-memory-limit", "Go memory limit of a bridge running an embedded member: \"auto\" follows the member's live heap (4/3 of the heap live after the last GC plus 64MiB, at least 256MiB, re-read every second: ~0.86 GB per million mailboxes measured, docs/scaling.md), a fixed size as GOMEMLIMIT (600MiB, 2GiB: it must stay above ~1.3 x the live key index, so raise it as the registry grows), or 0: none; an environment's GOMEMLIMIT wins")
 	return cmd
 }
 

@@ -38,12 +38,13 @@ const (
 )
 
 // Target is the limit for a live heap of live bytes: 4/3 of it plus
-// Slack, at least Floor, rounded up to a whole MiB. 4/3 is what a fixed
-// limit of 600 MiB per million mailboxes amounts to for the measured live
-// index of 0.45-0.48 GB per million: 0.61 GB of anonymous memory and no
-// collection storm (docs/scaling.md). A limit under the live heap would
-// make Go collect almost non-stop; 4/3 leaves the collector a third of the
-// live heap to work in, as GOGC=33 would.
+// Slack, at least Floor, rounded up to a whole MiB. At a million mailboxes
+// (0.40 GB marked live in an embedded member) that is the 600 MiB a fixed
+// limit was measured with: ~0.59 GB of anonymous memory and no collection
+// storm (docs/scaling.md, docs/benchmarks.md "The automatic limit"). A
+// limit under the live heap would make Go collect almost non-stop; 4/3
+// leaves the collector a third of the live heap to work in, as GOGC=33
+// would, and grows with the registry.
 func Target(live int64) int64 {
 	if live < 0 {
 		live = 0
