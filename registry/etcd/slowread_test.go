@@ -3,7 +3,7 @@ package etcd_test
 import (
 	"context"
 	"fmt"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/murderkit/murderkit/registry"
