@@ -52,7 +52,7 @@ func TestDebianDropIn(t *testing.T) {
 			t.Errorf("%s sets no %s", dropIn, w)
 		}
 	}
-	c := etcdtest.Start(t, 1, &etcdtest.Options{FirstIP: 71, MaxTxnOps: -1, Env: env})
+	c := etcdtest.Start(t, 1, &etcdtest.Options{FirstIP: 76, MaxTxnOps: -1, Env: env})
 	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", c.Members[0].PID()))
 	if err != nil {
 		t.Fatal(err)
