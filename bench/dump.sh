@@ -22,15 +22,39 @@
 #
 #   N=1000000 bench/dump.sh          (make bench BENCH_N=...)
 #   N=10000000 bench/dump.sh
+#   NS="1000000 10000000" bench/dump.sh   each N in turn, then the growth
+#                                         factor of every cost from the
+#                                         first N to the last, next to the
+#                                         mailbox factor
 # Env: N (mailboxes, default 1000000), WORK (default /dev/shm/murderkit-bench),
 #      OUT (default $WORK), CHUNK (mailboxes per ctl_mboxlist -u, default
 #      1000000), MBOXCONV (default bin/mboxconv, built if missing), REBUILD=1,
-#      RUNS (default 1), BUILD_ONLY=1 (build the file and stop)
+#      RUNS (default 1), BUILD_ONLY=1 (build the file and stop), NS (several N:
+#      above)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GEN=$PWD/bench/genmailboxes.py # the synthetic mailboxes
 N=${N:-1000000}
 WORK=${WORK:-/dev/shm/murderkit-bench}
+if [ -n "${NS:-}" ]; then
+	# each N of NS, then growth factors from the results each run kept
+	set -- $NS
+	for n in "$@"; do
+		NS= N=$n bash "$0"
+	done
+	first=$1 last=${!#}
+	[ "$first" != "$last" ] || exit 0
+	read -r -a a <"$WORK/result.n$first"
+	read -r -a b <"$WORK/result.n$last"
+	f() { awk -v x="$1" -v y="$2" 'BEGIN{ if (x == 0) x = 0.001; printf "%.1fx", y / x }'; }
+	printf 'growth from %d to %d mailboxes (mailbox factor %s):\n' "$first" "$last" "$(f "$first" "$last")"
+	names=("mboxconv dump" "ctl_mboxlist -d" "mboxconv dump --raw" "cyr_dbtool show")
+	for i in 0 1 2 3; do
+		printf '%-22s wall %7s  cpu %7s  peak RSS %7s\n' "${names[$i]}" \
+			"$(f "${a[$((3 * i))]}" "${b[$((3 * i))]}")" "$(f "${a[$((3 * i + 1))]}" "${b[$((3 * i + 1))]}")" "$(f "${a[$((3 * i + 2))]}" "${b[$((3 * i + 2))]}")"
+	done
+	exit 0
+fi
 RUNS=${RUNS:-1}
 CHUNK=${CHUNK:-1000000}
 OUT=${OUT:-$WORK}
@@ -112,6 +136,8 @@ read -r t_cyr_json m_cyr_json c_cyr_json h_cyr_json < <(run cyr-json "$OUT/cyr.j
 read -r t_ours_raw m_ours_raw c_ours_raw h_ours_raw < <(run ours-raw "$OUT/ours.show" "$MBOXCONV" dump --raw "$db")
 read -r t_cyr_raw m_cyr_raw c_cyr_raw h_cyr_raw < <(run cyr-raw "$OUT/cyr.show" "${asc[@]+"${asc[@]}"}" "$bin/cyr_dbtool" -C "$cfg/imapd.conf" "$db" twoskip show)
 
+# wall, cpu, peak of each command, for NS's growth factors
+echo "$t_ours_json $c_ours_json $m_ours_json $t_cyr_json $c_cyr_json $m_cyr_json $t_ours_raw $c_ours_raw $m_ours_raw $t_cyr_raw $c_cyr_raw $m_cyr_raw" >"$WORK/result.n$N"
 same_json=yes; [ "$h_ours_json" = "$h_cyr_json" ] || same_json=NO
 same_raw=yes; [ "$h_ours_raw" = "$h_cyr_raw" ] || same_raw=NO
 
