@@ -49,7 +49,7 @@ func (s *Store) Import(ctx context.Context, entries []registry.Entry) (registry.
 		it.keys = len(rows)
 		it.size = len(s.ekey(db)) + len(it.val)
 		for _, r := range rows {
-			it.size += len(s.p) + len(dirIndex) + len(r)
+			it.size += len(s.xkey(r))
 		}
 	}
 	sort.Strings(dbs)
@@ -140,7 +140,6 @@ func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]*
 			db    string
 			ops   []clientv3.Op
 			ncmps int
-			size  int
 			upd   bool
 		}
 		var items []item
@@ -170,7 +169,7 @@ func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]*
 			if c.exists() {
 				ncmps = 2
 			}
-			items = append(items, item{db: db, ops: ops, ncmps: ncmps, size: it.size, upd: oldp != nil})
+			items = append(items, item{db: db, ops: ops, ncmps: ncmps, upd: oldp != nil})
 		}
 		// Pack items into transactions (operations, compares and Else
 		// reads each within the limit, and what they put within
@@ -179,10 +178,10 @@ func (s *Store) importChunk(ctx context.Context, dbs []string, byDB map[string]*
 			n, nops, ncmps, size := 0, 0, 0, 0
 			for n < len(items) && n < s.o.MaxTxnOps && (n == 0 ||
 				(nops+len(items[n].ops) <= s.o.MaxTxnOps && ncmps+items[n].ncmps <= s.o.MaxTxnOps &&
-					size+items[n].size <= s.o.ImportTxnBytes)) {
+					size+byDB[items[n].db].size <= s.o.ImportTxnBytes)) {
 				nops += len(items[n].ops)
 				ncmps += items[n].ncmps
-				size += items[n].size
+				size += byDB[items[n].db].size
 				n++
 			}
 			cmps := make([]clientv3.Cmp, 0, ncmps)
