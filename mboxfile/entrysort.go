@@ -148,11 +148,12 @@ type sortReader struct {
 	err error
 }
 
-func (r *sortReader) uv() uint64 {
+// sortVarint reads one varint with read (binary.Uvarint or binary.Varint).
+func sortVarint[T uint64 | int64](r *sortReader, read func([]byte) (T, int)) T {
 	if r.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(r.b)
+	v, n := read(r.b)
 	if n <= 0 {
 		r.err = errSortRecord
 		return 0
@@ -161,18 +162,8 @@ func (r *sortReader) uv() uint64 {
 	return v
 }
 
-func (r *sortReader) sv() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = errSortRecord
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *sortReader) uv() uint64 { return sortVarint(r, binary.Uvarint) }
+func (r *sortReader) sv() int64  { return sortVarint(r, binary.Varint) }
 
 func (r *sortReader) str() string {
 	n := r.uv()
