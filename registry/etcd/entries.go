@@ -241,9 +241,19 @@ func inDoubt(err error) bool {
 		return ee.Code() == codes.Unavailable || ee.Code() == codes.DeadlineExceeded
 	}
 	if st, ok := status.FromError(err); ok {
-		return st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded
+		return st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded || serverDeadline(err)
 	}
 	return false
+}
+
+// serverDeadline reports whether err is etcd's server giving up on the
+// deadline the client sent with the request: etcd returns the server
+// context's error as it is, which gRPC carries as code Unknown with the
+// text "context deadline exceeded", and it may reach the client just
+// before the client's own context expires.
+func serverDeadline(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unknown && st.Message() == context.DeadlineExceeded.Error()
 }
 
 // decide applies the rules of mode to the state c: nil, or the caller's

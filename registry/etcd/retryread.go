@@ -51,7 +51,7 @@ func (s *Store) retryRead(ctx context.Context, fn func(ctx context.Context) erro
 	for n := 0; ; n++ {
 		actx, cancel := context.WithTimeout(ctx, timeout)
 		err := fn(actx)
-		timedOut := actx.Err() != nil
+		timedOut := actx.Err() != nil || (err != nil && serverDeadline(err))
 		cancel()
 		if err == nil || ctx.Err() != nil || !(timedOut || inDoubt(err)) {
 			return err

@@ -22,7 +22,7 @@ import (
 func TestSlowReadGetsMoreTime(t *testing.T) {
 	c := sharedCluster(t)
 	ctx := context.Background()
-	s, err := etcd.Open(ctx, c.Endpoints(), &etcd.Options{Prefix: "/slowread", MaxTxnOps: 128})
+	s, err := etcd.Open(ctx, c.Endpoints(), &etcd.Options{Prefix: fmt.Sprintf("/slowread-%d", time.Now().UnixNano()), MaxTxnOps: 128})
 	if err != nil {
 		t.Fatal(err)
 	}
